@@ -1,0 +1,2 @@
+//! The `tokenlife` binary.
+fn main() {}

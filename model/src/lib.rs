@@ -1,0 +1,28 @@
+//! tokenlife-model: the OAuth 2.0 refresh-token lifecycle as a formal model.
+//!
+//! - [`policy`]: what a conformant server may choose (rotation, reuse detection, grace
+//!   windows, lifetimes, scope rules), TOML-loadable, with the built-in profiles.
+//! - [`spec`]: the abstract server, a pure function (state, action) → allowed
+//!   (outcome, next state) pairs. The harness uses it as its oracle.
+//! - [`observe`]: what a client learns from each response and the judgement of it.
+//! - [`model`]: the stateright model over the spec, its bounds and its properties.
+//! - [`explore`]: our own BFS for shortest counterexamples and witnesses.
+//! - [`check`]: one call that checks a policy and reports every property.
+//!
+//! No I/O, no async. Clauses: RFC 6749 §4.1.2, §5.2, §6, §10.4; RFC 6750 §3.1;
+//! RFC 7009 §2; RFC 7662 §2.2; RFC 9700 §2.2.2, §4.14.2; OIDC Core §11.
+
+pub mod check;
+pub mod error_code;
+pub mod explore;
+pub mod model;
+pub mod observe;
+pub mod policy;
+pub mod spec;
+pub mod state;
+
+pub use error_code::ErrorCode;
+pub use model::{Bounds, LifecycleModel, PROPERTIES};
+pub use policy::{ClientType, Policy, PolicyError};
+pub use spec::{Action, Actor, Outcome, Spec};
+pub use state::State;

@@ -1,0 +1,644 @@
+//! The stateright model over the spec, its bounds and its properties.
+//!
+//! Two clients (one confidential, one public) and an attacker. Bounds: the number of grants
+//! and a budget of successful refreshes (a token-count bound would be unfair across policies:
+//! no rotation spends fewer tokens). Verdicts are "at bound k".
+//!
+//! Properties are named as sentences and tagged with their clause. Invariants must hold under
+//! every built-in profile; characteristics tell policies apart; `sometimes` properties prove
+//! each interesting situation reachable where the policy allows it, so none is vacuous.
+
+use serde::Serialize;
+use stateright::{Model, Property};
+
+use crate::observe::{flag, observe, pending_observations, query_flags, rt_live_unconsumed};
+use crate::policy::{ClientType, Narrowing, Policy, Rotation};
+use crate::spec::{Action, Actor, Hint, Outcome, Spec, TokenRef};
+use crate::state::{
+    seen_grant, AtId, Event, GrantId, RtId, Scope, State, MAX_GRANTS, MAX_TOKENS, NONE,
+};
+
+/// How far the model checker looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Bounds {
+    /// Grants (authorizations) at most.
+    pub grants: u8,
+    /// Successful refreshes at most, over all grants.
+    pub refreshes: u8,
+    /// Actions per path at most (`None`: no limit but the others).
+    pub depth: Option<u16>,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            grants: 1,
+            refreshes: 4,
+            depth: None,
+        }
+    }
+}
+
+impl Bounds {
+    /// Checks the bounds fit the state's fixed arrays.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.grants == 0 {
+            return Err("--grants must be at least 1".into());
+        }
+        if self.grants as usize > MAX_GRANTS {
+            return Err(format!("--grants must be at most {MAX_GRANTS}"));
+        }
+        let tokens = self.grants as usize + self.refreshes as usize;
+        if tokens > MAX_TOKENS {
+            return Err(format!(
+                "--grants + --refreshes must be at most {MAX_TOKENS} (each issues at most one token of each kind)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One step of the model checker: a spec action and which of the allowed outcomes happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Step {
+    /// The action.
+    pub action: Action,
+    /// Index into the spec's allowed outcomes.
+    pub choice: u8,
+}
+
+/// The lifecycle model: a spec (policy + optional test mutation) and bounds.
+#[derive(Clone, Debug)]
+pub struct LifecycleModel {
+    /// The abstract server.
+    pub spec: Spec,
+    /// The bounds.
+    pub bounds: Bounds,
+}
+
+/// `always`, `sometimes` or `eventually`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Must hold in every reachable state.
+    Always,
+    /// Must hold in some reachable state.
+    Sometimes,
+    /// Must hold eventually on every path.
+    Eventually,
+}
+
+/// Invariant or characteristic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    /// Must hold under every conformant policy; a violation is a failure.
+    Invariant,
+    /// Tells policies apart; a violation is a finding about the policy.
+    Characteristic,
+}
+
+/// A property with its metadata.
+#[derive(Clone, Copy)]
+pub struct PropertyInfo {
+    /// The property, as a sentence.
+    pub name: &'static str,
+    /// Always / sometimes.
+    pub kind: Kind,
+    /// Invariant / characteristic.
+    pub group: Group,
+    /// The clause it is tagged with.
+    pub clause: &'static str,
+    /// Whether it applies under a policy (a `sometimes` that the policy makes impossible
+    /// does not).
+    pub applies: fn(&Policy) -> bool,
+    /// The condition: for `always` it must hold, for `sometimes` it is the witness.
+    pub condition: fn(&LifecycleModel, &State) -> bool,
+}
+
+impl std::fmt::Debug for PropertyInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+fn any(_: &Policy) -> bool {
+    true
+}
+
+macro_rules! flag_prop {
+    ($f:ident, $flag:expr) => {
+        fn $f(_: &LifecycleModel, s: &State) -> bool {
+            s.violations & $flag == 0
+        }
+    };
+}
+flag_prop!(no_dead_at, flag::AT_DEAD);
+flag_prop!(no_dead_rt, flag::RT_DEAD);
+flag_prop!(rt_keeps_scope, flag::RT_SCOPE);
+flag_prop!(no_widening, flag::WIDENED);
+flag_prop!(no_other_client, flag::OTHER_CLIENT);
+flag_prop!(replay_revokes, flag::REPLAY_SURVIVED);
+flag_prop!(theft_bound, flag::THEFT);
+flag_prop!(lost_liveness, flag::LOST);
+
+fn one_live_rt(m: &LifecycleModel, s: &State) -> bool {
+    (0..s.n_grants).all(|g| {
+        (0..s.n_rts)
+            .filter(|&r| {
+                s.rts[r as usize].family == g && rt_live_unconsumed(&m.spec.policy, s, RtId(r))
+            })
+            .count()
+            <= 1
+    })
+}
+
+macro_rules! event_prop {
+    ($f:ident, $e:expr) => {
+        fn $f(_: &LifecycleModel, s: &State) -> bool {
+            s.events & $e.bit() != 0
+        }
+    };
+}
+event_prop!(ev_refresh_after_expiry, Event::RefreshAfterAccessExpired);
+event_prop!(ev_rotated, Event::Rotated);
+event_prop!(ev_kept, Event::Kept);
+event_prop!(ev_grace, Event::GraceReuse);
+event_prop!(ev_reuse, Event::ReuseDetected);
+event_prop!(ev_rt_expired, Event::RefreshExpired);
+event_prop!(ev_cap, Event::CapReached);
+event_prop!(ev_idle, Event::IdleExpired);
+event_prop!(ev_revoked, Event::RevokedRefresh);
+event_prop!(ev_cascade_at, Event::CascadeToAccess);
+event_prop!(ev_cascade_rt, Event::CascadeToRefresh);
+event_prop!(ev_narrowed, Event::Narrowed);
+event_prop!(ev_narrow_ignored, Event::NarrowingIgnored);
+event_prop!(ev_narrow_refused, Event::NarrowingRefused);
+event_prop!(ev_code_replay, Event::CodeReplayRevoked);
+event_prop!(ev_attacker, Event::AttackerHonoured);
+event_prop!(ev_no_offline, Event::NoRefreshWithoutOffline);
+event_prop!(ev_lost_kept, Event::LostRetryKeptAccess);
+
+/// Every property of the model, in report order.
+pub const PROPERTIES: &[PropertyInfo] = &[
+    PropertyInfo {
+        name: "no access token is honoured after it expired or was revoked",
+        kind: Kind::Always,
+        group: Group::Invariant,
+        clause: "RFC6750-3.1",
+        applies: any,
+        condition: no_dead_at,
+    },
+    PropertyInfo {
+        name: "no refresh token is honoured after it was consumed, revoked or expired, or its family was revoked",
+        kind: Kind::Always,
+        group: Group::Invariant,
+        clause: "RFC6749-5.2",
+        applies: any,
+        condition: no_dead_rt,
+    },
+    PropertyInfo {
+        name: "a rotated refresh token keeps the scope of the presented one",
+        kind: Kind::Always,
+        group: Group::Invariant,
+        clause: "RFC6749-6",
+        applies: any,
+        condition: rt_keeps_scope,
+    },
+    PropertyInfo {
+        name: "no refresh widens the scope of the grant",
+        kind: Kind::Always,
+        group: Group::Invariant,
+        clause: "RFC6749-6",
+        applies: any,
+        condition: no_widening,
+    },
+    PropertyInfo {
+        name: "no token is honoured for a client it was not issued to",
+        kind: Kind::Always,
+        group: Group::Invariant,
+        clause: "RFC6749-10.4",
+        applies: any,
+        condition: no_other_client,
+    },
+    PropertyInfo {
+        name: "replay of a consumed refresh token revokes its family where the policy detects reuse",
+        kind: Kind::Always,
+        group: Group::Invariant,
+        clause: "RFC9700-4.14.2",
+        applies: any,
+        condition: replay_revokes,
+    },
+    PropertyInfo {
+        name: "a stolen refresh token stops working once the client refreshes (theft bound)",
+        kind: Kind::Always,
+        group: Group::Characteristic,
+        clause: "RFC9700-4.14.2",
+        applies: any,
+        condition: theft_bound,
+    },
+    PropertyInfo {
+        name: "a client that lost a refresh response and retries at once keeps access",
+        kind: Kind::Always,
+        group: Group::Characteristic,
+        clause: "RFC9700-4.14.2",
+        applies: any,
+        condition: lost_liveness,
+    },
+    PropertyInfo {
+        name: "a family has at most one live unconsumed refresh token",
+        kind: Kind::Always,
+        group: Group::Characteristic,
+        clause: "RFC9700-4.14.2",
+        applies: any,
+        condition: one_live_rt,
+    },
+    PropertyInfo {
+        name: "a client refreshes after its access token expired",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC6749-6",
+        applies: any,
+        condition: ev_refresh_after_expiry,
+    },
+    PropertyInfo {
+        name: "a refresh rotates the refresh token",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC6749-6",
+        applies: Policy::may_rotate,
+        condition: ev_rotated,
+    },
+    PropertyInfo {
+        name: "a refresh keeps the refresh token",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC6749-6",
+        applies: Policy::may_keep,
+        condition: ev_kept,
+    },
+    PropertyInfo {
+        name: "a consumed refresh token is honoured inside the grace window",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC9700-4.14.2",
+        applies: |p| p.grace.is_some(),
+        condition: ev_grace,
+    },
+    PropertyInfo {
+        name: "a replayed refresh token gets its family revoked",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC9700-4.14.2",
+        applies: |p| p.reuse_detection && p.may_rotate(),
+        condition: ev_reuse,
+    },
+    PropertyInfo {
+        name: "a refresh token is refused because it expired",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC6749-5.2",
+        applies: |p| p.refresh_ttl.is_some(),
+        condition: ev_rt_expired,
+    },
+    PropertyInfo {
+        name: "a refresh token is refused at the family's absolute cap",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "browser-apps draft",
+        applies: |p| p.absolute_cap.is_some(),
+        condition: ev_cap,
+    },
+    PropertyInfo {
+        name: "a refresh token dies of inactivity",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC9700-4.14.2",
+        applies: |p| p.idle_timeout.is_some(),
+        condition: ev_idle,
+    },
+    PropertyInfo {
+        name: "a client revokes its refresh token",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC7009-2",
+        applies: any,
+        condition: ev_revoked,
+    },
+    PropertyInfo {
+        name: "revoking a refresh token cuts off the grant's access tokens",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC7009-2.1",
+        applies: |p| p.revoke_refresh_cascades,
+        condition: ev_cascade_at,
+    },
+    PropertyInfo {
+        name: "revoking an access token cuts off its refresh token",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC7009-2.1",
+        applies: |p| p.revoke_access_cascades,
+        condition: ev_cascade_rt,
+    },
+    PropertyInfo {
+        name: "a refresh is granted a narrower scope",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC6749-6",
+        applies: |p| p.narrowing == Narrowing::Allowed,
+        condition: ev_narrowed,
+    },
+    PropertyInfo {
+        name: "a refresh asking a narrower scope gets the original one",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC6749-6",
+        applies: |p| p.narrowing == Narrowing::Ignored,
+        condition: ev_narrow_ignored,
+    },
+    PropertyInfo {
+        name: "a refresh asking a narrower scope is refused",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC6749-6",
+        applies: |p| p.narrowing == Narrowing::Refused,
+        condition: ev_narrow_refused,
+    },
+    PropertyInfo {
+        name: "a replayed authorization code revokes its tokens",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC6749-4.1.2",
+        applies: |p| p.code_replay_revokes,
+        condition: ev_code_replay,
+    },
+    PropertyInfo {
+        name: "a stolen refresh token is honoured for the attacker",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC9700-4.14.2",
+        applies: any,
+        condition: ev_attacker,
+    },
+    PropertyInfo {
+        name: "an authorization without offline_access gets no refresh token",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "OIDC-11",
+        applies: |p| p.offline_access_required,
+        condition: ev_no_offline,
+    },
+    PropertyInfo {
+        name: "a client that lost a refresh response keeps access by retrying",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC9700-4.14.2",
+        applies: |p| p.grace.is_some() || p.may_keep() || !p.reuse_detection,
+        condition: ev_lost_kept,
+    },
+];
+
+/// The property called `name`.
+pub fn property(name: &str) -> Option<&'static PropertyInfo> {
+    PROPERTIES.iter().find(|p| p.name == name)
+}
+
+impl LifecycleModel {
+    /// A model of a correct server under `policy` at `bounds`.
+    pub fn new(policy: Policy, bounds: Bounds) -> LifecycleModel {
+        LifecycleModel {
+            spec: Spec::new(policy),
+            bounds,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.spec.policy
+    }
+
+    /// The checker's actions in `s`, each with every outcome index the spec allows.
+    pub fn steps(&self, s: &State, out: &mut Vec<Step>) {
+        let p = self.policy();
+        let one = |out: &mut Vec<Step>, action: Action| out.push(Step { action, choice: 0 });
+        if s.n_grants < self.bounds.grants {
+            for client in [ClientType::Confidential, ClientType::Public] {
+                for scope in [Scope::ALL, Scope::READ] {
+                    one(
+                        out,
+                        Action::Authorize {
+                            client,
+                            scope,
+                            offline: true,
+                        },
+                    );
+                    if p.offline_access_required {
+                        one(
+                            out,
+                            Action::Authorize {
+                                client,
+                                scope,
+                                offline: false,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let budget_left = s.refreshes < self.bounds.refreshes;
+        let refresh_choices = |owner: ClientType| -> u8 {
+            match p.rotation(owner) {
+                Rotation::Any => 2,
+                _ => 1,
+            }
+        };
+        for g in 0..s.n_grants {
+            let grant = &s.grants[g as usize];
+            let owner = grant.client;
+            let other = match owner {
+                ClientType::Confidential => ClientType::Public,
+                ClientType::Public => ClientType::Confidential,
+            };
+            if !grant.revoked {
+                one(out, Action::ReplayCode { grant: GrantId(g) });
+            }
+            if grant.legit_rt != NONE {
+                let rt = RtId(grant.legit_rt);
+                // Omitted, then narrower (or, for a narrow grant, wider than granted).
+                let other_scope = if grant.scope == Scope::ALL {
+                    Scope::READ
+                } else {
+                    Scope::ALL
+                };
+                for scope in [None, Some(other_scope)] {
+                    for choice in 0..refresh_choices(owner) {
+                        out.push(Step {
+                            action: Action::Refresh {
+                                by: Actor::Client(owner),
+                                rt,
+                                scope,
+                            },
+                            choice,
+                        });
+                    }
+                }
+                if budget_left {
+                    for choice in 0..refresh_choices(owner) {
+                        out.push(Step {
+                            action: Action::RefreshLost { rt },
+                            choice,
+                        });
+                    }
+                }
+                one(
+                    out,
+                    Action::Refresh {
+                        by: Actor::Client(other),
+                        rt,
+                        scope: None,
+                    },
+                );
+                let token = TokenRef::Refresh(rt);
+                one(
+                    out,
+                    Action::Revoke {
+                        by: Actor::Client(owner),
+                        token,
+                        hint: Hint::None,
+                    },
+                );
+                one(
+                    out,
+                    Action::Revoke {
+                        by: Actor::Client(other),
+                        token,
+                        hint: Hint::None,
+                    },
+                );
+                one(out, Action::Introspect { token });
+                if owner == ClientType::Public && grant.seen & seen_grant::STOLEN == 0 {
+                    one(out, Action::Steal { rt });
+                }
+            }
+            if grant.atk_rt != NONE {
+                for choice in 0..refresh_choices(owner) {
+                    out.push(Step {
+                        action: Action::Refresh {
+                            by: Actor::Attacker,
+                            rt: RtId(grant.atk_rt),
+                            scope: None,
+                        },
+                        choice,
+                    });
+                }
+            }
+            if grant.legit_at != NONE {
+                let token = TokenRef::Access(AtId(grant.legit_at));
+                one(
+                    out,
+                    Action::Revoke {
+                        by: Actor::Client(owner),
+                        token,
+                        hint: Hint::None,
+                    },
+                );
+                one(out, Action::Introspect { token });
+            }
+        }
+        for a in 0..s.n_ats {
+            if s.ats[a as usize].delivered {
+                one(out, Action::UseAccess { at: AtId(a) });
+            }
+        }
+        if crate::spec::next_deadline(s).is_some() {
+            one(out, Action::Tick);
+        }
+    }
+
+    /// The next state for a step, with the outcome, or `None` when the step is not allowed
+    /// (outside the refresh budget) or changes nothing.
+    pub fn next(&self, s: &State, step: &Step) -> Option<(Outcome, State)> {
+        // Fast path: a query that changes nothing is no step; skip building a state.
+        if !pending_observations(s) {
+            if let Some((first, second)) = self.spec.query(s, &step.action) {
+                let outcome = if step.choice == 0 {
+                    Some(first)
+                } else {
+                    second
+                };
+                let outcome = outcome?;
+                if query_flags(self.policy(), s, &step.action, &outcome) == 0 {
+                    return None;
+                }
+            }
+        }
+        let outs = self.spec.step(s, &step.action).ok()?;
+        let (outcome, mut n) = outs.into_iter().nth(step.choice as usize)?;
+        let is_refresh = matches!(
+            step.action,
+            Action::Refresh { .. } | Action::RefreshLost { .. }
+        );
+        if is_refresh
+            && matches!(outcome, Outcome::Tokens { .. })
+            && s.refreshes >= self.bounds.refreshes
+        {
+            return None;
+        }
+        observe(self.policy(), s, &step.action, &outcome, &mut n);
+        if n.events == 0 {
+            // A step that changes nothing but forgetting the last step's events is no step.
+            n.events = s.events;
+            if n == *s {
+                return None;
+            }
+            n.events = 0;
+        }
+        Some((outcome, n))
+    }
+
+    /// The properties that apply under this model's policy.
+    pub fn applicable(&self) -> impl Iterator<Item = &'static PropertyInfo> + '_ {
+        PROPERTIES.iter().filter(|p| (p.applies)(self.policy()))
+    }
+}
+
+impl Model for LifecycleModel {
+    type State = State;
+    type Action = Step;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![State::default()]
+    }
+
+    fn actions(&self, s: &State, actions: &mut Vec<Step>) {
+        self.steps(s, actions);
+    }
+
+    fn next_state(&self, s: &State, step: Step) -> Option<State> {
+        self.next(s, &step).map(|(_, n)| n)
+    }
+
+    fn format_action(&self, step: &Step) -> String {
+        step.action.to_string()
+    }
+
+    fn format_step(&self, s: &State, step: Step) -> Option<String> {
+        self.next(s, &step)
+            .map(|(outcome, n)| format!("{} → {outcome}\n\n{n:#?}", step.action))
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        self.applicable()
+            .map(|p| match p.kind {
+                Kind::Always => Property::always(p.name, p.condition),
+                Kind::Sometimes => Property::sometimes(p.name, p.condition),
+                Kind::Eventually => Property::eventually(p.name, p.condition),
+            })
+            .collect()
+    }
+
+    fn within_boundary(&self, _s: &State) -> bool {
+        true
+    }
+}

@@ -1,0 +1,385 @@
+//! What a client learns from each response, and the judgement of it.
+//!
+//! Properties are judged from observations, never from the spec's bookkeeping, so a wrong
+//! spec cannot hide behind its own state. The observer knows only what crossed the wire
+//! (every response, including one a client lost), the clock (public deadlines, which follow
+//! from the declared policy and the observed issuance times) and the declared policy. From
+//! those it infers which tokens must be dead, independently of the spec's transition code,
+//! and raises a flag when a response honours one. It also records the step's [`Event`] for
+//! `sometimes` properties and keeps who holds which token.
+
+use crate::policy::{CheckOrder, ClientType, Policy};
+use crate::spec::{expiry_reason, Action, Actor, Outcome, TokenRef};
+use crate::state::{seen_grant, seen_rt, AtId, Event, RtId, Scope, State, NONE};
+
+/// Violation flags (`State::violations`), one per always-property.
+pub mod flag {
+    /// An access token was honoured after it expired or was revoked.
+    pub const AT_DEAD: u16 = 1 << 0;
+    /// A refresh token was honoured after it was consumed, revoked or expired.
+    pub const RT_DEAD: u16 = 1 << 1;
+    /// A rotated refresh token lost scope.
+    pub const RT_SCOPE: u16 = 1 << 2;
+    /// A refresh granted a scope beyond the grant.
+    pub const WIDENED: u16 = 1 << 3;
+    /// A token was honoured for a client it was not issued to.
+    pub const OTHER_CLIENT: u16 = 1 << 4;
+    /// A token of a family revoked for reuse was honoured.
+    pub const REPLAY_SURVIVED: u16 = 1 << 5;
+    /// Characteristic: the attacker was honoured after the legitimate client's refresh.
+    pub const THEFT: u16 = 1 << 8;
+    /// Characteristic: a retried lost refresh left the client without access.
+    pub const LOST: u16 = 1 << 9;
+}
+
+fn rt_expired(s: &State, rt: RtId) -> bool {
+    expiry_reason(s, rt).is_some()
+}
+
+fn rt_revoked_seen(s: &State, rt: RtId) -> bool {
+    let t = &s.rts[rt.0 as usize];
+    t.seen & seen_rt::REVOKED != 0 || s.grants[t.family as usize].seen & seen_grant::DEAD != 0
+}
+
+fn rt_consumed_seen(s: &State, rt: RtId) -> bool {
+    s.rts[rt.0 as usize].seen & seen_rt::CONSUMED != 0
+}
+
+/// The declared policy allows honouring this consumed token once more.
+fn grace_allows(p: &Policy, s: &State, rt: RtId) -> bool {
+    let Some(g) = p.grace else { return false };
+    let t = &s.rts[rt.0 as usize];
+    if t.grace == 0 || g.max_reuse.is_some_and(|m| t.seen_reuses >= m) || t.seen_successor == NONE {
+        return false;
+    }
+    let succ = RtId(t.seen_successor);
+    !rt_consumed_seen(s, succ) && !rt_revoked_seen(s, succ) && !rt_expired(s, succ)
+}
+
+/// A refresh token the observer knows must be refused.
+pub fn rt_known_dead(p: &Policy, s: &State, rt: RtId) -> bool {
+    rt_expired(s, rt)
+        || rt_revoked_seen(s, rt)
+        || (rt_consumed_seen(s, rt) && !grace_allows(p, s, rt))
+}
+
+/// A live refresh token no one has rotated away yet.
+pub fn rt_live_unconsumed(p: &Policy, s: &State, rt: RtId) -> bool {
+    !rt_consumed_seen(s, rt) && !rt_known_dead(p, s, rt)
+}
+
+/// An access token the observer knows must be refused.
+pub fn at_known_dead(s: &State, at: AtId) -> bool {
+    let t = &s.ats[at.0 as usize];
+    t.exp == 0 || t.seen_revoked || s.grants[t.family as usize].seen & seen_grant::DEAD != 0
+}
+
+fn family_has_live_at(s: &State, fam: u8) -> bool {
+    (0..s.n_ats).any(|a| s.ats[a as usize].family == fam && !at_known_dead(s, AtId(a)))
+}
+
+fn family_has_live_rt(p: &Policy, s: &State, fam: u8) -> bool {
+    (0..s.n_rts).any(|r| s.rts[r as usize].family == fam && rt_live_unconsumed(p, s, RtId(r)))
+}
+
+/// Whether `by` speaks for the client that owns a family of `owner`: the client itself, or
+/// anyone without a secret for a public client.
+fn speaks_for(by: Actor, owner: ClientType) -> bool {
+    match by {
+        Actor::Client(c) => c == owner,
+        Actor::Attacker => owner == ClientType::Public,
+    }
+}
+
+/// Updates the observation fields of `post` (a next state the spec allowed from `pre` under
+/// `action` with `outcome`): seen bits, holdings, violation flags and the step's event.
+pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post: &mut State) {
+    post.events = 0;
+    // A lost response is retried "at once" only by the very next action.
+    for g in post.grants[..post.n_grants as usize].iter_mut() {
+        g.seen &= !seen_grant::LOST_PENDING;
+    }
+    match *action {
+        Action::Authorize { scope, offline, .. } => {
+            if let Outcome::Tokens {
+                access, refresh, ..
+            } = *outcome
+            {
+                let g = (post.n_grants - 1) as usize;
+                post.grants[g].seen = 0;
+                post.grants[g].legit_at = access.0;
+                post.ats[access.0 as usize].delivered = true;
+                post.grants[g].scope = scope;
+                match refresh {
+                    Some(r) => {
+                        post.grants[g].legit_rt = r.0;
+                        post.rts[r.0 as usize].seen |= seen_rt::DELIVERED;
+                    }
+                    None if !offline => post.events |= Event::NoRefreshWithoutOffline.bit(),
+                    None => {}
+                }
+            }
+        }
+        Action::ReplayCode { grant } => {
+            let fam = grant.0;
+            if matches!(outcome, Outcome::Tokens { .. }) {
+                // A second exchange must never succeed; its tokens count as honoured dead ones.
+                post.violations |= flag::RT_DEAD;
+            }
+            if p.code_replay_revokes && pre.grants[fam as usize].seen & seen_grant::DEAD == 0 {
+                if family_has_live_at(pre, fam) || family_has_live_rt(p, pre, fam) {
+                    post.events |= Event::CodeReplayRevoked.bit();
+                }
+                post.grants[fam as usize].seen |= seen_grant::DEAD_CODE;
+            }
+        }
+        Action::Refresh { by, rt, scope } => refresh(p, pre, by, rt, scope, false, outcome, post),
+        Action::RefreshLost { rt } => {
+            let owner = pre.rt_grant(rt).client;
+            refresh(p, pre, Actor::Client(owner), rt, None, true, outcome, post)
+        }
+        Action::UseAccess { .. } | Action::Introspect { .. } => {
+            post.violations |= query_flags(p, pre, action, outcome);
+        }
+        Action::Revoke { by, token, .. } => {
+            let fam = match token {
+                TokenRef::Refresh(r) => pre.rts[r.0 as usize].family,
+                TokenRef::Access(a) => pre.ats[a.0 as usize].family,
+            } as usize;
+            if !matches!(outcome, Outcome::Revocation { ok: true })
+                || !speaks_for(by, pre.grants[fam].client)
+            {
+                return;
+            }
+            match token {
+                TokenRef::Refresh(r) => {
+                    // Only a live, unconsumed token is revoked; a dead one is "invalid" (§2.2).
+                    if rt_live_unconsumed(p, pre, r) {
+                        post.rts[r.0 as usize].seen |= seen_rt::REVOKED;
+                        post.events |= Event::RevokedRefresh.bit();
+                        if p.revoke_refresh_cascades {
+                            if family_has_live_at(pre, fam as u8) {
+                                post.events |= Event::CascadeToAccess.bit();
+                            }
+                            post.grants[fam].seen |= seen_grant::DEAD_REVOKE;
+                        }
+                    }
+                }
+                TokenRef::Access(a) => {
+                    if !at_known_dead(pre, a) {
+                        post.ats[a.0 as usize].seen_revoked = true;
+                        if p.revoke_access_cascades {
+                            if family_has_live_rt(p, pre, fam as u8) {
+                                post.events |= Event::CascadeToRefresh.bit();
+                            }
+                            for i in 0..post.n_rts as usize {
+                                if post.rts[i].family as usize == fam {
+                                    post.rts[i].seen |= seen_rt::REVOKED;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Action::Tick | Action::Restart => {}
+        Action::Steal { rt } => {
+            let g = &mut post.grants[pre.rts[rt.0 as usize].family as usize];
+            g.seen |= seen_grant::STOLEN;
+            g.atk_rt = rt.0;
+        }
+    }
+}
+
+/// The violation flags a resource call or an introspection raises.
+pub fn query_flags(p: &Policy, pre: &State, action: &Action, outcome: &Outcome) -> u16 {
+    let mut flags = 0;
+    let (dead, grant) = match (*action, *outcome) {
+        (Action::UseAccess { at }, Outcome::Resource { ok: true })
+        | (
+            Action::Introspect {
+                token: TokenRef::Access(at),
+            },
+            Outcome::Introspection { active: true },
+        ) => {
+            if at_known_dead(pre, at) {
+                flags |= flag::AT_DEAD;
+            }
+            (flags, pre.at_grant(at))
+        }
+        (
+            Action::Introspect {
+                token: TokenRef::Refresh(rt),
+            },
+            Outcome::Introspection { active: true },
+        ) => {
+            if rt_known_dead(p, pre, rt) {
+                flags |= flag::RT_DEAD;
+            }
+            (flags, pre.rt_grant(rt))
+        }
+        _ => return 0,
+    };
+    if grant.seen & seen_grant::DEAD_REPLAY != 0 {
+        dead | flag::REPLAY_SURVIVED
+    } else {
+        dead
+    }
+}
+
+/// Whether an action after `s` changes observations even when the server does nothing.
+pub fn pending_observations(s: &State) -> bool {
+    s.events != 0
+        || s.grants()
+            .iter()
+            .any(|g| g.seen & seen_grant::LOST_PENDING != 0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn refresh(
+    p: &Policy,
+    pre: &State,
+    by: Actor,
+    rt: RtId,
+    req: Option<Scope>,
+    lost: bool,
+    outcome: &Outcome,
+    post: &mut State,
+) {
+    let fam = pre.rts[rt.0 as usize].family as usize;
+    let grant = pre.grants[fam];
+    let owner = grant.client;
+    let legit = by == Actor::Client(owner);
+    let processed = speaks_for(by, owner);
+    let was_consumed = rt_consumed_seen(pre, rt);
+    let dead_before = rt_known_dead(p, pre, rt);
+    // The legitimate client's attempt counts once the server judged the token itself
+    // (a scope refusal leaves the token untouched).
+    let judged_token = matches!(
+        outcome,
+        Outcome::Tokens { .. }
+            | Outcome::Error {
+                error: crate::ErrorCode::InvalidGrant,
+                ..
+            }
+    );
+    if legit && judged_token && grant.seen & seen_grant::STOLEN != 0 {
+        post.grants[fam].seen |= seen_grant::LEGIT_TRIED;
+    }
+    let retry_of_lost = legit
+        && !lost
+        && req.is_none()
+        && grant.seen & seen_grant::LOST_PENDING != 0
+        && grant.legit_rt == rt.0;
+    match *outcome {
+        Outcome::Tokens {
+            access,
+            refresh,
+            refresh_is_new,
+            scope: granted,
+        } => {
+            if !processed {
+                post.violations |= flag::OTHER_CLIENT;
+            }
+            if dead_before {
+                post.violations |= flag::RT_DEAD;
+            }
+            if grant.seen & seen_grant::DEAD_REPLAY != 0 {
+                post.violations |= flag::REPLAY_SURVIVED;
+            }
+            if !granted.is_subset(grant.scope) {
+                post.violations |= flag::WIDENED;
+            }
+            if (req.is_none() || req == Some(grant.scope)) && granted != grant.scope {
+                post.violations |= flag::RT_SCOPE;
+            }
+            if by == Actor::Attacker && grant.seen & seen_grant::LEGIT_TRIED != 0 {
+                post.violations |= flag::THEFT;
+            }
+            post.refreshes = post.refreshes.saturating_add(1);
+            post.events |= if was_consumed {
+                post.rts[rt.0 as usize].seen_reuses += 1;
+                Event::GraceReuse.bit()
+            } else if refresh_is_new {
+                Event::Rotated.bit()
+            } else {
+                Event::Kept.bit()
+            };
+            if let Some(new) = refresh.filter(|_| refresh_is_new) {
+                let t = &mut post.rts[rt.0 as usize];
+                if t.seen & seen_rt::CONSUMED == 0 {
+                    t.seen |= seen_rt::CONSUMED;
+                    t.seen_successor = new.0;
+                }
+            }
+            match req {
+                Some(r) if r != grant.scope && granted == r => post.events |= Event::Narrowed.bit(),
+                Some(r) if r != grant.scope && r.is_subset(grant.scope) => {
+                    post.events |= Event::NarrowingIgnored.bit();
+                }
+                _ => {}
+            }
+            if !lost {
+                post.ats[access.0 as usize].delivered = true;
+                if let Some(r) = refresh {
+                    post.rts[r.0 as usize].seen |= seen_rt::DELIVERED;
+                }
+                if legit {
+                    if pre.grants[fam].legit_at != NONE
+                        && pre.ats[pre.grants[fam].legit_at as usize].exp == 0
+                    {
+                        post.events |= Event::RefreshAfterAccessExpired.bit();
+                    }
+                    post.grants[fam].legit_at = access.0;
+                    if let Some(r) = refresh {
+                        post.grants[fam].legit_rt = r.0;
+                    }
+                } else if by == Actor::Attacker {
+                    post.events |= Event::AttackerHonoured.bit();
+                    if let Some(r) = refresh {
+                        post.grants[fam].atk_rt = r.0;
+                    }
+                }
+            } else {
+                post.grants[fam].seen |= seen_grant::LOST_PENDING;
+            }
+        }
+        Outcome::Error { .. } if processed => {
+            // A refused replay of a consumed token is reuse; where the declared policy detects
+            // reuse, the family is now dead (unless expiry wins the check order).
+            let expired = rt_expired(pre, rt);
+            if was_consumed
+                && dead_before
+                && !rt_revoked_seen(pre, rt)
+                && p.reuse_detection
+                && (p.check_order == CheckOrder::ReuseBeforeExpiry || !expired)
+            {
+                if family_has_live_at(pre, fam as u8) || family_has_live_rt(p, pre, fam as u8) {
+                    post.events |= Event::ReuseDetected.bit();
+                }
+                post.grants[fam].seen |= seen_grant::DEAD_REPLAY;
+            } else if !was_consumed && !rt_revoked_seen(pre, rt) {
+                if let Some(reason) = expiry_reason(pre, rt) {
+                    post.events |= reason.bit();
+                } else if matches!(req, Some(r) if r != grant.scope && r.is_subset(grant.scope))
+                    && p.narrowing == crate::policy::Narrowing::Refused
+                {
+                    post.events |= Event::NarrowingRefused.bit();
+                }
+            }
+        }
+        _ => {}
+    }
+    if retry_of_lost {
+        // Access is lost when the refused retry kills the access token the client still had.
+        let honoured = matches!(outcome, Outcome::Tokens { .. });
+        let at = grant.legit_at;
+        let had_access = at != NONE && !at_known_dead(pre, AtId(at));
+        let has_access = honoured || (at != NONE && !at_known_dead(post, AtId(at)));
+        if has_access || !had_access {
+            post.events |= Event::LostRetryKeptAccess.bit();
+        } else {
+            post.violations |= flag::LOST;
+        }
+    }
+}

@@ -1,0 +1,838 @@
+//! `Policy`: what a conformant server may do with refresh tokens, as one struct of knobs.
+//!
+//! A policy is shared by the model, the reference server and the harness. It is written in
+//! TOML as a `profile` plus knobs that override it; durations are strings (`"90s"`, `"15m"`).
+//! The knobs are the ones of design.md's "Policy" section; each built-in profile is
+//! documented with the clause that motivates it (RFC 6749, RFC 9700, OAuth 2.1, RFC 7009).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A duration in whole seconds. In files it is a string: `"90s"`, `"15m"`, `"2h"`, `"1d"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seconds(pub u32);
+
+impl Seconds {
+    /// The number of seconds.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        if s != 0 && s % 86_400 == 0 {
+            write!(f, "{}d", s / 86_400)
+        } else if s != 0 && s % 3_600 == 0 {
+            write!(f, "{}h", s / 3_600)
+        } else if s != 0 && s % 60 == 0 {
+            write!(f, "{}m", s / 60)
+        } else {
+            write!(f, "{s}s")
+        }
+    }
+}
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(split);
+        if digits.is_empty() {
+            return Err(format!(
+                "`{text}` is not a duration: expected a number and a unit, like \"90s\", \"15m\", \"2h\" or \"1d\""
+            ));
+        }
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{text}` is not a duration: the number is too large"))?;
+        let factor: u64 = match unit.trim() {
+            "s" | "sec" | "secs" => 1,
+            "m" | "min" | "mins" => 60,
+            "h" => 3_600,
+            "d" => 86_400,
+            "" => {
+                return Err(format!(
+                    "`{text}` has no unit: write \"{text}s\" for seconds (or m, h, d)"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "`{text}` has an unknown unit `{other}`: use s, m, h or d"
+                ))
+            }
+        };
+        let total = n
+            .checked_mul(factor)
+            .filter(|v| *v <= u64::from(u32::MAX / 2))
+            .ok_or_else(|| format!("`{text}` is too long a duration (at most about 34 years)"))?;
+        Ok(Seconds(total as u32))
+    }
+}
+
+impl Serialize for Seconds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string like \"90s\", \"15m\", \"2h\" or \"1d\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Seconds, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Seconds, E> {
+                Err(E::custom(format!(
+                    "durations are strings with a unit: write \"{v}s\" rather than {v}"
+                )))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Seconds, E> {
+                self.visit_i64(v as i64)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An optional duration: a duration string, or `"none"` for "no such limit".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MaybeSeconds(pub Option<Seconds>);
+
+impl Serialize for MaybeSeconds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(v) => v.serialize(s),
+            None => s.serialize_str("none"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MaybeSeconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = MaybeSeconds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string like \"90s\", or \"none\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MaybeSeconds, E> {
+                if v.trim() == "none" {
+                    Ok(MaybeSeconds(None))
+                } else {
+                    v.parse().map(|s| MaybeSeconds(Some(s))).map_err(E::custom)
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<MaybeSeconds, E> {
+                Err(E::custom(format!(
+                    "durations are strings with a unit: write \"{v}s\" rather than {v}"
+                )))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<MaybeSeconds, E> {
+                self.visit_i64(v as i64)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Whether a refresh issues a new refresh token (RFC 6749 §6 MAY; RFC 9700 §4.14.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rotation {
+    /// The presented refresh token stays valid and no new one is issued.
+    Never,
+    /// Every successful refresh consumes the presented token and issues a successor.
+    Always,
+    /// The server may do either (e.g. node-oidc-provider rotates past 70% of the TTL).
+    Any,
+}
+
+/// What a reuse inside the grace window returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GraceSuccessor {
+    /// The successor minted by the first refresh (django-oauth-toolkit).
+    Same,
+    /// A new successor each time (Ory Hydra, Auth0).
+    New,
+}
+
+/// Which check wins when a consumed refresh token has also expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckOrder {
+    /// A consumed token is reuse even when expired, so replay detection still fires (Ory Hydra).
+    ReuseBeforeExpiry,
+    /// An expired token is refused as expired; reuse is only detected on live tokens.
+    ExpiryBeforeReuse,
+}
+
+/// The lifetime of a rotated refresh token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SuccessorLifetime {
+    /// A full `refresh_ttl` from the rotation.
+    Fresh,
+    /// The remaining lifetime of the presented token (node-oidc-provider for SPAs).
+    Inherited,
+}
+
+/// What a refresh asking for a narrower scope gets (RFC 6749 §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Narrowing {
+    /// The access token gets the narrower scope; the refresh token keeps the original.
+    Allowed,
+    /// The request's scope is ignored: the original scope is granted (Ory Hydra, Duende).
+    Ignored,
+    /// A narrower scope is refused with `invalid_scope`.
+    Refused,
+}
+
+/// The grace window: a consumed refresh token may be presented again for a while.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Grace {
+    /// How long after its consumption a token may be reused; `None`: no time limit
+    /// (a reuse count alone, Keycloak's "refresh token max reuse").
+    pub window: Option<Seconds>,
+    /// What a reuse returns.
+    pub successor: GraceSuccessor,
+    /// How many reuses are allowed; `None`: any number inside the window.
+    pub max_reuse: Option<u8>,
+}
+
+/// The two client types of RFC 6749 §2.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientType {
+    /// Authenticates at the token endpoint (`client_secret_basic` / `client_secret_post`).
+    Confidential,
+    /// Does not authenticate (`none` + PKCE).
+    Public,
+}
+
+/// Everything a conformant server may choose about refresh tokens. Every knob is set.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Policy {
+    /// The profile this policy started from (informational).
+    pub profile: String,
+    /// Rotation for public clients.
+    pub rotation_public: Rotation,
+    /// Rotation for confidential clients.
+    pub rotation_confidential: Rotation,
+    /// The grace window for consumed refresh tokens, if any.
+    pub grace: Option<Grace>,
+    /// Replay of a consumed refresh token revokes its whole family (RFC 9700 §4.14.2).
+    pub reuse_detection: bool,
+    /// Which check wins for a consumed token that has also expired.
+    pub check_order: CheckOrder,
+    /// Revoking a refresh token revokes its grant, access tokens included (RFC 7009 §2.1 SHOULD).
+    pub revoke_refresh_cascades: bool,
+    /// Revoking an access token revokes the refresh tokens of its grant (RFC 7009 §2.1 MAY).
+    pub revoke_access_cascades: bool,
+    /// Lifetime of an access token (its `expires_in`).
+    pub access_ttl: Seconds,
+    /// Lifetime of each refresh token, if limited.
+    pub refresh_ttl: Option<Seconds>,
+    /// Lifetime of a rotated refresh token.
+    pub successor_lifetime: SuccessorLifetime,
+    /// No refresh token of a grant outlives the grant by more than this (browser-apps draft).
+    pub absolute_cap: Option<Seconds>,
+    /// A refresh token unused for this long dies (RFC 9700 §4.14.2 SHOULD).
+    pub idle_timeout: Option<Seconds>,
+    /// What a narrower scope on refresh gets.
+    pub narrowing: Narrowing,
+    /// A refresh token is issued only when `offline_access` was granted (OIDC §11).
+    pub offline_access_required: bool,
+    /// A replayed authorization code revokes the tokens issued from it (RFC 6749 §4.1.2).
+    pub code_replay_revokes: bool,
+}
+
+/// A built-in profile: a name, what it is for, and the clause behind it.
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    /// The name used on the command line and in files.
+    pub name: &'static str,
+    /// One line on what the profile is.
+    pub summary: &'static str,
+    /// The clause that motivates it.
+    pub clause: &'static str,
+}
+
+/// The built-in profiles, in the order they are shown.
+pub const PROFILES: [Profile; 6] = [
+    Profile {
+        name: "rfc6749",
+        summary: "the floor: the server may or may not rotate, no reuse detection, no cascades",
+        clause: "RFC6749-6 (a new refresh token MAY be issued)",
+    },
+    Profile {
+        name: "bcp",
+        summary: "RFC 9700: rotation always, reuse detection revokes the family, revocation cascades, reuse checked before expiry",
+        clause: "RFC9700-4.14.2, RFC7009-2.1",
+    },
+    Profile {
+        name: "oauth21",
+        summary: "OAuth 2.1: rotation always for public clients, any for confidential ones, the grant revoked on reuse",
+        clause: "OAuth 2.1 §4.3.1, RFC9700-2.2.2",
+    },
+    Profile {
+        name: "strict",
+        summary: "bcp + an absolute cap + offline_access required: single-use rotation as in the product documentation",
+        clause: "RFC9700-4.14.2, browser-apps draft (absolute cap), OIDC-11",
+    },
+    Profile {
+        name: "grace-same",
+        summary: "bcp with a 30s grace window that returns the same successor (django-oauth-toolkit)",
+        clause: "RFC9700-4.14.2 (rotation), with a lossy-network allowance",
+    },
+    Profile {
+        name: "grace-new",
+        summary: "bcp with a 30s grace window that mints a new successor per reuse (Ory Hydra)",
+        clause: "RFC9700-4.14.2 (rotation), with a lossy-network allowance",
+    },
+];
+
+/// The default profile everywhere.
+pub const DEFAULT_PROFILE: &str = "bcp";
+
+impl Policy {
+    /// The built-in profile `name`, or `None` when there is no such profile.
+    pub fn profile(name: &str) -> Option<Policy> {
+        let bcp = Policy {
+            profile: "bcp".into(),
+            rotation_public: Rotation::Always,
+            rotation_confidential: Rotation::Always,
+            grace: None,
+            reuse_detection: true,
+            check_order: CheckOrder::ReuseBeforeExpiry,
+            revoke_refresh_cascades: true,
+            revoke_access_cascades: false,
+            access_ttl: Seconds(300),
+            refresh_ttl: Some(Seconds(600)),
+            successor_lifetime: SuccessorLifetime::Fresh,
+            absolute_cap: None,
+            idle_timeout: None,
+            narrowing: Narrowing::Allowed,
+            offline_access_required: false,
+            code_replay_revokes: true,
+        };
+        let p = match name {
+            "bcp" => bcp,
+            "rfc6749" => Policy {
+                profile: name.into(),
+                rotation_public: Rotation::Any,
+                rotation_confidential: Rotation::Any,
+                reuse_detection: false,
+                check_order: CheckOrder::ExpiryBeforeReuse,
+                revoke_refresh_cascades: false,
+                code_replay_revokes: false,
+                ..bcp
+            },
+            "oauth21" => Policy {
+                profile: name.into(),
+                rotation_public: Rotation::Always,
+                rotation_confidential: Rotation::Any,
+                ..bcp
+            },
+            "strict" => Policy {
+                profile: name.into(),
+                absolute_cap: Some(Seconds(900)),
+                offline_access_required: true,
+                ..bcp
+            },
+            "grace-same" => Policy {
+                profile: name.into(),
+                grace: Some(Grace {
+                    window: Some(Seconds(30)),
+                    successor: GraceSuccessor::Same,
+                    max_reuse: None,
+                }),
+                ..bcp
+            },
+            "grace-new" => Policy {
+                profile: name.into(),
+                grace: Some(Grace {
+                    window: Some(Seconds(30)),
+                    successor: GraceSuccessor::New,
+                    max_reuse: None,
+                }),
+                ..bcp
+            },
+            _ => return None,
+        };
+        Some(p)
+    }
+
+    /// The names of the built-in profiles.
+    pub fn profile_names() -> impl Iterator<Item = &'static str> {
+        PROFILES.iter().map(|p| p.name)
+    }
+
+    /// Rotation for a client type.
+    pub const fn rotation(&self, client: ClientType) -> Rotation {
+        match client {
+            ClientType::Public => self.rotation_public,
+            ClientType::Confidential => self.rotation_confidential,
+        }
+    }
+
+    /// Whether some client type may rotate.
+    pub fn may_rotate(&self) -> bool {
+        self.rotation_public != Rotation::Never || self.rotation_confidential != Rotation::Never
+    }
+
+    /// Whether some client type may refresh without rotating.
+    pub fn may_keep(&self) -> bool {
+        self.rotation_public != Rotation::Always || self.rotation_confidential != Rotation::Always
+    }
+
+    /// Parses a policy from TOML text: a `profile` plus overriding knobs, either at the top
+    /// level or in a `[policy]` table.
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
+        let value: toml::Table =
+            toml::from_str(text).map_err(|e| PolicyError::Syntax(e.message().to_string()))?;
+        let table = match value.get("policy") {
+            Some(toml::Value::Table(t)) if value.len() == 1 => t.clone(),
+            Some(_) if value.len() == 1 => {
+                return Err(PolicyError::Invalid {
+                    field: "policy".into(),
+                    reason: "must be a table".into(),
+                })
+            }
+            _ => value,
+        };
+        let file: PolicyFile = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| PolicyError::from_de(e.message()))?;
+        file.resolve()
+    }
+
+    /// Checks that the knobs do not contradict each other.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let bad = |field: &str, reason: &str| {
+            Err(PolicyError::Invalid {
+                field: field.into(),
+                reason: reason.into(),
+            })
+        };
+        if self.access_ttl.0 == 0 {
+            return bad("access_ttl", "must be longer than 0s");
+        }
+        if self.refresh_ttl == Some(Seconds(0)) {
+            return bad("refresh_ttl", "must be longer than 0s (or \"none\")");
+        }
+        if self.absolute_cap == Some(Seconds(0)) {
+            return bad("absolute_cap", "must be longer than 0s (or \"none\")");
+        }
+        if self.idle_timeout == Some(Seconds(0)) {
+            return bad("idle_timeout", "must be longer than 0s (or \"none\")");
+        }
+        if let Some(g) = self.grace {
+            if g.window == Some(Seconds(0)) {
+                return bad("grace_window", "must be longer than 0s (or \"none\")");
+            }
+            if g.window.is_none() && g.max_reuse.is_none() {
+                return bad(
+                    "grace_window",
+                    "a grace allowance needs a window, a max reuse count, or both",
+                );
+            }
+            if g.max_reuse == Some(0) {
+                return bad(
+                    "grace_max_reuse",
+                    "0 reuses is no grace at all; omit the grace knobs",
+                );
+            }
+            if !self.may_rotate() {
+                return bad(
+                    "grace_window",
+                    "a grace window only applies to rotated tokens, but rotation is never",
+                );
+            }
+        }
+        if self.successor_lifetime == SuccessorLifetime::Inherited && self.refresh_ttl.is_none() {
+            return bad(
+                "successor_lifetime",
+                "\"inherited\" needs a refresh_ttl to inherit from",
+            );
+        }
+        Ok(())
+    }
+
+    /// Remarks on a valid policy that departs from an RFC MUST or SHOULD.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.rotation_public == Rotation::Never {
+            notes.push("RFC9700-2.2.2: public clients' refresh tokens must be rotated or sender-constrained; rotation_public = \"never\" is conformant only for sender-constrained tokens".into());
+        }
+        if self.may_rotate() && !self.reuse_detection {
+            notes.push("RFC9700-4.14.2: a rotating server should revoke the family when an invalidated refresh token is replayed (reuse_detection = false)".into());
+        }
+        if !self.revoke_refresh_cascades {
+            notes.push("RFC7009-2.1: revoking a refresh token should invalidate the access tokens of its grant (revoke_refresh_cascades = false)".into());
+        }
+        if !self.code_replay_revokes {
+            notes.push("RFC6749-4.1.2: a replayed authorization code should revoke the tokens issued from it (code_replay_revokes = false)".into());
+        }
+        notes
+    }
+
+    /// The TOML form of this policy, every knob written out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&PolicyFile::from_policy(self)).unwrap_or_default()
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::profile(DEFAULT_PROFILE).unwrap_or_else(|| unreachable!("bcp is built in"))
+    }
+}
+
+/// Why a policy could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// The text is not TOML.
+    #[error("failed to parse the policy: {0}")]
+    Syntax(String),
+    /// No built-in profile has this name.
+    #[error("unknown profile `{0}`; the built-in profiles are: {list}", list = Policy::profile_names().collect::<Vec<_>>().join(", "))]
+    UnknownProfile(String),
+    /// A knob has a bad value or contradicts another.
+    #[error("policy field `{field}`: {reason}")]
+    Invalid {
+        /// The knob.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl PolicyError {
+    fn from_de(message: &str) -> PolicyError {
+        // serde's messages name the field ("unknown field `x`, expected one of ...",
+        // "invalid value ... for key `x`"); keep them whole so the user sees both.
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            if let Some(end) = rest.find('`') {
+                return PolicyError::Invalid {
+                    field: rest[..end].to_string(),
+                    reason: format!("unknown knob{}", &rest[end + 1..]),
+                };
+            }
+        }
+        PolicyError::Syntax(message.to_string())
+    }
+}
+
+/// The TOML shape of a policy: a profile plus optional overriding knobs.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// The profile to start from (default `bcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Sets rotation for both client types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
+    /// Rotation for public clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_public: Option<Rotation>,
+    /// Rotation for confidential clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_confidential: Option<Rotation>,
+    /// Grace window (`"none"` for a count-only allowance or no grace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_window: Option<MaybeSeconds>,
+    /// What a reuse in the grace window returns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_successor: Option<GraceSuccessor>,
+    /// How many grace reuses; `"none"` for unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_max_reuse: Option<MaxReuse>,
+    /// Replay of a consumed refresh token revokes its family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_detection: Option<bool>,
+    /// Which check wins for a consumed, expired token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_order: Option<CheckOrder>,
+    /// Revoking a refresh token revokes its grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_refresh_cascades: Option<bool>,
+    /// Revoking an access token revokes its grant's refresh tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_access_cascades: Option<bool>,
+    /// Access-token lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_ttl: Option<Seconds>,
+    /// Refresh-token lifetime (`"none"` for unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_ttl: Option<MaybeSeconds>,
+    /// Lifetime of a rotated token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor_lifetime: Option<SuccessorLifetime>,
+    /// Absolute cap from the grant (`"none"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absolute_cap: Option<MaybeSeconds>,
+    /// Idle timeout (`"none"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<MaybeSeconds>,
+    /// Narrower scope on refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub narrowing: Option<Narrowing>,
+    /// Refresh tokens only with `offline_access`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_access_required: Option<bool>,
+    /// Code replay revokes the code's tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_replay_revokes: Option<bool>,
+}
+
+/// A reuse count: a number, or `"none"` for unlimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxReuse(pub Option<u8>);
+
+impl Serialize for MaxReuse {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(n) => s.serialize_u8(n),
+            None => s.serialize_str("none"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MaxReuse {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = MaxReuse;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a reuse count from 1 to 255, or \"none\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MaxReuse, E> {
+                if v.trim() == "none" {
+                    Ok(MaxReuse(None))
+                } else {
+                    Err(E::custom(format!(
+                        "`{v}` is not a reuse count: use a number or \"none\""
+                    )))
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<MaxReuse, E> {
+                u8::try_from(v)
+                    .map(|n| MaxReuse(Some(n)))
+                    .map_err(|_| E::custom(format!("{v} is not a reuse count from 0 to 255")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<MaxReuse, E> {
+                u8::try_from(v)
+                    .map(|n| MaxReuse(Some(n)))
+                    .map_err(|_| E::custom(format!("{v} is not a reuse count from 0 to 255")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl PolicyFile {
+    /// The policy: the profile with every given knob applied, validated.
+    pub fn resolve(&self) -> Result<Policy, PolicyError> {
+        let name = self.profile.as_deref().unwrap_or(DEFAULT_PROFILE);
+        let mut p =
+            Policy::profile(name).ok_or_else(|| PolicyError::UnknownProfile(name.to_string()))?;
+        if let Some(r) = self.rotation {
+            if self.rotation_public.is_some() || self.rotation_confidential.is_some() {
+                return Err(PolicyError::Invalid {
+                    field: "rotation".into(),
+                    reason: "give either `rotation` or `rotation_public`/`rotation_confidential`, not both".into(),
+                });
+            }
+            p.rotation_public = r;
+            p.rotation_confidential = r;
+        }
+        if let Some(r) = self.rotation_public {
+            p.rotation_public = r;
+        }
+        if let Some(r) = self.rotation_confidential {
+            p.rotation_confidential = r;
+        }
+        let grace_given = self.grace_window.is_some()
+            || self.grace_successor.is_some()
+            || self.grace_max_reuse.is_some();
+        if grace_given {
+            let base = p.grace.unwrap_or(Grace {
+                window: None,
+                successor: GraceSuccessor::New,
+                max_reuse: None,
+            });
+            let g = Grace {
+                window: self.grace_window.map_or(base.window, |w| w.0),
+                successor: self.grace_successor.unwrap_or(base.successor),
+                max_reuse: self.grace_max_reuse.map_or(base.max_reuse, |m| m.0),
+            };
+            p.grace = if g.window.is_none() && g.max_reuse.is_none() {
+                if self.grace_successor.is_some() {
+                    return Err(PolicyError::Invalid {
+                        field: "grace_successor".into(),
+                        reason: "has no effect without grace_window or grace_max_reuse".into(),
+                    });
+                }
+                None
+            } else {
+                Some(g)
+            };
+        }
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { p.$f = v; } )* };
+        }
+        set!(
+            reuse_detection,
+            check_order,
+            revoke_refresh_cascades,
+            revoke_access_cascades,
+            access_ttl,
+            successor_lifetime,
+            narrowing,
+            offline_access_required,
+            code_replay_revokes
+        );
+        if let Some(v) = self.refresh_ttl {
+            p.refresh_ttl = v.0;
+        }
+        if let Some(v) = self.absolute_cap {
+            p.absolute_cap = v.0;
+        }
+        if let Some(v) = self.idle_timeout {
+            p.idle_timeout = v.0;
+        }
+        if self.profile.is_some() || self != &PolicyFile::default() {
+            let overridden = self.profile.as_deref().unwrap_or(DEFAULT_PROFILE);
+            p.profile = if *self == PolicyFile::profile_only(overridden) {
+                overridden.to_string()
+            } else {
+                format!("{overridden}+custom")
+            };
+        }
+        p.validate()?;
+        Ok(p)
+    }
+
+    fn profile_only(name: &str) -> PolicyFile {
+        PolicyFile {
+            profile: Some(name.to_string()),
+            ..PolicyFile::default()
+        }
+    }
+
+    /// Every knob of `p`, written out.
+    pub fn from_policy(p: &Policy) -> PolicyFile {
+        let base = p.profile.split('+').next().unwrap_or(DEFAULT_PROFILE);
+        PolicyFile {
+            profile: Some(base.to_string()),
+            rotation: None,
+            rotation_public: Some(p.rotation_public),
+            rotation_confidential: Some(p.rotation_confidential),
+            grace_window: Some(MaybeSeconds(p.grace.and_then(|g| g.window))),
+            grace_successor: p.grace.map(|g| g.successor),
+            grace_max_reuse: p.grace.map(|g| MaxReuse(g.max_reuse)),
+            reuse_detection: Some(p.reuse_detection),
+            check_order: Some(p.check_order),
+            revoke_refresh_cascades: Some(p.revoke_refresh_cascades),
+            revoke_access_cascades: Some(p.revoke_access_cascades),
+            access_ttl: Some(p.access_ttl),
+            refresh_ttl: Some(MaybeSeconds(p.refresh_ttl)),
+            successor_lifetime: Some(p.successor_lifetime),
+            absolute_cap: Some(MaybeSeconds(p.absolute_cap)),
+            idle_timeout: Some(MaybeSeconds(p.idle_timeout)),
+            narrowing: Some(p.narrowing),
+            offline_access_required: Some(p.offline_access_required),
+            code_replay_revokes: Some(p.code_replay_revokes),
+        }
+    }
+}
+
+impl PartialEq for PolicyFile {
+    fn eq(&self, other: &Self) -> bool {
+        // Compared through TOML so the helper types need no PartialEq of their own.
+        toml::to_string(self).ok() == toml::to_string(other).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        assert_eq!("90s".parse::<Seconds>(), Ok(Seconds(90)));
+        assert_eq!("15m".parse::<Seconds>(), Ok(Seconds(900)));
+        assert_eq!("2h".parse::<Seconds>(), Ok(Seconds(7200)));
+        assert_eq!("1d".parse::<Seconds>(), Ok(Seconds(86_400)));
+        assert!("90".parse::<Seconds>().unwrap_err().contains("no unit"));
+        assert!("9y"
+            .parse::<Seconds>()
+            .unwrap_err()
+            .contains("unknown unit"));
+        assert!("abc".parse::<Seconds>().is_err());
+        assert_eq!(Seconds(900).to_string(), "15m");
+        assert_eq!(Seconds(61).to_string(), "61s");
+    }
+
+    #[test]
+    fn every_profile_is_valid_and_round_trips() {
+        for name in Policy::profile_names() {
+            let p = Policy::profile(name).unwrap();
+            p.validate().unwrap();
+            assert_eq!(p.profile, name);
+            let back = Policy::from_toml(&p.to_toml()).unwrap();
+            let mut back_named = back.clone();
+            back_named.profile = p.profile.clone();
+            assert_eq!(back_named, p, "{name} does not round-trip");
+        }
+    }
+
+    #[test]
+    fn knobs_beside_profile_override_it() {
+        let p = Policy::from_toml(
+            "profile = \"strict\"\naccess_ttl = \"60s\"\ngrace_window = \"10s\"\ngrace_successor = \"same\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.access_ttl, Seconds(60));
+        assert_eq!(p.absolute_cap, Some(Seconds(900)));
+        assert_eq!(p.grace.unwrap().successor, GraceSuccessor::Same);
+        assert_eq!(p.profile, "strict+custom");
+        let q = Policy::from_toml("[policy]\nprofile = \"grace-new\"\n").unwrap();
+        assert_eq!(q.profile, "grace-new");
+        let none = Policy::from_toml("profile = \"grace-new\"\ngrace_window = \"none\"\n").unwrap();
+        assert_eq!(none.grace, None);
+    }
+
+    #[test]
+    fn bad_files_name_the_field() {
+        let err = Policy::from_toml("profile = \"bcp\"\nrotaton = \"always\"\n").unwrap_err();
+        assert!(
+            matches!(&err, PolicyError::Invalid { field, .. } if field == "rotaton"),
+            "{err}"
+        );
+        let err = Policy::from_toml("profile = \"nope\"\n").unwrap_err();
+        assert_eq!(err, PolicyError::UnknownProfile("nope".into()));
+        let err = Policy::from_toml("access_ttl = 60\n").unwrap_err();
+        assert!(err.to_string().contains("\"60s\""), "{err}");
+        let err = Policy::from_toml("access_ttl = \"0s\"\n").unwrap_err();
+        assert!(matches!(&err, PolicyError::Invalid { field, .. } if field == "access_ttl"));
+        let err = Policy::from_toml("rotation = \"never\"\ngrace_window = \"5s\"\n").unwrap_err();
+        assert!(matches!(&err, PolicyError::Invalid { field, .. } if field == "grace_window"));
+        let err = Policy::from_toml("rotation = \"sometimes\"\n").unwrap_err();
+        assert!(err.to_string().contains("sometimes"), "{err}");
+    }
+}

@@ -1,0 +1,823 @@
+//! The abstract token server: a pure function from (state, action) to the set of
+//! (outcome, next state) pairs a conformant server may produce under a [`Policy`].
+//!
+//! This is the oracle. More than one pair means the server may choose (rotation `any`,
+//! introspection of a live refresh token, a refused cross-client revocation); the harness
+//! keeps every state consistent with what it saw. The spec writes only the server's
+//! bookkeeping and the public deadlines; observations are `observe`'s.
+//!
+//! Clauses: RFC 6749 §4.1.2, §5.1, §5.2, §6, §10.4; RFC 6750 §3.1; RFC 7009 §2.1, §2.2;
+//! RFC 7662 §2.2; RFC 9700 §4.14.2; OIDC Core §11.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error_code::ErrorCode;
+use crate::policy::{
+    CheckOrder, ClientType, GraceSuccessor, Narrowing, Policy, Rotation, SuccessorLifetime,
+};
+use crate::state::{
+    AccessToken, AtId, Event, Grant, GrantId, RefreshToken, RtId, RtStatus, Scope, State, NEVER,
+    NONE,
+};
+
+/// Who sends a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Actor {
+    /// A legitimate client, authenticating as itself.
+    Client(ClientType),
+    /// Someone without any client's secret: the attacker, or a confidential client's
+    /// request sent without authentication. It can pose as the public client.
+    Attacker,
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Client(ClientType::Confidential) => f.write_str("confidential client"),
+            Actor::Client(ClientType::Public) => f.write_str("public client"),
+            Actor::Attacker => f.write_str("attacker"),
+        }
+    }
+}
+
+/// A token named in a revocation or introspection request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenRef {
+    /// A refresh token.
+    Refresh(RtId),
+    /// An access token.
+    Access(AtId),
+}
+
+impl fmt::Display for TokenRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenRef::Refresh(r) => r.fmt(f),
+            TokenRef::Access(a) => a.fmt(f),
+        }
+    }
+}
+
+/// The `token_type_hint` of a revocation (RFC 7009 §2.1): a wrong hint never stops the lookup,
+/// so the spec does not depend on it; the harness sends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hint {
+    /// No hint.
+    None,
+    /// The right token type.
+    Right,
+    /// The other token type.
+    Wrong,
+}
+
+/// What can happen to the system: each maps to one or two HTTP exchanges in the harness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Action {
+    /// Authorization code flow + code exchange; `offline` asks for `offline_access`.
+    Authorize {
+        /// The client.
+        client: ClientType,
+        /// The requested scope.
+        scope: Scope,
+        /// Whether `offline_access` is requested.
+        offline: bool,
+    },
+    /// A second exchange of the grant's authorization code (RFC 6749 §4.1.2).
+    ReplayCode {
+        /// The grant whose code is replayed.
+        grant: GrantId,
+    },
+    /// `grant_type=refresh_token`, with an optional `scope`.
+    Refresh {
+        /// Who presents it.
+        by: Actor,
+        /// The token presented.
+        rt: RtId,
+        /// The requested scope; `None`: omitted.
+        scope: Option<Scope>,
+    },
+    /// The owner refreshes (scope omitted); the server processes it but the response is lost.
+    RefreshLost {
+        /// The token presented.
+        rt: RtId,
+    },
+    /// A call to the protected resource with an access token.
+    UseAccess {
+        /// The token.
+        at: AtId,
+    },
+    /// RFC 7009 revocation.
+    Revoke {
+        /// Who asks.
+        by: Actor,
+        /// The token.
+        token: TokenRef,
+        /// The `token_type_hint`.
+        hint: Hint,
+    },
+    /// RFC 7662 introspection by the token's client.
+    Introspect {
+        /// The token.
+        token: TokenRef,
+    },
+    /// Time passes, to the next deadline.
+    Tick,
+    /// The server restarts on its store: no change allowed.
+    Restart,
+    /// The attacker copies a refresh token (model checking only).
+    Steal {
+        /// The token.
+        rt: RtId,
+    },
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = |c: &ClientType| match c {
+            ClientType::Confidential => "confidential client",
+            ClientType::Public => "public client",
+        };
+        match self {
+            Action::Authorize {
+                client,
+                scope,
+                offline,
+            } => write!(
+                f,
+                "{} authorizes scope \"{}{}\"",
+                kind(client),
+                scope,
+                if *offline { " offline_access" } else { "" }
+            ),
+            Action::ReplayCode { grant } => write!(f, "the code of {grant} is exchanged again"),
+            Action::Refresh { by, rt, scope } => match scope {
+                None => write!(f, "{by} refreshes with {rt}"),
+                Some(s) => write!(f, "{by} refreshes with {rt} asking scope \"{s}\""),
+            },
+            Action::RefreshLost { rt } => {
+                write!(f, "owner refreshes with {rt}; the response is lost")
+            }
+            Action::UseAccess { at } => write!(f, "{at} is used at the resource"),
+            Action::Revoke { by, token, hint } => {
+                write!(f, "{by} revokes {token}")?;
+                match hint {
+                    Hint::None => Ok(()),
+                    Hint::Right => f.write_str(" (right hint)"),
+                    Hint::Wrong => f.write_str(" (wrong hint)"),
+                }
+            }
+            Action::Introspect { token } => write!(f, "{token} is introspected"),
+            Action::Tick => f.write_str("time passes to the next deadline"),
+            Action::Restart => f.write_str("the server restarts"),
+            Action::Steal { rt } => write!(f, "the attacker steals {rt}"),
+        }
+    }
+}
+
+/// What a client can observe of one action's response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum Outcome {
+    /// 200 token response: a new access token, the refresh token in the response (a new one,
+    /// or one issued before, as a same-successor grace reuse returns), the granted scope.
+    Tokens {
+        /// The new access token.
+        access: AtId,
+        /// The refresh token in the response, if any.
+        refresh: Option<RtId>,
+        /// Whether that refresh token is new in this response.
+        refresh_is_new: bool,
+        /// The granted scope.
+        scope: Scope,
+    },
+    /// An OAuth error response.
+    Error {
+        /// The HTTP status (400 or 401).
+        status: u16,
+        /// The `error` code.
+        error: ErrorCode,
+    },
+    /// The protected resource: 200, or 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
+    Resource {
+        /// Whether the token was honoured.
+        ok: bool,
+    },
+    /// A revocation response: 200, or a 4xx refusal (another client's token).
+    Revocation {
+        /// Whether the answer was 200.
+        ok: bool,
+    },
+    /// An introspection response.
+    Introspection {
+        /// The `active` member.
+        active: bool,
+    },
+    /// No HTTP exchange (time, restart, theft).
+    Nothing,
+}
+
+impl Outcome {
+    fn invalid_grant() -> Outcome {
+        Outcome::Error {
+            status: 400,
+            error: ErrorCode::InvalidGrant,
+        }
+    }
+    fn invalid_scope() -> Outcome {
+        Outcome::Error {
+            status: 400,
+            error: ErrorCode::InvalidScope,
+        }
+    }
+    fn invalid_client() -> Outcome {
+        Outcome::Error {
+            status: 401,
+            error: ErrorCode::InvalidClient,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Tokens {
+                access,
+                refresh,
+                refresh_is_new,
+                scope,
+            } => {
+                write!(f, "200: {access}")?;
+                match refresh {
+                    Some(r) if *refresh_is_new => write!(f, " + new {r}")?,
+                    Some(r) => write!(f, " + {r} again")?,
+                    None => f.write_str(", no refresh token")?,
+                }
+                write!(f, ", scope \"{scope}\"")
+            }
+            Outcome::Error { status, error } => write!(f, "{status} {error}"),
+            Outcome::Resource { ok: true } => f.write_str("200 from the resource"),
+            Outcome::Resource { ok: false } => f.write_str("401 invalid_token"),
+            Outcome::Revocation { ok: true } => f.write_str("200 (revocation)"),
+            Outcome::Revocation { ok: false } => f.write_str("4xx (revocation refused)"),
+            Outcome::Introspection { active } => write!(f, "active: {active}"),
+            Outcome::Nothing => f.write_str("-"),
+        }
+    }
+}
+
+/// Deliberate spec bugs, for the suite's own tests: each must be caught by some property
+/// under the policies where it is observable. Never used outside tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mutation {
+    /// A rotated refresh token is not marked consumed.
+    ForgetConsume,
+    /// A token presented by another client is treated as the presenter's.
+    IgnoreBinding,
+    /// Reuse detection revokes the refresh tokens but leaves the access tokens alive.
+    ReplayKeepsAccess,
+    /// A rotated refresh token takes the narrowed scope of the request.
+    NarrowRotatedToken,
+    /// Revoking an access token answers 200 but stores nothing.
+    ForgetAccessRevocation,
+}
+
+impl Mutation {
+    /// Every mutation.
+    pub const ALL: [Mutation; 5] = [
+        Mutation::ForgetConsume,
+        Mutation::IgnoreBinding,
+        Mutation::ReplayKeepsAccess,
+        Mutation::NarrowRotatedToken,
+        Mutation::ForgetAccessRevocation,
+    ];
+}
+
+/// Why a step cannot be taken at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// The action names a token or grant that does not exist in the state.
+    #[error("the action names {0}, which does not exist yet")]
+    UnknownId(String),
+    /// The state has no room for another token or grant.
+    #[error("failed to issue: the model holds at most {0} tokens or grants per run")]
+    Capacity(usize),
+}
+
+/// The abstract server: a policy (and, in tests, a deliberate bug).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Spec {
+    /// The policy the server follows.
+    pub policy: Policy,
+    /// A deliberate bug, for the suite's own tests.
+    pub mutation: Option<Mutation>,
+}
+
+impl Spec {
+    /// A correct server under `policy`.
+    pub fn new(policy: Policy) -> Spec {
+        Spec {
+            policy,
+            mutation: None,
+        }
+    }
+
+    /// A server with a deliberate bug (tests only).
+    pub fn mutated(policy: Policy, mutation: Mutation) -> Spec {
+        Spec {
+            policy,
+            mutation: Some(mutation),
+        }
+    }
+
+    fn bug(&self, m: Mutation) -> bool {
+        self.mutation == Some(m)
+    }
+
+    /// Every (outcome, next state) a conformant server may produce. Observation fields of
+    /// the next state are left as they were; `observe::observe` fills them in.
+    pub fn step(&self, s: &State, a: &Action) -> Result<Vec<(Outcome, State)>, SpecError> {
+        self.check_ids(s, a)?;
+        let mut next = s.clone();
+        Ok(match *a {
+            Action::Authorize {
+                client,
+                scope,
+                offline,
+            } => {
+                vec![self.authorize(next, client, scope, offline)?]
+            }
+            Action::ReplayCode { grant } => {
+                if self.policy.code_replay_revokes {
+                    revoke_grant(&mut next, grant.0);
+                }
+                vec![(Outcome::invalid_grant(), next)]
+            }
+            Action::Refresh { by, rt, scope } => self.refresh(next, by, rt, scope)?,
+            Action::RefreshLost { rt } => {
+                let owner = s.rt_grant(rt).client;
+                self.refresh(next, Actor::Client(owner), rt, None)?
+            }
+            Action::UseAccess { .. } | Action::Introspect { .. } | Action::Restart => {
+                let (first, second) = self
+                    .query(s, a)
+                    .unwrap_or_else(|| unreachable!("queries have outcomes"));
+                let mut outs = vec![(first, next.clone())];
+                if let Some(o) = second {
+                    outs.push((o, next));
+                }
+                outs
+            }
+            Action::Revoke { by, token, hint: _ } => self.revoke(next, by, token),
+            Action::Tick => {
+                advance(&mut next, next_deadline(s).unwrap_or(0));
+                vec![(Outcome::Nothing, next)]
+            }
+            Action::Steal { .. } => vec![(Outcome::Nothing, next)],
+        })
+    }
+
+    /// The outcomes of an action that never changes the server's state (a resource call,
+    /// an introspection, a restart), without building next states; `None` for other actions.
+    /// The caller must have checked the ids (as `step` does).
+    pub fn query(&self, s: &State, a: &Action) -> Option<(Outcome, Option<Outcome>)> {
+        match *a {
+            Action::UseAccess { at } => Some((Outcome::Resource { ok: at_live(s, at) }, None)),
+            Action::Introspect {
+                token: TokenRef::Access(at),
+            } => Some((
+                Outcome::Introspection {
+                    active: at_live(s, at),
+                },
+                None,
+            )),
+            // RFC 7662 lets a server decline to say a refresh token is active.
+            Action::Introspect {
+                token: TokenRef::Refresh(rt),
+            } => Some(if rt_usable(s, rt) {
+                (
+                    Outcome::Introspection { active: true },
+                    Some(Outcome::Introspection { active: false }),
+                )
+            } else {
+                (Outcome::Introspection { active: false }, None)
+            }),
+            Action::Restart => Some((Outcome::Nothing, None)),
+            _ => None,
+        }
+    }
+
+    fn check_ids(&self, s: &State, a: &Action) -> Result<(), SpecError> {
+        let rt = |r: RtId| {
+            if s.has_rt(r) {
+                Ok(())
+            } else {
+                Err(SpecError::UnknownId(r.to_string()))
+            }
+        };
+        let at = |t: AtId| {
+            if s.has_at(t) {
+                Ok(())
+            } else {
+                Err(SpecError::UnknownId(t.to_string()))
+            }
+        };
+        match *a {
+            Action::ReplayCode { grant } if !s.has_grant(grant) => {
+                Err(SpecError::UnknownId(grant.to_string()))
+            }
+            Action::Refresh { rt: r, .. }
+            | Action::RefreshLost { rt: r }
+            | Action::Steal { rt: r } => rt(r),
+            Action::UseAccess { at: t } => at(t),
+            Action::Revoke { token, .. } | Action::Introspect { token } => match token {
+                TokenRef::Refresh(r) => rt(r),
+                TokenRef::Access(t) => at(t),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    fn authorize(
+        &self,
+        mut s: State,
+        client: ClientType,
+        scope: Scope,
+        offline: bool,
+    ) -> Result<(Outcome, State), SpecError> {
+        if !s.room_for_grant() || !s.room_for_tokens() {
+            return Err(SpecError::Capacity(crate::state::MAX_GRANTS));
+        }
+        let p = &self.policy;
+        let g = s.n_grants;
+        s.grants[g as usize] = Grant {
+            client,
+            scope,
+            cap: p.absolute_cap.map_or(NEVER, |c| c.get()),
+            ..Grant::default()
+        };
+        s.n_grants += 1;
+        let access = mint_at(&mut s, g, p);
+        let refresh = if offline || !p.offline_access_required {
+            Some(mint_rt(
+                &mut s,
+                g,
+                scope,
+                p.refresh_ttl.map_or(NEVER, |t| t.get()),
+                p,
+            ))
+        } else {
+            None
+        };
+        Ok((
+            Outcome::Tokens {
+                access,
+                refresh,
+                refresh_is_new: refresh.is_some(),
+                scope,
+            },
+            s,
+        ))
+    }
+
+    fn refresh(
+        &self,
+        mut s: State,
+        by: Actor,
+        rt: RtId,
+        req: Option<Scope>,
+    ) -> Result<Vec<(Outcome, State)>, SpecError> {
+        let p = &self.policy;
+        let token = s.rts[rt.0 as usize];
+        let fam = token.family;
+        let owner = s.grants[fam as usize].client;
+        // Client authentication comes before anything about the token (RFC 6749 §6).
+        let presenter = match by {
+            Actor::Client(c) => c,
+            Actor::Attacker
+                if owner == ClientType::Confidential && !self.bug(Mutation::IgnoreBinding) =>
+            {
+                return Ok(vec![(Outcome::invalid_client(), s)])
+            }
+            Actor::Attacker => ClientType::Public,
+        };
+        if presenter != owner && !self.bug(Mutation::IgnoreBinding) {
+            // RFC 6749 §10.4 / §5.2: issued to another client; the token is unaffected.
+            return Ok(vec![(Outcome::invalid_grant(), s)]);
+        }
+        let grant = s.grants[fam as usize];
+        if grant.revoked || token.status == RtStatus::Revoked {
+            return Ok(vec![(Outcome::invalid_grant(), s)]);
+        }
+        let expiry = expiry_reason(&s, rt);
+        let mut grace_reuse = false;
+        if token.status == RtStatus::Consumed {
+            if expiry.is_none() && self.in_grace(&s, rt) {
+                grace_reuse = true;
+            } else if expiry.is_some() && p.check_order == CheckOrder::ExpiryBeforeReuse {
+                return Ok(vec![(Outcome::invalid_grant(), s)]);
+            } else {
+                if p.reuse_detection {
+                    if self.bug(Mutation::ReplayKeepsAccess) {
+                        for i in 0..s.n_rts as usize {
+                            if s.rts[i].family == fam {
+                                kill_rt(&mut s.rts[i]);
+                            }
+                        }
+                    } else {
+                        revoke_grant(&mut s, fam);
+                    }
+                }
+                return Ok(vec![(Outcome::invalid_grant(), s)]);
+            }
+        } else if expiry.is_some() {
+            return Ok(vec![(Outcome::invalid_grant(), s)]);
+        }
+        // Scope (RFC 6749 §6): a subset of the original; omitted means the original.
+        let granted = match req {
+            None => token.scope,
+            Some(r) if !r.is_subset(token.scope) => return Ok(vec![(Outcome::invalid_scope(), s)]),
+            Some(r) if r == token.scope => r,
+            Some(r) => match p.narrowing {
+                Narrowing::Allowed => r,
+                Narrowing::Ignored => token.scope,
+                Narrowing::Refused => {
+                    return Ok(vec![(Outcome::invalid_scope(), s)]);
+                }
+            },
+        };
+        if !s.room_for_tokens() {
+            return Err(SpecError::Capacity(crate::state::MAX_TOKENS));
+        }
+        let rt_scope = if self.bug(Mutation::NarrowRotatedToken) {
+            granted
+        } else {
+            token.scope
+        };
+        let inherit = |t: &RefreshToken| match p.successor_lifetime {
+            SuccessorLifetime::Fresh => p.refresh_ttl.map_or(NEVER, |v| v.get()),
+            SuccessorLifetime::Inherited => t.exp,
+        };
+        if grace_reuse {
+            let g = p
+                .grace
+                .unwrap_or_else(|| unreachable!("grace reuse without grace"));
+            s.rts[rt.0 as usize].reuses += 1;
+            let access = mint_at(&mut s, fam, p);
+            let (refresh, is_new) = match g.successor {
+                GraceSuccessor::Same => (RtId(token.successor), false),
+                GraceSuccessor::New => (mint_rt(&mut s, fam, rt_scope, inherit(&token), p), true),
+            };
+            let out = Outcome::Tokens {
+                access,
+                refresh: Some(refresh),
+                refresh_is_new: is_new,
+                scope: granted,
+            };
+            return Ok(vec![(out, s)]);
+        }
+        let rotations: &[bool] = match p.rotation(owner) {
+            Rotation::Never => &[false],
+            Rotation::Always => &[true],
+            Rotation::Any => &[true, false],
+        };
+        let mut outs = Vec::with_capacity(rotations.len());
+        for &rotate in rotations {
+            let mut n = s.clone();
+            let access = mint_at(&mut n, fam, p);
+            let refresh = if rotate {
+                let succ = mint_rt(&mut n, fam, rt_scope, inherit(&token), p);
+                let t = &mut n.rts[rt.0 as usize];
+                if !self.bug(Mutation::ForgetConsume) {
+                    t.status = RtStatus::Consumed;
+                }
+                t.successor = succ.0;
+                t.grace = match p.grace {
+                    Some(g) => g.window.map_or(NEVER, |w| w.get()),
+                    None => 0,
+                };
+                if p.grace.is_none()
+                    && (p.check_order == CheckOrder::ReuseBeforeExpiry || !p.reuse_detection)
+                {
+                    // Its deadlines no longer change any answer: collapse them.
+                    t.exp = 0;
+                    t.idle = 0;
+                }
+                Some(succ)
+            } else {
+                if let Some(idle) = p.idle_timeout {
+                    n.rts[rt.0 as usize].idle = idle.get();
+                }
+                None
+            };
+            outs.push((
+                Outcome::Tokens {
+                    access,
+                    refresh,
+                    refresh_is_new: refresh.is_some(),
+                    scope: granted,
+                },
+                n,
+            ));
+        }
+        Ok(outs)
+    }
+
+    /// Whether a consumed token may still be honoured: inside its window, under the reuse
+    /// count, and only while its first successor is the family's unconsumed latest.
+    fn in_grace(&self, s: &State, rt: RtId) -> bool {
+        let Some(g) = self.policy.grace else {
+            return false;
+        };
+        let t = &s.rts[rt.0 as usize];
+        if t.grace == 0 || g.max_reuse.is_some_and(|m| t.reuses >= m) || t.successor == NONE {
+            return false;
+        }
+        let succ = &s.rts[t.successor as usize];
+        succ.status == RtStatus::Active && expiry_reason(s, RtId(t.successor)).is_none()
+    }
+
+    fn revoke(&self, mut s: State, by: Actor, token: TokenRef) -> Vec<(Outcome, State)> {
+        let fam = match token {
+            TokenRef::Refresh(r) => s.rts[r.0 as usize].family,
+            TokenRef::Access(a) => s.ats[a.0 as usize].family,
+        };
+        let owner = s.grants[fam as usize].client;
+        let presenter = match by {
+            Actor::Client(c) => c,
+            Actor::Attacker
+                if owner == ClientType::Confidential && !self.bug(Mutation::IgnoreBinding) =>
+            {
+                return vec![(Outcome::invalid_client(), s)]
+            }
+            Actor::Attacker => ClientType::Public,
+        };
+        if presenter != owner && !self.bug(Mutation::IgnoreBinding) {
+            // RFC 7009 §2.1: not revoked; servers answer 200 or refuse.
+            return vec![
+                (Outcome::Revocation { ok: true }, s.clone()),
+                (Outcome::Revocation { ok: false }, s),
+            ];
+        }
+        match token {
+            TokenRef::Refresh(r) => {
+                if rt_usable(&s, r) {
+                    kill_rt(&mut s.rts[r.0 as usize]);
+                    if self.policy.revoke_refresh_cascades {
+                        revoke_grant(&mut s, fam);
+                    }
+                }
+            }
+            TokenRef::Access(a) => {
+                if at_live(&s, a) && !self.bug(Mutation::ForgetAccessRevocation) {
+                    let t = &mut s.ats[a.0 as usize];
+                    t.revoked = true;
+                    t.exp = 0;
+                    if self.policy.revoke_access_cascades {
+                        for i in 0..s.n_rts as usize {
+                            if s.rts[i].family == fam {
+                                kill_rt(&mut s.rts[i]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        vec![(Outcome::Revocation { ok: true }, s)]
+    }
+}
+
+fn kill_rt(t: &mut RefreshToken) {
+    t.status = RtStatus::Revoked;
+    t.exp = 0;
+    t.idle = 0;
+    t.grace = 0;
+}
+
+/// Revokes a grant and every token of it; their deadlines collapse.
+fn revoke_grant(s: &mut State, fam: u8) {
+    let g = &mut s.grants[fam as usize];
+    if g.revoked {
+        return;
+    }
+    g.revoked = true;
+    g.cap = 0;
+    for t in s.rts[..s.n_rts as usize]
+        .iter_mut()
+        .filter(|t| t.family == fam)
+    {
+        kill_rt(t);
+    }
+    for t in s.ats[..s.n_ats as usize]
+        .iter_mut()
+        .filter(|t| t.family == fam)
+    {
+        t.revoked = true;
+        t.exp = 0;
+    }
+}
+
+fn mint_at(s: &mut State, fam: u8, p: &Policy) -> AtId {
+    let id = s.n_ats;
+    s.ats[id as usize] = AccessToken {
+        family: fam,
+        exp: p.access_ttl.get(),
+        ..AccessToken::default()
+    };
+    s.n_ats += 1;
+    AtId(id)
+}
+
+fn mint_rt(s: &mut State, fam: u8, scope: Scope, exp: u32, p: &Policy) -> RtId {
+    let id = s.n_rts;
+    s.rts[id as usize] = RefreshToken {
+        family: fam,
+        scope,
+        exp,
+        idle: p.idle_timeout.map_or(NEVER, |v| v.get()),
+        ..RefreshToken::default()
+    };
+    s.n_rts += 1;
+    RtId(id)
+}
+
+/// Why a refresh token is past one of its deadlines, if it is.
+pub fn expiry_reason(s: &State, rt: RtId) -> Option<Event> {
+    let t = &s.rts[rt.0 as usize];
+    if s.grants[t.family as usize].cap == 0 {
+        Some(Event::CapReached)
+    } else if t.exp == 0 {
+        Some(Event::RefreshExpired)
+    } else if t.idle == 0 {
+        Some(Event::IdleExpired)
+    } else {
+        None
+    }
+}
+
+/// The server would refresh with this token (ignoring grace reuse of consumed ones).
+pub fn rt_usable(s: &State, rt: RtId) -> bool {
+    let t = &s.rts[rt.0 as usize];
+    t.status == RtStatus::Active
+        && !s.grants[t.family as usize].revoked
+        && expiry_reason(s, rt).is_none()
+}
+
+/// The server honours this access token.
+pub fn at_live(s: &State, at: AtId) -> bool {
+    let t = &s.ats[at.0 as usize];
+    !t.revoked && t.exp > 0 && !s.grants[t.family as usize].revoked
+}
+
+/// The next deadline that changes some answer, relative to now.
+pub fn next_deadline(s: &State) -> Option<u32> {
+    let mut best = NEVER;
+    let mut consider = |d: u32| {
+        if d > 0 && d < best {
+            best = d;
+        }
+    };
+    for g in s.grants() {
+        if !g.revoked {
+            consider(g.cap);
+        }
+    }
+    for t in s.rts() {
+        if t.status != RtStatus::Revoked {
+            consider(t.exp);
+            consider(t.idle);
+            consider(t.grace);
+        }
+    }
+    for t in s.ats() {
+        if !t.revoked {
+            consider(t.exp);
+        }
+    }
+    (best != NEVER).then_some(best)
+}
+
+/// Moves every deadline `by` seconds closer; passed ones become 0.
+pub fn advance(s: &mut State, by: u32) {
+    let dec = |d: &mut u32| {
+        if *d != NEVER {
+            *d = d.saturating_sub(by);
+        }
+    };
+    for g in s.grants[..s.n_grants as usize].iter_mut() {
+        dec(&mut g.cap);
+    }
+    for t in s.rts[..s.n_rts as usize].iter_mut() {
+        dec(&mut t.exp);
+        dec(&mut t.idle);
+        dec(&mut t.grace);
+    }
+    for t in s.ats[..s.n_ats as usize].iter_mut() {
+        dec(&mut t.exp);
+    }
+}

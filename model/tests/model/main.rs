@@ -1,0 +1,2 @@
+//! Integration tests of the lifecycle model.
+mod scratch;
