@@ -1,0 +1,1 @@
+//! tokenlife-server: the reference OAuth 2.0 authorization server (work in progress).
