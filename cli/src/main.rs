@@ -1,2 +1,5 @@
-//! The `tokenlife` binary.
-fn main() {}
+//! The `tokenlife` binary: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    tokenlife::main()
+}

@@ -460,7 +460,8 @@ impl LifecycleModel {
                 ClientType::Confidential => ClientType::Public,
                 ClientType::Public => ClientType::Confidential,
             };
-            if !grant.revoked {
+            // Without revocation a replayed code changes nothing: no step.
+            if !grant.revoked && p.code_replay_revokes {
                 one(out, Action::ReplayCode { grant: GrantId(g) });
             }
             if grant.legit_rt != NONE {
@@ -573,8 +574,7 @@ impl LifecycleModel {
                 }
             }
         }
-        let outs = self.spec.step(s, &step.action).ok()?;
-        let (outcome, mut n) = outs.into_iter().nth(step.choice as usize)?;
+        let (outcome, mut n) = self.spec.step_choice(s, &step.action, step.choice).ok()??;
         let is_refresh = matches!(
             step.action,
             Action::Refresh { .. } | Action::RefreshLost { .. }

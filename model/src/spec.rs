@@ -342,7 +342,33 @@ impl Spec {
     /// Every (outcome, next state) a conformant server may produce. Observation fields of
     /// the next state are left as they were; `observe::observe` fills them in.
     pub fn step(&self, s: &State, a: &Action) -> Result<Vec<(Outcome, State)>, SpecError> {
+        let mut outs = Vec::with_capacity(2);
+        let mut choice = 0;
+        while let Some(pair) = self.step_choice(s, a, choice)? {
+            outs.push(pair);
+            choice += 1;
+        }
+        Ok(outs)
+    }
+
+    /// The `choice`-th of the pairs `step` returns, or `None` past the last; this is what
+    /// the model checker calls, so it builds one next state only.
+    pub fn step_choice(
+        &self,
+        s: &State,
+        a: &Action,
+        choice: u8,
+    ) -> Result<Option<(Outcome, State)>, SpecError> {
         self.check_ids(s, a)?;
+        if let Some((first, second)) = self.query(s, a) {
+            let outcome = match choice {
+                0 => Some(first),
+                1 => second,
+                _ => None,
+            };
+            return Ok(outcome.map(|o| (o, s.clone())));
+        }
+        let only = |pair: (Outcome, State)| if choice == 0 { Some(pair) } else { None };
         let mut next = s.clone();
         Ok(match *a {
             Action::Authorize {
@@ -350,35 +376,31 @@ impl Spec {
                 scope,
                 offline,
             } => {
-                vec![self.authorize(next, client, scope, offline)?]
+                if choice > 0 {
+                    return Ok(None);
+                }
+                Some(self.authorize(next, client, scope, offline)?)
             }
             Action::ReplayCode { grant } => {
                 if self.policy.code_replay_revokes {
                     revoke_grant(&mut next, grant.0);
                 }
-                vec![(Outcome::invalid_grant(), next)]
+                only((Outcome::invalid_grant(), next))
             }
-            Action::Refresh { by, rt, scope } => self.refresh(next, by, rt, scope)?,
+            Action::Refresh { by, rt, scope } => self.refresh(next, by, rt, scope, choice)?,
             Action::RefreshLost { rt } => {
                 let owner = s.rt_grant(rt).client;
-                self.refresh(next, Actor::Client(owner), rt, None)?
+                self.refresh(next, Actor::Client(owner), rt, None, choice)?
             }
-            Action::UseAccess { .. } | Action::Introspect { .. } | Action::Restart => {
-                let (first, second) = self
-                    .query(s, a)
-                    .unwrap_or_else(|| unreachable!("queries have outcomes"));
-                let mut outs = vec![(first, next.clone())];
-                if let Some(o) = second {
-                    outs.push((o, next));
-                }
-                outs
-            }
-            Action::Revoke { by, token, hint: _ } => self.revoke(next, by, token),
+            Action::Revoke { by, token, hint: _ } => self.revoke(next, by, token, choice),
             Action::Tick => {
                 advance(&mut next, next_deadline(s).unwrap_or(0));
-                vec![(Outcome::Nothing, next)]
+                only((Outcome::Nothing, next))
             }
-            Action::Steal { .. } => vec![(Outcome::Nothing, next)],
+            Action::UseAccess { .. }
+            | Action::Introspect { .. }
+            | Action::Restart
+            | Action::Steal { .. } => only((Outcome::Nothing, next)),
         })
     }
 
@@ -491,8 +513,11 @@ impl Spec {
         by: Actor,
         rt: RtId,
         req: Option<Scope>,
-    ) -> Result<Vec<(Outcome, State)>, SpecError> {
+        choice: u8,
+    ) -> Result<Option<(Outcome, State)>, SpecError> {
         let p = &self.policy;
+        // Every refusal below is a single outcome: only choice 0 exists.
+        let refuse = |o: Outcome, s: State| Ok(if choice == 0 { Some((o, s)) } else { None });
         let token = s.rts[rt.0 as usize];
         let fam = token.family;
         let owner = s.grants[fam as usize].client;
@@ -502,17 +527,17 @@ impl Spec {
             Actor::Attacker
                 if owner == ClientType::Confidential && !self.bug(Mutation::IgnoreBinding) =>
             {
-                return Ok(vec![(Outcome::invalid_client(), s)])
+                return refuse(Outcome::invalid_client(), s)
             }
             Actor::Attacker => ClientType::Public,
         };
         if presenter != owner && !self.bug(Mutation::IgnoreBinding) {
             // RFC 6749 §10.4 / §5.2: issued to another client; the token is unaffected.
-            return Ok(vec![(Outcome::invalid_grant(), s)]);
+            return refuse(Outcome::invalid_grant(), s);
         }
         let grant = s.grants[fam as usize];
         if grant.revoked || token.status == RtStatus::Revoked {
-            return Ok(vec![(Outcome::invalid_grant(), s)]);
+            return refuse(Outcome::invalid_grant(), s);
         }
         let expiry = expiry_reason(&s, rt);
         let mut grace_reuse = false;
@@ -520,7 +545,7 @@ impl Spec {
             if expiry.is_none() && self.in_grace(&s, rt) {
                 grace_reuse = true;
             } else if expiry.is_some() && p.check_order == CheckOrder::ExpiryBeforeReuse {
-                return Ok(vec![(Outcome::invalid_grant(), s)]);
+                return refuse(Outcome::invalid_grant(), s);
             } else {
                 if p.reuse_detection {
                     if self.bug(Mutation::ReplayKeepsAccess) {
@@ -533,21 +558,21 @@ impl Spec {
                         revoke_grant(&mut s, fam);
                     }
                 }
-                return Ok(vec![(Outcome::invalid_grant(), s)]);
+                return refuse(Outcome::invalid_grant(), s);
             }
         } else if expiry.is_some() {
-            return Ok(vec![(Outcome::invalid_grant(), s)]);
+            return refuse(Outcome::invalid_grant(), s);
         }
         // Scope (RFC 6749 §6): a subset of the original; omitted means the original.
         let granted = match req {
             None => token.scope,
-            Some(r) if !r.is_subset(token.scope) => return Ok(vec![(Outcome::invalid_scope(), s)]),
+            Some(r) if !r.is_subset(token.scope) => return refuse(Outcome::invalid_scope(), s),
             Some(r) if r == token.scope => r,
             Some(r) => match p.narrowing {
                 Narrowing::Allowed => r,
                 Narrowing::Ignored => token.scope,
                 Narrowing::Refused => {
-                    return Ok(vec![(Outcome::invalid_scope(), s)]);
+                    return refuse(Outcome::invalid_scope(), s);
                 }
             },
         };
@@ -579,16 +604,17 @@ impl Spec {
                 refresh_is_new: is_new,
                 scope: granted,
             };
-            return Ok(vec![(out, s)]);
+            return refuse(out, s);
         }
-        let rotations: &[bool] = match p.rotation(owner) {
-            Rotation::Never => &[false],
-            Rotation::Always => &[true],
-            Rotation::Any => &[true, false],
+        // Rotation `any`: choice 0 rotates, choice 1 keeps.
+        let rotate = match (p.rotation(owner), choice) {
+            (Rotation::Never, 0) => false,
+            (Rotation::Always, 0) | (Rotation::Any, 0) => true,
+            (Rotation::Any, 1) => false,
+            _ => return Ok(None),
         };
-        let mut outs = Vec::with_capacity(rotations.len());
-        for &rotate in rotations {
-            let mut n = s.clone();
+        {
+            let mut n = s;
             let access = mint_at(&mut n, fam, p);
             let refresh = if rotate {
                 let succ = mint_rt(&mut n, fam, rt_scope, inherit(&token), p);
@@ -615,17 +641,14 @@ impl Spec {
                 }
                 None
             };
-            outs.push((
-                Outcome::Tokens {
-                    access,
-                    refresh,
-                    refresh_is_new: refresh.is_some(),
-                    scope: granted,
-                },
-                n,
-            ));
+            let out = Outcome::Tokens {
+                access,
+                refresh,
+                refresh_is_new: refresh.is_some(),
+                scope: granted,
+            };
+            Ok(Some((out, n)))
         }
-        Ok(outs)
     }
 
     /// Whether a consumed token may still be honoured: inside its window, under the reuse
@@ -642,7 +665,14 @@ impl Spec {
         succ.status == RtStatus::Active && expiry_reason(s, RtId(t.successor)).is_none()
     }
 
-    fn revoke(&self, mut s: State, by: Actor, token: TokenRef) -> Vec<(Outcome, State)> {
+    fn revoke(
+        &self,
+        mut s: State,
+        by: Actor,
+        token: TokenRef,
+        choice: u8,
+    ) -> Option<(Outcome, State)> {
+        let only = |pair: (Outcome, State)| if choice == 0 { Some(pair) } else { None };
         let fam = match token {
             TokenRef::Refresh(r) => s.rts[r.0 as usize].family,
             TokenRef::Access(a) => s.ats[a.0 as usize].family,
@@ -653,16 +683,17 @@ impl Spec {
             Actor::Attacker
                 if owner == ClientType::Confidential && !self.bug(Mutation::IgnoreBinding) =>
             {
-                return vec![(Outcome::invalid_client(), s)]
+                return only((Outcome::invalid_client(), s))
             }
             Actor::Attacker => ClientType::Public,
         };
         if presenter != owner && !self.bug(Mutation::IgnoreBinding) {
             // RFC 7009 §2.1: not revoked; servers answer 200 or refuse.
-            return vec![
-                (Outcome::Revocation { ok: true }, s.clone()),
-                (Outcome::Revocation { ok: false }, s),
-            ];
+            return match choice {
+                0 => Some((Outcome::Revocation { ok: true }, s)),
+                1 => Some((Outcome::Revocation { ok: false }, s)),
+                _ => None,
+            };
         }
         match token {
             TokenRef::Refresh(r) => {
@@ -688,7 +719,7 @@ impl Spec {
                 }
             }
         }
-        vec![(Outcome::Revocation { ok: true }, s)]
+        only((Outcome::Revocation { ok: true }, s))
     }
 }
 

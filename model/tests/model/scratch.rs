@@ -34,3 +34,16 @@ fn scratch_own() {
         println!("own {name}: {n} states {s:.2}s {:.0}/s", n as f64 / s);
     }
 }
+
+#[test]
+#[ignore]
+fn sizes() {
+    use tokenlife_model::state::*;
+    println!(
+        "State {} RT {} AT {} Grant {}",
+        std::mem::size_of::<State>(),
+        std::mem::size_of::<RefreshToken>(),
+        std::mem::size_of::<AccessToken>(),
+        std::mem::size_of::<Grant>()
+    );
+}

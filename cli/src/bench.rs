@@ -1,0 +1,121 @@
+//! `tokenlife bench`: benchmarks. `bench model` measures the model checker, per profile.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use stateright::{Checker, Model};
+use tokenlife_model::explore::count_states;
+use tokenlife_model::model::{Bounds, LifecycleModel};
+use tokenlife_model::policy::Policy;
+
+use crate::{Format, EXIT_OK};
+
+/// Arguments of `tokenlife bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+/// The benchmarks.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchWhat {
+    /// Unique states per second of stateright's BFS (1 thread and all cores) and of our own
+    /// BFS, for each built-in profile at the given bounds; best of `--runs`.
+    Model {
+        /// Grants at most.
+        #[arg(long, default_value_t = 1)]
+        grants: u8,
+        /// Successful refreshes at most.
+        #[arg(long, default_value_t = 4)]
+        refreshes: u8,
+        /// Runs per measurement; the best is kept.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Serialize)]
+struct Row {
+    profile: String,
+    unique_states: usize,
+    stateright_1_thread_per_second: f64,
+    stateright_all_threads_per_second: f64,
+    threads: usize,
+    own_bfs_per_second: f64,
+}
+
+fn best(runs: u32, mut f: impl FnMut() -> usize) -> (usize, f64) {
+    let mut best = f64::INFINITY;
+    let mut n = 0;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        n = f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (n, n as f64 / best)
+}
+
+/// Runs `tokenlife bench`.
+pub fn run(args: BenchArgs) -> u8 {
+    let BenchWhat::Model {
+        grants,
+        refreshes,
+        runs,
+        format,
+    } = args.what;
+    let bounds = Bounds {
+        grants,
+        refreshes,
+        depth: None,
+    };
+    if let Err(e) = bounds.validate() {
+        return crate::fail(crate::EXIT_USAGE, e);
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rows = Vec::new();
+    for p in Policy::profile_names().filter_map(Policy::profile) {
+        let model = LifecycleModel::new(p.clone(), bounds);
+        let sr = |t: usize| {
+            let m = model.clone();
+            move || {
+                m.clone()
+                    .checker()
+                    .threads(t)
+                    .spawn_bfs()
+                    .join()
+                    .unique_state_count()
+            }
+        };
+        let (n, one) = best(runs, sr(1));
+        let (_, all) = best(runs, sr(threads));
+        let (_, own) = best(runs, || count_states(&model));
+        rows.push(Row {
+            profile: p.profile.clone(),
+            unique_states: n,
+            stateright_1_thread_per_second: one,
+            stateright_all_threads_per_second: all,
+            threads,
+            own_bfs_per_second: own,
+        });
+        if format == Format::Human {
+            let r = rows.last().unwrap_or_else(|| unreachable!());
+            println!(
+                "{:<11} {:>9} states   stateright 1 thread {:>9.0}/s   {} threads {:>9.0}/s   own BFS {:>9.0}/s",
+                r.profile, r.unique_states, r.stateright_1_thread_per_second, threads,
+                r.stateright_all_threads_per_second, r.own_bfs_per_second
+            );
+        }
+    }
+    if format == Format::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+    }
+    EXIT_OK
+}

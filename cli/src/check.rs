@@ -1,0 +1,117 @@
+//! `tokenlife check`: model-check a policy and report every property.
+
+use std::path::PathBuf;
+
+use tokenlife_model::check::{check, CheckReport};
+use tokenlife_model::model::Bounds;
+use tokenlife_model::policy::Policy;
+
+use crate::render;
+use crate::{fail, Format, EXIT_BAD_FILE, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+
+/// Arguments of `tokenlife check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// A built-in profile (see `tokenlife profiles`); default `bcp`.
+    #[arg(long, conflicts_with_all = ["policy", "all_profiles"])]
+    pub profile: Option<String>,
+    /// A policy file: `profile` plus overriding knobs (TOML).
+    #[arg(long, conflicts_with = "all_profiles")]
+    pub policy: Option<PathBuf>,
+    /// Check every built-in profile and print the matrix.
+    #[arg(long)]
+    pub all_profiles: bool,
+    /// Grants (authorizations) at most.
+    #[arg(long, default_value_t = 1)]
+    pub grants: u8,
+    /// Successful refreshes at most, over all grants.
+    #[arg(long, default_value_t = 4)]
+    pub refreshes: u8,
+    /// Actions per path at most.
+    #[arg(long)]
+    pub depth: Option<u16>,
+    /// Checker threads (default: the machine's cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Loads the policy named by `--profile` / `--policy`: `Err((exit code, message))`.
+pub fn load_policy(profile: Option<&str>, file: Option<&PathBuf>) -> Result<Policy, (u8, String)> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            (
+                EXIT_BAD_FILE,
+                format!("failed to read policy file {}: {e}", path.display()),
+            )
+        })?;
+        return Policy::from_toml(&text)
+            .map_err(|e| (EXIT_BAD_FILE, format!("{}: {e}", path.display())));
+    }
+    let name = profile.unwrap_or(tokenlife_model::policy::DEFAULT_PROFILE);
+    Policy::profile(name).ok_or_else(|| {
+        (
+            EXIT_USAGE,
+            format!(
+                "unknown profile `{name}`; the built-in profiles are: {}",
+                Policy::profile_names().collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })
+}
+
+/// Runs `tokenlife check`.
+pub fn run(args: CheckArgs) -> u8 {
+    let bounds = Bounds {
+        grants: args.grants,
+        refreshes: args.refreshes,
+        depth: args.depth,
+    };
+    if let Err(e) = bounds.validate() {
+        return fail(EXIT_USAGE, e);
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return fail(EXIT_USAGE, "--threads must be at least 1");
+    }
+    if args.all_profiles {
+        let reports: Vec<CheckReport> = Policy::profile_names()
+            .filter_map(Policy::profile)
+            .map(|p| check(&p, bounds, threads))
+            .collect();
+        match args.format {
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "profiles": reports }))
+                    .unwrap_or_default()
+            ),
+            Format::Human => print!("{}", render::matrix(&reports)),
+        }
+        return if reports.iter().all(CheckReport::passed) {
+            EXIT_OK
+        } else {
+            EXIT_FINDINGS
+        };
+    }
+    let policy = match load_policy(args.profile.as_deref(), args.policy.as_ref()) {
+        Ok(p) => p,
+        Err((code, msg)) => return fail(code, msg),
+    };
+    let report = check(&policy, bounds, threads);
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        Format::Human => print!("{}", render::report(&report)),
+    }
+    if report.passed() {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    }
+}
