@@ -401,21 +401,19 @@ impl Policy {
     /// Parses a policy from TOML text: a `profile` plus overriding knobs, either at the top
     /// level or in a `[policy]` table.
     pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
-        let value: toml::Table =
-            toml::from_str(text).map_err(|e| PolicyError::Syntax(e.message().to_string()))?;
-        let table = match value.get("policy") {
-            Some(toml::Value::Table(t)) if value.len() == 1 => t.clone(),
-            Some(_) if value.len() == 1 => {
-                return Err(PolicyError::Invalid {
-                    field: "policy".into(),
-                    reason: "must be a table".into(),
-                })
-            }
-            _ => value,
-        };
-        let file: PolicyFile = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| PolicyError::from_de(e.message()))?;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Wrapped {
+            policy: PolicyFile,
+        }
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| PolicyError::from_toml(text, &e))?;
+        let file = if table.len() == 1 && table.contains_key("policy") {
+            toml::from_str::<Wrapped>(text).map(|w| w.policy)
+        } else {
+            toml::from_str::<PolicyFile>(text)
+        }
+        .map_err(|e| PolicyError::from_toml(text, &e))?;
         file.resolve()
     }
 
@@ -521,18 +519,30 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
-    fn from_de(message: &str) -> PolicyError {
-        // serde's messages name the field ("unknown field `x`, expected one of ...",
-        // "invalid value ... for key `x`"); keep them whole so the user sees both.
-        if let Some(rest) = message.strip_prefix("unknown field `") {
-            if let Some(end) = rest.find('`') {
-                return PolicyError::Invalid {
-                    field: rest[..end].to_string(),
-                    reason: format!("unknown knob{}", &rest[end + 1..]),
+    /// A TOML error, with the knob it is about (the key on the error's line) and the line.
+    pub fn from_toml(text: &str, e: &toml::de::Error) -> PolicyError {
+        let message = e.message().trim().replace('\n', " ");
+        let Some(span) = e.span() else {
+            return PolicyError::Syntax(message);
+        };
+        let start = span.start.min(text.len());
+        let line_no = text[..start].matches('\n').count() + 1;
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line = text[line_start..].lines().next().unwrap_or("");
+        match line.split_once('=') {
+            Some((key, _)) if !line.trim_start().starts_with('[') => {
+                let key = key.trim().trim_matches('"').to_string();
+                let reason = match message.strip_prefix("unknown field `") {
+                    Some(rest) => {
+                        let expected = rest.split_once('`').map_or("", |(_, r)| r);
+                        format!("unknown knob{expected} (line {line_no})")
+                    }
+                    None => format!("{message} (line {line_no})"),
                 };
+                PolicyError::Invalid { field: key, reason }
             }
+            _ => PolicyError::Syntax(format!("line {line_no}: {message}")),
         }
-        PolicyError::Syntax(message.to_string())
     }
 }
 

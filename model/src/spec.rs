@@ -619,20 +619,20 @@ impl Spec {
             let refresh = if rotate {
                 let succ = mint_rt(&mut n, fam, rt_scope, inherit(&token), p);
                 let t = &mut n.rts[rt.0 as usize];
-                if !self.bug(Mutation::ForgetConsume) {
-                    t.status = RtStatus::Consumed;
-                }
                 t.successor = succ.0;
                 t.grace = match p.grace {
                     Some(g) => g.window.map_or(NEVER, |w| w.get()),
                     None => 0,
                 };
-                if p.grace.is_none()
-                    && (p.check_order == CheckOrder::ReuseBeforeExpiry || !p.reuse_detection)
-                {
-                    // Its deadlines no longer change any answer: collapse them.
-                    t.exp = 0;
-                    t.idle = 0;
+                if !self.bug(Mutation::ForgetConsume) {
+                    t.status = RtStatus::Consumed;
+                    if p.grace.is_none()
+                        && (p.check_order == CheckOrder::ReuseBeforeExpiry || !p.reuse_detection)
+                    {
+                        // A consumed token's deadlines no longer change any answer: collapse them.
+                        t.exp = 0;
+                        t.idle = 0;
+                    }
                 }
                 Some(succ)
             } else {

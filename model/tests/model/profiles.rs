@@ -1,0 +1,135 @@
+//! The built-in profiles at the default bounds: pinned state counts, every invariant holds,
+//! every applicable `sometimes` is discovered, and our BFS agrees with stateright's.
+
+use stateright::{Checker, Model};
+use tokenlife_model::check::{check, Status};
+use tokenlife_model::explore::count_states;
+use tokenlife_model::model::{Bounds, Group, Kind, LifecycleModel};
+use tokenlife_model::Policy;
+
+/// Unique states per profile at grants=1, refreshes=4. A change here is a change of the
+/// model: explain it in the commit.
+const PINNED: [(&str, usize); 6] = [
+    ("rfc6749", 199_900),
+    ("bcp", 14_908),
+    ("oauth21", 40_191),
+    ("strict", 20_979),
+    ("grace-same", 251_535),
+    ("grace-new", 258_325),
+];
+
+#[test]
+fn unique_state_counts_are_pinned() {
+    let names: Vec<&str> = Policy::profile_names().collect();
+    assert_eq!(names, PINNED.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+    for (name, expected) in PINNED {
+        let m = LifecycleModel::new(Policy::profile(name).unwrap(), Bounds::default());
+        assert_eq!(count_states(&m), expected, "{name}");
+    }
+}
+
+#[test]
+fn stateright_and_our_bfs_see_the_same_space() {
+    for name in ["bcp", "strict", "oauth21"] {
+        let m = LifecycleModel::new(Policy::profile(name).unwrap(), Bounds::default());
+        let ours = count_states(&m);
+        let theirs = m.clone().checker().spawn_bfs().join().unique_state_count();
+        assert_eq!(ours, theirs, "{name}");
+    }
+}
+
+#[test]
+fn every_invariant_holds_and_every_applicable_situation_is_reachable() {
+    for name in Policy::profile_names() {
+        let r = check(&Policy::profile(name).unwrap(), Bounds::default(), 1);
+        for p in &r.properties {
+            match (p.kind, p.group) {
+                (Kind::Always, Group::Invariant) => {
+                    assert_eq!(
+                        p.status,
+                        Status::Holds,
+                        "{name}: {}: {:?}",
+                        p.name,
+                        p.counterexample
+                    )
+                }
+                (Kind::Sometimes, _) => assert!(
+                    matches!(p.status, Status::Discovered | Status::NotApplicable),
+                    "{name}: {} is {:?}",
+                    p.name,
+                    p.status
+                ),
+                _ => {}
+            }
+        }
+        assert!(r.passed(), "{name}");
+    }
+}
+
+#[test]
+fn custom_policies_reach_their_own_situations() {
+    // Knobs no built-in profile turns on: idle timeout, access-token cascade, narrowing
+    // ignored / refused, a reuse count without a window.
+    let cases = [
+        (
+            "profile = \"bcp\"\nidle_timeout = \"400s\"\n",
+            "a refresh token dies of inactivity",
+        ),
+        (
+            "profile = \"bcp\"\nrevoke_access_cascades = true\n",
+            "revoking an access token cuts off its refresh token",
+        ),
+        (
+            "profile = \"bcp\"\nnarrowing = \"ignored\"\n",
+            "a refresh asking a narrower scope gets the original one",
+        ),
+        (
+            "profile = \"bcp\"\nnarrowing = \"refused\"\n",
+            "a refresh asking a narrower scope is refused",
+        ),
+        (
+            "profile = \"bcp\"\ngrace_max_reuse = 1\n",
+            "a consumed refresh token is honoured inside the grace window",
+        ),
+        (
+            "profile = \"bcp\"\nrotation = \"never\"\nreuse_detection = false\n",
+            "a refresh keeps the refresh token",
+        ),
+    ];
+    for (toml, situation) in cases {
+        let policy = Policy::from_toml(toml).unwrap();
+        let r = check(&policy, Bounds::default(), 1);
+        let p = r.properties.iter().find(|p| p.name == situation).unwrap();
+        assert_eq!(p.status, Status::Discovered, "{toml}");
+        assert!(
+            r.passed(),
+            "{toml}: {:?}",
+            r.properties
+                .iter()
+                .filter(|p| p.is_failure())
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn shortest_counterexample_is_shortest() {
+    // bcp loses access after a lost response in 3 steps: authorize, lost refresh, retry.
+    let r = check(&Policy::profile("bcp").unwrap(), Bounds::default(), 2);
+    let p = r
+        .properties
+        .iter()
+        .find(|p| {
+            p.name == "a client that lost a refresh response and retries at once keeps access"
+        })
+        .unwrap();
+    assert_eq!(p.status, Status::Violated);
+    let steps: Vec<String> = p
+        .counterexample
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} → {}", s.action, s.outcome))
+        .collect();
+    insta::assert_snapshot!(steps.join("\n"));
+}
