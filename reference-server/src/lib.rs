@@ -1,1 +1,41 @@
-//! tokenlife-server: the reference OAuth 2.0 authorization server (work in progress).
+//! tokenlife-server: a real, small OAuth 2.0 authorization server and protected resource,
+//! the reference target of the tokenlife suite, with injectable defects.
+//!
+//! It implements every knob of [`tokenlife_model::Policy`] on its own (it uses the model's
+//! `Policy` and `ErrorCode` only, never its transition logic), over HTTP:
+//! RFC 8414 discovery, RFC 6749 §4.1 authorization code + RFC 7636 PKCE, RFC 6749 §6
+//! refresh with RFC 9700 §4.14.2 rotation and reuse detection, RFC 7009 revocation,
+//! RFC 7662 introspection and an RFC 6750 protected resource. Tokens are opaque, stored as
+//! SHA-256 digests in SQLite or PostgreSQL; rotation is a compare-and-set in one transaction.
+//!
+//! - [`config`]: clients, users, policy; the config file.
+//! - [`server`]: [`start`] a server, [`RunningServer::shutdown`] it.
+//! - [`http`]: [`app`], the router (for `tower::ServiceExt::oneshot` in tests).
+//! - [`flow`]: the token lifecycle, given a time.
+//! - [`store`]: the database and its compare-and-sets.
+//! - [`defects`]: the injectable real-world bugs.
+//! - [`cli`]: `tokenlife serve`.
+
+pub mod cli;
+pub mod client_auth;
+pub mod clock;
+pub mod config;
+pub mod defects;
+pub mod error;
+pub mod flow;
+pub mod form;
+pub mod http;
+pub mod scope;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use clock::{Clock, SystemClock, TestClock};
+pub use config::{AuthMethod, Client, ServerConfig};
+pub use defects::{Defect, Defects};
+pub use error::AppError;
+pub use http::app;
+pub use secret::Secret;
+pub use server::{start, RunningServer, ServerError};
+pub use state::AppState;

@@ -1,0 +1,521 @@
+//! Configuration: the clients, users and policy of one server, from a TOML file or built in.
+//!
+//! The file uses the `[[clients]]` and `[policy]` tables of a tokenlife target file
+//! (design.md, "The reference server"); a client's `scope` is what it may ask for
+//! (RFC 6749 §3.3), its `auth` its token endpoint authentication method (RFC 6749 §2.3,
+//! RFC 7591 `token_endpoint_auth_method` names). Unknown keys are errors that name them.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokenlife_model::{ClientType, Policy, PolicyError};
+
+use crate::clock::Clock;
+use crate::defects::Defects;
+use crate::scope::Scope;
+use crate::secret::Secret;
+
+/// How a client authenticates at the token, revocation and introspection endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
+    ClientSecretPost,
+    /// A public client: `client_id` only, PKCE required (RFC 7636).
+    None,
+}
+
+impl AuthMethod {
+    /// The registered name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// A registered client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// `client_id`.
+    pub id: String,
+    /// The secret of a confidential client.
+    pub secret: Option<Secret>,
+    /// Its authentication method.
+    pub auth: AuthMethod,
+    /// Its one registered redirect URI (matched exactly).
+    pub redirect_uri: String,
+    /// The scopes it may ask for.
+    pub scope: Scope,
+}
+
+impl Client {
+    /// Confidential or public (RFC 6749 §2.1).
+    pub fn client_type(&self) -> ClientType {
+        match self.auth {
+            AuthMethod::None => ClientType::Public,
+            _ => ClientType::Confidential,
+        }
+    }
+}
+
+/// The demo confidential client's id (no config file).
+pub const DEMO_CONFIDENTIAL_ID: &str = "demo-confidential";
+/// The demo confidential client's secret. Documented, so only for local trials.
+pub const DEMO_CONFIDENTIAL_SECRET: &str = "demo-secret";
+/// The demo public client's id.
+pub const DEMO_PUBLIC_ID: &str = "demo-public";
+/// The demo user, approved automatically; also the default user of a config without users.
+pub const DEMO_USER: &str = "demo-user";
+/// The scopes of the demo clients.
+pub const DEMO_SCOPE: &str = "openid offline_access read write";
+
+/// The demo clients, with redirect URIs under `base` (the server's own `/cb` page).
+pub fn demo_clients(base: &str) -> Vec<Client> {
+    let base = base.trim_end_matches('/');
+    let scope = Scope::parse(DEMO_SCOPE).unwrap_or_default();
+    vec![
+        Client {
+            id: DEMO_CONFIDENTIAL_ID.into(),
+            secret: Some(Secret::new(DEMO_CONFIDENTIAL_SECRET)),
+            auth: AuthMethod::ClientSecretBasic,
+            redirect_uri: format!("{base}/cb"),
+            scope: scope.clone(),
+        },
+        Client {
+            id: DEMO_PUBLIC_ID.into(),
+            secret: None,
+            auth: AuthMethod::None,
+            redirect_uri: format!("{base}/cb"),
+            scope,
+        },
+    ]
+}
+
+/// Everything one server needs to start.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Where to listen (`127.0.0.1:0` picks a free port).
+    pub bind: SocketAddr,
+    /// `sqlite:PATH`, `sqlite::memory:` or `postgres://…`.
+    pub database: String,
+    /// The issuer identifier; defaults to `http://` + the bound address.
+    pub issuer: Option<String>,
+    /// The registered clients.
+    pub clients: Vec<Client>,
+    /// The users that are approved automatically; the first is the default for `/authorize`
+    /// without `login_hint`. Empty: the one demo user.
+    pub users: Vec<String>,
+    /// The refresh-token policy.
+    pub policy: Policy,
+    /// Freeze the clock and expose `POST /test/clock` (loopback only).
+    pub test_clock: bool,
+    /// Injected defects (none for a correct server).
+    pub defects: Defects,
+    /// A clock to use instead of the wall clock or the frozen test clock (tests).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Whether the configuration is the built-in demo (then it is printed at start).
+    pub demo: bool,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("bind", &self.bind)
+            .field("database", &redact_url(&self.database))
+            .field("issuer", &self.issuer)
+            .field("clients", &self.clients)
+            .field("users", &self.users)
+            .field("policy", &self.policy.profile)
+            .field("test_clock", &self.test_clock)
+            .field("defects", &self.defects)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.find(':') {
+                Some(c) => format!(
+                    "{}{}:<redacted>{}",
+                    &url[..s + 3],
+                    &userinfo[..c],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl ServerConfig {
+    /// The demo server: the demo clients and user, `bcp`, an in-memory store.
+    pub fn demo(bind: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            bind,
+            database: "sqlite::memory:".into(),
+            issuer: None,
+            clients: demo_clients(&format!("http://{bind}")),
+            users: Vec::new(),
+            policy: Policy::default(),
+            test_clock: false,
+            defects: Defects::none(),
+            clock: None,
+            demo: true,
+        }
+    }
+
+    /// The users, with the demo user when none is configured.
+    pub fn effective_users(&self) -> Vec<String> {
+        if self.users.is_empty() {
+            vec![DEMO_USER.to_string()]
+        } else {
+            self.users.clone()
+        }
+    }
+}
+
+/// A config file that could not be used; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("failed to read config file `{path}`: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The file is not valid TOML, or has an unknown or mistyped key.
+    #[error("failed to parse the config file: {0}")]
+    Syntax(String),
+    /// A value is wrong.
+    #[error("config field `{field}`: {reason}")]
+    Invalid {
+        /// The field, as a path (`clients[0].auth`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    issuer: Option<String>,
+    #[serde(default)]
+    clients: Vec<FileClient>,
+    #[serde(default)]
+    users: Vec<FileUser>,
+    policy: Option<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileClient {
+    id: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    auth: Option<AuthMethod>,
+    redirect_uri: String,
+    scope: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUser {
+    name: String,
+}
+
+/// What a config file sets.
+#[derive(Debug, Clone)]
+pub struct FileSettings {
+    /// `issuer`, if given.
+    pub issuer: Option<String>,
+    /// The clients (at least one).
+    pub clients: Vec<Client>,
+    /// The users (possibly none).
+    pub users: Vec<String>,
+    /// The `[policy]` table resolved, if given.
+    pub policy: Option<Policy>,
+}
+
+/// Reads and checks a config file.
+pub fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    parse(&text, |name| std::env::var(name).ok())
+}
+
+/// Parses config text; `env` looks up `secret_env` variables.
+pub fn parse(
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<FileSettings, ConfigError> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    if let Some(issuer) = &file.issuer {
+        check_url("issuer", issuer)?;
+        if issuer.contains('?') {
+            return Err(invalid("issuer", "must not have a query (RFC 8414 §2)"));
+        }
+    }
+    if file.clients.is_empty() {
+        return Err(invalid("clients", "declare at least one [[clients]] table"));
+    }
+    let mut ids = BTreeSet::new();
+    let mut clients = Vec::with_capacity(file.clients.len());
+    for (i, c) in file.clients.into_iter().enumerate() {
+        let at = |f: &str| format!("clients[{i}].{f}");
+        if c.id.trim().is_empty() || c.id.chars().any(|ch| ch.is_control() || ch == ':') {
+            return Err(invalid(
+                at("id"),
+                "must be non-empty, without ':' or control characters",
+            ));
+        }
+        if !ids.insert(c.id.clone()) {
+            return Err(invalid(at("id"), format!("`{}` is declared twice", c.id)));
+        }
+        let secret = match (c.secret, c.secret_env) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    at("secret"),
+                    "give `secret` or `secret_env`, not both",
+                ))
+            }
+            (Some(s), None) => Some(Secret::new(s)),
+            (None, Some(var)) => match env(&var) {
+                Some(s) => Some(Secret::new(s)),
+                None => {
+                    return Err(invalid(
+                        at("secret_env"),
+                        format!("the environment variable `{var}` is not set"),
+                    ))
+                }
+            },
+            (None, None) => None,
+        };
+        let auth = c.auth.unwrap_or(if secret.is_some() {
+            AuthMethod::ClientSecretBasic
+        } else {
+            AuthMethod::None
+        });
+        match (auth, &secret) {
+            (AuthMethod::None, Some(_)) => {
+                return Err(invalid(
+                    at("secret"),
+                    "a client with auth = \"none\" is public and has no secret",
+                ))
+            }
+            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
+                return Err(invalid(
+                    at("secret"),
+                    format!(
+                        "auth = \"{}\" needs a secret (or secret_env)",
+                        auth.as_str()
+                    ),
+                ))
+            }
+            (_, Some(s)) if s.expose().is_empty() => {
+                return Err(invalid(at("secret"), "must not be empty"));
+            }
+            _ => {}
+        }
+        check_url(&at("redirect_uri"), &c.redirect_uri)?;
+        if c.redirect_uri.contains('#') {
+            return Err(invalid(
+                at("redirect_uri"),
+                "must not have a fragment (RFC 6749 §3.1.2)",
+            ));
+        }
+        let scope = Scope::parse(&c.scope).ok_or_else(|| {
+            invalid(
+                at("scope"),
+                "must be space-separated scope tokens (RFC 6749 §3.3)",
+            )
+        })?;
+        clients.push(Client {
+            id: c.id,
+            secret,
+            auth,
+            redirect_uri: c.redirect_uri,
+            scope,
+        });
+    }
+    let mut users = Vec::new();
+    for (i, u) in file.users.into_iter().enumerate() {
+        if u.name.trim().is_empty() {
+            return Err(invalid(format!("users[{i}].name"), "must not be empty"));
+        }
+        if users.contains(&u.name) {
+            return Err(invalid(
+                format!("users[{i}].name"),
+                format!("`{}` is declared twice", u.name),
+            ));
+        }
+        users.push(u.name);
+    }
+    let policy = file.policy.map(policy_from_table).transpose()?;
+    Ok(FileSettings {
+        issuer: file.issuer,
+        clients,
+        users,
+        policy,
+    })
+}
+
+/// Resolves a `[policy]` table through the model's policy loader.
+fn policy_from_table(table: toml::Table) -> Result<Policy, ConfigError> {
+    let text = toml::to_string(&table).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+    Policy::from_toml(&text).map_err(|e| policy_error("policy", e))
+}
+
+/// A policy error as a config error naming the field under `prefix`.
+pub fn policy_error(prefix: &str, e: PolicyError) -> ConfigError {
+    match e {
+        PolicyError::Invalid { field, reason } => invalid(format!("{prefix}.{field}"), reason),
+        PolicyError::UnknownProfile(_) => invalid(format!("{prefix}.profile"), e.to_string()),
+        PolicyError::Syntax(s) => invalid(prefix, s),
+    }
+}
+
+fn check_url(field: &str, url: &str) -> Result<(), ConfigError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(r)
+            if !r.is_empty() && !r.starts_with('/') && !url.chars().any(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err(invalid(
+            field,
+            format!("`{url}` is not an absolute http(s) URL"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+issuer = "http://127.0.0.1:9000"
+[[clients]]
+id = "app-a"
+secret = "secret-a"
+auth = "client_secret_basic"
+redirect_uri = "http://127.0.0.1:9000/cb"
+scope = "openid offline_access read write"
+[[clients]]
+id = "app-b"
+secret_env = "APP_B_SECRET"
+auth = "client_secret_post"
+redirect_uri = "http://127.0.0.1:9000/cb"
+scope = "read"
+[[clients]]
+id = "spa"
+auth = "none"
+redirect_uri = "http://127.0.0.1:9000/cb"
+scope = "offline_access read"
+[[users]]
+name = "alice"
+[policy]
+profile = "strict"
+access_ttl = "60s"
+refresh_ttl = "600s"
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "APP_B_SECRET").then(|| "secret-b".to_string())
+    }
+
+    #[test]
+    fn the_design_example_loads() {
+        let s = parse(GOOD, env).unwrap();
+        assert_eq!(s.clients.len(), 3);
+        assert_eq!(s.clients[1].secret.as_ref().unwrap().expose(), "secret-b");
+        assert_eq!(s.clients[2].client_type(), ClientType::Public);
+        assert_eq!(s.users, vec!["alice".to_string()]);
+        let p = s.policy.unwrap();
+        assert_eq!(p.access_ttl.get(), 60);
+        assert_eq!(p.profile, "strict+custom");
+    }
+
+    fn field_of(text: &str) -> String {
+        match parse(text, env).unwrap_err() {
+            ConfigError::Invalid { field, .. } => field,
+            other => other.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_files_name_the_field() {
+        assert!(
+            field_of(&GOOD.replace("scope = \"read\"", "scope = \"read\"\ncolour = 1"))
+                .contains("colour")
+        );
+        assert!(field_of(&GOOD.replace("issuer =", "isuer =")).contains("isuer"));
+        assert_eq!(
+            field_of(&GOOD.replace("APP_B_SECRET", "NOPE")),
+            "clients[1].secret_env"
+        );
+        assert_eq!(
+            field_of(&GOOD.replace("auth = \"none\"", "auth = \"none\"\nsecret = \"x\"")),
+            "clients[2].secret"
+        );
+        assert!(field_of(&GOOD.replace("auth = \"none\"", "auth = \"nope\"")).contains("nope"));
+        assert_eq!(
+            field_of(&GOOD.replace(
+                "profile = \"strict\"",
+                "profile = \"strict\"\nrotaton = \"never\""
+            )),
+            "policy.rotaton"
+        );
+        assert_eq!(
+            field_of(&GOOD.replace("access_ttl = \"60s\"", "access_ttl = \"0s\"")),
+            "policy.access_ttl"
+        );
+        assert_eq!(
+            field_of(&GOOD.replace("profile = \"strict\"", "profile = \"nope\"")),
+            "policy.profile"
+        );
+        assert_eq!(
+            field_of(&GOOD.replace("id = \"app-b\"", "id = \"app-a\"")),
+            "clients[1].id"
+        );
+        assert_eq!(
+            field_of(&GOOD.replacen("http://127.0.0.1:9000/cb", "/cb", 1)),
+            "clients[0].redirect_uri"
+        );
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:pw@localhost/db"),
+            "postgres://u:<redacted>@localhost/db"
+        );
+        assert_eq!(redact_url("sqlite:x.db"), "sqlite:x.db");
+    }
+}

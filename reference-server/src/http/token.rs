@@ -1,0 +1,79 @@
+//! `POST /token`: the token endpoint.
+//!
+//! RFC 6749 §3.2 (form POST), §4.1.3 (authorization code), §6 (refresh token), §5.1 (the
+//! response: `token_type`, `expires_in` as the real remaining lifetime, `scope`,
+//! `Cache-Control: no-store`, `Pragma: no-cache`), §5.2 (errors), RFC 7636 (PKCE).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tokenlife_model::ErrorCode;
+
+use crate::client_auth::authenticate;
+use crate::error::{no_store, AppError};
+use crate::flow::{self, Issued};
+use crate::scope::Scope;
+use crate::secret::Secret;
+use crate::state::AppState;
+
+pub(super) async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let params = super::form_body(&headers, &body)?;
+    let client = authenticate(&state, &headers, &params)?;
+    let issued = match params.get("grant_type") {
+        None => return Err(AppError::invalid_request("grant_type is missing")),
+        Some("authorization_code") => {
+            let code = params
+                .get("code")
+                .ok_or_else(|| AppError::invalid_request("code is missing"))?;
+            flow::exchange_code(
+                &state,
+                client,
+                code,
+                params.get("redirect_uri"),
+                params.get("code_verifier"),
+            )
+            .await?
+        }
+        Some("refresh_token") => {
+            let rt = params
+                .get("refresh_token")
+                .ok_or_else(|| AppError::invalid_request("refresh_token is missing"))?;
+            let scope = match params.get("scope") {
+                None => None,
+                Some(s) => Some(Scope::parse(s).ok_or_else(|| {
+                    AppError::invalid_scope("scope is malformed (RFC 6749 §3.3)")
+                })?),
+            };
+            flow::refresh(&state, client, &Secret::new(rt), scope).await?
+        }
+        Some(_) => {
+            return Err(AppError::bad(
+                ErrorCode::UnsupportedGrantType,
+                "supported grant types: authorization_code, refresh_token",
+            ))
+        }
+    };
+    Ok(token_response(issued))
+}
+
+fn token_response(issued: Issued) -> Response {
+    let mut body = json!({
+        "access_token": issued.access.expose(),
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope.to_string(),
+    });
+    if let Some(rt) = &issued.refresh {
+        body["refresh_token"] = json!(rt.expose());
+    }
+    let mut response = Json(body).into_response();
+    no_store(&mut response);
+    response
+}
