@@ -90,7 +90,8 @@ pub fn report(r: &CheckReport) -> String {
         "{} unique states in {:.2} s ({:.0} states/s)\n",
         r.unique_states, r.seconds, r.states_per_second
     );
-    let sections: [(&str, fn(&PropertyReport) -> bool); 3] = [
+    type Pick = fn(&PropertyReport) -> bool;
+    let sections: [(&str, Pick); 3] = [
         ("invariants", |p| {
             p.kind == Kind::Always && p.group == Group::Invariant
         }),
@@ -169,10 +170,18 @@ pub fn matrix(reports: &[CheckReport]) -> String {
         first.bounds.grants, first.bounds.refreshes
     );
     let _ = writeln!(out, "✓ holds · ✗n violated, shortest counterexample n steps · ✓@n reachable in n steps · - not applicable\n");
+    let tagged = |p: &PropertyReport| {
+        let tag = match (p.kind, p.group) {
+            (Kind::Sometimes, _) => "(sometimes) ",
+            (_, Group::Characteristic) => "(characteristic) ",
+            _ => "",
+        };
+        format!("{tag}{}", p.name)
+    };
     let width = first
         .properties
         .iter()
-        .map(|p| p.name.chars().count())
+        .map(|p| tagged(p).chars().count())
         .max()
         .unwrap_or(10)
         + 2;
@@ -182,13 +191,7 @@ pub fn matrix(reports: &[CheckReport]) -> String {
     }
     out.push('\n');
     for (i, p) in first.properties.iter().enumerate() {
-        let tag = match (p.kind, p.group) {
-            (Kind::Sometimes, _) => "(sometimes) ",
-            (_, Group::Characteristic) => "(characteristic) ",
-            _ => "",
-        };
-        let name = format!("{tag}{}", p.name);
-        let _ = write!(out, "{name:<width$}", width = width + 17);
+        let _ = write!(out, "{:<width$}", tagged(p));
         for r in reports {
             let _ = write!(
                 out,
@@ -198,7 +201,7 @@ pub fn matrix(reports: &[CheckReport]) -> String {
         }
         out.push('\n');
     }
-    let _ = write!(out, "{:<width$}", "unique states", width = width + 17);
+    let _ = write!(out, "{:<width$}", "unique states");
     for r in reports {
         let _ = write!(out, "{:>12}", r.unique_states);
     }

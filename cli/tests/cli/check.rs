@@ -1,0 +1,125 @@
+use crate::{redact_timings, stderr, stdout, tokenlife};
+
+#[test]
+fn check_bcp_human() {
+    let o = tokenlife(&["check", "--profile", "bcp", "--threads", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    insta::assert_snapshot!(redact_timings(&stdout(&o)));
+}
+
+#[test]
+fn check_json_keeps_its_keys() {
+    let o = tokenlife(&["check", "--profile", "strict", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profile"], "strict");
+    assert_eq!(v["unique_states"], 20_979);
+    assert!(v["seconds"].as_f64().unwrap() >= 0.0);
+    assert!(v["states_per_second"].as_f64().unwrap() > 0.0);
+    let props = v["properties"].as_array().unwrap();
+    assert_eq!(props.len(), tokenlife_model::PROPERTIES.len());
+    for p in props {
+        for key in ["name", "kind", "group", "clause", "status"] {
+            assert!(p.get(key).is_some(), "{key} missing in {p}");
+        }
+    }
+    let lost = props
+        .iter()
+        .find(|p| {
+            p["name"] == "a client that lost a refresh response and retries at once keeps access"
+        })
+        .unwrap();
+    assert_eq!(lost["status"], "violated");
+    assert_eq!(lost["group"], "characteristic");
+    assert_eq!(lost["counterexample"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn all_profiles_prints_the_matrix() {
+    let o = tokenlife(&["check", "--all-profiles"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    for name in [
+        "rfc6749",
+        "bcp",
+        "oauth21",
+        "strict",
+        "grace-same",
+        "grace-new",
+    ] {
+        assert!(out.lines().nth(3).unwrap().contains(name), "{out}");
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn a_depth_too_small_to_reach_every_situation_fails() {
+    let o = tokenlife(&["check", "--profile", "bcp", "--depth", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("undiscovered"));
+}
+
+#[test]
+fn policy_file_with_overrides() {
+    let dir = std::env::temp_dir().join(format!("tokenlife-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("ebr.toml");
+    std::fs::write(
+        &f,
+        "profile = \"bcp\"\ncheck_order = \"expiry-before-reuse\"\n",
+    )
+    .unwrap();
+    let o = tokenlife(&["check", "--policy", f.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profile"], "bcp+custom");
+    let theft = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str().unwrap().contains("theft bound"))
+        .unwrap()
+        .clone();
+    assert_eq!(theft["status"], "violated");
+    std::fs::write(&f, "profile = \"bcp\"\nreuse_detection = \"yes\"\n").unwrap();
+    let o = tokenlife(&["check", "--policy", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("`reuse_detection`"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn exit_codes() {
+    let unknown = tokenlife(&["check", "--profile", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("rfc6749, bcp, oauth21"),
+        "{}",
+        stderr(&unknown)
+    );
+    let missing = tokenlife(&["check", "--policy", "does/not/exist.toml"]);
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(stderr(&missing).contains("does/not/exist.toml"));
+    assert_eq!(
+        tokenlife(&["check", "--grants", "0"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        tokenlife(&["check", "--grants", "9"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        tokenlife(&["check", "--no-such-flag"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        tokenlife(&["check", "--profile", "bcp", "--all-profiles"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let open = tokenlife(&["explore", "--bind", "0.0.0.0:3999"]);
+    assert_eq!(open.status.code(), Some(2));
+    assert!(stderr(&open).contains("loopback"));
+    assert_eq!(tokenlife(&["--version"]).status.code(), Some(0));
+}
