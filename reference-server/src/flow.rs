@@ -575,7 +575,7 @@ async fn grace_reuse(
     let access = Secret::generate();
     let slide = state.has(Defect::GraceTooWide).then_some(now);
     let mut tx = state.store().begin().await?;
-    if !tx::count_reuse(&mut tx, &row.hash, row.reuse_count, slide).await? {
+    if !tx::count_reuse(&mut tx, &row.hash, g.max_reuse.map(i64::from), slide).await? {
         tx.rollback().await?;
         return Ok(None);
     }

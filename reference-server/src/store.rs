@@ -621,27 +621,30 @@ pub mod tx {
         Ok(done.rows_affected() == 1)
     }
 
-    /// A grace reuse: counts it if the count is still `seen` (compare-and-set); with
-    /// `slide`, the window restarts from `now` (the `grace-too-wide` defect).
+    /// A grace reuse: counts it if the count is still under `limit` (compare-and-set: no
+    /// two concurrent reuses can both take the last one); with `slide`, the window restarts
+    /// from that time (the `grace-too-wide` defect).
     pub async fn count_reuse(
         conn: &mut AnyConnection,
         hash: &TokenHash,
-        seen: i64,
+        limit: Option<i64>,
         slide: Option<UnixTime>,
     ) -> Result<bool, sqlx::Error> {
+        // No limit: a bound no count reaches, so both engines see one statement shape.
+        let limit = limit.unwrap_or(i64::MAX);
         let done = match slide {
             None => sqlx::query(
-                "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, version = version + 1 WHERE hash = $1 AND status = 'consumed' AND reuse_count = $2",
+                "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, version = version + 1 WHERE hash = $1 AND status = 'consumed' AND reuse_count < $2",
             )
             .bind(hash.as_str())
-            .bind(seen)
+            .bind(limit)
             .execute(conn)
             .await?,
             Some(now) => sqlx::query(
-                "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, consumed_at = $3, version = version + 1 WHERE hash = $1 AND reuse_count = $2",
+                "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, consumed_at = $3, version = version + 1 WHERE hash = $1 AND reuse_count < $2",
             )
             .bind(hash.as_str())
-            .bind(seen)
+            .bind(limit)
             .bind(now)
             .execute(conn)
             .await?,
