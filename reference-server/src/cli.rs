@@ -177,6 +177,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -324,6 +325,18 @@ mod tests {
         assert!(parse(&["--profile", "bcp", "--policy", "x.toml"]).is_err());
         let a = parse(&["--config", "/nonexistent/tokenlife.toml"]).unwrap();
         assert_eq!(config_from_args(&a).unwrap_err().code, EXIT_BAD_FILE);
+    }
+
+    #[test]
+    fn run_maps_startup_failures_to_exit_codes() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let a = parse(&["--bind", &addr, "--database", "sqlite::memory:"]).unwrap();
+        assert_eq!(run(a), ExitCode::from(EXIT_UNREACHABLE));
+        let a = parse(&["--bind", "127.0.0.1:0", "--database", "mysql://x"]).unwrap();
+        assert_eq!(run(a), ExitCode::from(EXIT_BAD_FILE));
+        let a = parse(&["--list-defects"]).unwrap();
+        assert_eq!(run(a), ExitCode::from(EXIT_OK));
     }
 
     #[test]

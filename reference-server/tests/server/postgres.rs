@@ -53,3 +53,34 @@ async fn two_instances_sharing_postgres_give_one_success_and_see_each_others_sta
     one.shutdown().await;
     two.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lifecycle_on_postgres() {
+    let Some(url) = database() else {
+        return;
+    };
+    let s = Srv::with(profile("grace-same"), Defects::none(), &url).await;
+    let t0 = s.login(&A, FULL).await;
+    let t1 = tokens(&s.refresh(&A, t0.rt(), Some("read")).await);
+    assert_eq!(t1.scope, "read");
+    // Grace reuse with the same successor, concurrently.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let s = s.clone();
+        let rt = t0.rt().to_string();
+        set.spawn(async move { tokens(&s.refresh(&A, &rt, None).await).refresh });
+    }
+    for rt in set.join_all().await {
+        assert_eq!(rt, t1.refresh);
+    }
+    assert_active(&s.introspect(&B, t1.rt()).await);
+    s.advance(30).await;
+    assert_invalid_grant(&s.refresh(&A, t0.rt(), None).await);
+    assert!(!s.works(&t1.access).await);
+    assert_inactive(&s.introspect(&B, t1.rt()).await);
+    let code = s.code(&SPA, FULL).await;
+    let p = tokens(&s.exchange(&SPA, &code).await);
+    assert_invalid_grant(&s.exchange(&SPA, &code).await);
+    assert!(!s.works(&p.access).await);
+    s.state.close().await;
+}
