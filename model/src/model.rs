@@ -574,7 +574,8 @@ impl LifecycleModel {
                 }
             }
         }
-        let (outcome, mut n) = self.spec.step_choice(s, &step.action, step.choice).ok()??;
+        let mut n = s.clone();
+        let outcome = self.spec.apply(&mut n, &step.action, step.choice).ok()??;
         let is_refresh = matches!(
             step.action,
             Action::Refresh { .. } | Action::RefreshLost { .. }

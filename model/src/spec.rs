@@ -359,17 +359,27 @@ impl Spec {
         a: &Action,
         choice: u8,
     ) -> Result<Option<(Outcome, State)>, SpecError> {
+        let mut next = s.clone();
+        Ok(self.apply(&mut next, a, choice)?.map(|o| (o, next)))
+    }
+
+    /// `step_choice` in place: `s` is the state before, and after an `Ok(Some(outcome))`
+    /// the state after. After `Ok(None)` or an error it may be partly changed.
+    pub fn apply(
+        &self,
+        s: &mut State,
+        a: &Action,
+        choice: u8,
+    ) -> Result<Option<Outcome>, SpecError> {
         self.check_ids(s, a)?;
         if let Some((first, second)) = self.query(s, a) {
-            let outcome = match choice {
+            return Ok(match choice {
                 0 => Some(first),
                 1 => second,
                 _ => None,
-            };
-            return Ok(outcome.map(|o| (o, s.clone())));
+            });
         }
-        let only = |pair: (Outcome, State)| if choice == 0 { Some(pair) } else { None };
-        let mut next = s.clone();
+        let only = |o: Outcome| if choice == 0 { Some(o) } else { None };
         Ok(match *a {
             Action::Authorize {
                 client,
@@ -379,28 +389,29 @@ impl Spec {
                 if choice > 0 {
                     return Ok(None);
                 }
-                Some(self.authorize(next, client, scope, offline)?)
+                Some(self.authorize(s, client, scope, offline)?)
             }
             Action::ReplayCode { grant } => {
                 if self.policy.code_replay_revokes {
-                    revoke_grant(&mut next, grant.0);
+                    revoke_grant(s, grant.0);
                 }
-                only((Outcome::invalid_grant(), next))
+                only(Outcome::invalid_grant())
             }
-            Action::Refresh { by, rt, scope } => self.refresh(next, by, rt, scope, choice)?,
+            Action::Refresh { by, rt, scope } => self.refresh(s, by, rt, scope, choice)?,
             Action::RefreshLost { rt } => {
                 let owner = s.rt_grant(rt).client;
-                self.refresh(next, Actor::Client(owner), rt, None, choice)?
+                self.refresh(s, Actor::Client(owner), rt, None, choice)?
             }
-            Action::Revoke { by, token, hint: _ } => self.revoke(next, by, token, choice),
+            Action::Revoke { by, token, hint: _ } => self.revoke(s, by, token, choice),
             Action::Tick => {
-                advance(&mut next, next_deadline(s).unwrap_or(0));
-                only((Outcome::Nothing, next))
+                let by = next_deadline(s).unwrap_or(0);
+                advance(s, by);
+                only(Outcome::Nothing)
             }
             Action::UseAccess { .. }
             | Action::Introspect { .. }
             | Action::Restart
-            | Action::Steal { .. } => only((Outcome::Nothing, next)),
+            | Action::Steal { .. } => only(Outcome::Nothing),
         })
     }
 
@@ -467,11 +478,11 @@ impl Spec {
 
     fn authorize(
         &self,
-        mut s: State,
+        s: &mut State,
         client: ClientType,
         scope: Scope,
         offline: bool,
-    ) -> Result<(Outcome, State), SpecError> {
+    ) -> Result<Outcome, SpecError> {
         if !s.room_for_grant() || !s.room_for_tokens() {
             return Err(SpecError::Capacity(crate::state::MAX_GRANTS));
         }
@@ -484,10 +495,10 @@ impl Spec {
             ..Grant::default()
         };
         s.n_grants += 1;
-        let access = mint_at(&mut s, g, p);
+        let access = mint_at(s, g, p);
         let refresh = if offline || !p.offline_access_required {
             Some(mint_rt(
-                &mut s,
+                s,
                 g,
                 scope,
                 p.refresh_ttl.map_or(NEVER, |t| t.get()),
@@ -496,28 +507,25 @@ impl Spec {
         } else {
             None
         };
-        Ok((
-            Outcome::Tokens {
-                access,
-                refresh,
-                refresh_is_new: refresh.is_some(),
-                scope,
-            },
-            s,
-        ))
+        Ok(Outcome::Tokens {
+            access,
+            refresh,
+            refresh_is_new: refresh.is_some(),
+            scope,
+        })
     }
 
     fn refresh(
         &self,
-        mut s: State,
+        s: &mut State,
         by: Actor,
         rt: RtId,
         req: Option<Scope>,
         choice: u8,
-    ) -> Result<Option<(Outcome, State)>, SpecError> {
+    ) -> Result<Option<Outcome>, SpecError> {
         let p = &self.policy;
         // Every refusal below is a single outcome: only choice 0 exists.
-        let refuse = |o: Outcome, s: State| Ok(if choice == 0 { Some((o, s)) } else { None });
+        let refuse = |o: Outcome| Ok(if choice == 0 { Some(o) } else { None });
         let token = s.rts[rt.0 as usize];
         let fam = token.family;
         let owner = s.grants[fam as usize].client;
@@ -527,25 +535,25 @@ impl Spec {
             Actor::Attacker
                 if owner == ClientType::Confidential && !self.bug(Mutation::IgnoreBinding) =>
             {
-                return refuse(Outcome::invalid_client(), s)
+                return refuse(Outcome::invalid_client())
             }
             Actor::Attacker => ClientType::Public,
         };
         if presenter != owner && !self.bug(Mutation::IgnoreBinding) {
             // RFC 6749 §10.4 / §5.2: issued to another client; the token is unaffected.
-            return refuse(Outcome::invalid_grant(), s);
+            return refuse(Outcome::invalid_grant());
         }
         let grant = s.grants[fam as usize];
         if grant.revoked || token.status == RtStatus::Revoked {
-            return refuse(Outcome::invalid_grant(), s);
+            return refuse(Outcome::invalid_grant());
         }
-        let expiry = expiry_reason(&s, rt);
+        let expiry = expiry_reason(s, rt);
         let mut grace_reuse = false;
         if token.status == RtStatus::Consumed {
-            if expiry.is_none() && self.in_grace(&s, rt) {
+            if expiry.is_none() && self.in_grace(s, rt) {
                 grace_reuse = true;
             } else if expiry.is_some() && p.check_order == CheckOrder::ExpiryBeforeReuse {
-                return refuse(Outcome::invalid_grant(), s);
+                return refuse(Outcome::invalid_grant());
             } else {
                 if p.reuse_detection {
                     if self.bug(Mutation::ReplayKeepsAccess) {
@@ -555,24 +563,24 @@ impl Spec {
                             }
                         }
                     } else {
-                        revoke_grant(&mut s, fam);
+                        revoke_grant(s, fam);
                     }
                 }
-                return refuse(Outcome::invalid_grant(), s);
+                return refuse(Outcome::invalid_grant());
             }
         } else if expiry.is_some() {
-            return refuse(Outcome::invalid_grant(), s);
+            return refuse(Outcome::invalid_grant());
         }
         // Scope (RFC 6749 §6): a subset of the original; omitted means the original.
         let granted = match req {
             None => token.scope,
-            Some(r) if !r.is_subset(token.scope) => return refuse(Outcome::invalid_scope(), s),
+            Some(r) if !r.is_subset(token.scope) => return refuse(Outcome::invalid_scope()),
             Some(r) if r == token.scope => r,
             Some(r) => match p.narrowing {
                 Narrowing::Allowed => r,
                 Narrowing::Ignored => token.scope,
                 Narrowing::Refused => {
-                    return refuse(Outcome::invalid_scope(), s);
+                    return refuse(Outcome::invalid_scope());
                 }
             },
         };
@@ -593,10 +601,10 @@ impl Spec {
                 .grace
                 .unwrap_or_else(|| unreachable!("grace reuse without grace"));
             s.rts[rt.0 as usize].reuses += 1;
-            let access = mint_at(&mut s, fam, p);
+            let access = mint_at(s, fam, p);
             let (refresh, is_new) = match g.successor {
                 GraceSuccessor::Same => (RtId(token.successor), false),
-                GraceSuccessor::New => (mint_rt(&mut s, fam, rt_scope, inherit(&token), p), true),
+                GraceSuccessor::New => (mint_rt(s, fam, rt_scope, inherit(&token), p), true),
             };
             let out = Outcome::Tokens {
                 access,
@@ -604,7 +612,7 @@ impl Spec {
                 refresh_is_new: is_new,
                 scope: granted,
             };
-            return refuse(out, s);
+            return refuse(out);
         }
         // Rotation `any`: choice 0 rotates, choice 1 keeps.
         let rotate = match (p.rotation(owner), choice) {
@@ -614,10 +622,10 @@ impl Spec {
             _ => return Ok(None),
         };
         {
-            let mut n = s;
-            let access = mint_at(&mut n, fam, p);
+            let n = s;
+            let access = mint_at(n, fam, p);
             let refresh = if rotate {
-                let succ = mint_rt(&mut n, fam, rt_scope, inherit(&token), p);
+                let succ = mint_rt(n, fam, rt_scope, inherit(&token), p);
                 let t = &mut n.rts[rt.0 as usize];
                 t.successor = succ.0;
                 t.grace = match p.grace {
@@ -647,7 +655,7 @@ impl Spec {
                 refresh_is_new: refresh.is_some(),
                 scope: granted,
             };
-            Ok(Some((out, n)))
+            Ok(Some(out))
         }
     }
 
@@ -665,14 +673,8 @@ impl Spec {
         succ.status == RtStatus::Active && expiry_reason(s, RtId(t.successor)).is_none()
     }
 
-    fn revoke(
-        &self,
-        mut s: State,
-        by: Actor,
-        token: TokenRef,
-        choice: u8,
-    ) -> Option<(Outcome, State)> {
-        let only = |pair: (Outcome, State)| if choice == 0 { Some(pair) } else { None };
+    fn revoke(&self, s: &mut State, by: Actor, token: TokenRef, choice: u8) -> Option<Outcome> {
+        let only = |o: Outcome| if choice == 0 { Some(o) } else { None };
         let fam = match token {
             TokenRef::Refresh(r) => s.rts[r.0 as usize].family,
             TokenRef::Access(a) => s.ats[a.0 as usize].family,
@@ -683,29 +685,29 @@ impl Spec {
             Actor::Attacker
                 if owner == ClientType::Confidential && !self.bug(Mutation::IgnoreBinding) =>
             {
-                return only((Outcome::invalid_client(), s))
+                return only(Outcome::invalid_client())
             }
             Actor::Attacker => ClientType::Public,
         };
         if presenter != owner && !self.bug(Mutation::IgnoreBinding) {
             // RFC 7009 §2.1: not revoked; servers answer 200 or refuse.
             return match choice {
-                0 => Some((Outcome::Revocation { ok: true }, s)),
-                1 => Some((Outcome::Revocation { ok: false }, s)),
+                0 => Some(Outcome::Revocation { ok: true }),
+                1 => Some(Outcome::Revocation { ok: false }),
                 _ => None,
             };
         }
         match token {
             TokenRef::Refresh(r) => {
-                if rt_usable(&s, r) {
+                if rt_usable(s, r) {
                     kill_rt(&mut s.rts[r.0 as usize]);
                     if self.policy.revoke_refresh_cascades {
-                        revoke_grant(&mut s, fam);
+                        revoke_grant(s, fam);
                     }
                 }
             }
             TokenRef::Access(a) => {
-                if at_live(&s, a) && !self.bug(Mutation::ForgetAccessRevocation) {
+                if at_live(s, a) && !self.bug(Mutation::ForgetAccessRevocation) {
                     let t = &mut s.ats[a.0 as usize];
                     t.revoked = true;
                     t.exp = 0;
@@ -719,7 +721,7 @@ impl Spec {
                 }
             }
         }
-        only((Outcome::Revocation { ok: true }, s))
+        only(Outcome::Revocation { ok: true })
     }
 }
 
