@@ -46,6 +46,8 @@ pub enum Command {
     Explore(explore::ExploreArgs),
     /// Benchmarks (`bench model`: unique states per second for each profile).
     Bench(bench::BenchArgs),
+    /// Run the reference authorization server + protected resource.
+    Serve(tokenlife_server::cli::ServeArgs),
 }
 
 /// Output format.
@@ -68,17 +70,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    ExitCode::from(run(cli))
+    run(cli)
 }
 
 /// Runs a parsed command line.
-pub fn run(cli: Cli) -> u8 {
-    match cli.command {
+pub fn run(cli: Cli) -> ExitCode {
+    ExitCode::from(match cli.command {
         Command::Check(a) => check::run(a),
         Command::Profiles(a) => profiles::run(a),
         Command::Explore(a) => explore::run(a),
         Command::Bench(a) => bench::run(a),
-    }
+        Command::Serve(a) => return tokenlife_server::cli::run(a),
+    })
 }
 
 /// Prints an error to stderr and returns `code`.
