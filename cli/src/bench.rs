@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use stateright::{Checker, Model};
-use tokenlife_model::explore::count_states;
+use tokenlife_model::explore::{count_states, count_states_threads};
 use tokenlife_model::model::{Bounds, LifecycleModel};
 use tokenlife_model::policy::Policy;
 
@@ -21,8 +21,9 @@ pub struct BenchArgs {
 /// The benchmarks.
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchWhat {
-    /// Unique states per second of stateright's BFS (1 thread and all cores) and of our own
-    /// BFS, for each built-in profile at the given bounds; best of `--runs`.
+    /// Unique states per second of stateright's BFS and of our own BFS (the default engine of
+    /// `check`), each on 1 thread and on all cores, for each built-in profile at the given
+    /// bounds; best of `--runs`.
     Model {
         /// Grants at most.
         #[arg(long, default_value_t = 1)]
@@ -37,6 +38,9 @@ pub enum BenchWhat {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Refresh grants per second against the reference server over loopback (SQLite file
+    /// store), with p50/p99 latency and the CPU used by the server and the load generator.
+    Server(tokenlife_server::bench::BenchServerArgs),
 }
 
 #[derive(Serialize)]
@@ -46,7 +50,8 @@ struct Row {
     stateright_1_thread_per_second: f64,
     stateright_all_threads_per_second: f64,
     threads: usize,
-    own_bfs_per_second: f64,
+    own_bfs_1_thread_per_second: f64,
+    own_bfs_all_threads_per_second: f64,
 }
 
 fn best(runs: u32, mut f: impl FnMut() -> usize) -> (usize, f64) {
@@ -62,12 +67,15 @@ fn best(runs: u32, mut f: impl FnMut() -> usize) -> (usize, f64) {
 
 /// Runs `tokenlife bench`.
 pub fn run(args: BenchArgs) -> u8 {
-    let BenchWhat::Model {
-        grants,
-        refreshes,
-        runs,
-        format,
-    } = args.what;
+    let (grants, refreshes, runs, format) = match args.what {
+        BenchWhat::Model {
+            grants,
+            refreshes,
+            runs,
+            format,
+        } => (grants, refreshes, runs, format),
+        BenchWhat::Server(a) => return tokenlife_server::bench::run_code(a),
+    };
     let bounds = Bounds {
         grants,
         refreshes,
@@ -94,20 +102,23 @@ pub fn run(args: BenchArgs) -> u8 {
         let (n, one) = best(runs, sr(1));
         let (_, all) = best(runs, sr(threads));
         let (_, own) = best(runs, || count_states(&model));
+        let (_, own_all) = best(runs, || count_states_threads(&model, threads));
         rows.push(Row {
             profile: p.profile.clone(),
             unique_states: n,
             stateright_1_thread_per_second: one,
             stateright_all_threads_per_second: all,
             threads,
-            own_bfs_per_second: own,
+            own_bfs_1_thread_per_second: own,
+            own_bfs_all_threads_per_second: own_all,
         });
         if format == Format::Human {
             let r = rows.last().unwrap_or_else(|| unreachable!());
             println!(
-                "{:<11} {:>9} states   stateright 1 thread {:>9.0}/s   {} threads {:>9.0}/s   own BFS {:>9.0}/s",
+                "{:<11} {:>9} states   stateright: 1 thread {:>8.0}/s, {} threads {:>8.0}/s   own BFS: 1 thread {:>8.0}/s, {} threads {:>8.0}/s",
                 r.profile, r.unique_states, r.stateright_1_thread_per_second, threads,
-                r.stateright_all_threads_per_second, r.own_bfs_per_second
+                r.stateright_all_threads_per_second, r.own_bfs_1_thread_per_second, threads,
+                r.own_bfs_all_threads_per_second
             );
         }
     }

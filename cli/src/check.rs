@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use tokenlife_model::check::{check, CheckReport};
+use tokenlife_model::check::{check_with, CheckReport, Engine};
 use tokenlife_model::model::Bounds;
+use tokenlife_model::model::LifecycleModel;
 use tokenlife_model::policy::Policy;
 
 use crate::render;
@@ -33,9 +34,31 @@ pub struct CheckArgs {
     /// Checker threads (default: the machine's cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Which search decides the verdicts: our own BFS (default; shortest paths in one pass)
+    /// or stateright's BFS (then ours for the shortest paths).
+    #[arg(long, value_enum, default_value_t = EngineArg::Own)]
+    pub engine: EngineArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// `--engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    /// Our own BFS.
+    Own,
+    /// stateright's BFS.
+    Stateright,
+}
+
+impl From<EngineArg> for Engine {
+    fn from(e: EngineArg) -> Engine {
+        match e {
+            EngineArg::Own => Engine::Own,
+            EngineArg::Stateright => Engine::Stateright,
+        }
+    }
 }
 
 /// Loads the policy named by `--profile` / `--policy`: `Err((exit code, message))`.
@@ -81,7 +104,7 @@ pub fn run(args: CheckArgs) -> u8 {
     if args.all_profiles {
         let reports: Vec<CheckReport> = Policy::profile_names()
             .filter_map(Policy::profile)
-            .map(|p| check(&p, bounds, threads))
+            .map(|p| check_with(LifecycleModel::new(p, bounds), threads, args.engine.into()))
             .collect();
         match args.format {
             Format::Json => println!(
@@ -101,7 +124,11 @@ pub fn run(args: CheckArgs) -> u8 {
         Ok(p) => p,
         Err((code, msg)) => return fail(code, msg),
     };
-    let report = check(&policy, bounds, threads);
+    let report = check_with(
+        LifecycleModel::new(policy, bounds),
+        threads,
+        args.engine.into(),
+    );
     match args.format {
         Format::Json => println!(
             "{}",

@@ -42,8 +42,10 @@ impl Status {
 /// One property's verdict.
 #[derive(Clone, Debug, Serialize)]
 pub struct PropertyReport {
-    /// The property.
+    /// The property, as a sentence.
     pub name: &'static str,
+    /// Its short, stable id.
+    pub id: &'static str,
     /// always / sometimes.
     pub kind: Kind,
     /// invariant / characteristic.
@@ -82,8 +84,10 @@ pub struct CheckReport {
     pub seconds: f64,
     /// Unique states per second.
     pub states_per_second: f64,
-    /// Seconds our BFS took to find the shortest paths.
+    /// Seconds our BFS took to find the shortest paths (stateright engine only).
     pub witness_seconds: f64,
+    /// The engine that decided the verdicts.
+    pub engine: Engine,
     /// Every property, in table order.
     pub properties: Vec<PropertyReport>,
 }
@@ -95,14 +99,61 @@ impl CheckReport {
     }
 }
 
+/// Which search decides the verdicts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// Our own BFS (`explore`): verdicts and shortest paths in one pass, its levels
+    /// expanded on every thread. The default: stateright's BFS spends most of its time on
+    /// per-state bookkeeping for our 27 properties (a hash-map lookup per property per state,
+    /// a path vector per state), and it cannot give shortest paths.
+    #[default]
+    Own,
+    /// stateright's BFS decides, our BFS then finds the shortest paths. Slower; the tests
+    /// check that both engines agree on every verdict.
+    Stateright,
+}
+
 /// Checks `policy` at `bounds` with `threads` checker threads.
 pub fn check(policy: &Policy, bounds: Bounds, threads: usize) -> CheckReport {
     let model = LifecycleModel::new(policy.clone(), bounds);
     check_model(model, threads)
 }
 
-/// Checks a model (a correct or, in tests, a mutated spec).
+/// Checks a model (a correct or, in tests, a mutated spec) with our own BFS.
 pub fn check_model(model: LifecycleModel, threads: usize) -> CheckReport {
+    check_with(model, threads, Engine::Own)
+}
+
+/// Checks a model with the chosen engine.
+pub fn check_with(model: LifecycleModel, threads: usize, engine: Engine) -> CheckReport {
+    if engine == Engine::Own {
+        let policy = model.policy().clone();
+        let applicable: Vec<&'static PropertyInfo> = model.applicable().collect();
+        let found = crate::explore::search_threads(&model, &applicable, false, threads);
+        let mut paths = applicable.iter().zip(found.found);
+        let properties = PROPERTIES
+            .iter()
+            .map(|p| {
+                let path = if (p.applies)(&policy) {
+                    paths.next().map(|(_, f)| f)
+                } else {
+                    None
+                };
+                report_of(p, &policy, path)
+            })
+            .collect();
+        return CheckReport {
+            profile: policy.profile.clone(),
+            bounds: model.bounds,
+            unique_states: found.unique_states,
+            seconds: found.seconds,
+            states_per_second: rate(found.unique_states, found.seconds),
+            witness_seconds: 0.0,
+            engine,
+            properties,
+        };
+    }
     let policy = model.policy().clone();
     let bounds = model.bounds;
     let applicable: Vec<&'static PropertyInfo> = model.applicable().collect();
@@ -118,7 +169,7 @@ pub fn check_model(model: LifecycleModel, threads: usize) -> CheckReport {
     let discovered: Vec<&'static PropertyInfo> = applicable
         .iter()
         .copied()
-        .filter(|p| checker.discovery(p.name).is_some())
+        .filter(|p| checker.discovery(p.id).is_some())
         .collect();
     let witness_start = Instant::now();
     let shortest = if discovered.is_empty() {
@@ -130,25 +181,19 @@ pub fn check_model(model: LifecycleModel, threads: usize) -> CheckReport {
     let properties = PROPERTIES
         .iter()
         .map(|p| {
-            let idx = discovered.iter().position(|d| d.name == p.name);
-            let status = if !(p.applies)(&policy) {
-                Status::NotApplicable
+            let path = if (p.applies)(&policy) {
+                // Discovered by stateright: the shortest path from our search (which finds
+                // every discovery stateright made, since both explore the same space).
+                Some(
+                    discovered
+                        .iter()
+                        .position(|d| d.name == p.name)
+                        .and_then(|i| shortest.get(i).cloned().flatten()),
+                )
             } else {
-                match (p.kind, idx.is_some()) {
-                    (Kind::Sometimes, true) => Status::Discovered,
-                    (Kind::Sometimes, false) => Status::Undiscovered,
-                    (_, true) => Status::Violated,
-                    (_, false) => Status::Holds,
-                }
+                None
             };
-            PropertyReport {
-                name: p.name,
-                kind: p.kind,
-                group: p.group,
-                clause: p.clause,
-                status,
-                counterexample: idx.and_then(|i| shortest.get(i).cloned().flatten()),
-            }
+            report_of(p, &policy, path)
         })
         .collect();
     CheckReport {
@@ -156,12 +201,43 @@ pub fn check_model(model: LifecycleModel, threads: usize) -> CheckReport {
         bounds,
         unique_states,
         seconds,
-        states_per_second: if seconds > 0.0 {
-            unique_states as f64 / seconds
-        } else {
-            0.0
-        },
+        states_per_second: rate(unique_states, seconds),
         witness_seconds,
+        engine,
         properties,
+    }
+}
+
+fn rate(states: usize, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        states as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// The verdict on `p`: `path` is `None` when the property does not apply, `Some(None)` when
+/// it applies and nothing was found, `Some(Some(path))` when a state fires it.
+fn report_of(
+    p: &'static PropertyInfo,
+    policy: &Policy,
+    path: Option<Option<Vec<TraceStep>>>,
+) -> PropertyReport {
+    let status = match (&path, p.kind) {
+        _ if !(p.applies)(policy) => Status::NotApplicable,
+        (None, _) => Status::NotApplicable,
+        (Some(Some(_)), Kind::Sometimes) => Status::Discovered,
+        (Some(None), Kind::Sometimes) => Status::Undiscovered,
+        (Some(Some(_)), _) => Status::Violated,
+        (Some(None), _) => Status::Holds,
+    };
+    PropertyReport {
+        name: p.name,
+        id: p.id,
+        kind: p.kind,
+        group: p.group,
+        clause: p.clause,
+        status,
+        counterexample: path.flatten(),
     }
 }

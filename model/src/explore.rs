@@ -118,6 +118,110 @@ pub fn search(m: &LifecycleModel, props: &[&PropertyInfo], stop_early: bool) -> 
     }
 }
 
+/// `search` with the expansion of each BFS level spread over `threads` threads. It visits the
+/// same states in the same order as `search` (successors are merged in the order the
+/// sequential search would queue them), so it finds the same shortest paths.
+pub fn search_threads(
+    m: &LifecycleModel,
+    props: &[&PropertyInfo],
+    stop_early: bool,
+    threads: usize,
+) -> Search {
+    if threads <= 1 {
+        return search(m, props, stop_early);
+    }
+    let start = Instant::now();
+    let init = State::default();
+    let init_fp = fingerprint(&init);
+    let mut parents: FxHashMap<u64, (u64, u32)> = FxHashMap::default();
+    parents.insert(init_fp, (init_fp, u32::MAX));
+    let mut frontier: Vec<(State, u64)> = vec![(init, init_fp)];
+    let mut found_at: Vec<Option<u64>> = vec![None; props.len()];
+    let mut missing = props.len();
+    let mut depth: u16 = 0;
+    let mut max_depth = 0;
+    let mut complete = true;
+    type Level = (Vec<Option<u64>>, Vec<(State, u64, u64, u32)>);
+    while !frontier.is_empty() {
+        max_depth = depth;
+        let expand = !m.bounds.depth.is_some_and(|d| depth >= d);
+        let chunk = frontier.len().div_ceil(threads);
+        let results: Vec<Level> = std::thread::scope(|scope| {
+            let handles: Vec<_> = frontier
+                .chunks(chunk)
+                .map(|part| {
+                    let (parents, found_at) = (&parents, &found_at);
+                    scope.spawn(move || {
+                        let mut fired: Vec<Option<u64>> = vec![None; props.len()];
+                        let mut out = Vec::new();
+                        let mut seen = rustc_hash::FxHashSet::default();
+                        let mut steps = Vec::new();
+                        for (s, fp) in part {
+                            for (i, p) in props.iter().enumerate() {
+                                if found_at[i].is_none() && fired[i].is_none() && fires(p, m, s) {
+                                    fired[i] = Some(*fp);
+                                }
+                            }
+                            if !expand {
+                                continue;
+                            }
+                            steps.clear();
+                            m.steps(s, &mut steps);
+                            for (i, step) in steps.iter().enumerate() {
+                                if let Some((_, n)) = m.next(s, step) {
+                                    let nfp = fingerprint(&n);
+                                    if !parents.contains_key(&nfp) && seen.insert(nfp) {
+                                        out.push((n, nfp, *fp, i as u32));
+                                    }
+                                }
+                            }
+                        }
+                        (fired, out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for (fired, _) in &results {
+            for (i, f) in fired.iter().enumerate() {
+                if found_at[i].is_none() && f.is_some() {
+                    found_at[i] = *f;
+                    missing -= 1;
+                }
+            }
+        }
+        if stop_early && missing == 0 {
+            complete = false;
+            break;
+        }
+        let mut next = Vec::new();
+        for (_, out) in results {
+            for (n, nfp, pfp, idx) in out {
+                if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(nfp) {
+                    e.insert((pfp, idx));
+                    next.push((n, nfp));
+                }
+            }
+        }
+        frontier = next;
+        depth += 1;
+    }
+    let found = found_at
+        .iter()
+        .map(|f| f.map(|fp| path_to(m, &parents, fp, init_fp)))
+        .collect();
+    Search {
+        unique_states: parents.len(),
+        max_depth,
+        complete,
+        seconds: start.elapsed().as_secs_f64(),
+        found,
+    }
+}
+
 fn path_to(
     m: &LifecycleModel,
     parents: &FxHashMap<u64, (u64, u32)>,
@@ -163,4 +267,9 @@ pub fn replay(m: &LifecycleModel, indices: &[u32]) -> Vec<TraceStep> {
 /// Unique states of the whole space within the bounds (no property bookkeeping).
 pub fn count_states(m: &LifecycleModel) -> usize {
     search(m, &[], false).unique_states
+}
+
+/// `count_states` on `threads` threads.
+pub fn count_states_threads(m: &LifecycleModel, threads: usize) -> usize {
+    search_threads(m, &[], false, threads).unique_states
 }

@@ -132,7 +132,7 @@ pub mod seen_grant {
 }
 
 /// One grant: the family of tokens an authorization code started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Grant {
     /// The client it was issued to.
     pub client: ClientType,
@@ -168,7 +168,7 @@ impl Default for Grant {
 }
 
 /// One refresh token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct RefreshToken {
     /// Its grant.
     pub family: u8,
@@ -213,7 +213,7 @@ impl Default for RefreshToken {
 }
 
 /// One access token. Its scope is not kept: nothing reads it after issuance.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct AccessToken {
     /// Its grant.
     pub family: u8,
@@ -329,12 +329,13 @@ pub struct State {
     pub events: u32,
 }
 
-// The token hashes fold every field into a few words: the model checker hashes every
-// state it generates, and one `write` per word is much cheaper than one per field.
-// Every field is included, so the hashes agree with the derived equality.
+// Equality and hashing of the records go through `words()`, which folds every field into a
+// few integers: the model checker compares and hashes every state it generates, and a few
+// word operations are much cheaper than one per field. Every field is in the words, so the
+// two agree with each other and with field-by-field equality.
 
-impl Hash for Grant {
-    fn hash<H: Hasher>(&self, h: &mut H) {
+impl Grant {
+    fn words(&self) -> (u64, u32) {
         let small = u64::from(self.client as u8)
             | u64::from(self.scope.0) << 8
             | u64::from(self.revoked) << 16
@@ -342,13 +343,12 @@ impl Hash for Grant {
             | u64::from(self.legit_rt) << 32
             | u64::from(self.legit_at) << 40
             | u64::from(self.atk_rt) << 48;
-        h.write_u64(small);
-        h.write_u32(self.cap);
+        (small, self.cap)
     }
 }
 
-impl Hash for RefreshToken {
-    fn hash<H: Hasher>(&self, h: &mut H) {
+impl RefreshToken {
+    fn words(&self) -> (u64, u64, u32) {
         let small = u64::from(self.family)
             | u64::from(self.status as u8) << 8
             | u64::from(self.scope.0) << 16
@@ -357,22 +357,40 @@ impl Hash for RefreshToken {
             | u64::from(self.seen) << 40
             | u64::from(self.seen_successor) << 48
             | u64::from(self.seen_reuses) << 56;
-        h.write_u64(small);
-        h.write_u64(u64::from(self.exp) | u64::from(self.idle) << 32);
-        h.write_u32(self.grace);
+        (
+            small,
+            u64::from(self.exp) | u64::from(self.idle) << 32,
+            self.grace,
+        )
     }
 }
 
-impl Hash for AccessToken {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        let small = u64::from(self.family)
+impl AccessToken {
+    fn words(&self) -> u64 {
+        u64::from(self.family)
             | u64::from(self.revoked) << 8
             | u64::from(self.seen_revoked) << 16
             | u64::from(self.delivered) << 24
-            | u64::from(self.exp) << 32;
-        h.write_u64(small);
+            | u64::from(self.exp) << 32
     }
 }
+
+macro_rules! by_words {
+    ($($t:ty),*) => {$(
+        impl PartialEq for $t {
+            fn eq(&self, o: &Self) -> bool {
+                self.words() == o.words()
+            }
+        }
+        impl Eq for $t {}
+        impl Hash for $t {
+            fn hash<H: Hasher>(&self, h: &mut H) {
+                self.words().hash(h);
+            }
+        }
+    )*};
+}
+by_words!(Grant, RefreshToken, AccessToken);
 
 impl Hash for State {
     fn hash<H: Hasher>(&self, h: &mut H) {
