@@ -2,8 +2,8 @@
 //! every applicable `sometimes` is discovered, and our BFS agrees with stateright's.
 
 use stateright::{Checker, Model};
-use tokenlife_model::check::{check, Status};
-use tokenlife_model::explore::count_states;
+use tokenlife_model::check::{check, check_with, Engine, Status};
+use tokenlife_model::explore::{count_states, search, search_threads};
 use tokenlife_model::model::{Bounds, Group, Kind, LifecycleModel};
 use tokenlife_model::Policy;
 
@@ -132,4 +132,36 @@ fn shortest_counterexample_is_shortest() {
         .map(|s| format!("{} → {}", s.action, s.outcome))
         .collect();
     insta::assert_snapshot!(steps.join("\n"));
+}
+
+#[test]
+fn both_engines_agree_on_every_verdict_and_path_length() {
+    for name in Policy::profile_names() {
+        let m = LifecycleModel::new(Policy::profile(name).unwrap(), Bounds::default());
+        let own = check_with(m.clone(), 2, Engine::Own);
+        let theirs = check_with(m, 1, Engine::Stateright);
+        assert_eq!(own.unique_states, theirs.unique_states, "{name}");
+        for (a, b) in own.properties.iter().zip(&theirs.properties) {
+            assert_eq!(a.status, b.status, "{name}: {}", a.name);
+            assert_eq!(
+                a.counterexample.as_ref().map(Vec::len),
+                b.counterexample.as_ref().map(Vec::len),
+                "{name}: {}",
+                a.name
+            );
+        }
+    }
+}
+
+#[test]
+fn the_threaded_search_finds_what_the_sequential_one_finds() {
+    for name in ["rfc6749", "grace-new"] {
+        let m = LifecycleModel::new(Policy::profile(name).unwrap(), Bounds::default());
+        let props: Vec<_> = m.applicable().collect();
+        let one = search(&m, &props, false);
+        let two = search_threads(&m, &props, false, 2);
+        assert_eq!(one.unique_states, two.unique_states, "{name}");
+        assert_eq!(one.max_depth, two.max_depth, "{name}");
+        assert_eq!(one.found, two.found, "{name}");
+    }
 }
