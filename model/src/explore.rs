@@ -144,7 +144,7 @@ pub fn search_threads(
     type Level = (Vec<Option<u64>>, Vec<(State, u64, u64, u32)>);
     while !frontier.is_empty() {
         max_depth = depth;
-        let expand = !m.bounds.depth.is_some_and(|d| depth >= d);
+        let expand = m.bounds.depth.is_none_or(|d| depth < d);
         let chunk = frontier.len().div_ceil(threads);
         let results: Vec<Level> = std::thread::scope(|scope| {
             let handles: Vec<_> = frontier
