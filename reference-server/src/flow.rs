@@ -27,7 +27,7 @@ use crate::error::{AppError, OAuthError};
 use crate::scope::{Scope, OFFLINE_ACCESS};
 use crate::secret::{s256_challenge, Secret, TokenHash};
 use crate::state::AppState;
-use crate::store::{tx, AccessRow, GrantRow, RefreshRow, RtStatus};
+use crate::store::{tx, AccessRow, GrantRow, RefreshChange, RefreshRow, RefreshWrite, RtStatus};
 
 /// How long an authorization code lives (RFC 6749 §4.1.2 recommends at most 10 minutes).
 pub const CODE_TTL: i64 = 120;
@@ -313,7 +313,8 @@ async fn refresh_once(
     let p = state.policy();
     let store = state.store();
     let now = state.now();
-    let Some(row) = store.refresh_token(hash).await? else {
+    // The token and its grant in one read (one snapshot).
+    let Some((row, grant)) = store.refresh_token_with_grant(hash).await? else {
         return Err(dead_rt(state, "unknown refresh token"));
     };
     if row.client_id != client.id && !state.has(Defect::CrossClient) {
@@ -323,7 +324,7 @@ async fn refresh_once(
             "the refresh token was issued to another client",
         ));
     }
-    let Some(grant) = store.grant(&row.grant_id).await? else {
+    let Some(grant) = grant else {
         return Err(AppError::internal("a refresh token without its grant"));
     };
     let status = effective_status(state, &row);
@@ -376,8 +377,7 @@ async fn refresh_once(
         expires_at: now + i64::from(p.access_ttl.get()),
         revoked: false,
     };
-    let mut tx = store.begin().await?;
-    let refresh = if rotate {
+    let (change, refresh) = if rotate {
         let same = matches!(p.grace, Some(g) if g.successor == GraceSuccessor::Same);
         // A successor derived from the presented token can be handed out again on a
         // grace reuse; a token rotated a second time (only through a defect) gets a random one.
@@ -386,41 +386,38 @@ async fn refresh_once(
         } else {
             Secret::generate()
         };
-        let keep_status = state.has(Defect::RestartForgets);
-        let won = tx::consume_refresh(
-            &mut tx,
-            hash,
-            &allowed,
+        let cap = (state.has(Defect::CapExtended) && p.absolute_cap.is_some())
+            .then(|| (grant.id.clone(), plus(now, p.absolute_cap)));
+        let change = RefreshChange::Rotate {
             now,
-            &successor.digest(),
-            keep_status,
-        )
-        .await?;
-        if !won && !state.has(Defect::RaceDoubleSpend) {
-            tx.rollback().await?;
-            if state.has(Defect::Race500) {
-                return Err(AppError::internal("concurrent refresh: lost the race"));
-            }
-            return Ok(None);
-        }
-        tx::insert_refresh(
-            &mut tx,
-            &successor_row(p, &row, &successor, &plan.rt_scope, now),
-        )
-        .await?;
-        if state.has(Defect::CapExtended) && p.absolute_cap.is_some() {
-            tx::set_cap(&mut tx, &grant.id, plus(now, p.absolute_cap)).await?;
-        }
-        Some(successor)
+            successor: successor_row(p, &row, &successor, &plan.rt_scope, now),
+            keep_status: state.has(Defect::RestartForgets),
+            ignore_lost_race: state.has(Defect::RaceDoubleSpend),
+            cap,
+        };
+        (change, Some(successor))
     } else {
-        if !tx::touch_refresh(&mut tx, hash, &allowed, plus(now, p.idle_timeout)).await? {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        None
+        let change = RefreshChange::Touch {
+            idle_deadline: plus(now, p.idle_timeout),
+        };
+        (change, None)
     };
-    tx::insert_access(&mut tx, &access_row).await?;
-    tx.commit().await?;
+    // One transaction: the compare-and-set on the presented token's status, then the
+    // successor and the access token; nothing is written when the compare-and-set lost.
+    let written = store
+        .write_refresh(RefreshWrite {
+            presented: hash.clone(),
+            allowed,
+            change,
+            access: access_row,
+        })
+        .await?;
+    if !written {
+        if rotate && state.has(Defect::Race500) {
+            return Err(AppError::internal("concurrent refresh: lost the race"));
+        }
+        return Ok(None);
+    }
     if rotate && state.has(Defect::RestartForgets) {
         state
             .inner()

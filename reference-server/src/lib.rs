@@ -15,7 +15,9 @@
 //! - [`store`]: the database and its compare-and-sets.
 //! - [`defects`]: the injectable real-world bugs.
 //! - [`cli`]: `tokenlife serve`.
+//! - [`bench`]: `tokenlife bench server`, refresh grants per second over loopback.
 
+pub mod bench;
 pub mod cli;
 pub mod client_auth;
 pub mod clock;

@@ -129,6 +129,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     );
     let (stop, stopped) = oneshot::channel::<()>();
     let router = app(state.clone());
+    // Token responses are small and answered at once: no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {

@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -21,6 +22,8 @@ use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
 use crate::clock::UnixTime;
 use crate::secret::{DerivationKey, TokenHash};
+
+mod writer;
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -188,11 +191,53 @@ pub struct AccessRow {
 
 /// The database, with separate pools for reads and for writes (the same pool except for a
 /// SQLite file, where one writer connection avoids lock contention: WAL with a single writer).
+///
+/// On a SQLite file, the refresh grant's transaction ([`Store::write_refresh`], the hot path)
+/// runs on a dedicated thread that owns its own connection: one hand-off per transaction
+/// instead of one per statement through sqlx's connection worker.
 #[derive(Clone, Debug)]
 pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    writer: Option<Arc<writer::Writer>>,
+}
+
+/// What a refresh grant writes: one transaction that starts with the compare-and-set on the
+/// presented token's status, then stores the successor (when rotating) and the access token.
+#[derive(Debug, Clone)]
+pub struct RefreshWrite {
+    /// Digest of the presented refresh token.
+    pub presented: TokenHash,
+    /// The statuses the compare-and-set accepts.
+    pub allowed: Vec<RtStatus>,
+    /// Rotate or only touch the presented token.
+    pub change: RefreshChange,
+    /// The new access token.
+    pub access: AccessRow,
+}
+
+/// How a refresh changes the presented token.
+#[derive(Debug, Clone)]
+pub enum RefreshChange {
+    /// Rotation: the presented token is consumed and `successor` issued.
+    Rotate {
+        /// The time of the rotation (start of a grace window).
+        now: UnixTime,
+        /// The successor refresh token.
+        successor: RefreshRow,
+        /// Record the consumption but leave the status active (`restart-forgets`).
+        keep_status: bool,
+        /// Write even when the compare-and-set lost (`race-double-spend`).
+        ignore_lost_race: bool,
+        /// Move the grant's absolute cap (`cap-extended`): grant id and new cap.
+        cap: Option<(String, Option<UnixTime>)>,
+    },
+    /// No rotation: the presented token stays, its idle deadline moves.
+    Touch {
+        /// The new idle deadline.
+        idle_deadline: Option<UnixTime>,
+    },
 }
 
 /// The migrations, embedded in the binary.
@@ -236,6 +281,9 @@ async fn sqlite_pool(url: &str, connections: u32, wal: bool) -> Result<AnyPool, 
     let memory = !wal;
     AnyPoolOptions::new()
         .max_connections(connections)
+        // A SQLite connection cannot go stale: no ping (a round trip to the connection's
+        // worker thread) before every use.
+        .test_before_acquire(false)
         .min_connections(if memory { 1 } else { 0 })
         .idle_timeout(if memory {
             None
@@ -294,16 +342,25 @@ impl Store {
                 (p.clone(), p)
             }
         };
-        let store = Store {
+        let mut store = Store {
             read,
             write,
             backend,
+            writer: None,
         };
         let migrator = Migrator::new(Embedded).await.map_err(StoreError::Migrate)?;
         migrator
             .run(&store.write)
             .await
             .map_err(StoreError::Migrate)?;
+        if backend == Backend::SqliteFile {
+            let path = writer::sqlite_path(url);
+            let w = tokio::task::spawn_blocking(move || writer::Writer::start(&path))
+                .await
+                .map_err(|e| StoreError::Connect(sqlx::Error::Io(std::io::Error::other(e))))?
+                .map_err(|e| StoreError::Connect(writer::to_sqlx(e)))?;
+            store.writer = Some(Arc::new(w));
+        }
         Ok(store)
     }
 
@@ -314,8 +371,87 @@ impl Store {
 
     /// Closes every connection (before a restart on the same file).
     pub async fn close(&self) {
+        if let Some(w) = &self.writer {
+            w.close().await;
+        }
         self.read.close().await;
         self.write.close().await;
+    }
+
+    /// A refresh grant's writes, in one transaction that starts with the compare-and-set.
+    /// `false` when the compare-and-set lost (another request changed the token first) and
+    /// nothing was written (unless `ignore_lost_race`, a defect, says to write anyway).
+    pub async fn write_refresh(&self, w: RefreshWrite) -> Result<bool, sqlx::Error> {
+        if let Some(writer) = &self.writer {
+            return writer.write_refresh(w).await;
+        }
+        let mut t = self.begin().await?;
+        let won = match &w.change {
+            RefreshChange::Rotate {
+                now,
+                successor,
+                keep_status,
+                ignore_lost_race,
+                cap,
+            } => {
+                let won = tx::consume_refresh(
+                    &mut t,
+                    &w.presented,
+                    &w.allowed,
+                    *now,
+                    &successor.hash,
+                    *keep_status,
+                )
+                .await?;
+                if won || *ignore_lost_race {
+                    tx::insert_refresh(&mut t, successor).await?;
+                    if let Some((grant, cap)) = cap {
+                        tx::set_cap(&mut t, grant, *cap).await?;
+                    }
+                }
+                won || *ignore_lost_race
+            }
+            RefreshChange::Touch { idle_deadline } => {
+                tx::touch_refresh(&mut t, &w.presented, &w.allowed, *idle_deadline).await?
+            }
+        };
+        if !won {
+            t.rollback().await?;
+            return Ok(false);
+        }
+        tx::insert_access(&mut t, &w.access).await?;
+        t.commit().await?;
+        Ok(true)
+    }
+
+    /// The refresh token with this digest and its grant, read in one statement.
+    pub async fn refresh_token_with_grant(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(RefreshRow, Option<GrantRow>)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT r.*, g.id AS g_id, g.client_id AS g_client_id, g.subject AS g_subject, g.scope AS g_scope, g.created_at AS g_created_at, g.cap_at AS g_cap_at, g.revoked AS g_revoked FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1",
+        )
+        .bind(hash.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let rt = rt_from_row(&r)?;
+        let grant = match r.try_get::<Option<String>, _>("g_id")? {
+            None => None,
+            Some(id) => Some(GrantRow {
+                id,
+                client_id: r.try_get("g_client_id")?,
+                subject: r.try_get("g_subject")?,
+                scope: r.try_get("g_scope")?,
+                created_at: r.try_get("g_created_at")?,
+                cap_at: r.try_get("g_cap_at")?,
+                revoked: r.try_get::<i64, _>("g_revoked")? != 0,
+            }),
+        };
+        Ok(Some((rt, grant)))
     }
 
     /// The pool for plain reads.
