@@ -30,10 +30,10 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use tokenlife_model::Policy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokenlife_model::Policy;
 
 use crate::config::{ServerConfig, DEMO_CONFIDENTIAL_ID, DEMO_CONFIDENTIAL_SECRET};
 use crate::secret::TokenHash;
@@ -712,7 +712,11 @@ fn generate_load(plan: LoadPlan) -> Result<LoadResult, BenchError> {
             match r.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(BenchError::Server(format!("setting up: {e}"))),
-                Err(_) => return Err(BenchError::Server("a client stopped while setting up".into())),
+                Err(_) => {
+                    return Err(BenchError::Server(
+                        "a client stopped while setting up".into(),
+                    ))
+                }
             }
         }
         let now = tokio::time::Instant::now();
@@ -893,7 +897,8 @@ impl Conn {
 
     /// One refresh grant; the successor refresh token, if the server rotated.
     async fn refresh(&mut self, refresh: &str) -> Result<Option<String>, String> {
-        let body = crate::form::encode([("grant_type", "refresh_token"), ("refresh_token", refresh)]);
+        let body =
+            crate::form::encode([("grant_type", "refresh_token"), ("refresh_token", refresh)]);
         Ok(self.token(&body).await?.refresh_token)
     }
 

@@ -390,7 +390,7 @@ async fn refresh_once(
             .then(|| (grant.id.clone(), plus(now, p.absolute_cap)));
         let change = RefreshChange::Rotate {
             now,
-            successor: successor_row(p, &row, &successor, &plan.rt_scope, now),
+            successor: Box::new(successor_row(p, &row, &successor, &plan.rt_scope, now)),
             keep_status: state.has(Defect::RestartForgets),
             ignore_lost_race: state.has(Defect::RaceDoubleSpend),
             cap,

@@ -225,7 +225,7 @@ pub enum RefreshChange {
         /// The time of the rotation (start of a grace window).
         now: UnixTime,
         /// The successor refresh token.
-        successor: RefreshRow,
+        successor: Box<RefreshRow>,
         /// Record the consumption but leave the status active (`restart-forgets`).
         keep_status: bool,
         /// Write even when the compare-and-set lost (`race-double-spend`).

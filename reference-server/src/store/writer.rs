@@ -64,8 +64,7 @@ impl Writer {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(32);
         let checkpoints = open(path)?;
-        let spawn_error =
-            |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+        let spawn_error = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("tokenlife-sqlite-writer".into())
