@@ -1,0 +1,172 @@
+//! Discovery: the target's endpoints from RFC 8414 metadata, then OpenID Connect Discovery,
+//! unless the target file gives them.
+//!
+//! RFC 8414 §3: the well-known suffix is inserted between the host and any issuer path
+//! (`https://h/tenant` → `https://h/.well-known/oauth-authorization-server/tenant`);
+//! OpenID Connect Discovery 1.0 §4 appends `/.well-known/openid-configuration` to the
+//! issuer. RFC 8414 §3.3: the metadata's `issuer` must be the issuer asked about.
+
+use crate::http::{strip_query, Http, HttpError, Request};
+use crate::target::Target;
+
+/// The endpoints the harness talks to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The authorization endpoint (RFC 6749 §3.1).
+    pub authorization: String,
+    /// The token endpoint (RFC 6749 §3.2).
+    pub token: String,
+    /// The revocation endpoint (RFC 7009), if any.
+    pub revocation: Option<String>,
+    /// The introspection endpoint (RFC 7662), if any.
+    pub introspection: Option<String>,
+    /// The protected resource, if any.
+    pub resource: Option<String>,
+    /// Where the endpoints came from, for the report.
+    pub source: String,
+}
+
+/// Why discovery failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryError {
+    /// The metadata could not be fetched at all.
+    #[error("failed to fetch the metadata: {0}")]
+    Http(#[from] HttpError),
+    /// Neither document exists.
+    #[error("failed to discover the endpoints: no metadata at {}; give the endpoints in [server]", tried.join(" or "))]
+    NotFound {
+        /// The URLs tried.
+        tried: Vec<String>,
+    },
+    /// The metadata is unusable.
+    #[error("the metadata at {url} is unusable: {reason}")]
+    Invalid {
+        /// The metadata URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The RFC 8414 metadata URL of an issuer: the well-known suffix before any path.
+pub fn rfc8414_url(issuer: &str) -> Option<String> {
+    let u = reqwest::Url::parse(issuer).ok()?;
+    let path = u.path().trim_end_matches('/');
+    let origin = u.origin().ascii_serialization();
+    Some(format!(
+        "{origin}/.well-known/oauth-authorization-server{path}"
+    ))
+}
+
+/// The OpenID Connect metadata URL of an issuer: the suffix appended.
+pub fn oidc_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// The endpoints of `target`: given ones win, the rest come from the metadata.
+pub async fn discover(http: &Http, target: &Target) -> Result<Endpoints, DiscoveryError> {
+    let given = &target.endpoints;
+    let all_given = given.token.is_some()
+        && given.authorization.is_some()
+        && given.revocation.is_some()
+        && given.introspection.is_some();
+    let metadata = match (&target.issuer, all_given) {
+        (Some(issuer), false) => Some(fetch(http, issuer).await?),
+        _ => None,
+    };
+    let from_meta = |key: &str| -> Option<String> {
+        metadata
+            .as_ref()
+            .and_then(|(_, m)| m.get(key))
+            .and_then(|v| v.as_str())
+            .map(String::from)
+    };
+    let source = metadata
+        .as_ref()
+        .map_or_else(|| "target file".to_string(), |(url, _)| url.clone());
+    let need = |given: &Option<String>, key: &str| -> Result<String, DiscoveryError> {
+        given
+            .clone()
+            .or_else(|| from_meta(key))
+            .ok_or_else(|| DiscoveryError::Invalid {
+                url: source.clone(),
+                reason: format!("no `{key}`"),
+            })
+    };
+    Ok(Endpoints {
+        authorization: need(&given.authorization, "authorization_endpoint")?,
+        token: need(&given.token, "token_endpoint")?,
+        revocation: given
+            .revocation
+            .clone()
+            .or_else(|| from_meta("revocation_endpoint")),
+        introspection: given
+            .introspection
+            .clone()
+            .or_else(|| from_meta("introspection_endpoint")),
+        resource: target.resource_url.clone(),
+        source,
+    })
+}
+
+async fn fetch(
+    http: &Http,
+    issuer: &str,
+) -> Result<(String, serde_json::Map<String, serde_json::Value>), DiscoveryError> {
+    let mut tried = Vec::new();
+    let candidates = rfc8414_url(issuer)
+        .into_iter()
+        .chain(std::iter::once(oidc_url(issuer)));
+    for url in candidates {
+        tried.push(strip_query(&url));
+        let r = http.send(&Request::get(&url)).await?;
+        if r.status != 200 {
+            continue;
+        }
+        let m = r.json_object().map_err(|reason| DiscoveryError::Invalid {
+            url: url.clone(),
+            reason,
+        })?;
+        match m.get("issuer").and_then(|v| v.as_str()) {
+            Some(i) if i.trim_end_matches('/') == issuer.trim_end_matches('/') => {}
+            Some(i) => {
+                return Err(DiscoveryError::Invalid {
+                    url,
+                    reason: format!("its issuer `{i}` is not `{issuer}` (RFC 8414 §3.3)"),
+                })
+            }
+            None => {
+                return Err(DiscoveryError::Invalid {
+                    url,
+                    reason: "no `issuer`".into(),
+                })
+            }
+        }
+        return Ok((url, m));
+    }
+    Err(DiscoveryError::NotFound { tried })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn well_known_goes_before_the_issuer_path() {
+        assert_eq!(
+            rfc8414_url("https://h.example/tenant/a").unwrap(),
+            "https://h.example/.well-known/oauth-authorization-server/tenant/a"
+        );
+        assert_eq!(
+            rfc8414_url("http://127.0.0.1:9000").unwrap(),
+            "http://127.0.0.1:9000/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            oidc_url("https://h.example/tenant/"),
+            "https://h.example/tenant/.well-known/openid-configuration"
+        );
+    }
+}

@@ -1,0 +1,415 @@
+//! The HTTP adapter: every request the harness sends goes through here.
+//!
+//! reqwest with rustls (plus an optional extra trust anchor), a per-request timeout that
+//! covers the body, capped body reads, no automatic redirects, a `max_rps` cap and 429 +
+//! `Retry-After` honoured (RFC 6585 §4, RFC 9110 §10.2.3). A misbehaving server (a
+//! timeout, a dropped connection, a huge body) is an [`HttpError`], never a panic or a hang.
+//! Error messages carry no query string: a Location can hold an authorization code.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// Adapter settings.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// The timeout of one request, body included.
+    pub timeout: Duration,
+    /// The largest body read; a longer one is an error.
+    pub max_body: usize,
+    /// An extra trust anchor (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Requests per second at most.
+    pub max_rps: Option<u32>,
+    /// How many times a 429 is retried.
+    pub max_429_retries: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            timeout: Duration::from_secs(10),
+            max_body: 1024 * 1024,
+            ca_file: None,
+            max_rps: None,
+            max_429_retries: 3,
+        }
+    }
+}
+
+/// Why an exchange did not give a response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// The adapter cannot be built (a bad `ca_file`).
+    #[error("failed to set up HTTP: {0}")]
+    Setup(String),
+    /// No answer within the timeout.
+    #[error("no answer from {url} within {seconds} s")]
+    Timeout {
+        /// The URL, without its query.
+        url: String,
+        /// The timeout.
+        seconds: u64,
+    },
+    /// The connection could not be made.
+    #[error("failed to connect to {url}: {reason}")]
+    Connect {
+        /// The URL, without its query.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The connection broke before a whole response arrived.
+    #[error("the connection to {url} broke before a whole response arrived: {reason}")]
+    Dropped {
+        /// The URL, without its query.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The body is longer than the cap.
+    #[error("the response body of {url} is longer than {limit} bytes")]
+    BodyTooLarge {
+        /// The URL, without its query.
+        url: String,
+        /// The cap.
+        limit: usize,
+    },
+    /// Still 429 after the retries.
+    #[error("{url} kept answering 429 Too Many Requests")]
+    RateLimited {
+        /// The URL, without its query.
+        url: String,
+    },
+    /// Not a URL.
+    #[error("`{0}` is not a usable URL")]
+    BadUrl(String),
+}
+
+impl HttpError {
+    /// Whether the target could not be reached at all (exit code 4 before any check).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, HttpError::Connect { .. } | HttpError::Timeout { .. })
+    }
+}
+
+/// A URL without query or fragment, for messages.
+pub fn strip_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or(url).to_string()
+}
+
+/// One request.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// GET or POST.
+    pub method: reqwest::Method,
+    /// The URL.
+    pub url: String,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub form: Option<Vec<(String, String)>>,
+    /// A JSON body.
+    pub json: Option<serde_json::Value>,
+}
+
+impl Request {
+    /// A GET.
+    pub fn get(url: impl Into<String>) -> Request {
+        Request {
+            method: reqwest::Method::GET,
+            url: url.into(),
+            headers: Vec::new(),
+            form: None,
+            json: None,
+        }
+    }
+
+    /// A form POST.
+    pub fn post_form(url: impl Into<String>, form: Vec<(String, String)>) -> Request {
+        Request {
+            method: reqwest::Method::POST,
+            url: url.into(),
+            headers: Vec::new(),
+            form: Some(form),
+            json: None,
+        }
+    }
+
+    /// A JSON POST.
+    pub fn post_json(url: impl Into<String>, json: serde_json::Value) -> Request {
+        Request {
+            method: reqwest::Method::POST,
+            url: url.into(),
+            headers: Vec::new(),
+            form: None,
+            json: Some(json),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// A whole response.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Headers, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (at most the cap).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of a header (name in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header.
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as a JSON object, or why it is not one.
+    pub fn json_object(&self) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        match serde_json::from_slice::<serde_json::Value>(&self.body) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            Ok(_) => Err("the body is JSON but not an object".into()),
+            Err(e) => {
+                let preview: String = String::from_utf8_lossy(&self.body)
+                    .chars()
+                    .take(60)
+                    .collect();
+                Err(format!("the body is not JSON ({e}): {preview:?}"))
+            }
+        }
+    }
+}
+
+/// The adapter.
+#[derive(Debug)]
+pub struct Http {
+    client: reqwest::Client,
+    config: HttpConfig,
+    next_slot: Mutex<Option<Instant>>,
+}
+
+impl Http {
+    /// Builds the adapter.
+    pub fn new(config: HttpConfig) -> Result<Http, HttpError> {
+        let mut b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .user_agent(concat!("tokenlife/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                HttpError::Setup(format!("failed to read ca_file {}: {e}", path.display()))
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                HttpError::Setup(format!(
+                    "ca_file {} is not a PEM certificate: {e}",
+                    path.display()
+                ))
+            })?;
+            b = b.add_root_certificate(cert);
+        }
+        let client = b.build().map_err(|e| HttpError::Setup(e.to_string()))?;
+        Ok(Http {
+            client,
+            config,
+            next_slot: Mutex::new(None),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    async fn pace(&self) {
+        let Some(rps) = self.config.max_rps else {
+            return;
+        };
+        let gap = Duration::from_secs_f64(1.0 / f64::from(rps.max(1)));
+        let wait_until = {
+            let mut next = self.next_slot.lock().await;
+            let now = Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + gap);
+            slot
+        };
+        tokio::time::sleep_until(wait_until).await;
+    }
+
+    /// Sends a request and reads the whole response; a 429 is retried after `Retry-After`.
+    pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        let mut attempt = 0;
+        loop {
+            let r = self.send_once(req).await?;
+            if r.status != 429 || attempt >= self.config.max_429_retries {
+                if r.status == 429 {
+                    return Err(HttpError::RateLimited {
+                        url: strip_query(&req.url),
+                    });
+                }
+                return Ok(r);
+            }
+            attempt += 1;
+            let wait = r
+                .header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(1)
+                .min(60);
+            tracing::info!(url = %strip_query(&req.url), wait, "429: waiting as Retry-After says");
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+        }
+    }
+
+    async fn send_once(&self, req: &Request) -> Result<Response, HttpError> {
+        self.pace().await;
+        let url =
+            reqwest::Url::parse(&req.url).map_err(|_| HttpError::BadUrl(strip_query(&req.url)))?;
+        let shown = strip_query(&req.url);
+        let mut b = self.client.request(req.method.clone(), url);
+        for (n, v) in &req.headers {
+            b = b.header(n.as_str(), v.as_str());
+        }
+        if let Some(form) = &req.form {
+            let body: String = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .finish();
+            b = b
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        if let Some(json) = &req.json {
+            b = b.json(json);
+        }
+        let seconds = self.config.timeout.as_secs();
+        let mut resp = b
+            .send()
+            .await
+            .map_err(|e| classify(&shown, seconds, &e, true))?;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.config.max_body as u64)
+        {
+            return Err(HttpError::BodyTooLarge {
+                url: shown,
+                limit: self.config.max_body,
+            });
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.config.max_body {
+                        return Err(HttpError::BodyTooLarge {
+                            url: shown,
+                            limit: self.config.max_body,
+                        });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(classify(&shown, seconds, &e, false)),
+            }
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn classify(url: &str, seconds: u64, e: &reqwest::Error, sending: bool) -> HttpError {
+    let reason = {
+        // The error chain, without the URL (reqwest puts it in its Display).
+        let mut parts = Vec::new();
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        while let Some(s) = src {
+            parts.push(s.to_string());
+            src = s.source();
+        }
+        if parts.is_empty() {
+            "unknown error".to_string()
+        } else {
+            parts.join(": ")
+        }
+    };
+    if e.is_timeout() {
+        HttpError::Timeout {
+            url: url.to_string(),
+            seconds,
+        }
+    } else if e.is_connect() {
+        HttpError::Connect {
+            url: url.to_string(),
+            reason,
+        }
+    } else if sending && e.is_request() && !e.is_body() {
+        // Sent, but the connection closed before a response head came back.
+        HttpError::Dropped {
+            url: url.to_string(),
+            reason,
+        }
+    } else {
+        HttpError::Dropped {
+            url: url.to_string(),
+            reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_never_reach_messages() {
+        assert_eq!(strip_query("http://h/cb?code=abc#x"), "http://h/cb");
+        let e = HttpError::Timeout {
+            url: strip_query("http://h/a?code=zzz"),
+            seconds: 3,
+        };
+        assert!(!e.to_string().contains("zzz"));
+    }
+
+    #[test]
+    fn json_bodies_are_checked() {
+        let r = Response {
+            status: 200,
+            headers: vec![("cache-control".into(), "no-store".into())],
+            body: b"<html>".to_vec(),
+        };
+        assert!(r.json_object().unwrap_err().contains("not JSON"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+}

@@ -1,0 +1,36 @@
+//! tokenlife-harness: the conformance runner. It drives a live OAuth 2.0 server over HTTP
+//! and judges every response with the model (`tokenlife_model::Spec`) as its oracle.
+//!
+//! - [`target`]: the target file (server, clients, authorize mode, clock, policy).
+//! - [`discovery`]: RFC 8414 / OpenID Connect discovery of the endpoints.
+//! - [`http`]: the HTTP adapter (timeouts, capped bodies, no redirects, rate limit, 429).
+//! - [`authorize`]: authorization codes with PKCE S256, modes `redirect` and `command`.
+//! - [`wire`]: token, revocation, introspection and resource requests and responses.
+//! - [`oracle`]: the set of model states consistent with the responses; divergences.
+//! - [`checks`]: the check catalogue (stable ids, clause tags, levels).
+//! - [`scenario`]: scenario files; [`builtin`]: the shipped ones.
+//! - [`session`]: the runner; [`report`]: what a run found.
+//! - [`secret`]: tokens and secrets that never reach a log or a report.
+//!
+//! Clauses: RFC 6749 §3.3, §4.1, §5.1, §5.2, §6, §10.4; RFC 6750 §3.1; RFC 7009 §2;
+//! RFC 7636 §4; RFC 7662 §2.2; RFC 8414 §3; RFC 9700 §4.14.2; OIDC Core §11.
+
+pub mod authorize;
+pub mod builtin;
+pub mod checks;
+pub mod discovery;
+pub mod http;
+pub mod oracle;
+pub mod report;
+pub mod scenario;
+pub mod secret;
+pub mod session;
+pub mod target;
+pub mod wire;
+
+pub use checks::{Check, Level, Verdict};
+pub use report::Report;
+pub use scenario::{Scenario, ScenarioError, ScenarioSet};
+pub use secret::Secret;
+pub use session::{run, Control, Harness, RunOptions};
+pub use target::{Target, TargetError};

@@ -1,0 +1,690 @@
+//! The oracle: the model's spec judging real responses.
+//!
+//! The harness keeps the *set* of model states consistent with every response so far
+//! (design.md); a response diverges only when no state in the set allows it. A real
+//! response is first read into an [`Observed`] (what crossed the wire, tokens as
+//! [`Secret`]s), then compared with each allowed [`Outcome`] under the current token
+//! [`Bindings`] (model id → real token). When nothing matches, [`classify`] names the check
+//! that broke, from the state and the harness's own history (which revocation, which hint).
+//! Clauses: those of `spec` (RFC 6749 §4.1.2, §5.2, §6, §10.4; RFC 6750 §3.1; RFC 7009 §2.1,
+//! §2.2; RFC 7662 §2.2; RFC 9700 §4.14.2).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use tokenlife_model::observe::observe;
+use tokenlife_model::spec::{self, at_live, expiry_reason, rt_usable, Hint, SpecError, TokenRef};
+use tokenlife_model::state::{seen_grant, AtId, Event, RtId, RtStatus, Scope};
+use tokenlife_model::{Action, Actor, ClientType, ErrorCode, Outcome, Policy, Spec, State};
+
+use crate::checks::{self, Check};
+use crate::secret::Secret;
+
+/// The most states the set may hold: a server whose hidden choices multiply past it is
+/// judged on the first ones (reported as a note, never silently).
+pub const MAX_STATES: usize = 4096;
+
+/// What one exchange showed, before any judgement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// A 200 token response.
+    Tokens {
+        /// `access_token`.
+        access: Secret,
+        /// `refresh_token`, if any.
+        refresh: Option<Secret>,
+        /// `scope`, as bits, if the response carried it.
+        scope: Option<Scope>,
+    },
+    /// An OAuth error response.
+    Error {
+        /// The status.
+        status: u16,
+        /// The `error` code.
+        error: ErrorCode,
+    },
+    /// The resource: 2xx is honoured, 4xx refused.
+    Resource {
+        /// Honoured.
+        ok: bool,
+    },
+    /// A revocation answer: 200 or a 4xx without an OAuth error code we model.
+    Revocation {
+        /// 200.
+        ok: bool,
+    },
+    /// An introspection answer.
+    Introspection {
+        /// `active`.
+        active: bool,
+    },
+    /// No exchange.
+    Nothing,
+}
+
+/// Real tokens bound to model ids, and what the harness itself did to them.
+#[derive(Clone, Debug, Default)]
+pub struct Bindings {
+    /// Refresh tokens by model index.
+    pub rt: Vec<Option<Secret>>,
+    /// Access tokens by model index.
+    pub at: Vec<Option<Secret>>,
+}
+
+impl Bindings {
+    /// The real refresh token of `id`.
+    pub fn rt(&self, id: RtId) -> Option<&Secret> {
+        self.rt.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    /// The real access token of `id`.
+    pub fn at(&self, id: AtId) -> Option<&Secret> {
+        self.at.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    fn bind<T: Clone>(v: &mut Vec<Option<T>>, i: usize, value: T) {
+        if v.len() <= i {
+            v.resize(i + 1, None);
+        }
+        v[i] = Some(value);
+    }
+
+    /// Binds a refresh token.
+    pub fn bind_rt(&mut self, id: RtId, value: Secret) {
+        Self::bind(&mut self.rt, id.0 as usize, value);
+    }
+
+    /// Binds an access token.
+    pub fn bind_at(&mut self, id: AtId, value: Secret) {
+        Self::bind(&mut self.at, id.0 as usize, value);
+    }
+
+    fn rt_value_known(&self, value: &Secret) -> bool {
+        self.rt.iter().flatten().any(|v| v == value)
+    }
+}
+
+/// What the harness did that the model's state does not say: how a token was revoked.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Tokens their own client revoked, with the hint it sent.
+    pub revoked: BTreeMap<TokenRef, Hint>,
+    /// Tokens another client (or no client) tried to revoke.
+    pub others_revoked: BTreeSet<TokenRef>,
+    /// Whether the target restarted.
+    pub restarted: bool,
+}
+
+/// New bindings a matching outcome implies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBindings {
+    /// The new access token.
+    pub at: Option<(AtId, Secret)>,
+    /// The new refresh token.
+    pub rt: Option<(RtId, Secret)>,
+}
+
+/// Whether `observed` is what `outcome` predicts, given the bindings; the refresh token
+/// presented (if any) lets an echo of it count as "no new refresh token".
+pub fn matches(
+    outcome: &Outcome,
+    observed: &Observed,
+    bindings: &Bindings,
+    presented: Option<&Secret>,
+) -> Option<NewBindings> {
+    let none = NewBindings { at: None, rt: None };
+    match (outcome, observed) {
+        (
+            Outcome::Tokens {
+                access,
+                refresh,
+                refresh_is_new,
+                scope,
+            },
+            Observed::Tokens {
+                access: real_at,
+                refresh: real_rt,
+                scope: real_scope,
+            },
+        ) => {
+            if bindings.at(*access).is_some() {
+                return None;
+            }
+            if real_scope.is_some_and(|s| s != *scope) {
+                return None;
+            }
+            let real_rt = real_rt.as_ref().filter(|r| Some(*r) != presented);
+            let rt = match (refresh, refresh_is_new, real_rt) {
+                (None, _, None) => None,
+                (None, _, Some(_)) | (Some(_), _, None) => return None,
+                (Some(id), true, Some(v)) => {
+                    if bindings.rt(*id).is_some() || bindings.rt_value_known(v) {
+                        return None;
+                    }
+                    Some((*id, v.clone()))
+                }
+                (Some(id), false, Some(v)) => {
+                    if bindings.rt(*id) != Some(v) {
+                        return None;
+                    }
+                    None
+                }
+            };
+            Some(NewBindings {
+                at: Some((*access, real_at.clone())),
+                rt,
+            })
+        }
+        (
+            Outcome::Error { status, error },
+            Observed::Error {
+                status: s,
+                error: e,
+            },
+        ) => {
+            // RFC 6749 §5.2: invalid_client is 401 when the client used the Authorization
+            // header, 400 or 401 otherwise; the harness accepts either.
+            let status_ok =
+                s == status || (*error == ErrorCode::InvalidClient && matches!(*s, 400 | 401));
+            (status_ok && e == error).then_some(none)
+        }
+        (Outcome::Resource { ok }, Observed::Resource { ok: o }) => (ok == o).then_some(none),
+        (Outcome::Revocation { ok }, Observed::Revocation { ok: o }) => (ok == o).then_some(none),
+        (Outcome::Introspection { active }, Observed::Introspection { active: a }) => {
+            (active == a).then_some(none)
+        }
+        (Outcome::Nothing, Observed::Nothing) => Some(none),
+        _ => None,
+    }
+}
+
+/// The set of model states consistent with everything observed so far.
+#[derive(Clone, Debug)]
+pub struct StateSet {
+    spec: Spec,
+    states: Vec<State>,
+    /// Whether the set was ever cut at [`MAX_STATES`].
+    pub truncated: bool,
+}
+
+/// The result of judging one response.
+#[derive(Clone, Debug)]
+pub enum Judgement {
+    /// Some state allows it: the outcome it was read as, and the new bindings.
+    Allowed {
+        /// The outcome (of the first matching state).
+        outcome: Outcome,
+        /// Bindings it implies.
+        bindings: NewBindings,
+    },
+    /// No state allows it: what the model allowed instead.
+    Diverged {
+        /// Every distinct outcome the set allowed.
+        expected: Vec<Outcome>,
+    },
+}
+
+impl StateSet {
+    /// The initial state under `policy`.
+    pub fn new(policy: Policy) -> StateSet {
+        StateSet {
+            spec: Spec::new(policy),
+            states: vec![State::default()],
+            truncated: false,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.spec.policy
+    }
+
+    /// The states.
+    pub fn states(&self) -> &[State] {
+        &self.states
+    }
+
+    /// The first state (every state agrees on ids and on what the harness classifies).
+    pub fn first(&self) -> &State {
+        &self.states[0]
+    }
+
+    /// Every (pre, outcome, post) the set allows for `action`.
+    pub fn candidates(&self, action: &Action) -> Result<Vec<(usize, Outcome, State)>, SpecError> {
+        let mut out = Vec::new();
+        for (i, s) in self.states.iter().enumerate() {
+            for (o, post) in self.spec.step(s, action)? {
+                out.push((i, o, post));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The distinct outcomes the set allows for `action`.
+    pub fn expected(&self, action: &Action) -> Result<Vec<Outcome>, SpecError> {
+        let mut v: Vec<Outcome> = Vec::new();
+        for (_, o, _) in self.candidates(action)? {
+            if !v.contains(&o) {
+                v.push(o);
+            }
+        }
+        Ok(v)
+    }
+
+    /// Judges `observed` for `action` and, when allowed, keeps only the states that allow it.
+    pub fn judge(
+        &mut self,
+        action: &Action,
+        observed: &Observed,
+        bindings: &Bindings,
+        presented: Option<&Secret>,
+    ) -> Result<Judgement, SpecError> {
+        let candidates = self.candidates(action)?;
+        let mut kept: Vec<State> = Vec::new();
+        let mut first: Option<(Outcome, NewBindings)> = None;
+        for (i, o, mut post) in candidates.iter().cloned() {
+            let Some(nb) = matches(&o, observed, bindings, presented) else {
+                continue;
+            };
+            match &first {
+                None => first = Some((o, nb)),
+                // States that would bind other ids cannot all be right; keep the first kind.
+                Some((_, f)) if *f != nb => continue,
+                Some(_) => {}
+            }
+            observe(self.policy(), &self.states[i], action, &o, &mut post);
+            kept.push(post);
+        }
+        match first {
+            None => {
+                let mut expected: Vec<Outcome> = Vec::new();
+                for (_, o, _) in candidates {
+                    if !expected.contains(&o) {
+                        expected.push(o);
+                    }
+                }
+                Ok(Judgement::Diverged { expected })
+            }
+            Some((outcome, nb)) => {
+                self.replace(kept);
+                Ok(Judgement::Allowed {
+                    outcome,
+                    bindings: nb,
+                })
+            }
+        }
+    }
+
+    /// The seconds to the nearest next deadline of any state, if any.
+    pub fn next_deadline(&self) -> Option<u32> {
+        self.states.iter().filter_map(spec::next_deadline).min()
+    }
+
+    /// Time passes by `seconds` in every state (a `Tick` of the clock the harness moved).
+    pub fn advance(&mut self, seconds: u32) {
+        let p = self.spec.policy.clone();
+        let mut next = Vec::with_capacity(self.states.len());
+        for s in &self.states {
+            let mut post = s.clone();
+            spec::advance(&mut post, seconds);
+            observe(&p, s, &Action::Tick, &Outcome::Nothing, &mut post);
+            next.push(post);
+        }
+        self.replace(next);
+    }
+
+    /// A restart: nothing changes in the model.
+    pub fn restart(&mut self) {
+        let p = self.spec.policy.clone();
+        let mut next = Vec::with_capacity(self.states.len());
+        for s in &self.states {
+            let mut post = s.clone();
+            observe(&p, s, &Action::Restart, &Outcome::Nothing, &mut post);
+            next.push(post);
+        }
+        self.replace(next);
+    }
+
+    fn replace(&mut self, states: Vec<State>) {
+        let mut seen = HashSet::with_capacity(states.len());
+        let mut out = Vec::with_capacity(states.len());
+        for s in states {
+            if seen.insert(s.clone()) {
+                out.push(s);
+            }
+        }
+        if out.len() > MAX_STATES {
+            out.truncate(MAX_STATES);
+            self.truncated = true;
+        }
+        self.states = out;
+    }
+}
+
+/// The owner's client type of the token a revoke or introspect names.
+pub fn owner_of(s: &State, token: TokenRef) -> ClientType {
+    match token {
+        TokenRef::Refresh(r) => s.rt_grant(r).client,
+        TokenRef::Access(a) => s.at_grant(a).client,
+    }
+}
+
+fn speaks_for(by: Actor, owner: ClientType) -> bool {
+    match by {
+        Actor::Client(c) => c == owner,
+        Actor::Attacker => owner == ClientType::Public,
+    }
+}
+
+/// Why a grant is dead, as the check that killed it.
+fn dead_grant_check(s: &State, family: u8) -> Check {
+    let seen = s.grants[family as usize].seen;
+    if seen & seen_grant::DEAD_REPLAY != 0 {
+        checks::REFRESH_FAMILY
+    } else if seen & seen_grant::DEAD_CODE != 0 {
+        checks::CODE_REPLAY_REVOKES
+    } else {
+        checks::REVOKE_CASCADE
+    }
+}
+
+fn revoked_token_check(h: &History, t: TokenRef, plain: Check) -> Check {
+    match h.revoked.get(&t) {
+        Some(Hint::Wrong) => checks::REVOKE_HINT,
+        _ => plain,
+    }
+}
+
+/// The check an action exercises in state `s` (before looking at the response).
+pub fn classify(p: &Policy, s: &State, a: &Action, h: &History) -> Check {
+    match *a {
+        Action::Authorize { .. } => checks::AUTHORIZE_TOKENS,
+        Action::ReplayCode { .. } => checks::CODE_REPLAY,
+        Action::Refresh { by, rt, scope } => classify_refresh(p, s, by, rt, scope, h),
+        Action::RefreshLost { rt } => {
+            let owner = s.rt_grant(rt).client;
+            classify_refresh(p, s, Actor::Client(owner), rt, None, h)
+        }
+        Action::UseAccess { at } => {
+            let t = &s.ats[at.0 as usize];
+            if at_live(s, at) {
+                if h.others_revoked.contains(&TokenRef::Access(at)) {
+                    checks::REVOKE_OTHER_CLIENT
+                } else {
+                    checks::RESOURCE_LIVE
+                }
+            } else if s.grants[t.family as usize].revoked && !t.revoked {
+                dead_grant_check(s, t.family)
+            } else if t.revoked {
+                if h.revoked.contains_key(&TokenRef::Access(at)) {
+                    revoked_token_check(h, TokenRef::Access(at), checks::REVOKE_ACCESS)
+                } else {
+                    dead_grant_check(s, t.family)
+                }
+            } else {
+                checks::RESOURCE_DEAD
+            }
+        }
+        Action::Introspect { token } => {
+            let live = match token {
+                TokenRef::Refresh(r) => rt_usable(s, r),
+                TokenRef::Access(at) => at_live(s, at),
+            };
+            if live {
+                checks::INTROSPECT_LIVE
+            } else {
+                checks::INTROSPECT_DEAD
+            }
+        }
+        Action::Revoke { .. } => checks::REVOKE_OK,
+        Action::Tick | Action::Steal { .. } => checks::CLOCK,
+        Action::Restart => checks::RESTART_DURABLE,
+    }
+}
+
+fn classify_refresh(
+    p: &Policy,
+    s: &State,
+    by: Actor,
+    rt: RtId,
+    scope: Option<Scope>,
+    h: &History,
+) -> Check {
+    let t = &s.rts[rt.0 as usize];
+    let owner = s.grants[t.family as usize].client;
+    if by == Actor::Attacker && owner == ClientType::Confidential {
+        return checks::REFRESH_CLIENT_AUTH;
+    }
+    if !speaks_for(by, owner) {
+        return checks::REFRESH_BINDING;
+    }
+    let dead_check = if s.grants[t.family as usize].revoked {
+        if t.status == RtStatus::Revoked && h.revoked.contains_key(&TokenRef::Refresh(rt)) {
+            Some(revoked_token_check(
+                h,
+                TokenRef::Refresh(rt),
+                checks::REVOKE_REFRESH,
+            ))
+        } else {
+            Some(match dead_grant_check(s, t.family) {
+                c if c == checks::REVOKE_CASCADE => {
+                    // The family died by a revocation request: of an AT (cascade to RTs) or an RT.
+                    let by_access = h
+                        .revoked
+                        .keys()
+                        .any(|k| matches!(k, TokenRef::Access(a) if s.ats[a.0 as usize].family == t.family));
+                    if by_access && p.revoke_access_cascades {
+                        checks::REVOKE_ACCESS_CASCADE
+                    } else {
+                        checks::REFRESH_REVOKED
+                    }
+                }
+                c => c,
+            })
+        }
+    } else if t.status == RtStatus::Revoked {
+        if h.revoked.contains_key(&TokenRef::Refresh(rt)) {
+            Some(revoked_token_check(
+                h,
+                TokenRef::Refresh(rt),
+                checks::REVOKE_REFRESH,
+            ))
+        } else {
+            Some(checks::REVOKE_ACCESS_CASCADE)
+        }
+    } else {
+        None
+    };
+    if let Some(c) = dead_check {
+        return if h.restarted { restart_or(c) } else { c };
+    }
+    match expiry_reason(s, rt) {
+        Some(Event::CapReached) => return checks::REFRESH_CAP,
+        Some(Event::IdleExpired) => return checks::REFRESH_IDLE,
+        Some(_)
+            if t.status != RtStatus::Consumed
+                || p.check_order == tokenlife_model::policy::CheckOrder::ExpiryBeforeReuse =>
+        {
+            return checks::REFRESH_EXPIRED
+        }
+        _ => {}
+    }
+    if t.status == RtStatus::Consumed {
+        let c = if p.grace.is_some() && t.grace > 0 {
+            checks::REFRESH_GRACE
+        } else {
+            checks::REFRESH_REPLAY
+        };
+        return if h.restarted { restart_or(c) } else { c };
+    }
+    match scope {
+        Some(r) if !r.is_subset(t.scope) => checks::REFRESH_WIDENING,
+        Some(r) if r != t.scope => checks::REFRESH_NARROWER,
+        _ if h.others_revoked.contains(&TokenRef::Refresh(rt)) => checks::REVOKE_OTHER_CLIENT,
+        _ => checks::REFRESH_ACCEPTED,
+    }
+}
+
+fn restart_or(c: Check) -> Check {
+    // After a restart, a dead token honoured again is a durability bug first.
+    if c == checks::REFRESH_REPLAY || c == checks::REFRESH_REVOKED || c == checks::REVOKE_REFRESH {
+        checks::RESTART_DURABLE
+    } else {
+        c
+    }
+}
+
+/// The check a divergence breaks: the action's own check, refined by how the response
+/// differs from what was allowed.
+pub fn classify_divergence(
+    p: &Policy,
+    s: &State,
+    a: &Action,
+    h: &History,
+    expected: &[Outcome],
+    observed: &Observed,
+) -> Check {
+    let primary = classify(p, s, a, h);
+    let all_errors = expected.iter().all(|o| matches!(o, Outcome::Error { .. }));
+    let all_tokens = expected.iter().all(|o| matches!(o, Outcome::Tokens { .. }));
+    match observed {
+        Observed::Error { .. } if all_errors => checks::TOKEN_ERROR_CODE,
+        Observed::Tokens { scope, refresh, .. } if all_tokens => {
+            let scope_differs = scope.is_some_and(|got| {
+                expected
+                    .iter()
+                    .all(|o| matches!(o, Outcome::Tokens { scope, .. } if *scope != got))
+            });
+            if scope_differs {
+                match a {
+                    Action::Refresh { scope: None, .. } | Action::RefreshLost { .. } => {
+                        checks::REFRESH_OMITTED_SCOPE
+                    }
+                    Action::Refresh { scope: Some(_), .. } => checks::REFRESH_NARROWER,
+                    _ => primary,
+                }
+            } else if matches!(a, Action::Authorize { .. }) {
+                let rt_expected = expected.iter().any(|o| {
+                    matches!(
+                        o,
+                        Outcome::Tokens {
+                            refresh: Some(_),
+                            ..
+                        }
+                    )
+                });
+                if rt_expected != refresh.is_some() {
+                    checks::AUTHORIZE_OFFLINE
+                } else {
+                    primary
+                }
+            } else if primary == checks::REFRESH_ACCEPTED {
+                checks::REFRESH_ROTATION
+            } else {
+                primary
+            }
+        }
+        _ => primary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(n: u8) -> AtId {
+        AtId(n)
+    }
+
+    fn tokens(a: &str, r: Option<&str>) -> Observed {
+        Observed::Tokens {
+            access: Secret::new(a),
+            refresh: r.map(Secret::new),
+            scope: Some(Scope::ALL),
+        }
+    }
+
+    fn authorize() -> Action {
+        Action::Authorize {
+            client: ClientType::Confidential,
+            scope: Scope::ALL,
+            offline: true,
+        }
+    }
+
+    #[test]
+    fn a_rotation_binds_new_ids_and_a_replay_diverges() {
+        let mut set = StateSet::new(Policy::profile("bcp").unwrap());
+        let mut b = Bindings::default();
+        let j = set
+            .judge(&authorize(), &tokens("at0", Some("rt0")), &b, None)
+            .unwrap();
+        let Judgement::Allowed { bindings, .. } = j else {
+            panic!("{j:?}")
+        };
+        b.bind_at(bindings.at.clone().unwrap().0, bindings.at.unwrap().1);
+        let (rid, rv) = bindings.rt.unwrap();
+        b.bind_rt(rid, rv);
+        let refresh = Action::Refresh {
+            by: Actor::Client(ClientType::Confidential),
+            rt: RtId(0),
+            scope: None,
+        };
+        let j = set
+            .judge(&refresh, &tokens("at1", Some("rt1")), &b, b.rt(RtId(0)))
+            .unwrap();
+        let Judgement::Allowed { bindings, .. } = j else {
+            panic!("{j:?}")
+        };
+        assert_eq!(bindings.rt.as_ref().unwrap().0, RtId(1));
+        b.bind_at(at(1), Secret::new("at1"));
+        b.bind_rt(RtId(1), Secret::new("rt1"));
+        // Replaying RT0 must be refused; a 200 diverges, classified as a replay.
+        let h = History::default();
+        let pre = set.first().clone();
+        let obs = tokens("at2", Some("rt2"));
+        let j = set.judge(&refresh, &obs, &b, b.rt(RtId(0))).unwrap();
+        let Judgement::Diverged { expected } = j else {
+            panic!("{j:?}")
+        };
+        assert_eq!(
+            classify_divergence(set.policy(), &pre, &refresh, &h, &expected, &obs),
+            checks::REFRESH_REPLAY
+        );
+        let wrong = Observed::Error {
+            status: 400,
+            error: ErrorCode::InvalidRequest,
+        };
+        assert_eq!(
+            classify_divergence(set.policy(), &pre, &refresh, &h, &expected, &wrong),
+            checks::TOKEN_ERROR_CODE
+        );
+    }
+
+    #[test]
+    fn rotation_any_keeps_both_readings_until_the_response_decides() {
+        let mut set = StateSet::new(Policy::profile("rfc6749").unwrap());
+        let mut b = Bindings::default();
+        set.judge(&authorize(), &tokens("at0", Some("rt0")), &b, None)
+            .unwrap();
+        b.bind_at(at(0), Secret::new("at0"));
+        b.bind_rt(RtId(0), Secret::new("rt0"));
+        let refresh = Action::Refresh {
+            by: Actor::Client(ClientType::Confidential),
+            rt: RtId(0),
+            scope: None,
+        };
+        assert_eq!(set.expected(&refresh).unwrap().len(), 2);
+        // An echo of the presented token is "not rotated".
+        let j = set
+            .judge(&refresh, &tokens("at1", Some("rt0")), &b, b.rt(RtId(0)))
+            .unwrap();
+        assert!(matches!(
+            j,
+            Judgement::Allowed {
+                bindings: NewBindings { rt: None, .. },
+                ..
+            }
+        ));
+        assert_eq!(set.states().len(), 1);
+    }
+}

@@ -1,0 +1,299 @@
+//! Reports: what a run found, as data (JSON) and for people (terminal text).
+//!
+//! Every report names the tool version, the target, the resolved policy, the seed and a
+//! hash of the scenarios. Tokens never appear: transcripts use model ids (`RT0`, `AT1`)
+//! and messages went through the run's redactor. A check is counted once per scenario with
+//! its worst verdict; each failure carries its scenario's trace up to the divergence.
+//! Clauses: the check catalogue's (see `checks`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::checks::{Check, Level, Verdict};
+
+/// One evaluation of a check.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evaluation {
+    /// The check id.
+    pub id: &'static str,
+    /// Its clause.
+    pub clause: &'static str,
+    /// Its level.
+    pub level: Level,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The step (1-based) it was made at.
+    pub step: usize,
+    /// What was seen, for a warning or a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Evaluation {
+    /// An evaluation of `check`.
+    pub fn new(check: Check, verdict: Verdict, step: usize, message: Option<String>) -> Evaluation {
+        Evaluation {
+            id: check.id,
+            clause: check.clause,
+            level: check.level,
+            verdict,
+            step,
+            message,
+        }
+    }
+}
+
+/// How a scenario ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioStatus {
+    /// Every check held (warnings allowed).
+    Passed,
+    /// Some check failed.
+    Failed,
+    /// Not run: a requirement is unmet (policy, endpoints, clients, restart).
+    Skipped,
+    /// The scenario itself is wrong for this policy (a pinned expectation the model contradicts).
+    Error,
+}
+
+/// One scenario's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioResult {
+    /// The scenario's name.
+    pub name: String,
+    /// Its file.
+    pub file: String,
+    /// How it ended.
+    pub status: ScenarioStatus,
+    /// Why it was skipped, stopped or is an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Steps run.
+    pub steps_run: usize,
+    /// The transcript, redacted.
+    pub transcript: Vec<String>,
+    /// Every check evaluation.
+    pub evaluations: Vec<Evaluation>,
+}
+
+/// A failed or warned check, with the trace that shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// The check id.
+    pub id: String,
+    /// Its clause.
+    pub clause: String,
+    /// Its level.
+    pub level: Level,
+    /// What the check asks, as a sentence.
+    pub check: String,
+    /// What was seen.
+    pub message: String,
+    /// The scenario.
+    pub scenario: String,
+    /// The transcript up to the divergence.
+    pub trace: Vec<String>,
+}
+
+/// The report of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// `tokenlife x.y.z`.
+    pub tool: String,
+    /// The target's name (issuer or URL).
+    pub target: String,
+    /// The declared policy's profile.
+    pub profile: String,
+    /// The resolved policy, as TOML.
+    pub policy: String,
+    /// The seed (for generated tests; scenarios do not use it).
+    pub seed: u64,
+    /// A hash of the scenario files.
+    pub scenarios_hash: String,
+    /// (scenario, check) pairs evaluated.
+    pub checks: usize,
+    /// Those that held.
+    pub passed: usize,
+    /// Those that failed.
+    pub failed: usize,
+    /// Those that only warned.
+    pub warnings: usize,
+    /// Model actions performed.
+    pub actions: usize,
+    /// Each failed check, with its trace.
+    pub failures: Vec<Finding>,
+    /// Each warning, with its trace.
+    pub warning_list: Vec<Finding>,
+    /// Notes: skipped endpoints, truncated state sets.
+    pub notes: Vec<String>,
+    /// Every scenario.
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+impl Report {
+    /// Builds the tallies from the scenario results.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        target: String,
+        profile: String,
+        policy: String,
+        seed: u64,
+        scenarios_hash: String,
+        scenarios: Vec<ScenarioResult>,
+        notes: Vec<String>,
+        actions: usize,
+    ) -> Report {
+        let mut worst: BTreeMap<(&str, &str), (Verdict, &Evaluation)> = BTreeMap::new();
+        let mut failures = Vec::new();
+        let mut warning_list = Vec::new();
+        for s in &scenarios {
+            for e in &s.evaluations {
+                let key = (s.name.as_str(), e.id);
+                match worst.get(&key) {
+                    Some((v, _)) if *v >= e.verdict => {}
+                    _ => {
+                        worst.insert(key, (e.verdict, e));
+                    }
+                }
+            }
+        }
+        let (mut passed, mut failed, mut warnings) = (0, 0, 0);
+        for ((scenario, _), (v, e)) in &worst {
+            match v {
+                Verdict::Passed => passed += 1,
+                Verdict::Failed | Verdict::Warning => {
+                    let s = scenarios.iter().find(|s| s.name == *scenario);
+                    let trace = s
+                        .map(|s| {
+                            s.transcript
+                                .iter()
+                                .filter(|l| step_of(l).is_none_or(|n| n <= e.step))
+                                .cloned()
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let f = Finding {
+                        id: e.id.to_string(),
+                        clause: e.clause.to_string(),
+                        level: e.level,
+                        check: crate::checks::by_id(e.id)
+                            .map(|c| c.title.to_string())
+                            .unwrap_or_default(),
+                        message: e.message.clone().unwrap_or_default(),
+                        scenario: scenario.to_string(),
+                        trace,
+                    };
+                    if *v == Verdict::Failed {
+                        failed += 1;
+                        failures.push(f);
+                    } else {
+                        warnings += 1;
+                        warning_list.push(f);
+                    }
+                }
+            }
+        }
+        Report {
+            tool: format!("tokenlife {}", env!("CARGO_PKG_VERSION")),
+            target,
+            profile,
+            policy,
+            seed,
+            scenarios_hash,
+            checks: worst.len(),
+            passed,
+            failed,
+            warnings,
+            actions,
+            failures,
+            warning_list,
+            notes,
+            scenarios,
+        }
+    }
+
+    /// Whether the run found nothing that fails.
+    pub fn conformant(&self) -> bool {
+        self.failed == 0
+    }
+
+    /// Whether some scenario is wrong for the policy.
+    pub fn has_scenario_errors(&self) -> bool {
+        self.scenarios
+            .iter()
+            .any(|s| s.status == ScenarioStatus::Error)
+    }
+
+    /// The report for people.
+    pub fn human(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "{} against {} (policy {}, scenarios {})\n\n",
+            self.tool, self.target, self.profile, self.scenarios_hash
+        ));
+        for s in &self.scenarios {
+            let mark = match s.status {
+                ScenarioStatus::Passed => "ok  ",
+                ScenarioStatus::Failed => "FAIL",
+                ScenarioStatus::Skipped => "skip",
+                ScenarioStatus::Error => "ERR ",
+            };
+            out.push_str(&format!("{mark} {}", s.name));
+            if let Some(r) = &s.reason {
+                out.push_str(&format!(" ({r})"));
+            }
+            out.push('\n');
+        }
+        let mut by_clause: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+        let mut worst: BTreeMap<(&str, &str), (Verdict, &str)> = BTreeMap::new();
+        for s in &self.scenarios {
+            for e in &s.evaluations {
+                let entry = worst
+                    .entry((s.name.as_str(), e.id))
+                    .or_insert((e.verdict, e.clause));
+                if e.verdict > entry.0 {
+                    entry.0 = e.verdict;
+                }
+            }
+        }
+        for (v, clause) in worst.values() {
+            let c = by_clause.entry(clause).or_default();
+            match v {
+                Verdict::Passed => c.0 += 1,
+                Verdict::Failed => c.1 += 1,
+                Verdict::Warning => c.2 += 1,
+            }
+        }
+        out.push_str("\nby clause                 passed  failed  warnings\n");
+        for (clause, (p, f, w)) in &by_clause {
+            out.push_str(&format!("  {clause:<22} {p:>7} {f:>7} {w:>9}\n"));
+        }
+        for (title, list) in [("FAILED", &self.failures), ("WARNING", &self.warning_list)] {
+            for f in list {
+                out.push_str(&format!(
+                    "\n{title} {} [{} {}] in {}\n  {}\n  {}\n",
+                    f.id, f.clause, f.level, f.scenario, f.check, f.message
+                ));
+                for line in &f.trace {
+                    out.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+        for n in &self.notes {
+            out.push_str(&format!("\nnote: {n}\n"));
+        }
+        out.push_str(&format!(
+            "\n{} checks: {} passed, {} failed, {} warnings; {} actions\n",
+            self.checks, self.passed, self.failed, self.warnings, self.actions
+        ));
+        out
+    }
+}
+
+/// The step number a transcript line starts with (`"3. ..."`).
+fn step_of(line: &str) -> Option<usize> {
+    let (n, _) = line.split_once(". ")?;
+    n.trim().parse().ok()
+}

@@ -1,0 +1,675 @@
+//! The target file: which server to test, its clients, how to authorize, its clock and the
+//! policy it declares (design.md, "The harness").
+//!
+//! Key names are exactly design.md's; an unknown key is an error that names it. A client's
+//! `scope` is what it is registered for (RFC 6749 §3.3); `auth` its token endpoint
+//! authentication method (RFC 6749 §2.3.1, RFC 7591 names); PKCE S256 is always used
+//! (RFC 7636). Secrets come from the file or from `secret_env`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tokenlife_model::policy::Seconds;
+use tokenlife_model::{ClientType, Policy, PolicyError};
+
+use crate::secret::Secret;
+
+/// How a client authenticates at the token, revocation and introspection endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// HTTP Basic (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` + `client_secret` in the form body (RFC 6749 §2.3.1).
+    ClientSecretPost,
+    /// A public client: `client_id` only.
+    None,
+}
+
+impl AuthMethod {
+    /// The registered name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// One client of the target.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// `client_id`.
+    pub id: String,
+    /// The secret of a confidential client.
+    pub secret: Option<Secret>,
+    /// Its authentication method.
+    pub auth: AuthMethod,
+    /// Its registered redirect URI.
+    pub redirect_uri: String,
+    /// The scopes it is registered for, in file order.
+    pub scope: Vec<String>,
+}
+
+impl ClientConfig {
+    /// Confidential or public (RFC 6749 §2.1).
+    pub fn client_type(&self) -> ClientType {
+        match self.auth {
+            AuthMethod::None => ClientType::Public,
+            _ => ClientType::Confidential,
+        }
+    }
+
+    /// The two resource scopes the model's `read` and `write` bits stand for: the first two
+    /// registered scopes other than `openid` and `offline_access`.
+    pub fn resource_scopes(&self) -> Vec<String> {
+        self.scope
+            .iter()
+            .filter(|s| *s != "openid" && *s != "offline_access")
+            .take(2)
+            .cloned()
+            .collect()
+    }
+}
+
+/// How the harness gets an authorization code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthorizeMode {
+    /// GET the authorization endpoint and follow redirects by hand (cookie jar) to the
+    /// first Location on the redirect URI.
+    Redirect,
+    /// Run a command with the authorization URL (last argument and
+    /// `$TOKENLIFE_AUTHORIZE_URL`); it prints the code or the final redirect URL.
+    Command(Vec<String>),
+}
+
+/// `[authorize]`.
+#[derive(Clone, Debug)]
+pub struct AuthorizeConfig {
+    /// The mode.
+    pub mode: AuthorizeMode,
+    /// Extra query parameters.
+    pub params: BTreeMap<String, String>,
+}
+
+/// `[clock]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClockConfig {
+    /// The server's clock is frozen and moves only by `POST {"advance_seconds": n}` to `url`.
+    Endpoint {
+        /// The clock endpoint.
+        url: String,
+        /// Tolerance around deadlines.
+        skew: Seconds,
+    },
+    /// Wall time: the harness waits; around every deadline either outcome is accepted within `skew`.
+    Real {
+        /// Tolerance around deadlines.
+        skew: Seconds,
+    },
+}
+
+/// `[introspection]`: who calls RFC 7662 (default: the token's client).
+#[derive(Clone, Debug)]
+pub struct IntrospectionClient {
+    /// The caller's `client_id`.
+    pub client_id: String,
+    /// Its secret (HTTP Basic).
+    pub client_secret: Option<Secret>,
+}
+
+/// Endpoints given in the file (each overrides discovery).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointOverrides {
+    /// `authorization_endpoint`.
+    pub authorization: Option<String>,
+    /// `token_endpoint`.
+    pub token: Option<String>,
+    /// `revocation_endpoint`.
+    pub revocation: Option<String>,
+    /// `introspection_endpoint`.
+    pub introspection: Option<String>,
+}
+
+/// A checked target file.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The issuer identifier (discovery starts from it).
+    pub issuer: Option<String>,
+    /// Endpoints given explicitly.
+    pub endpoints: EndpointOverrides,
+    /// The protected resource, if any.
+    pub resource_url: Option<String>,
+    /// An extra trust anchor (PEM) for HTTPS targets.
+    pub ca_file: Option<PathBuf>,
+    /// Requests per second at most.
+    pub max_rps: Option<u32>,
+    /// The clients (two or more).
+    pub clients: Vec<ClientConfig>,
+    /// How to authorize.
+    pub authorize: AuthorizeConfig,
+    /// Who introspects.
+    pub introspection: Option<IntrospectionClient>,
+    /// The clock.
+    pub clock: ClockConfig,
+    /// The policy the target declares.
+    pub policy: Policy,
+}
+
+impl Target {
+    /// A name for reports: the issuer, or the token endpoint.
+    pub fn name(&self) -> String {
+        self.issuer
+            .clone()
+            .or_else(|| self.endpoints.token.clone())
+            .unwrap_or_default()
+    }
+
+    /// The first client of a type.
+    pub fn client_of(&self, t: ClientType) -> Option<&ClientConfig> {
+        self.clients.iter().find(|c| c.client_type() == t)
+    }
+}
+
+/// Why a target file cannot be used. Messages name the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// The file cannot be read.
+    #[error("failed to read target file `{path}`: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// Not TOML, an unknown key or a mistyped value.
+    #[error("failed to parse the target file: {0}")]
+    Syntax(String),
+    /// A value is wrong.
+    #[error("target field `{field}`: {reason}")]
+    Invalid {
+        /// The field, as a path (`clients[0].auth`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> TargetError {
+    TargetError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTarget {
+    server: FileServer,
+    #[serde(default)]
+    clients: Vec<FileClient>,
+    authorize: Option<FileAuthorize>,
+    introspection: Option<FileIntrospection>,
+    clock: Option<FileClock>,
+    policy: Option<toml::Table>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServer {
+    issuer: Option<String>,
+    token_endpoint: Option<String>,
+    authorization_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
+    introspection_endpoint: Option<String>,
+    resource_url: Option<String>,
+    ca_file: Option<PathBuf>,
+    max_rps: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileClient {
+    id: String,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    auth: Option<AuthMethod>,
+    redirect_uri: String,
+    scope: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuthorize {
+    mode: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+    command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIntrospection {
+    client_id: String,
+    client_secret: Option<String>,
+    client_secret_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileClock {
+    mode: String,
+    url: Option<String>,
+    skew: Option<Seconds>,
+}
+
+/// Reads and checks a target file; relative `ca_file` paths are taken from its folder.
+pub fn load(path: &Path) -> Result<Target, TargetError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TargetError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut t = parse(&text, |name| std::env::var(name).ok())?;
+    if let (Some(ca), Some(dir)) = (&t.ca_file, path.parent()) {
+        if ca.is_relative() {
+            t.ca_file = Some(dir.join(ca));
+        }
+    }
+    Ok(t)
+}
+
+/// A TOML error with its line, naming the key for an unknown field.
+pub(crate) fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// Parses target text; `env` looks up `secret_env` variables.
+pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target, TargetError> {
+    let file: FileTarget =
+        toml::from_str(text).map_err(|e| TargetError::Syntax(toml_message(text, &e)))?;
+    let s = file.server;
+    for (field, v) in [
+        ("server.issuer", &s.issuer),
+        ("server.token_endpoint", &s.token_endpoint),
+        ("server.authorization_endpoint", &s.authorization_endpoint),
+        ("server.revocation_endpoint", &s.revocation_endpoint),
+        ("server.introspection_endpoint", &s.introspection_endpoint),
+        ("server.resource_url", &s.resource_url),
+    ] {
+        if let Some(url) = v {
+            check_url(field, url)?;
+        }
+    }
+    if let Some(issuer) = &s.issuer {
+        if issuer.contains('?') || issuer.contains('#') {
+            return Err(invalid(
+                "server.issuer",
+                "must have no query or fragment (RFC 8414 §2)",
+            ));
+        }
+    } else if s.token_endpoint.is_none() || s.authorization_endpoint.is_none() {
+        return Err(invalid(
+            "server.issuer",
+            "give `issuer` (for discovery) or both `token_endpoint` and `authorization_endpoint`",
+        ));
+    }
+    if s.max_rps == Some(0) {
+        return Err(invalid("server.max_rps", "must be at least 1"));
+    }
+    if file.clients.len() < 2 {
+        return Err(invalid(
+            "clients",
+            "declare two or more [[clients]]: the binding tests need a second client",
+        ));
+    }
+    let mut clients: Vec<ClientConfig> = Vec::with_capacity(file.clients.len());
+    for (i, c) in file.clients.into_iter().enumerate() {
+        let at = |f: &str| format!("clients[{i}].{f}");
+        if c.id.trim().is_empty() {
+            return Err(invalid(at("id"), "must not be empty"));
+        }
+        if clients.iter().any(|o| o.id == c.id) {
+            return Err(invalid(at("id"), format!("`{}` is declared twice", c.id)));
+        }
+        let secret = match (c.secret, c.secret_env) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    at("secret"),
+                    "give `secret` or `secret_env`, not both",
+                ))
+            }
+            (Some(v), None) => Some(Secret::new(v)),
+            (None, Some(var)) => match env(&var) {
+                Some(v) => Some(Secret::new(v)),
+                None => {
+                    return Err(invalid(
+                        at("secret_env"),
+                        format!("the environment variable `{var}` is not set"),
+                    ))
+                }
+            },
+            (None, None) => None,
+        };
+        let auth = c.auth.unwrap_or(if secret.is_some() {
+            AuthMethod::ClientSecretBasic
+        } else {
+            AuthMethod::None
+        });
+        match (auth, &secret) {
+            (AuthMethod::None, Some(_)) => {
+                return Err(invalid(
+                    at("secret"),
+                    "a client with auth = \"none\" is public and has no secret",
+                ))
+            }
+            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
+                return Err(invalid(
+                    at("secret"),
+                    format!(
+                        "auth = \"{}\" needs `secret` or `secret_env`",
+                        auth.as_str()
+                    ),
+                ))
+            }
+            (_, Some(v)) if v.expose().is_empty() => {
+                return Err(invalid(at("secret"), "must not be empty"))
+            }
+            _ => {}
+        }
+        check_url(&at("redirect_uri"), &c.redirect_uri)?;
+        let scope: Vec<String> = c.scope.split_whitespace().map(String::from).collect();
+        if scope.is_empty() {
+            return Err(invalid(
+                at("scope"),
+                "list the scopes the client is registered for",
+            ));
+        }
+        let cfg = ClientConfig {
+            id: c.id,
+            secret,
+            auth,
+            redirect_uri: c.redirect_uri,
+            scope,
+        };
+        if cfg.resource_scopes().is_empty() {
+            return Err(invalid(
+                at("scope"),
+                "needs at least one resource scope besides openid and offline_access",
+            ));
+        }
+        clients.push(cfg);
+    }
+    let authorize = match file.authorize {
+        None => AuthorizeConfig {
+            mode: AuthorizeMode::Redirect,
+            params: BTreeMap::new(),
+        },
+        Some(a) => {
+            let mode = match (a.mode.as_deref().unwrap_or("redirect"), a.command) {
+                ("redirect", None) => AuthorizeMode::Redirect,
+                ("redirect", Some(_)) => {
+                    return Err(invalid("authorize.command", "only with mode = \"command\""))
+                }
+                ("command", Some(cmd)) if !cmd.is_empty() && !cmd[0].is_empty() => {
+                    AuthorizeMode::Command(cmd)
+                }
+                ("command", _) => {
+                    return Err(invalid(
+                        "authorize.command",
+                        "mode = \"command\" needs command = [\"program\", \"args\"...]",
+                    ))
+                }
+                (other, _) => {
+                    return Err(invalid(
+                        "authorize.mode",
+                        format!("`{other}` is not a mode: use \"redirect\" or \"command\""),
+                    ))
+                }
+            };
+            AuthorizeConfig {
+                mode,
+                params: a.params,
+            }
+        }
+    };
+    let introspection = match file.introspection {
+        None => None,
+        Some(i) => {
+            let client_secret = match (i.client_secret, i.client_secret_env) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "introspection.client_secret",
+                        "give `client_secret` or `client_secret_env`, not both",
+                    ))
+                }
+                (Some(v), None) => Some(Secret::new(v)),
+                (None, Some(var)) => Some(Secret::new(env(&var).ok_or_else(|| {
+                    invalid(
+                        "introspection.client_secret_env",
+                        format!("the environment variable `{var}` is not set"),
+                    )
+                })?)),
+                (None, None) => None,
+            };
+            Some(IntrospectionClient {
+                client_id: i.client_id,
+                client_secret,
+            })
+        }
+    };
+    let clock = match file.clock {
+        None => ClockConfig::Real { skew: Seconds(1) },
+        Some(c) => match c.mode.as_str() {
+            "endpoint" => {
+                let url = c.url.ok_or_else(|| {
+                    invalid("clock.url", "mode = \"endpoint\" needs the clock's url")
+                })?;
+                check_url("clock.url", &url)?;
+                ClockConfig::Endpoint {
+                    url,
+                    skew: c.skew.unwrap_or(Seconds(0)),
+                }
+            }
+            "real" => {
+                if c.url.is_some() {
+                    return Err(invalid("clock.url", "only with mode = \"endpoint\""));
+                }
+                ClockConfig::Real {
+                    skew: c.skew.unwrap_or(Seconds(1)),
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "clock.mode",
+                    format!("`{other}` is not a clock mode: use \"endpoint\" or \"real\""),
+                ))
+            }
+        },
+    };
+    let policy = match file.policy {
+        None => Policy::default(),
+        Some(table) => {
+            let text = toml::to_string(&table).map_err(|e| TargetError::Syntax(e.to_string()))?;
+            Policy::from_toml(&text).map_err(|e| match e {
+                PolicyError::Invalid { field, reason } => {
+                    invalid(format!("policy.{field}"), reason)
+                }
+                PolicyError::UnknownProfile(_) => invalid("policy.profile", e.to_string()),
+                PolicyError::Syntax(m) => invalid("policy", m),
+            })?
+        }
+    };
+    Ok(Target {
+        issuer: s.issuer.map(|i| i.trim_end_matches('/').to_string()),
+        endpoints: EndpointOverrides {
+            authorization: s.authorization_endpoint,
+            token: s.token_endpoint,
+            revocation: s.revocation_endpoint,
+            introspection: s.introspection_endpoint,
+        },
+        resource_url: s.resource_url,
+        ca_file: s.ca_file,
+        max_rps: s.max_rps,
+        clients,
+        authorize,
+        introspection,
+        clock,
+        policy,
+    })
+}
+
+/// The target description of a tokenlife reference server at `url` (its discovery, its
+/// `/api/resource`, its test clock at `/test/clock`), with the given clients and policy.
+/// The CLI's embedded default and the tests use it.
+pub fn reference_target(url: &str, clients: Vec<ClientConfig>, policy: Policy) -> Target {
+    let url = url.trim_end_matches('/');
+    Target {
+        issuer: Some(url.to_string()),
+        endpoints: EndpointOverrides::default(),
+        resource_url: Some(format!("{url}/api/resource")),
+        ca_file: None,
+        max_rps: None,
+        clients,
+        authorize: AuthorizeConfig {
+            mode: AuthorizeMode::Redirect,
+            params: BTreeMap::new(),
+        },
+        introspection: None,
+        clock: ClockConfig::Endpoint {
+            url: format!("{url}/test/clock"),
+            skew: Seconds(0),
+        },
+        policy,
+    }
+}
+
+fn check_url(field: &str, url: &str) -> Result<(), TargetError> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(invalid(
+            field,
+            format!("`{url}` is not an absolute http(s) URL"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const DESIGN: &str = r#"
+[server]
+issuer = "http://127.0.0.1:9000"
+resource_url = "http://127.0.0.1:9000/api/resource"
+max_rps = 50
+
+[[clients]]
+id = "app-a"
+secret = "s3cret"
+auth = "client_secret_basic"
+redirect_uri = "http://127.0.0.1:9000/cb"
+scope = "openid offline_access read write"
+
+[[clients]]
+id = "spa"
+auth = "none"
+redirect_uri = "http://127.0.0.1:9000/cb"
+scope = "openid offline_access read write"
+
+[authorize]
+mode = "redirect"
+params = { prompt = "consent" }
+
+[introspection]
+client_id = "resource-server"
+client_secret = "rs"
+
+[clock]
+mode = "endpoint"
+url = "http://127.0.0.1:9000/test/clock"
+
+[policy]
+profile = "bcp"
+access_ttl = "60s"
+refresh_ttl = "600s"
+"#;
+
+    fn err(text: &str) -> TargetError {
+        parse(text, |_| None).unwrap_err()
+    }
+
+    #[test]
+    fn the_design_example_loads() {
+        let t = parse(DESIGN, |_| None).unwrap();
+        assert_eq!(t.clients.len(), 2);
+        assert_eq!(t.clients[1].client_type(), ClientType::Public);
+        assert_eq!(t.clients[0].resource_scopes(), vec!["read", "write"]);
+        assert_eq!(t.policy.access_ttl, Seconds(60));
+        assert_eq!(t.authorize.params["prompt"], "consent");
+        assert!(matches!(
+            t.clock,
+            ClockConfig::Endpoint {
+                skew: Seconds(0),
+                ..
+            }
+        ));
+        assert!(!format!("{t:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = err(&DESIGN.replace("max_rps = 50", "max_rps = 50\ncolour = 1"));
+        assert!(e.to_string().contains("colour"), "{e}");
+        let e = err(&DESIGN.replace("access_ttl", "acess_ttl"));
+        assert!(e.to_string().contains("acess_ttl"), "{e}");
+    }
+
+    #[test]
+    fn secret_env_is_read() {
+        let text = DESIGN.replace("secret = \"s3cret\"", "secret_env = \"APP_A\"");
+        let t = parse(&text, |n| (n == "APP_A").then(|| "from-env".into())).unwrap();
+        assert_eq!(t.clients[0].secret.as_ref().unwrap().expose(), "from-env");
+        assert!(
+            matches!(err(&text), TargetError::Invalid { field, .. } if field == "clients[0].secret_env")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let field = |text: &str| match err(text) {
+            TargetError::Invalid { field, .. } => field,
+            other => other.to_string(),
+        };
+        assert_eq!(
+            field(&DESIGN.replace("auth = \"none\"", "auth = \"none\"\nsecret = \"x\"")),
+            "clients[1].secret"
+        );
+        assert_eq!(
+            field(&DESIGN.replace("mode = \"endpoint\"", "mode = \"sundial\"")),
+            "clock.mode"
+        );
+        assert_eq!(
+            field(&DESIGN.replace("profile = \"bcp\"", "profile = \"nope\"")),
+            "policy.profile"
+        );
+        assert_eq!(
+            field(&DESIGN.replace("max_rps = 50", "max_rps = 0")),
+            "server.max_rps"
+        );
+        assert_eq!(
+            field(&DESIGN.replacen("http://127.0.0.1:9000/cb", "/cb", 1)),
+            "clients[0].redirect_uri"
+        );
+        let one_client = DESIGN.replacen("[[clients]]\nid = \"spa\"", "[extra]\nid = \"spa\"", 1);
+        assert!(err(&one_client).to_string().contains("extra"));
+    }
+}

@@ -1,0 +1,312 @@
+//! The wire: building the token, revocation, introspection and resource requests, and
+//! reading their responses into [`Observed`] plus what the protocol checks look at.
+//!
+//! RFC 6749 §2.3.1 (client_secret_basic with form-encoded id and secret, client_secret_post),
+//! §4.1.3 (code exchange), §6 (refresh), §5.1/§5.2 (responses); RFC 7636 §4.5
+//! (`code_verifier`); RFC 7009 §2.1; RFC 7662 §2.1; RFC 6750 §2.1 (Bearer header).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use tokenlife_model::state::Scope;
+use tokenlife_model::ErrorCode;
+
+use crate::http::{Request, Response};
+use crate::oracle::Observed;
+use crate::secret::Secret;
+use crate::target::{AuthMethod, ClientConfig};
+
+/// How a request authenticates.
+#[derive(Clone, Copy, Debug)]
+pub enum Credentials<'a> {
+    /// As this client, by its registered method.
+    Client(&'a ClientConfig),
+    /// This client's `client_id` without any secret.
+    NoAuth(&'a ClientConfig),
+    /// An explicit id and secret over HTTP Basic (the `[introspection]` caller).
+    Basic(&'a str, Option<&'a Secret>),
+}
+
+fn form_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A form POST with credentials applied.
+pub fn post(url: &str, mut form: Vec<(String, String)>, creds: Credentials<'_>) -> Request {
+    let mut basic = None;
+    match creds {
+        Credentials::Client(c) => match (c.auth, &c.secret) {
+            (AuthMethod::ClientSecretBasic, Some(s)) => {
+                basic = Some((c.id.as_str(), s.expose()));
+            }
+            (AuthMethod::ClientSecretPost, Some(s)) => {
+                form.push(("client_id".into(), c.id.clone()));
+                form.push(("client_secret".into(), s.expose().to_string()));
+            }
+            _ => form.push(("client_id".into(), c.id.clone())),
+        },
+        Credentials::NoAuth(c) => form.push(("client_id".into(), c.id.clone())),
+        Credentials::Basic(id, secret) => match secret {
+            Some(s) => basic = Some((id, s.expose())),
+            None => form.push(("client_id".into(), id.to_string())),
+        },
+    }
+    let mut req = Request::post_form(url, form).header("accept", "application/json");
+    if let Some((id, secret)) = basic {
+        let pair = format!("{}:{}", form_encode(id), form_encode(secret));
+        req = req.header("authorization", format!("Basic {}", STANDARD.encode(pair)));
+    }
+    req
+}
+
+/// The model scope bits as the client's scope names.
+pub fn scope_names(client: &ClientConfig, scope: Scope) -> Result<Vec<String>, String> {
+    let names = client.resource_scopes();
+    let mut out = Vec::new();
+    for bit in 0..Scope::NAMES.len() {
+        if scope.0 & (1 << bit) != 0 {
+            out.push(names.get(bit).cloned().ok_or_else(|| {
+                format!(
+                    "client `{}` has no resource scope for the model's `{}`",
+                    client.id,
+                    Scope::NAMES[bit]
+                )
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+/// A scope string read as model bits (names the client does not map are ignored).
+pub fn scope_bits(client: &ClientConfig, text: &str) -> Scope {
+    let names = client.resource_scopes();
+    let mut bits = 0u8;
+    for word in text.split_whitespace() {
+        if let Some(i) = names.iter().position(|n| n == word) {
+            bits |= 1 << i;
+        }
+    }
+    Scope(bits)
+}
+
+/// What a token response showed besides the tokens, for the protocol checks.
+#[derive(Clone, Debug, Default)]
+pub struct TokenExtras {
+    /// `token_type`.
+    pub token_type: Option<String>,
+    /// `expires_in`.
+    pub expires_in: Option<i64>,
+    /// Whether `Cache-Control` has `no-store`.
+    pub no_store: bool,
+    /// Whether the response carried `scope`.
+    pub scope_present: bool,
+    /// The `scope` member as sent.
+    pub scope_text: Option<String>,
+}
+
+/// Reads a token endpoint response; `Err` says why it is no OAuth response at all.
+pub fn read_token(r: &Response, client: &ClientConfig) -> Result<(Observed, TokenExtras), String> {
+    let body = r
+        .json_object()
+        .map_err(|e| format!("{} from the token endpoint: {e}", r.status))?;
+    match r.status {
+        200 => {
+            let access = body
+                .get("access_token")
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+                .ok_or("200 from the token endpoint without an access_token")?;
+            let refresh = match body.get("refresh_token") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(s)) if !s.is_empty() => Some(Secret::new(s.clone())),
+                Some(_) => return Err("refresh_token is not a string".into()),
+            };
+            let scope_text = body.get("scope").and_then(|v| v.as_str());
+            let extras = TokenExtras {
+                token_type: body
+                    .get("token_type")
+                    .and_then(|v| v.as_str())
+                    .map(String::from),
+                expires_in: body.get("expires_in").and_then(|v| v.as_i64()),
+                no_store: r
+                    .headers_named("cache-control")
+                    .any(|v| v.to_ascii_lowercase().contains("no-store")),
+                scope_present: scope_text.is_some(),
+                scope_text: scope_text.map(String::from),
+            };
+            Ok((
+                Observed::Tokens {
+                    access: Secret::new(access),
+                    refresh,
+                    scope: scope_text.map(|s| scope_bits(client, s)),
+                },
+                extras,
+            ))
+        }
+        400..=499 => {
+            let code = body.get("error").and_then(|v| v.as_str()).ok_or_else(|| {
+                format!(
+                    "{} from the token endpoint without an `error` member",
+                    r.status
+                )
+            })?;
+            let error: ErrorCode = code
+                .parse()
+                .map_err(|e: String| format!("{} from the token endpoint: {e}", r.status))?;
+            Ok((
+                Observed::Error {
+                    status: r.status,
+                    error,
+                },
+                TokenExtras::default(),
+            ))
+        }
+        s => Err(format!(
+            "{s} from the token endpoint (a token response is 200 or a 4xx OAuth error)"
+        )),
+    }
+}
+
+/// Reads a revocation response (RFC 7009 §2.2): 200, an OAuth error, or another 4xx.
+/// The flag says a 200 carried an error member.
+pub fn read_revocation(r: &Response) -> Result<(Observed, bool), String> {
+    match r.status {
+        200 => {
+            let error_body = r
+                .json_object()
+                .ok()
+                .is_some_and(|m| m.contains_key("error"));
+            Ok((Observed::Revocation { ok: true }, error_body))
+        }
+        400..=499 => {
+            let code = r
+                .json_object()
+                .ok()
+                .and_then(|m| m.get("error").and_then(|v| v.as_str()).map(String::from));
+            Ok(match code.as_deref().map(str::parse::<ErrorCode>) {
+                Some(Ok(ErrorCode::InvalidClient)) => (
+                    Observed::Error {
+                        status: r.status,
+                        error: ErrorCode::InvalidClient,
+                    },
+                    false,
+                ),
+                _ => (Observed::Revocation { ok: false }, false),
+            })
+        }
+        s => Err(format!(
+            "{s} from the revocation endpoint (RFC 7009 §2.2: 200, or an error response)"
+        )),
+    }
+}
+
+/// Reads an introspection response (RFC 7662 §2.2); the list holds members besides `active`.
+pub fn read_introspection(r: &Response) -> Result<(Observed, Vec<String>), String> {
+    if r.status != 200 {
+        return Err(format!(
+            "{} from the introspection endpoint (RFC 7662 §2.2: 200 with a JSON object)",
+            r.status
+        ));
+    }
+    let m = r.json_object().map_err(|e| format!("introspection: {e}"))?;
+    let active = m
+        .get("active")
+        .and_then(|v| v.as_bool())
+        .ok_or("introspection response without a boolean `active`")?;
+    let extra = m.keys().filter(|k| *k != "active").cloned().collect();
+    Ok((Observed::Introspection { active }, extra))
+}
+
+/// Reads a resource response (RFC 6750 §3.1); the flag says a refusal had the right challenge.
+pub fn read_resource(r: &Response) -> Result<(Observed, bool), String> {
+    match r.status {
+        200..=299 => Ok((Observed::Resource { ok: true }, true)),
+        400..=403 => {
+            let challenge_ok = r.status == 401
+                && r.headers_named("www-authenticate").any(|v| {
+                    let l = v.to_ascii_lowercase();
+                    l.trim_start().starts_with("bearer")
+                        && (l.contains("error=\"invalid_token\"")
+                            || l.contains("error=invalid_token"))
+                });
+            Ok((Observed::Resource { ok: false }, challenge_ok))
+        }
+        s => Err(format!(
+            "{s} from the protected resource (RFC 6750: 200, or 401 invalid_token)"
+        )),
+    }
+}
+
+/// The Bearer request to the resource.
+pub fn resource_request(url: &str, at: &Secret) -> Request {
+    Request::get(url).header("authorization", format!("Bearer {}", at.expose()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(auth: AuthMethod) -> ClientConfig {
+        ClientConfig {
+            id: "app a".into(),
+            secret: (auth != AuthMethod::None).then(|| Secret::new("s:1")),
+            auth,
+            redirect_uri: "http://c/cb".into(),
+            scope: vec![
+                "openid".into(),
+                "offline_access".into(),
+                "read".into(),
+                "write".into(),
+            ],
+        }
+    }
+
+    #[test]
+    fn basic_auth_form_encodes_id_and_secret() {
+        let c = client(AuthMethod::ClientSecretBasic);
+        let r = post("http://s/token", vec![], Credentials::Client(&c));
+        let auth = r
+            .headers
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .unwrap();
+        assert_eq!(auth.1, format!("Basic {}", STANDARD.encode("app+a:s%3A1")));
+        let p = client(AuthMethod::ClientSecretPost);
+        let r = post("http://s/token", vec![], Credentials::Client(&p));
+        assert!(r
+            .form
+            .unwrap()
+            .contains(&("client_secret".into(), "s:1".into())));
+    }
+
+    #[test]
+    fn scopes_map_both_ways() {
+        let c = client(AuthMethod::None);
+        assert_eq!(scope_names(&c, Scope::ALL).unwrap(), vec!["read", "write"]);
+        assert_eq!(scope_bits(&c, "openid offline_access write"), Scope::WRITE);
+    }
+
+    #[test]
+    fn token_responses_are_read() {
+        let c = client(AuthMethod::None);
+        let ok = Response {
+            status: 200,
+            headers: vec![("cache-control".into(), "no-store".into())],
+            body: br#"{"access_token":"a","refresh_token":"r","token_type":"Bearer","expires_in":60,"scope":"read"}"#.to_vec(),
+        };
+        let (o, x) = read_token(&ok, &c).unwrap();
+        assert!(matches!(
+            o,
+            Observed::Tokens {
+                scope: Some(Scope::READ),
+                ..
+            }
+        ));
+        assert!(x.no_store && x.expires_in == Some(60));
+        let bad = Response {
+            status: 500,
+            headers: vec![],
+            body: b"oops".to_vec(),
+        };
+        assert!(read_token(&bad, &c).unwrap_err().contains("500"));
+    }
+}

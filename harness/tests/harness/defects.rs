@@ -1,0 +1,99 @@
+//! The reference server with an injected defect fails the run with the right check.
+
+use tokenlife_server::Defect;
+
+use crate::common::{failed_ids, run_defect};
+
+async fn assert_caught(profile: &str, d: Defect, id: &str) {
+    let r = run_defect(profile, d).await;
+    assert!(
+        !r.conformant(),
+        "{d} under {profile} went unnoticed:\n{}",
+        r.human()
+    );
+    let ids = failed_ids(&r);
+    assert!(
+        ids.iter().any(|i| i == id),
+        "{d} under {profile}: expected {id}, got {ids:?}\n{}",
+        r.human()
+    );
+}
+
+#[tokio::test]
+async fn replay_accepted_is_caught() {
+    assert_caught("bcp", Defect::ReplayAccepted, "refresh.replay-rejected").await;
+}
+
+#[tokio::test]
+async fn cross_client_is_caught() {
+    assert_caught("bcp", Defect::CrossClient, "refresh.client-binding").await;
+}
+
+#[tokio::test]
+async fn revoke_keeps_access_is_caught() {
+    assert_caught(
+        "bcp",
+        Defect::RevokeKeepsAccess,
+        "revoke.refresh-cascades-to-access",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn scope_widening_is_caught() {
+    assert_caught(
+        "bcp",
+        Defect::ScopeWidening,
+        "refresh.scope-widening-refused",
+    )
+    .await;
+}
+
+/// Every defect the scenarios reach, with the check that catches it. The two race defects
+/// need the race generator (not built yet).
+const CATALOGUE: &[(Defect, &str, &str)] = &[
+    (
+        Defect::NoFamilyRevocation,
+        "bcp",
+        "refresh.family-revoked-on-replay",
+    ),
+    (Defect::RevokeTooMuch, "bcp", "refresh.valid-accepted"),
+    (Defect::WrongErrorCode, "bcp", "token.error-code"),
+    (Defect::WrongStatus, "bcp", "token.error-code"),
+    (
+        Defect::OmittedScopeShrinks,
+        "bcp",
+        "refresh.omitted-scope-original",
+    ),
+    (
+        Defect::NarrowingShrinksRt,
+        "bcp",
+        "refresh.omitted-scope-original",
+    ),
+    (Defect::ExpiredRtAccepted, "bcp", "refresh.expired-rejected"),
+    (Defect::CapExtended, "strict", "refresh.absolute-cap"),
+    (Defect::GraceTooWide, "grace-same", "refresh.grace-window"),
+    (Defect::RevokedStillRefreshes, "bcp", "revoke.refresh-token"),
+    (Defect::RevokeWrongResponse, "bcp", "revoke.returns-200"),
+    (
+        Defect::RevokeOtherClient,
+        "bcp",
+        "revoke.other-client-unaffected",
+    ),
+    (Defect::HintIgnoredWrongly, "bcp", "revoke.wrong-hint"),
+    (Defect::IntrospectStale, "bcp", "introspect.dead-inactive"),
+    (
+        Defect::ExpiredAccessAccepted,
+        "bcp",
+        "resource.dead-token-rejected",
+    ),
+    (Defect::CodeReplay, "bcp", "code.replay-rejected"),
+    (Defect::RestartForgets, "bcp", "restart.durable"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reachable_defect_is_caught_by_its_check() {
+    for (d, profile, id) in CATALOGUE {
+        assert_caught(profile, *d, id).await;
+    }
+}

@@ -1,0 +1,6 @@
+//! The harness's integration tests: one binary, one module per concern.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod defects;
+mod reference;
