@@ -14,6 +14,8 @@ pub mod check;
 pub mod explore;
 pub mod profiles;
 pub mod render;
+pub mod run;
+pub mod validate;
 
 /// Exit code: everything holds.
 pub const EXIT_OK: u8 = 0;
@@ -48,6 +50,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Run the reference authorization server + protected resource.
     Serve(tokenlife_server::cli::ServeArgs),
+    /// Run the conformance suite against a target (default: the embedded reference server).
+    Run(run::RunArgs),
+    /// Check a target, config, policy or scenario file without running anything.
+    Validate(validate::ValidateArgs),
 }
 
 /// Output format.
@@ -81,6 +87,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Explore(a) => explore::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Serve(a) => return tokenlife_server::cli::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Validate(a) => validate::run(a),
     })
 }
 
