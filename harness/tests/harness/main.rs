@@ -3,4 +3,7 @@
 
 mod common;
 mod defects;
+mod files;
+mod misbehaving;
 mod reference;
+mod transcripts;
