@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// Treat SHOULD warnings as failures.
     #[arg(long)]
     pub fail_on_should: bool,
+    /// Exhaustive generation: sequences covering every model transition within this many
+    /// actions, each from a fresh grant (0: scenarios only).
+    #[arg(long, default_value_t = 4)]
+    pub depth: u16,
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
@@ -211,6 +215,7 @@ pub fn run(args: RunArgs) -> u8 {
         skip: args.skip.clone(),
         cleanup: args.target.is_some(),
         seed: args.seed,
+        depth: args.depth,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

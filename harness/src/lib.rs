@@ -19,6 +19,7 @@ pub mod authorize;
 pub mod builtin;
 pub mod checks;
 pub mod discovery;
+pub mod generate;
 pub mod http;
 pub mod oracle;
 pub mod report;

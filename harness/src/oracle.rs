@@ -332,6 +332,22 @@ impl StateSet {
         self.replace(next);
     }
 
+    /// The attacker copies a refresh token (`Steal`): no exchange, the model's step.
+    pub fn steal(&mut self, action: &Action) {
+        let mut next = Vec::with_capacity(self.states.len());
+        for s in &self.states {
+            if let Ok(outs) = self.spec.step(s, action) {
+                for (o, mut post) in outs {
+                    observe(&self.spec.policy, s, action, &o, &mut post);
+                    next.push(post);
+                }
+            }
+        }
+        if !next.is_empty() {
+            self.replace(next);
+        }
+    }
+
     /// A restart: nothing changes in the model.
     pub fn restart(&mut self) {
         let p = self.spec.policy.clone();
@@ -547,6 +563,16 @@ pub fn classify_divergence(
     let all_errors = expected.iter().all(|o| matches!(o, Outcome::Error { .. }));
     let all_tokens = expected.iter().all(|o| matches!(o, Outcome::Tokens { .. }));
     match observed {
+        // A dead token refused for its scope: the server never noticed it was dead.
+        Observed::Error {
+            error: ErrorCode::InvalidScope,
+            ..
+        } if all_errors
+            && primary != checks::REFRESH_WIDENING
+            && primary != checks::REFRESH_NARROWER =>
+        {
+            primary
+        }
         Observed::Error { .. } if all_errors => checks::TOKEN_ERROR_CODE,
         Observed::Tokens { scope, refresh, .. } if all_tokens => {
             let scope_differs = scope.is_some_and(|got| {

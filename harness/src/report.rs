@@ -28,6 +28,9 @@ pub struct Evaluation {
     /// What was seen, for a warning or a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The transcript up to here, for a warning or a failure.
+    #[serde(skip)]
+    pub trace: Option<Vec<String>>,
 }
 
 impl Evaluation {
@@ -40,6 +43,7 @@ impl Evaluation {
             verdict,
             step,
             message,
+            trace: None,
         }
     }
 }
@@ -128,6 +132,9 @@ pub struct Report {
     pub warning_list: Vec<Finding>,
     /// Notes: skipped endpoints, truncated state sets.
     pub notes: Vec<String>,
+    /// Transition coverage of the exhaustive sequences, if they ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<crate::session::Coverage>,
     /// Every scenario.
     pub scenarios: Vec<ScenarioResult>,
 }
@@ -164,16 +171,7 @@ impl Report {
             match v {
                 Verdict::Passed => passed += 1,
                 Verdict::Failed | Verdict::Warning => {
-                    let s = scenarios.iter().find(|s| s.name == *scenario);
-                    let trace = s
-                        .map(|s| {
-                            s.transcript
-                                .iter()
-                                .filter(|l| step_of(l).is_none_or(|n| n <= e.step))
-                                .cloned()
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let trace = e.trace.clone().unwrap_or_default();
                     let f = Finding {
                         id: e.id.to_string(),
                         clause: e.clause.to_string(),
@@ -210,6 +208,7 @@ impl Report {
             failures,
             warning_list,
             notes,
+            coverage: None,
             scenarios,
         }
     }
@@ -281,6 +280,18 @@ impl Report {
                 }
             }
         }
+        if let Some(c) = &self.coverage {
+            out.push_str(&format!(
+                "\nexhaustive to depth {}: {} sequences, {} of {} model transitions covered ({:.0}%), {} of {} (state, action) pairs\n",
+                c.depth,
+                c.sequences,
+                c.covered,
+                c.transitions,
+                100.0 * c.covered as f64 / (c.transitions.max(1)) as f64,
+                c.pairs_covered,
+                c.pairs
+            ));
+        }
         for n in &self.notes {
             out.push_str(&format!("\nnote: {n}\n"));
         }
@@ -290,10 +301,4 @@ impl Report {
         ));
         out
     }
-}
-
-/// The step number a transcript line starts with (`"3. ..."`).
-fn step_of(line: &str) -> Option<usize> {
-    let (n, _) = line.split_once(". ")?;
-    n.trim().parse().ok()
 }

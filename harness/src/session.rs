@@ -9,12 +9,13 @@
 //! (RFC 7662 §2.2), no error body on a 200 revocation (RFC 7009 §2.2). With an endpoint
 //! clock a `Tick` is one POST; with a real clock the runner waits (plus the skew).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokenlife_model::explore::fingerprint;
 use tokenlife_model::spec::{expiry_reason, Hint, TokenRef};
 use tokenlife_model::state::{AtId, GrantId, RtId};
 use tokenlife_model::{Action, Actor, ClientType, Outcome, Policy};
@@ -22,6 +23,7 @@ use tokenlife_model::{Action, Actor, ClientType, Outcome, Policy};
 use crate::authorize;
 use crate::checks::{self, Check, Verdict};
 use crate::discovery::{discover, DiscoveryError, Endpoints};
+use crate::generate::{Generated, Transition};
 use crate::http::{Http, HttpConfig, HttpError, Request, Response};
 use crate::oracle::{
     classify, classify_divergence, owner_of, Bindings, History, Judgement, Observed, StateSet,
@@ -56,6 +58,9 @@ pub struct RunOptions {
     pub cleanup: bool,
     /// The seed printed in reports.
     pub seed: u64,
+    /// Exhaustive generation: sequences covering every model transition within this many
+    /// actions; 0: none.
+    pub depth: u16,
 }
 
 /// Why a run could not start.
@@ -212,8 +217,20 @@ impl Harness {
             }
             results.push(r);
         }
+        let mut coverage = None;
+        if self.options.depth > 0 {
+            let g = crate::generate::exhaustive(
+                &self.target.policy,
+                self.options.depth,
+                self.control.is_some(),
+            );
+            let (r, n, cov) = self.run_generated(&g).await;
+            actions += n;
+            results.push(r);
+            coverage = Some(cov);
+        }
         let p = &self.target.policy;
-        Report::new(
+        let mut report = Report::new(
             self.target.name(),
             p.profile.clone(),
             p.to_toml(),
@@ -222,7 +239,129 @@ impl Harness {
             results,
             notes,
             actions,
-        )
+        );
+        report.coverage = coverage;
+        report
+    }
+
+    /// Runs generated sequences, each from a fresh model state, as one result: the first
+    /// evaluation of each check and verdict is kept (with its trace), and the coverage.
+    pub async fn run_generated(&mut self, g: &Generated) -> (ScenarioResult, usize, Coverage) {
+        let name = format!("exhaustive-depth-{}", g.depth);
+        let mut agg = ScenarioResult {
+            name: name.clone(),
+            file: "(generated from the model)".into(),
+            status: ScenarioStatus::Passed,
+            reason: None,
+            steps_run: 0,
+            transcript: Vec::new(),
+            evaluations: Vec::new(),
+        };
+        let mut covered: HashSet<Transition> = HashSet::new();
+        let (mut actions, mut failed, mut errors) = (0usize, 0usize, 0usize);
+        let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
+        for seq in &g.sequences {
+            let mut r = ScenarioResult {
+                name: name.clone(),
+                file: String::new(),
+                status: ScenarioStatus::Passed,
+                reason: None,
+                steps_run: 0,
+                transcript: Vec::new(),
+                evaluations: Vec::new(),
+            };
+            let mut s = self.session(&mut r);
+            let mut stop = None;
+            for (i, a) in seq.iter().enumerate() {
+                let n = i + 1;
+                let res = match a {
+                    Action::Tick => self.tick(&mut s, n, None).await,
+                    Action::Restart => self.restart(&mut s, n).await,
+                    Action::Steal { .. } => {
+                        s.actions += 1;
+                        s.set.steal(a);
+                        s.line(format!("{n}. {a}"));
+                        Ok(())
+                    }
+                    _ => self.run_action(&mut s, n, *a, None, None, None).await,
+                };
+                if let Err(e) = res {
+                    stop = Some(e);
+                    break;
+                }
+            }
+            actions += s.actions;
+            covered.extend(s.covered.drain());
+            if self.options.cleanup {
+                self.cleanup(&s).await;
+            }
+            drop(s);
+            match stop {
+                Some(Stop::Failed(_)) => failed += 1,
+                Some(Stop::Error(_)) | Some(Stop::Skipped(_)) => errors += 1,
+                None => {}
+            }
+            for e in r.evaluations {
+                if kept.insert((e.id, e.verdict)) {
+                    agg.evaluations.push(e);
+                }
+            }
+        }
+        let reached = covered.intersection(&g.transitions).count();
+        let pairs: HashSet<(u64, Action)> =
+            g.transitions.iter().map(|(f, a, _)| (*f, *a)).collect();
+        let pairs_covered = covered
+            .iter()
+            .filter(|t| g.transitions.contains(*t))
+            .map(|(f, a, _)| (*f, *a))
+            .collect::<HashSet<_>>()
+            .len();
+        agg.steps_run = actions;
+        if failed > 0 {
+            agg.status = ScenarioStatus::Failed;
+            agg.reason = Some(format!(
+                "{failed} of {} sequences diverged",
+                g.sequences.len()
+            ));
+        } else if errors > 0 {
+            agg.reason = Some(format!("{errors} sequences could not run"));
+        }
+        let cov = Coverage {
+            depth: g.depth,
+            sequences: g.sequences.len(),
+            transitions: g.transitions.len(),
+            covered: reached,
+            pairs: pairs.len(),
+            pairs_covered,
+        };
+        agg.transcript.push(format!(
+            "{} sequences, {} actions: {reached} of {} model transitions covered",
+            g.sequences.len(),
+            actions,
+            g.transitions.len()
+        ));
+        (agg, actions, cov)
+    }
+
+    fn session<'r>(&self, result: &'r mut ScenarioResult) -> Session<'r> {
+        let mut s = Session {
+            set: StateSet::new(self.target.policy.clone()),
+            bindings: Bindings::default(),
+            history: History::default(),
+            names: BTreeMap::new(),
+            grants: Vec::new(),
+            redactor: Redactor::default(),
+            result,
+            actions: 0,
+            fail_on_should: self.options.fail_on_should,
+            covered: HashSet::new(),
+        };
+        for c in &self.target.clients {
+            if let Some(secret) = &c.secret {
+                s.redactor.add(secret, format!("<secret of {}>", c.id));
+            }
+        }
+        s
     }
 
     fn unmet(&self, sc: &Scenario) -> Option<String> {
@@ -296,22 +435,7 @@ impl Harness {
             result.reason = Some(reason);
             return (result, 0, false);
         }
-        let mut s = Session {
-            set: StateSet::new(self.target.policy.clone()),
-            bindings: Bindings::default(),
-            history: History::default(),
-            names: BTreeMap::new(),
-            grants: Vec::new(),
-            redactor: Redactor::default(),
-            result: &mut result,
-            actions: 0,
-            fail_on_should: self.options.fail_on_should,
-        };
-        for c in &self.target.clients {
-            if let Some(secret) = &c.secret {
-                s.redactor.add(secret, format!("<secret of {}>", c.id));
-            }
-        }
+        let mut s = self.session(&mut result);
         let mut stop = None;
         for (i, step) in sc.steps.iter().enumerate() {
             let n = i + 1;
@@ -467,12 +591,34 @@ impl Harness {
                 return self.unknown_token(s, n, &step.kind).await;
             }
         };
+        self.run_action(
+            s,
+            n,
+            action,
+            Some(&step.kind),
+            step.expect,
+            step.note.as_deref(),
+        )
+        .await
+    }
+
+    /// Runs one model action (not `Tick` or `Restart`) and judges its response.
+    async fn run_action(
+        &mut self,
+        s: &mut Session<'_>,
+        n: usize,
+        action: Action,
+        kind: Option<&StepKind>,
+        expect: Option<crate::scenario::Expect>,
+        note: Option<&str>,
+    ) -> Result<(), Stop> {
+        let state = s.set.first().clone();
         s.actions += 1;
         let expected = s
             .set
             .expected(&action)
             .map_err(|e| Stop::Error(format!("step {n}: {e}")))?;
-        if let Some(x) = step.expect {
+        if let Some(x) = expect {
             if !expected.iter().any(|o| x.allows(o)) {
                 let allowed: Vec<String> = expected.iter().map(ToString::to_string).collect();
                 return Err(Stop::Error(format!(
@@ -507,14 +653,11 @@ impl Harness {
                     s.redactor.add(v, id.to_string());
                     s.bindings.bind_rt(*id, v.clone());
                 }
-                let note = step
-                    .note
-                    .as_ref()
-                    .map(|t| format!("  ({t})"))
-                    .unwrap_or_default();
+                let note = note.map(|t| format!("  ({t})")).unwrap_or_default();
                 s.line(format!("{n}. {action} → {outcome}{note}"));
                 s.eval(check, Verdict::Passed, n, None);
-                self.after(s, n, &step.kind, &action, &outcome, &state, protocol)?;
+                s.covered.insert((fingerprint(&state), action, outcome));
+                self.after(s, n, kind, &action, &outcome, &state, protocol)?;
                 Ok(())
             }
             Judgement::Diverged { expected } => {
@@ -546,7 +689,7 @@ impl Harness {
         &self,
         s: &mut Session<'_>,
         n: usize,
-        kind: &StepKind,
+        kind: Option<&StepKind>,
         action: &Action,
         outcome: &Outcome,
         pre: &tokenlife_model::State,
@@ -555,12 +698,12 @@ impl Harness {
         // Names.
         match (kind, outcome) {
             (
-                StepKind::Authorize {
+                Some(StepKind::Authorize {
                     grant,
                     access,
                     refresh,
                     ..
-                },
+                }),
                 Outcome::Tokens {
                     access: a,
                     refresh: r,
@@ -575,17 +718,19 @@ impl Harness {
                 }
             }
             (
-                StepKind::Refresh {
-                    access,
-                    refresh,
-                    rt,
-                    ..
-                }
-                | StepKind::RefreshLost {
-                    access,
-                    refresh,
-                    rt,
-                },
+                Some(
+                    StepKind::Refresh {
+                        access,
+                        refresh,
+                        rt,
+                        ..
+                    }
+                    | StepKind::RefreshLost {
+                        access,
+                        refresh,
+                        rt,
+                    },
+                ),
                 Outcome::Tokens {
                     access: a,
                     refresh: r,
@@ -1011,11 +1156,13 @@ impl Harness {
                 break;
             };
             s.actions += 1;
+            let fp = fingerprint(s.set.first());
             self.advance(d).await.map_err(|m| {
                 s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
                 Stop::Failed(format!("step {n}: {m}"))
             })?;
             s.set.advance(d);
+            s.covered.insert((fp, Action::Tick, Outcome::Nothing));
             total += d;
             if target.is_none() || dead(s) {
                 break;
@@ -1184,6 +1331,11 @@ impl Harness {
                 return Err(Stop::Failed(format!("step {n}: restart failed: {m}")));
             }
         }
+        s.covered.insert((
+            fingerprint(s.set.first()),
+            Action::Restart,
+            Outcome::Nothing,
+        ));
         s.set.restart();
         s.history.restarted = true;
         s.line(format!("{n}. the server restarts"));
@@ -1213,6 +1365,25 @@ impl Harness {
     }
 }
 
+/// Transition coverage of a generated run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Coverage {
+    /// The depth.
+    pub depth: u16,
+    /// Sequences run.
+    pub sequences: usize,
+    /// Transitions the model reaches within the depth.
+    pub transitions: usize,
+    /// Those the run took.
+    pub covered: usize,
+    /// Distinct (state, action) pairs within the depth: where the server may choose (rotation
+    /// `any`, introspection of a live refresh token, a refused cross-client revocation), one
+    /// server covers one transition of a pair.
+    pub pairs: usize,
+    /// The pairs the run took (with any outcome).
+    pub pairs_covered: usize,
+}
+
 /// What an exchange gives the protocol checks.
 enum Protocol {
     Token(TokenExtras, Option<tokenlife_model::state::Scope>),
@@ -1238,6 +1409,7 @@ struct Session<'r> {
     result: &'r mut ScenarioResult,
     actions: usize,
     fail_on_should: bool,
+    covered: HashSet<Transition>,
 }
 
 impl Session<'_> {
@@ -1248,9 +1420,11 @@ impl Session<'_> {
 
     fn eval(&mut self, check: Check, verdict: Verdict, step: usize, message: Option<String>) {
         let message = message.map(|m| self.redactor.apply(&m));
-        self.result
-            .evaluations
-            .push(Evaluation::new(check, verdict, step, message));
+        let mut e = Evaluation::new(check, verdict, step, message);
+        if verdict != Verdict::Passed {
+            e.trace = Some(self.result.transcript.clone());
+        }
+        self.result.evaluations.push(e);
     }
 
     fn name(&mut self, name: &Option<String>, id: Named) {

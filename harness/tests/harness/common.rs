@@ -100,10 +100,20 @@ impl Control for Embedded {
 
 /// Runs `set` against a fresh reference server under `policy` with `defects`.
 pub async fn run_with(policy: Policy, defects: Defects, set: &ScenarioSet) -> Report {
+    run_opts(policy, defects, set, RunOptions::default()).await
+}
+
+/// `run_with` with options.
+pub async fn run_opts(
+    policy: Policy,
+    defects: Defects,
+    set: &ScenarioSet,
+    options: RunOptions,
+) -> Report {
     let server = Embedded::start(policy.clone(), defects).await;
     let target = reference_target(&server.url, Embedded::clients(), policy);
     let control: Arc<dyn Control> = server.clone();
-    let report = tokenlife_harness::run(target, set, RunOptions::default(), Some(control))
+    let report = tokenlife_harness::run(target, set, options, Some(control))
         .await
         .unwrap();
     server.stop().await;

@@ -1,6 +1,7 @@
 //! The shipped scenarios against the reference server: green under every built-in profile.
 
 use tokenlife_harness::report::ScenarioStatus;
+use tokenlife_model::policy::Rotation;
 use tokenlife_model::Policy;
 use tokenlife_server::Defects;
 
@@ -19,5 +20,42 @@ async fn every_shipped_scenario_passes_under_every_profile() {
             .filter(|s| s.status == ScenarioStatus::Passed)
             .count();
         assert!(ran > 0, "{name}: nothing ran\n{}", r.human());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhaustive_sequences_pass_under_every_profile() {
+    let none = tokenlife_harness::scenario::from_texts([]).unwrap();
+    for name in Policy::profile_names() {
+        let r = crate::common::run_opts(
+            Policy::profile(name).unwrap(),
+            Defects::none(),
+            &none,
+            tokenlife_harness::RunOptions {
+                depth: 3,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert!(r.conformant(), "{name}:\n{}", r.human());
+        let c = r.coverage.unwrap();
+        assert!(
+            c.sequences > 100 && c.covered > 0 && c.covered <= c.transitions,
+            "{name}: {c:?}"
+        );
+        // Where the server may choose it takes one branch, and the states behind the other
+        // stay unreached: the reference server always rotates (so `rotation = "any"`'s keep
+        // branch is never taken) and answers 200 to another client's revocation.
+        let p = Policy::profile(name).unwrap();
+        let floor =
+            if p.rotation_public != Rotation::Any && p.rotation_confidential != Rotation::Any {
+                0.95
+            } else {
+                0.6
+            };
+        assert!(
+            c.pairs_covered as f64 >= floor * c.pairs as f64,
+            "{name}: {c:?}"
+        );
     }
 }
