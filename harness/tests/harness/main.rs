@@ -1,6 +1,7 @@
 //! The harness's integration tests: one binary, one module per concern.
 #![allow(clippy::unwrap_used)]
 
+mod adapter;
 mod common;
 mod defects;
 mod files;
