@@ -54,6 +54,13 @@ pub struct RunArgs {
     /// actions, each from a fresh grant (0: scenarios only).
     #[arg(long, default_value_t = 4)]
     pub depth: u16,
+    /// Write report.json, junit.xml and report.md into this folder.
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+    /// A file of accepted divergences (`[[divergence]]` check, reason, scenario); a stale
+    /// entry fails the run.
+    #[arg(long)]
+    pub expect_divergences: Option<PathBuf>,
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
@@ -205,6 +212,13 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return fail(EXIT_BAD_FILE, e),
     };
+    let expected = match &args.expect_divergences {
+        Some(path) => match tokenlife_harness::export::load_expected(path) {
+            Ok(list) => list,
+            Err(e) => return fail(EXIT_BAD_FILE, e),
+        },
+        None => Vec::new(),
+    };
     let options = RunOptions {
         http: tokenlife_harness::http::HttpConfig {
             timeout: Duration::from_secs(args.timeout.max(1)),
@@ -281,10 +295,16 @@ pub fn run(args: RunArgs) -> u8 {
             ))
         }
     };
-    let report = match result {
+    let mut report = match result {
         Ok(r) => r,
         Err((code, msg)) => return fail(code, msg),
     };
+    tokenlife_harness::export::apply_expected(&mut report, &expected);
+    if let Some(dir) = &args.report_dir {
+        if let Err(e) = tokenlife_harness::export::write_dir(&report, dir) {
+            return fail(EXIT_USAGE, e);
+        }
+    }
     let elapsed = started.elapsed().as_secs_f64();
     match args.format {
         // A closed stdout (`| head`) is not worth a panic.

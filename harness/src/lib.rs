@@ -9,7 +9,9 @@
 //! - [`oracle`]: the set of model states consistent with the responses; divergences.
 //! - [`checks`]: the check catalogue (stable ids, clause tags, levels).
 //! - [`scenario`]: scenario files; [`builtin`]: the shipped ones.
-//! - [`session`]: the runner; [`report`]: what a run found.
+//! - [`generate`]: exhaustive sequences from the model, to a depth.
+//! - [`session`]: the runner; [`report`]: what a run found; [`export`]: report files
+//!   (JSON, JUnit, Markdown + mermaid) and expected divergences.
 //! - [`secret`]: tokens and secrets that never reach a log or a report.
 //!
 //! Clauses: RFC 6749 §3.3, §4.1, §5.1, §5.2, §6, §10.4; RFC 6750 §3.1; RFC 7009 §2;
@@ -19,6 +21,7 @@ pub mod authorize;
 pub mod builtin;
 pub mod checks;
 pub mod discovery;
+pub mod export;
 pub mod generate;
 pub mod http;
 pub mod oracle;

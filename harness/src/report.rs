@@ -130,6 +130,10 @@ pub struct Report {
     pub failures: Vec<Finding>,
     /// Each warning, with its trace.
     pub warning_list: Vec<Finding>,
+    /// Failures an expected-divergences file accepts.
+    pub expected: Vec<Finding>,
+    /// Expected divergences that did not happen (they fail the run).
+    pub stale: Vec<String>,
     /// Notes: skipped endpoints, truncated state sets.
     pub notes: Vec<String>,
     /// Transition coverage of the exhaustive sequences, if they ran.
@@ -207,6 +211,8 @@ impl Report {
             actions,
             failures,
             warning_list,
+            expected: Vec::new(),
+            stale: Vec::new(),
             notes,
             coverage: None,
             scenarios,
@@ -215,7 +221,7 @@ impl Report {
 
     /// Whether the run found nothing that fails.
     pub fn conformant(&self) -> bool {
-        self.failed == 0
+        self.failed == 0 && self.stale.is_empty()
     }
 
     /// Whether some scenario is wrong for the policy.
@@ -291,6 +297,15 @@ impl Report {
                 c.pairs_covered,
                 c.pairs
             ));
+        }
+        for f in &self.expected {
+            out.push_str(&format!(
+                "\nexpected divergence {} in {}: {}\n",
+                f.id, f.scenario, f.message
+            ));
+        }
+        for s in &self.stale {
+            out.push_str(&format!("\nSTALE {s}\n"));
         }
         for n in &self.notes {
             out.push_str(&format!("\nnote: {n}\n"));

@@ -97,3 +97,42 @@ async fn every_reachable_defect_is_caught_by_its_check() {
         assert_caught(profile, *d, id).await;
     }
 }
+
+#[tokio::test]
+async fn expected_divergences_gate_on_regressions_and_report_files_are_written() {
+    use tokenlife_harness::export::{apply_expected, write_dir, ExpectedDivergence};
+    let mut r = run_defect("bcp", Defect::CrossClient).await;
+    let accepted = ExpectedDivergence {
+        check: "refresh.client-binding".into(),
+        reason: "known bug, fixed in the next release".into(),
+        scenario: None,
+    };
+    let stale = ExpectedDivergence {
+        check: "refresh.replay-rejected".into(),
+        reason: "fixed long ago".into(),
+        scenario: Some("replay-rotated-refresh-token".into()),
+    };
+    let original = r.clone();
+    apply_expected(&mut r, std::slice::from_ref(&accepted));
+    assert!(r.conformant(), "{}", r.human());
+    assert_eq!(r.expected.len(), 1);
+    r = original;
+    apply_expected(&mut r, &[accepted, stale]);
+    assert!(!r.conformant() && r.stale.len() == 1, "{}", r.human());
+    let dir = tempfile::tempdir().unwrap();
+    write_dir(&r, dir.path()).unwrap();
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testsuite") && junit.contains("refresh.client-binding"),
+        "{junit}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("sequenceDiagram") && md.contains("stale"),
+        "{md}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["failed"], 0);
+}
