@@ -153,6 +153,8 @@ checks! {
         "An inactive token's introspection response is `{\"active\": false}` and nothing else.";
     INTROSPECT_RESPONSE = "introspect.well-formed", "RFC7662-2.2", Must, false,
         "The introspection endpoint answers a JSON object with a boolean `active`.";
+    RACE = "race.linearizable", "RFC9700-4.14.2", Must, true,
+        "Concurrent refreshes of one refresh token give answers the policy allows in some order (no double spend).";
     RESTART_DURABLE = "restart.durable", "RFC9700-4.14.2", Must, true,
         "A restart on the same store changes no token's status.";
     CLOCK = "clock.advance", "-", Must, false,

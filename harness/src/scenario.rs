@@ -181,6 +181,13 @@ pub enum StepKind {
     },
     /// The server restarts on its store.
     Restart,
+    /// `count` concurrent refreshes of one refresh token by its owner.
+    Race {
+        /// The refresh token.
+        rt: String,
+        /// How many requests at once.
+        count: u8,
+    },
     /// RFC 7009 §2.2: revocation of a token the server never issued answers 200 (no model
     /// action: the harness judges it alone).
     RevokeUnknown,
@@ -350,6 +357,7 @@ const ACTIONS: &[&str] = &[
     "restart",
     "revoke-unknown",
     "introspect-unknown",
+    "race",
 ];
 
 fn fields_of(action: &str) -> &'static [&'static str] {
@@ -362,6 +370,7 @@ fn fields_of(action: &str) -> &'static [&'static str] {
         "revoke" => &["token", "by", "hint"],
         "introspect" => &["token"],
         "tick" => &["until"],
+        "race" => &["rt", "count"],
         _ => &[],
     }
 }
@@ -685,6 +694,15 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                     Some(_) => Some(r.reference("until", &[Kind::Refresh, Kind::Access])?),
                 },
             },
+            "race" => {
+                let rt = r.reference("rt", &[Kind::Refresh])?;
+                let count = match t.get("count") {
+                    None => 5,
+                    Some(toml::Value::Integer(n)) if (2..=8).contains(n) => *n as u8,
+                    Some(_) => return Err(r.err("count", "must be a whole number from 2 to 8")),
+                };
+                StepKind::Race { rt, count }
+            }
             "revoke-unknown" => StepKind::RevokeUnknown,
             "introspect-unknown" => StepKind::IntrospectUnknown,
             _ => StepKind::Restart,

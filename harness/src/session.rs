@@ -88,7 +88,7 @@ impl ConnectError {
 
 /// A connected target.
 pub struct Harness {
-    http: Http,
+    http: Arc<Http>,
     target: Target,
     endpoints: Endpoints,
     clock_url: Option<String>,
@@ -142,7 +142,7 @@ impl Harness {
         let mut http_config = options.http.clone();
         http_config.ca_file = target.ca_file.clone();
         http_config.max_rps = target.max_rps;
-        let http = Http::new(http_config)?;
+        let http = Arc::new(Http::new(http_config)?);
         let endpoints = discover(&http, &target).await?;
         let clock_url = match &target.clock {
             ClockConfig::Endpoint { url, .. } => Some(url.clone()),
@@ -397,6 +397,7 @@ impl Harness {
                 StepKind::IntrospectUnknown if self.endpoints.introspection.is_none() => {
                     return Some("the target has no introspection endpoint".into())
                 }
+                StepKind::Race { .. } => {}
                 StepKind::Restart if self.control.is_none() => {
                     return Some(
                         "restarts need a target the harness can restart (the embedded server)"
@@ -586,6 +587,10 @@ impl Harness {
             }
             StepKind::Restart => {
                 return self.restart(s, n).await;
+            }
+            StepKind::Race { rt, count } => {
+                let rt = s.rt(rt)?;
+                return self.race(s, n, rt, *count).await;
             }
             StepKind::RevokeUnknown | StepKind::IntrospectUnknown => {
                 return self.unknown_token(s, n, &step.kind).await;
@@ -1178,6 +1183,103 @@ impl Harness {
         Ok(())
     }
 
+    /// `count` concurrent refreshes of `rt` by its owner. The answers are judged together:
+    /// they pass when some order of the requests gives answers the model allows one after
+    /// another (a linearization), as the server's compare-and-set should guarantee.
+    async fn race(
+        &mut self,
+        s: &mut Session<'_>,
+        n: usize,
+        rt: RtId,
+        count: u8,
+    ) -> Result<(), Stop> {
+        let state = s.set.first().clone();
+        let owner = state.rt_grant(rt).client;
+        let c = self.client(owner)?;
+        let value = s
+            .bindings
+            .rt(rt)
+            .cloned()
+            .ok_or_else(|| Stop::Error(format!("{rt} was never issued")))?;
+        let form = vec![
+            ("grant_type".to_string(), "refresh_token".to_string()),
+            ("refresh_token".to_string(), value.expose().to_string()),
+        ];
+        let req = wire::post(&self.endpoints.token, form, Credentials::Client(c));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..count {
+            let (http, req) = (self.http.clone(), req.clone());
+            tasks.spawn(async move { http.send(&req).await });
+        }
+        let mut observed = Vec::with_capacity(count as usize);
+        let what = format!("{count} concurrent refreshes with {rt}");
+        while let Some(joined) = tasks.join_next().await {
+            let read = match joined {
+                Ok(Ok(r)) => wire::read_token(&r, c).map(|(o, _)| o),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(format!("a request task failed: {e}")),
+            };
+            match read {
+                Ok(o) => observed.push(o),
+                Err(m) => {
+                    let m = s.redactor.apply(&m);
+                    s.line(format!(
+                        "{n}. {what} → {m}  ✗ {}",
+                        checks::TOKEN_RESPONSE.id
+                    ));
+                    s.eval(
+                        checks::TOKEN_RESPONSE,
+                        Verdict::Failed,
+                        n,
+                        Some(format!("{what}: {m}")),
+                    );
+                    return Err(Stop::Failed(format!("step {n}: {m}")));
+                }
+            }
+        }
+        s.actions += count as usize;
+        let action = Action::Refresh {
+            by: Actor::Client(owner),
+            rt,
+            scope: None,
+        };
+        let shown: Vec<String> = observed.iter().map(|o| s.describe(o)).collect();
+        match linearize(&s.set, &s.bindings, &action, &value, observed) {
+            Some((set, bindings, outcomes)) => {
+                s.set = set;
+                for (i, v) in bindings.rt.iter().enumerate() {
+                    if let (Some(v), None) = (v, s.bindings.rt.get(i).and_then(Option::as_ref)) {
+                        s.redactor.add(v, format!("RT{i}"));
+                    }
+                }
+                for (i, v) in bindings.at.iter().enumerate() {
+                    if let (Some(v), None) = (v, s.bindings.at.get(i).and_then(Option::as_ref)) {
+                        s.redactor.add(v, format!("AT{i}"));
+                    }
+                }
+                s.bindings = bindings;
+                let list: Vec<String> = outcomes.iter().map(ToString::to_string).collect();
+                s.line(format!("{n}. {what} → in some order: {}", list.join("; ")));
+                s.eval(checks::RACE, Verdict::Passed, n, None);
+                Ok(())
+            }
+            None => {
+                let msg = format!(
+                    "{what}: got {}; no order of these answers is allowed by the policy ({})",
+                    shown.join("; "),
+                    s.set.policy().profile
+                );
+                s.line(format!(
+                    "{n}. {what} → {}  ✗ {}",
+                    shown.join("; "),
+                    checks::RACE.id
+                ));
+                s.eval(checks::RACE, Verdict::Failed, n, Some(msg.clone()));
+                Err(Stop::Failed(format!("step {n}: {msg}")))
+            }
+        }
+    }
+
     /// Revokes or introspects a token the server never issued (no model action).
     async fn unknown_token(
         &self,
@@ -1363,6 +1465,48 @@ impl Harness {
             swap(u);
         }
     }
+}
+
+/// An order of `observed` (answers to the same `action`) that the model allows one after
+/// another, with the states, bindings and outcomes it leads to. Depth-first over the
+/// answers not yet placed; equal error answers are tried once per position.
+fn linearize(
+    set: &StateSet,
+    bindings: &Bindings,
+    action: &Action,
+    presented: &Secret,
+    observed: Vec<Observed>,
+) -> Option<(StateSet, Bindings, Vec<Outcome>)> {
+    if observed.is_empty() {
+        return Some((set.clone(), bindings.clone(), Vec::new()));
+    }
+    for i in 0..observed.len() {
+        if observed[..i].contains(&observed[i]) {
+            continue;
+        }
+        let mut next = set.clone();
+        let Ok(Judgement::Allowed {
+            outcome,
+            bindings: nb,
+        }) = next.judge(action, &observed[i], bindings, Some(presented))
+        else {
+            continue;
+        };
+        let mut b = bindings.clone();
+        if let Some((id, v)) = nb.at {
+            b.bind_at(id, v);
+        }
+        if let Some((id, v)) = nb.rt {
+            b.bind_rt(id, v);
+        }
+        let mut rest = observed.clone();
+        rest.remove(i);
+        if let Some((set, b, mut outs)) = linearize(&next, &b, action, presented, rest) {
+            outs.insert(0, outcome);
+            return Some((set, b, outs));
+        }
+    }
+    None
 }
 
 /// Transition coverage of a generated run.

@@ -49,9 +49,10 @@ async fn scope_widening_is_caught() {
     .await;
 }
 
-/// Every defect the scenarios reach, with the check that catches it. The two race defects
-/// need the race generator (not built yet).
+/// Every defect of the catalogue, with the check that catches it.
 const CATALOGUE: &[(Defect, &str, &str)] = &[
+    (Defect::RaceDoubleSpend, "bcp", "race.linearizable"),
+    (Defect::Race500, "bcp", "token.well-formed"),
     (
         Defect::NoFamilyRevocation,
         "bcp",
