@@ -202,6 +202,9 @@ pub fn matches(
 pub struct StateSet {
     spec: Spec,
     states: Vec<State>,
+    /// Each state's model time: seconds since the run began, as that state reads the clock.
+    /// All equal with an endpoint clock; near a deadline a real clock splits them.
+    times: Vec<u32>,
     /// Whether the set was ever cut at [`MAX_STATES`].
     pub truncated: bool,
 }
@@ -229,6 +232,7 @@ impl StateSet {
         StateSet {
             spec: Spec::new(policy),
             states: vec![State::default()],
+            times: vec![0],
             truncated: false,
         }
     }
@@ -279,7 +283,7 @@ impl StateSet {
         presented: Option<&Secret>,
     ) -> Result<Judgement, SpecError> {
         let candidates = self.candidates(action)?;
-        let mut kept: Vec<State> = Vec::new();
+        let mut kept: Vec<(State, u32)> = Vec::new();
         let mut first: Option<(Outcome, NewBindings)> = None;
         for (i, o, mut post) in candidates.iter().cloned() {
             let Some(nb) = matches(&o, observed, bindings, presented) else {
@@ -292,7 +296,7 @@ impl StateSet {
                 Some(_) => {}
             }
             observe(self.policy(), &self.states[i], action, &o, &mut post);
-            kept.push(post);
+            kept.push((post, self.times[i]));
         }
         match first {
             None => {
@@ -319,27 +323,77 @@ impl StateSet {
         self.states.iter().filter_map(spec::next_deadline).min()
     }
 
+    /// The model time of the earliest next deadline of any state, if any.
+    pub fn next_deadline_at(&self) -> Option<u32> {
+        self.states
+            .iter()
+            .zip(&self.times)
+            .filter_map(|(s, t)| spec::next_deadline(s).map(|d| t + d))
+            .min()
+    }
+
+    fn tick(p: &Policy, s: &State, by: u32) -> State {
+        let mut post = s.clone();
+        spec::advance(&mut post, by);
+        observe(p, s, &Action::Tick, &Outcome::Nothing, &mut post);
+        post
+    }
+
     /// Time passes by `seconds` in every state (a `Tick` of the clock the harness moved).
     pub fn advance(&mut self, seconds: u32) {
         let p = self.spec.policy.clone();
-        let mut next = Vec::with_capacity(self.states.len());
-        for s in &self.states {
-            let mut post = s.clone();
-            spec::advance(&mut post, seconds);
-            observe(&p, s, &Action::Tick, &Outcome::Nothing, &mut post);
-            next.push(post);
-        }
+        let next = self
+            .states
+            .iter()
+            .zip(&self.times)
+            .map(|(s, t)| (Self::tick(&p, s, seconds), t + seconds))
+            .collect();
         self.replace(next);
+    }
+
+    /// Brings every state to model time `now` (a real clock, read before a request): a
+    /// deadline at least `skew` before `now` has passed, one within `skew` of it may or
+    /// may not have (the set keeps both readings), later ones have not.
+    pub fn sync(&mut self, now: u32, skew: u32) {
+        let p = self.spec.policy.clone();
+        let mut out = Vec::with_capacity(self.states.len());
+        let mut work: Vec<(State, u32)> = self
+            .states
+            .iter()
+            .cloned()
+            .zip(self.times.iter().copied())
+            .collect();
+        while let Some((s, t)) = work.pop() {
+            if t >= now {
+                out.push((s, t));
+                continue;
+            }
+            match spec::next_deadline(&s) {
+                Some(d) if t + d <= now + skew => {
+                    let at = t + d;
+                    if at + skew <= now {
+                        work.push((Self::tick(&p, &s, d), at));
+                    } else {
+                        // Within the skew: crossed, or not yet (just before it).
+                        work.push((Self::tick(&p, &s, d), at));
+                        let before = now.min(at - 1);
+                        out.push((Self::tick(&p, &s, before - t), before));
+                    }
+                }
+                _ => out.push((Self::tick(&p, &s, now - t), now)),
+            }
+        }
+        self.replace(out);
     }
 
     /// The attacker copies a refresh token (`Steal`): no exchange, the model's step.
     pub fn steal(&mut self, action: &Action) {
         let mut next = Vec::with_capacity(self.states.len());
-        for s in &self.states {
+        for (s, t) in self.states.iter().zip(&self.times) {
             if let Ok(outs) = self.spec.step(s, action) {
                 for (o, mut post) in outs {
                     observe(&self.spec.policy, s, action, &o, &mut post);
-                    next.push(post);
+                    next.push((post, *t));
                 }
             }
         }
@@ -352,15 +406,15 @@ impl StateSet {
     pub fn restart(&mut self) {
         let p = self.spec.policy.clone();
         let mut next = Vec::with_capacity(self.states.len());
-        for s in &self.states {
+        for (s, t) in self.states.iter().zip(&self.times) {
             let mut post = s.clone();
             observe(&p, s, &Action::Restart, &Outcome::Nothing, &mut post);
-            next.push(post);
+            next.push((post, *t));
         }
         self.replace(next);
     }
 
-    fn replace(&mut self, states: Vec<State>) {
+    fn replace(&mut self, states: Vec<(State, u32)>) {
         let mut seen = HashSet::with_capacity(states.len());
         let mut out = Vec::with_capacity(states.len());
         for s in states {
@@ -372,7 +426,7 @@ impl StateSet {
             out.truncate(MAX_STATES);
             self.truncated = true;
         }
-        self.states = out;
+        (self.states, self.times) = out.into_iter().unzip();
     }
 }
 
@@ -683,6 +737,27 @@ mod tests {
         assert_eq!(
             classify_divergence(set.policy(), &pre, &refresh, &h, &expected, &wrong),
             checks::TOKEN_ERROR_CODE
+        );
+    }
+
+    #[test]
+    fn a_real_clock_keeps_both_readings_within_the_skew() {
+        let mut set = StateSet::new(Policy::profile("bcp").unwrap());
+        let b = Bindings::default();
+        set.judge(&authorize(), &tokens("at0", Some("rt0")), &b, None)
+            .unwrap();
+        // bcp: the access token dies at 300 s.
+        set.sync(298, 1);
+        assert_eq!(set.states().len(), 1);
+        set.sync(300, 1);
+        assert_eq!(set.states().len(), 2, "299 or 300: either reading");
+        let use_at = Action::UseAccess { at: AtId(0) };
+        assert_eq!(set.expected(&use_at).unwrap().len(), 2);
+        set.sync(302, 1);
+        assert_eq!(set.states().len(), 1);
+        assert_eq!(
+            set.expected(&use_at).unwrap(),
+            vec![Outcome::Resource { ok: false }]
         );
     }
 

@@ -7,7 +7,9 @@
 //! no-store`, `token_type`, `expires_in` (RFC 6749 §5.1), `scope` when it differs (§3.3),
 //! the resource's challenge (RFC 6750 §3.1), `{"active": false}` and nothing else
 //! (RFC 7662 §2.2), no error body on a 200 revocation (RFC 7009 §2.2). With an endpoint
-//! clock a `Tick` is one POST; with a real clock the runner waits (plus the skew).
+//! clock a `Tick` is one POST; with a real clock the runner waits past the deadline plus
+//! the skew, and before every request brings each model state to the current second, keeping
+//! both readings of any deadline within the skew (so a real clock never makes a run flaky).
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -355,6 +357,7 @@ impl Harness {
             actions: 0,
             fail_on_should: self.options.fail_on_should,
             covered: HashSet::new(),
+            started: tokio::time::Instant::now(),
         };
         for c in &self.target.clients {
             if let Some(secret) = &c.secret {
@@ -617,6 +620,9 @@ impl Harness {
         expect: Option<crate::scenario::Expect>,
         note: Option<&str>,
     ) -> Result<(), Stop> {
+        if let ClockConfig::Real { skew } = &self.target.clock {
+            s.set.sync(s.elapsed(), skew.get());
+        }
         let state = s.set.first().clone();
         s.actions += 1;
         let expected = s
@@ -1162,13 +1168,24 @@ impl Harness {
             };
             s.actions += 1;
             let fp = fingerprint(s.set.first());
-            self.advance(d).await.map_err(|m| {
-                s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
-                Stop::Failed(format!("step {n}: {m}"))
-            })?;
-            s.set.advance(d);
+            if let ClockConfig::Real { skew } = &self.target.clock {
+                // Wait until the deadline has passed by more than the skew, then read the clock.
+                let at = s.set.next_deadline_at().unwrap_or(d);
+                let wake = s.started
+                    + Duration::from_secs(u64::from(at + skew.get()))
+                    + Duration::from_millis(200);
+                tokio::time::sleep_until(wake).await;
+                s.set.sync(s.elapsed(), skew.get());
+                total += d;
+            } else {
+                self.advance(d).await.map_err(|m| {
+                    s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
+                    Stop::Failed(format!("step {n}: {m}"))
+                })?;
+                s.set.advance(d);
+                total += d;
+            }
             s.covered.insert((fp, Action::Tick, Outcome::Nothing));
-            total += d;
             if target.is_none() || dead(s) {
                 break;
             }
@@ -1193,6 +1210,9 @@ impl Harness {
         rt: RtId,
         count: u8,
     ) -> Result<(), Stop> {
+        if let ClockConfig::Real { skew } = &self.target.clock {
+            s.set.sync(s.elapsed(), skew.get());
+        }
         let state = s.set.first().clone();
         let owner = state.rt_grant(rt).client;
         let c = self.client(owner)?;
@@ -1554,9 +1574,16 @@ struct Session<'r> {
     actions: usize,
     fail_on_should: bool,
     covered: HashSet<Transition>,
+    /// When the session began: model time 0 of a real clock.
+    started: tokio::time::Instant,
 }
 
 impl Session<'_> {
+    /// Whole seconds since the session began.
+    fn elapsed(&self) -> u32 {
+        u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
     fn line(&mut self, text: String) {
         let t = self.redactor.apply(&text);
         self.result.transcript.push(t);

@@ -59,3 +59,49 @@ async fn exhaustive_sequences_pass_under_every_profile() {
         );
     }
 }
+
+/// The reference server on its wall clock (no test clock), 2 s access tokens and 5 s
+/// refresh tokens: the harness waits for each deadline and accepts either answer within
+/// the skew. Slow by nature (it waits on the real clock), so only three scenarios.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_clock_target_passes() {
+    use tokenlife_harness::target::{reference_target, ClockConfig};
+    let policy =
+        Policy::from_toml("profile = \"bcp\"\naccess_ttl = \"2s\"\nrefresh_ttl = \"5s\"\n")
+            .unwrap();
+    let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
+    config.clients = tokenlife_server::config::demo_clients("http://127.0.0.1");
+    config.policy = policy.clone();
+    config.demo = false;
+    let server = tokenlife_server::start(config).await.unwrap();
+    let mut target = reference_target(server.url(), crate::common::Embedded::clients(), policy);
+    target.clock = ClockConfig::Real {
+        skew: tokenlife_model::policy::Seconds(1),
+    };
+    let all = shipped();
+    let set = tokenlife_harness::scenario::ScenarioSet {
+        scenarios: all
+            .scenarios
+            .into_iter()
+            .filter(|s| {
+                ["ten-step-flow", "refresh-token-expiry", "family-revocation"]
+                    .contains(&s.name.as_str())
+            })
+            .collect(),
+        hash: all.hash,
+    };
+    let r = tokenlife_harness::run(target, &set, tokenlife_harness::RunOptions::default(), None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    assert!(r.conformant(), "{}", r.human());
+    assert_eq!(
+        r.scenarios
+            .iter()
+            .filter(|s| s.status == ScenarioStatus::Passed)
+            .count(),
+        3,
+        "{}",
+        r.human()
+    );
+}
