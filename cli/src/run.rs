@@ -64,9 +64,13 @@ pub struct RunArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
-    /// The seed named in reports (generated tests will use it).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// The seed of the random sequences (default: a fresh one, printed in the report).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Random sequences to run (0: none); a failing one is shrunk and written out as a
+    /// scenario file (into --report-dir) that replays it.
+    #[arg(long, default_value_t = 32)]
+    pub cases: u32,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -228,8 +232,14 @@ pub fn run(args: RunArgs) -> u8 {
         only: args.only.clone(),
         skip: args.skip.clone(),
         cleanup: args.target.is_some(),
-        seed: args.seed,
+        seed: args.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        }),
         depth: args.depth,
+        cases: args.cases,
+        random_len: 8,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -272,6 +272,11 @@ pub fn write_dir(r: &Report, dir: &Path) -> Result<(), String> {
         std::fs::write(&path, text)
             .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
     }
+    for replay in &r.replays {
+        let path = dir.join(format!("{}.toml", replay.name));
+        std::fs::write(&path, &replay.scenario)
+            .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
+    }
     Ok(())
 }
 

@@ -25,6 +25,7 @@ pub mod export;
 pub mod generate;
 pub mod http;
 pub mod oracle;
+pub mod random;
 pub mod report;
 pub mod scenario;
 pub mod secret;

@@ -136,6 +136,8 @@ pub struct Report {
     pub stale: Vec<String>,
     /// Notes: skipped endpoints, truncated state sets.
     pub notes: Vec<String>,
+    /// Failing random cases, each as a scenario file that replays it.
+    pub replays: Vec<crate::session::Replay>,
     /// Transition coverage of the exhaustive sequences, if they ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<crate::session::Coverage>,
@@ -214,6 +216,7 @@ impl Report {
             expected: Vec::new(),
             stale: Vec::new(),
             notes,
+            replays: Vec::new(),
             coverage: None,
             scenarios,
         }
@@ -296,6 +299,12 @@ impl Report {
                 100.0 * c.covered as f64 / (c.transitions.max(1)) as f64,
                 c.pairs_covered,
                 c.pairs
+            ));
+        }
+        for r in &self.replays {
+            out.push_str(&format!(
+                "\nrandom case {} of seed {} fails; this scenario ({}.toml) replays it:\n{}",
+                r.case, r.seed, r.name, r.scenario
             ));
         }
         for f in &self.expected {

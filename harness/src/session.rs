@@ -63,6 +63,10 @@ pub struct RunOptions {
     /// Exhaustive generation: sequences covering every model transition within this many
     /// actions; 0: none.
     pub depth: u16,
+    /// Random sequences from `seed` (0: none).
+    pub cases: u32,
+    /// Actions per random sequence at most.
+    pub random_len: u16,
 }
 
 /// Why a run could not start.
@@ -231,6 +235,20 @@ impl Harness {
             results.push(r);
             coverage = Some(cov);
         }
+        let mut replays = Vec::new();
+        if self.options.cases > 0 {
+            let len = if self.options.random_len == 0 {
+                8
+            } else {
+                self.options.random_len
+            };
+            let (r, n, replay) = self
+                .run_random(self.options.seed, self.options.cases, len)
+                .await;
+            actions += n;
+            results.push(r);
+            replays.extend(replay);
+        }
         let p = &self.target.policy;
         let mut report = Report::new(
             self.target.name(),
@@ -243,6 +261,7 @@ impl Harness {
             actions,
         );
         report.coverage = coverage;
+        report.replays = replays;
         report
     }
 
@@ -263,46 +282,15 @@ impl Harness {
         let (mut actions, mut failed, mut errors) = (0usize, 0usize, 0usize);
         let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
         for seq in &g.sequences {
-            let mut r = ScenarioResult {
-                name: name.clone(),
-                file: String::new(),
-                status: ScenarioStatus::Passed,
-                reason: None,
-                steps_run: 0,
-                transcript: Vec::new(),
-                evaluations: Vec::new(),
-            };
-            let mut s = self.session(&mut r);
-            let mut stop = None;
-            for (i, a) in seq.iter().enumerate() {
-                let n = i + 1;
-                let res = match a {
-                    Action::Tick => self.tick(&mut s, n, None).await,
-                    Action::Restart => self.restart(&mut s, n).await,
-                    Action::Steal { .. } => {
-                        s.actions += 1;
-                        s.set.steal(a);
-                        s.line(format!("{n}. {a}"));
-                        Ok(())
-                    }
-                    _ => self.run_action(&mut s, n, *a, None, None, None).await,
-                };
-                if let Err(e) = res {
-                    stop = Some(e);
-                    break;
-                }
-            }
-            actions += s.actions;
-            covered.extend(s.covered.drain());
-            if self.options.cleanup {
-                self.cleanup(&s).await;
-            }
-            drop(s);
-            match stop {
+            let run = self.run_sequence(&name, seq).await;
+            actions += run.actions;
+            covered.extend(run.covered);
+            match run.stop {
                 Some(Stop::Failed(_)) => failed += 1,
                 Some(Stop::Error(_)) | Some(Stop::Skipped(_)) => errors += 1,
                 None => {}
             }
+            let r = run.result;
             for e in r.evaluations {
                 if kept.insert((e.id, e.verdict)) {
                     agg.evaluations.push(e);
@@ -345,6 +333,175 @@ impl Harness {
         (agg, actions, cov)
     }
 
+    /// Runs one sequence of model actions from a fresh model state.
+    async fn run_sequence(&mut self, name: &str, seq: &[Action]) -> SequenceRun {
+        let mut r = ScenarioResult {
+            name: name.to_string(),
+            file: String::new(),
+            status: ScenarioStatus::Passed,
+            reason: None,
+            steps_run: 0,
+            transcript: Vec::new(),
+            evaluations: Vec::new(),
+        };
+        let mut s = self.session(&mut r);
+        let mut stop = None;
+        for (i, a) in seq.iter().enumerate() {
+            let n = i + 1;
+            s.result.steps_run = n;
+            let res = match a {
+                Action::Tick => self.tick(&mut s, n, None).await,
+                Action::Restart => self.restart(&mut s, n).await,
+                Action::Steal { .. } => {
+                    s.actions += 1;
+                    s.set.steal(a);
+                    s.line(format!("{n}. {a}"));
+                    Ok(())
+                }
+                _ => self.run_action(&mut s, n, *a, None, None, None).await,
+            };
+            if let Err(e) = res {
+                stop = Some(e);
+                break;
+            }
+        }
+        if self.options.cleanup {
+            self.cleanup(&s).await;
+        }
+        let (actions, covered, outcomes) = (
+            s.actions,
+            std::mem::take(&mut s.covered),
+            std::mem::take(&mut s.outcomes),
+        );
+        drop(s);
+        if let Some(Stop::Failed(m) | Stop::Error(m) | Stop::Skipped(m)) = &stop {
+            r.reason = Some(m.clone());
+            r.status = if matches!(stop, Some(Stop::Failed(_))) {
+                ScenarioStatus::Failed
+            } else {
+                ScenarioStatus::Error
+            };
+        }
+        SequenceRun {
+            result: r,
+            actions,
+            covered,
+            outcomes,
+            stop,
+        }
+    }
+
+    /// Random sequences from `seed`: stops at the first failing case, shrinks it, and
+    /// returns the result with a scenario file that replays it.
+    pub async fn run_random(
+        &mut self,
+        seed: u64,
+        cases: u32,
+        len: u16,
+    ) -> (ScenarioResult, usize, Option<Replay>) {
+        let name = format!("random-seed-{seed}");
+        let seqs = crate::random::sequences(
+            &self.target.policy,
+            seed,
+            cases,
+            len,
+            self.control.is_some(),
+        );
+        let mut actions = 0;
+        let mut agg = ScenarioResult {
+            name: name.clone(),
+            file: "(generated from the model)".into(),
+            status: ScenarioStatus::Passed,
+            reason: None,
+            steps_run: 0,
+            transcript: Vec::new(),
+            evaluations: Vec::new(),
+        };
+        let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
+        for (case, seq) in seqs.iter().enumerate() {
+            let run = self.run_sequence(&name, seq).await;
+            actions += run.actions;
+            let failing = |r: &SequenceRun| {
+                matches!(r.stop, Some(Stop::Failed(_)))
+                    .then(|| {
+                        r.result
+                            .evaluations
+                            .iter()
+                            .find(|e| e.verdict == Verdict::Failed)
+                            .map(|e| e.id)
+                    })
+                    .flatten()
+            };
+            let Some(id) = failing(&run) else {
+                for e in run.result.evaluations {
+                    if kept.insert((e.id, e.verdict)) {
+                        agg.evaluations.push(e);
+                    }
+                }
+                continue;
+            };
+            // Shrink: drop steps that mint nothing while the same check still fails.
+            let mut best = (seq.clone(), run);
+            let mut i = best.0.len().saturating_sub(1);
+            let mut budget = 32;
+            while i > 0 && budget > 0 {
+                i -= 1;
+                if !crate::random::droppable(&best.0[i]) {
+                    continue;
+                }
+                budget -= 1;
+                let mut shorter = best.0.clone();
+                shorter.remove(i);
+                let again = self.run_sequence(&name, &shorter).await;
+                actions += again.actions;
+                if failing(&again) == Some(id) {
+                    best = (shorter, again);
+                }
+            }
+            let (seq, run) = best;
+            let seq = &seq[..run.result.steps_run.min(seq.len())];
+            let outcomes: Vec<Option<Outcome>> = (1..=seq.len())
+                .map(|n| run.outcomes.get(&n).copied())
+                .collect();
+            let owner = seq.iter().find_map(|a| match a {
+                Action::Authorize { client, .. } => Some(*client),
+                _ => None,
+            });
+            let scenario_name = format!("random-seed-{seed}-case-{case}");
+            let text = crate::random::to_scenario(
+                &scenario_name,
+                &format!("{id} failed in case {case} of seed {seed} (shrunk); replays the failure"),
+                seq,
+                &outcomes,
+                |_| owner,
+            );
+            agg.status = ScenarioStatus::Failed;
+            agg.reason = Some(format!(
+                "case {case} of seed {seed} failed {id}; {} steps after shrinking",
+                seq.len()
+            ));
+            for e in run.result.evaluations {
+                if kept.insert((e.id, e.verdict)) || e.verdict == Verdict::Failed {
+                    agg.evaluations.push(e);
+                }
+            }
+            return (
+                agg,
+                actions,
+                Some(Replay {
+                    name: scenario_name,
+                    seed,
+                    case: case as u32,
+                    scenario: text,
+                }),
+            );
+        }
+        agg.transcript.push(format!(
+            "{cases} random sequences of up to {len} actions from seed {seed}"
+        ));
+        (agg, actions, None)
+    }
+
     fn session<'r>(&self, result: &'r mut ScenarioResult) -> Session<'r> {
         let mut s = Session {
             set: StateSet::new(self.target.policy.clone()),
@@ -358,6 +515,7 @@ impl Harness {
             fail_on_should: self.options.fail_on_should,
             covered: HashSet::new(),
             started: tokio::time::Instant::now(),
+            outcomes: BTreeMap::new(),
         };
         for c in &self.target.clients {
             if let Some(secret) = &c.secret {
@@ -668,6 +826,7 @@ impl Harness {
                 s.line(format!("{n}. {action} → {outcome}{note}"));
                 s.eval(check, Verdict::Passed, n, None);
                 s.covered.insert((fingerprint(&state), action, outcome));
+                s.outcomes.insert(n, outcome);
                 self.after(s, n, kind, &action, &outcome, &state, protocol)?;
                 Ok(())
             }
@@ -1529,6 +1688,28 @@ fn linearize(
     None
 }
 
+/// What one sequence run left.
+struct SequenceRun {
+    result: ScenarioResult,
+    actions: usize,
+    covered: HashSet<Transition>,
+    outcomes: BTreeMap<usize, Outcome>,
+    stop: Option<Stop>,
+}
+
+/// A failing random case, as a scenario file that replays it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Replay {
+    /// The scenario's name.
+    pub name: String,
+    /// The seed.
+    pub seed: u64,
+    /// The case number.
+    pub case: u32,
+    /// The scenario file's text.
+    pub scenario: String,
+}
+
 /// Transition coverage of a generated run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Coverage {
@@ -1576,6 +1757,8 @@ struct Session<'r> {
     covered: HashSet<Transition>,
     /// When the session began: model time 0 of a real clock.
     started: tokio::time::Instant,
+    /// The outcome each step was read as, by step number.
+    outcomes: BTreeMap<usize, Outcome>,
 }
 
 impl Session<'_> {

@@ -137,3 +137,37 @@ async fn expected_divergences_gate_on_regressions_and_report_files_are_written()
             .unwrap();
     assert_eq!(json["failed"], 0);
 }
+
+#[tokio::test]
+async fn a_failing_random_case_is_shrunk_into_a_scenario_that_replays_it() {
+    use tokenlife_harness::RunOptions;
+    use tokenlife_model::Policy;
+    use tokenlife_server::Defects;
+    let none = tokenlife_harness::scenario::from_texts([]).unwrap();
+    let options = RunOptions {
+        seed: 42,
+        cases: 64,
+        random_len: 8,
+        ..RunOptions::default()
+    };
+    let policy = Policy::profile("bcp").unwrap();
+    let r = crate::common::run_opts(
+        policy.clone(),
+        Defects::from(Defect::ReplayAccepted),
+        &none,
+        options,
+    )
+    .await;
+    assert!(!r.conformant(), "{}", r.human());
+    let replay = r.replays.first().expect("a replay scenario");
+    let id = &r.failures[0].id;
+    let set = tokenlife_harness::scenario::from_texts([("replay.toml", replay.scenario.as_str())])
+        .unwrap_or_else(|e| panic!("{e}\n{}", replay.scenario));
+    let again = crate::common::run_with(policy, Defects::from(Defect::ReplayAccepted), &set).await;
+    assert!(
+        failed_ids(&again).contains(id),
+        "{}\n{}",
+        replay.scenario,
+        again.human()
+    );
+}
