@@ -352,6 +352,98 @@ mod tests {
             .unwrap()
     }
 
+    fn args() -> RunArgs {
+        RunArgs {
+            target: None,
+            profile: None,
+            defects: Vec::new(),
+            scenarios: None,
+            only: Vec::new(),
+            skip: Vec::new(),
+            fail_on_should: false,
+            depth: 0,
+            report_dir: None,
+            expect_divergences: None,
+            timeout: 2,
+            seed: Some(1),
+            cases: 0,
+            format: Format::Json,
+        }
+    }
+
+    #[test]
+    fn exit_codes_follow_the_design() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(
+            &bad,
+            "[server]\nissuer = \"http://127.0.0.1:1\"\ncolour = 1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            run(RunArgs {
+                target: Some(bad),
+                ..args()
+            }),
+            EXIT_BAD_FILE
+        );
+        // Nothing listens on a port that was just freed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let unreachable = dir.path().join("t.toml");
+        std::fs::write(
+            &unreachable,
+            format!("[server]\nissuer = \"http://127.0.0.1:{port}\"\n[[clients]]\nid = \"a\"\nsecret = \"s\"\nredirect_uri = \"http://127.0.0.1/cb\"\nscope = \"read\"\n[[clients]]\nid = \"b\"\nredirect_uri = \"http://127.0.0.1/cb\"\nscope = \"read\"\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            run(RunArgs {
+                target: Some(unreachable),
+                ..args()
+            }),
+            EXIT_UNREACHABLE
+        );
+        assert_eq!(
+            run(RunArgs {
+                profile: Some("nope".into()),
+                ..args()
+            }),
+            EXIT_USAGE
+        );
+        assert_eq!(
+            run(RunArgs {
+                defects: vec!["nope".into()],
+                ..args()
+            }),
+            EXIT_USAGE
+        );
+        assert_eq!(
+            run(RunArgs {
+                scenarios: Some(dir.path().join("none")),
+                ..args()
+            }),
+            EXIT_BAD_FILE
+        );
+        assert_eq!(
+            run(RunArgs {
+                only: vec!["ten-step-flow".into()],
+                ..args()
+            }),
+            EXIT_OK
+        );
+        assert_eq!(
+            run(RunArgs {
+                only: vec!["replay-rotated-refresh-token".into()],
+                defects: vec!["replay-accepted".into()],
+                ..args()
+            }),
+            EXIT_FINDINGS
+        );
+    }
+
     #[test]
     fn the_embedded_default_is_conformant_and_a_defect_is_caught() {
         let set = tokenlife_harness::builtin::scenarios().unwrap();

@@ -238,8 +238,8 @@ impl Report {
     pub fn human(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!(
-            "{} against {} (policy {}, scenarios {})\n\n",
-            self.tool, self.target, self.profile, self.scenarios_hash
+            "{} against {} (policy {}, seed {}, scenarios {})\n\n",
+            self.tool, self.target, self.profile, self.seed, self.scenarios_hash
         ));
         for s in &self.scenarios {
             let mark = match s.status {
@@ -281,8 +281,8 @@ impl Report {
         for (title, list) in [("FAILED", &self.failures), ("WARNING", &self.warning_list)] {
             for f in list {
                 out.push_str(&format!(
-                    "\n{title} {} [{} {}] in {}\n  {}\n  {}\n",
-                    f.id, f.clause, f.level, f.scenario, f.check, f.message
+                    "\n{title} {} [{} {}] in {} (seed {})\n  {}\n  {}\n",
+                    f.id, f.clause, f.level, f.scenario, self.seed, f.check, f.message
                 ));
                 for line in &f.trace {
                     out.push_str(&format!("    {line}\n"));

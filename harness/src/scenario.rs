@@ -245,11 +245,20 @@ pub struct Requires {
 impl Requires {
     /// The first unmet condition under `p`, as a sentence.
     pub fn unmet(&self, p: &Policy) -> Option<String> {
-        fn eq<T: PartialEq + fmt::Debug>(name: &str, want: Option<T>, got: T) -> Option<String> {
+        fn show<T: serde::Serialize + fmt::Debug>(v: &T) -> String {
+            serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))
+        }
+        fn eq<T: PartialEq + fmt::Debug + serde::Serialize>(
+            name: &str,
+            want: Option<T>,
+            got: T,
+        ) -> Option<String> {
             match want {
-                Some(w) if w != got => {
-                    Some(format!("needs {name} = {w:?}, the policy has {got:?}"))
-                }
+                Some(w) if w != got => Some(format!(
+                    "needs {name} = {}, the policy has {}",
+                    show(&w),
+                    show(&got)
+                )),
                 _ => None,
             }
         }
@@ -271,7 +280,8 @@ impl Requires {
         .or_else(|| match (self.grace_successor, p.grace) {
             (Some(w), Some(g)) => eq("grace_successor", Some(w), g.successor),
             (Some(w), None) => Some(format!(
-                "needs grace_successor = {w:?}, the policy has no grace"
+                "needs grace_successor = {}, the policy has no grace",
+                show(&w)
             )),
             _ => None,
         })
