@@ -51,6 +51,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/omitted-scope.toml"),
     ),
     (
+        "race-refresh-revoke.toml",
+        include_str!("../../scenarios/race-refresh-revoke.toml"),
+    ),
+    (
         "race-refresh.toml",
         include_str!("../../scenarios/race-refresh.toml"),
     ),

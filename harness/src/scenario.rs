@@ -181,12 +181,15 @@ pub enum StepKind {
     },
     /// The server restarts on its store.
     Restart,
-    /// `count` concurrent refreshes of one refresh token by its owner.
+    /// `count` concurrent requests on one refresh token by its owner: refreshes, and one
+    /// revocation when `revoke`.
     Race {
         /// The refresh token.
         rt: String,
         /// How many requests at once.
         count: u8,
+        /// Whether one of them is a revocation of the token by its owner.
+        revoke: bool,
     },
     /// RFC 7009 §2.2: revocation of a token the server never issued answers 200 (no model
     /// action: the harness judges it alone).
@@ -380,7 +383,7 @@ fn fields_of(action: &str) -> &'static [&'static str] {
         "revoke" => &["token", "by", "hint"],
         "introspect" => &["token"],
         "tick" => &["until"],
-        "race" => &["rt", "count"],
+        "race" => &["rt", "count", "revoke"],
         _ => &[],
     }
 }
@@ -711,7 +714,8 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                     Some(toml::Value::Integer(n)) if (2..=8).contains(n) => *n as u8,
                     Some(_) => return Err(r.err("count", "must be a whole number from 2 to 8")),
                 };
-                StepKind::Race { rt, count }
+                let revoke = r.bool("revoke", false)?;
+                StepKind::Race { rt, count, revoke }
             }
             "revoke-unknown" => StepKind::RevokeUnknown,
             "introspect-unknown" => StepKind::IntrospectUnknown,

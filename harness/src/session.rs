@@ -558,7 +558,9 @@ impl Harness {
                 StepKind::IntrospectUnknown if self.endpoints.introspection.is_none() => {
                     return Some("the target has no introspection endpoint".into())
                 }
-                StepKind::Race { .. } => {}
+                StepKind::Race { revoke: true, .. } if self.endpoints.revocation.is_none() => {
+                    return Some("the target has no revocation endpoint".into())
+                }
                 StepKind::Restart if self.control.is_none() => {
                     return Some(
                         "restarts need a target the harness can restart (the embedded server)"
@@ -749,9 +751,9 @@ impl Harness {
             StepKind::Restart => {
                 return self.restart(s, n).await;
             }
-            StepKind::Race { rt, count } => {
+            StepKind::Race { rt, count, revoke } => {
                 let rt = s.rt(rt)?;
-                return self.race(s, n, rt, *count).await;
+                return self.race(s, n, rt, *count, *revoke).await;
             }
             StepKind::RevokeUnknown | StepKind::IntrospectUnknown => {
                 return self.unknown_token(s, n, &step.kind).await;
@@ -1368,6 +1370,7 @@ impl Harness {
         n: usize,
         rt: RtId,
         count: u8,
+        with_revoke: bool,
     ) -> Result<(), Stop> {
         if let ClockConfig::Real { skew } = &self.target.clock {
             s.set.sync(s.elapsed(), skew.get());
@@ -1380,26 +1383,75 @@ impl Harness {
             .rt(rt)
             .cloned()
             .ok_or_else(|| Stop::Error(format!("{rt} was never issued")))?;
-        let form = vec![
-            ("grant_type".to_string(), "refresh_token".to_string()),
-            ("refresh_token".to_string(), value.expose().to_string()),
-        ];
-        let req = wire::post(&self.endpoints.token, form, Credentials::Client(c));
+        let refresh = Action::Refresh {
+            by: Actor::Client(owner),
+            rt,
+            scope: None,
+        };
+        let revoke = Action::Revoke {
+            by: Actor::Client(owner),
+            token: TokenRef::Refresh(rt),
+            hint: Hint::Right,
+        };
+        let refresh_req = wire::post(
+            &self.endpoints.token,
+            vec![
+                ("grant_type".to_string(), "refresh_token".to_string()),
+                ("refresh_token".to_string(), value.expose().to_string()),
+            ],
+            Credentials::Client(c),
+        );
+        let revoke_req = match (&self.endpoints.revocation, with_revoke) {
+            (Some(url), true) => Some(wire::post(
+                url,
+                vec![
+                    ("token".to_string(), value.expose().to_string()),
+                    ("token_type_hint".to_string(), "refresh_token".to_string()),
+                ],
+                Credentials::Client(c),
+            )),
+            (None, true) => {
+                return Err(Stop::Skipped(
+                    "the target has no revocation endpoint".into(),
+                ))
+            }
+            _ => None,
+        };
         let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..count {
-            let (http, req) = (self.http.clone(), req.clone());
-            tasks.spawn(async move { http.send(&req).await });
+        for k in 0..count {
+            let is_revoke = k == 0 && revoke_req.is_some();
+            let req = if is_revoke {
+                revoke_req.clone()
+            } else {
+                Some(refresh_req.clone())
+            };
+            let http = self.http.clone();
+            tasks.spawn(async move {
+                let r = match req {
+                    Some(req) => http.send(&req).await,
+                    None => Err(HttpError::BadUrl(String::new())),
+                };
+                (is_revoke, r)
+            });
         }
-        let mut observed = Vec::with_capacity(count as usize);
-        let what = format!("{count} concurrent refreshes with {rt}");
+        let mut observed: Vec<(Action, Observed)> = Vec::with_capacity(count as usize);
+        let what = if with_revoke {
+            format!(
+                "{} concurrent refreshes with {rt} and its revocation",
+                count - 1
+            )
+        } else {
+            format!("{count} concurrent refreshes with {rt}")
+        };
         while let Some(joined) = tasks.join_next().await {
             let read = match joined {
-                Ok(Ok(r)) => wire::read_token(&r, c).map(|(o, _)| o),
-                Ok(Err(e)) => Err(e.to_string()),
+                Ok((false, Ok(r))) => wire::read_token(&r, c).map(|(o, _)| (refresh, o)),
+                Ok((true, Ok(r))) => wire::read_revocation(&r).map(|(o, _)| (revoke, o)),
+                Ok((_, Err(e))) => Err(e.to_string()),
                 Err(e) => Err(format!("a request task failed: {e}")),
             };
             match read {
-                Ok(o) => observed.push(o),
+                Ok(x) => observed.push(x),
                 Err(m) => {
                     let m = s.redactor.apply(&m);
                     s.line(format!(
@@ -1417,13 +1469,11 @@ impl Harness {
             }
         }
         s.actions += count as usize;
-        let action = Action::Refresh {
-            by: Actor::Client(owner),
-            rt,
-            scope: None,
-        };
-        let shown: Vec<String> = observed.iter().map(|o| s.describe(o)).collect();
-        match linearize(&s.set, &s.bindings, &action, &value, observed) {
+        if with_revoke {
+            s.history.revoked.insert(TokenRef::Refresh(rt), Hint::Right);
+        }
+        let shown: Vec<String> = observed.iter().map(|(_, o)| s.describe(o)).collect();
+        match linearize(&s.set, &s.bindings, &value, observed) {
             Some((set, bindings, outcomes)) => {
                 s.set = set;
                 for (i, v) in bindings.rt.iter().enumerate() {
@@ -1646,15 +1696,14 @@ impl Harness {
     }
 }
 
-/// An order of `observed` (answers to the same `action`) that the model allows one after
-/// another, with the states, bindings and outcomes it leads to. Depth-first over the
-/// answers not yet placed; equal error answers are tried once per position.
+/// An order of `observed` (answers to concurrent requests on one token) that the model
+/// allows one after another, with the states, bindings and outcomes it leads to.
+/// Depth-first over the answers not yet placed; equal answers are tried once per position.
 fn linearize(
     set: &StateSet,
     bindings: &Bindings,
-    action: &Action,
     presented: &Secret,
-    observed: Vec<Observed>,
+    observed: Vec<(Action, Observed)>,
 ) -> Option<(StateSet, Bindings, Vec<Outcome>)> {
     if observed.is_empty() {
         return Some((set.clone(), bindings.clone(), Vec::new()));
@@ -1663,11 +1712,12 @@ fn linearize(
         if observed[..i].contains(&observed[i]) {
             continue;
         }
+        let (action, obs) = &observed[i];
         let mut next = set.clone();
         let Ok(Judgement::Allowed {
             outcome,
             bindings: nb,
-        }) = next.judge(action, &observed[i], bindings, Some(presented))
+        }) = next.judge(action, obs, bindings, Some(presented))
         else {
             continue;
         };
@@ -1680,7 +1730,7 @@ fn linearize(
         }
         let mut rest = observed.clone();
         rest.remove(i);
-        if let Some((set, b, mut outs)) = linearize(&next, &b, action, presented, rest) {
+        if let Some((set, b, mut outs)) = linearize(&next, &b, presented, rest) {
             outs.insert(0, outcome);
             return Some((set, b, outs));
         }
