@@ -157,6 +157,8 @@ checks! {
         "Concurrent refreshes of one refresh token give answers the policy allows in some order (no double spend).";
     RESTART_DURABLE = "restart.durable", "RFC9700-4.14.2", Must, true,
         "A restart on the same store changes no token's status.";
+    DISCOVERY_REFRESH_GRANT = "discovery.refresh-grant-listed", "RFC8414-2", Should, false,
+        "The metadata's `grant_types_supported`, when present, lists `refresh_token`.";
     CLOCK = "clock.advance", "-", Must, false,
         "The target's test clock moves when asked.";
 }

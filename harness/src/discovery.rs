@@ -24,6 +24,9 @@ pub struct Endpoints {
     pub resource: Option<String>,
     /// Where the endpoints came from, for the report.
     pub source: String,
+    /// Whether the metadata's `grant_types_supported` lists `refresh_token` (`None`: no
+    /// metadata, or the member is absent).
+    pub refresh_grant_listed: Option<bool>,
 }
 
 /// Why discovery failed.
@@ -108,6 +111,11 @@ pub async fn discover(http: &Http, target: &Target) -> Result<Endpoints, Discove
             .clone()
             .or_else(|| from_meta("introspection_endpoint")),
         resource: target.resource_url.clone(),
+        refresh_grant_listed: metadata
+            .as_ref()
+            .and_then(|(_, m)| m.get("grant_types_supported"))
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().any(|g| g.as_str() == Some("refresh_token"))),
         source,
     })
 }

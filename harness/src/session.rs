@@ -206,6 +206,33 @@ impl Harness {
                 ));
             }
         }
+        if let Some(listed) = self.endpoints.refresh_grant_listed {
+            let c = checks::DISCOVERY_REFRESH_GRANT;
+            let verdict = if listed {
+                Verdict::Passed
+            } else {
+                c.verdict_on_divergence(self.options.fail_on_should)
+            };
+            let message = (!listed).then(|| {
+                format!(
+                    "{}: grant_types_supported does not list refresh_token",
+                    self.endpoints.source
+                )
+            });
+            results.push(ScenarioResult {
+                name: "discovery".into(),
+                file: self.endpoints.source.clone(),
+                status: if verdict == Verdict::Failed {
+                    ScenarioStatus::Failed
+                } else {
+                    ScenarioStatus::Passed
+                },
+                reason: None,
+                steps_run: 1,
+                transcript: vec![format!("1. metadata from {}", self.endpoints.source)],
+                evaluations: vec![Evaluation::new(c, verdict, 1, message)],
+            });
+        }
         let only_checks = self.options.only.iter().any(|o| checks::by_id(o).is_some());
         for sc in &set.scenarios {
             if !only_checks && !self.selected(&sc.name) || self.options.skip.contains(&sc.name) {

@@ -53,3 +53,46 @@ async fn a_failing_transcript_names_the_check() {
         .unwrap();
     insta::assert_snapshot!("bcp-cross-client-defect-message", f.message.clone());
 }
+
+/// No token, code or secret reaches a report: the reference server's values are long
+/// random base64url strings, so no such run may appear anywhere in the JSON or the text.
+#[tokio::test]
+async fn reports_carry_no_token_values() {
+    let options = tokenlife_harness::RunOptions {
+        depth: 2,
+        cases: 4,
+        seed: 3,
+        ..Default::default()
+    };
+    for d in [Defects::none(), Defects::from(Defect::IntrospectStale)] {
+        let r = crate::common::run_opts(
+            Policy::profile("bcp").unwrap(),
+            d,
+            &shipped(),
+            options.clone(),
+        )
+        .await;
+        let json = serde_json::to_string(&r).unwrap();
+        for text in [
+            json,
+            r.human(),
+            tokenlife_harness::export::markdown(&r),
+            tokenlife_harness::export::junit(&r),
+        ] {
+            let mut run = 0;
+            for c in text.chars() {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    run += 1;
+                    assert!(
+                        run < 32,
+                        "a token-like string in a report: …{}",
+                        &text[..text.len().min(200)]
+                    );
+                } else {
+                    run = 0;
+                }
+            }
+            assert!(!text.contains("demo-secret"));
+        }
+    }
+}
