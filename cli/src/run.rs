@@ -54,6 +54,10 @@ pub struct RunArgs {
     /// actions, each from a fresh grant (0: scenarios only).
     #[arg(long, default_value_t = 4)]
     pub depth: u16,
+    /// Run every distinct action sequence to --depth instead of a transition cover (small
+    /// depths only: the number of sequences explodes).
+    #[arg(long)]
+    pub all_sequences: bool,
     /// Write report.json, junit.xml and report.md into this folder.
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
@@ -240,6 +244,7 @@ pub fn run(args: RunArgs) -> u8 {
         depth: args.depth,
         cases: args.cases,
         random_len: 8,
+        all_sequences: args.all_sequences,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -362,6 +367,7 @@ mod tests {
             skip: Vec::new(),
             fail_on_should: false,
             depth: 0,
+            all_sequences: false,
             report_dir: None,
             expect_divergences: None,
             timeout: 2,

@@ -105,6 +105,62 @@ pub fn exhaustive(policy: &Policy, depth: u16, restarts: bool) -> Generated {
     }
 }
 
+/// Every distinct action sequence of exactly `depth` actions (or shorter where nothing can
+/// follow), following every outcome the spec allows; with the transitions of
+/// [`exhaustive`] for coverage. Explodes quickly: for small depths.
+pub fn all_sequences(policy: &Policy, depth: u16, restarts: bool) -> Generated {
+    let model = LifecycleModel::new(
+        policy.clone(),
+        Bounds {
+            grants: 1,
+            refreshes: depth.min(8) as u8,
+            depth: Some(depth),
+        },
+    );
+    let spec = Spec::new(policy.clone());
+    let mut out: std::collections::BTreeSet<Vec<Action>> = std::collections::BTreeSet::new();
+    let mut stack: Vec<(State, Vec<Action>)> = vec![(State::default(), Vec::new())];
+    let mut steps: Vec<Step> = Vec::new();
+    while let Some((s, path)) = stack.pop() {
+        if path.len() >= depth as usize {
+            out.insert(path);
+            continue;
+        }
+        steps.clear();
+        model.steps(&s, &mut steps);
+        let mut actions: Vec<Action> = Vec::new();
+        for st in &steps {
+            if !actions.contains(&st.action) {
+                actions.push(st.action);
+            }
+        }
+        if restarts && s.n_grants > 0 {
+            actions.push(Action::Restart);
+        }
+        let mut extended = false;
+        for a in actions {
+            let Ok(outs) = spec.step(&s, &a) else {
+                continue;
+            };
+            for (o, mut post) in outs {
+                observe(policy, &s, &a, &o, &mut post);
+                let mut next = path.clone();
+                next.push(a);
+                stack.push((post, next));
+                extended = true;
+            }
+        }
+        if !extended && !path.is_empty() {
+            out.insert(path);
+        }
+    }
+    Generated {
+        depth,
+        sequences: out.into_iter().collect(),
+        transitions: exhaustive(policy, depth, restarts).transitions,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +176,9 @@ mod tests {
         }
         let deeper = exhaustive(&Policy::profile("bcp").unwrap_or_default(), 4, false);
         assert!(deeper.transitions.len() > g.transitions.len());
+        let all = all_sequences(&Policy::profile("bcp").unwrap_or_default(), 2, false);
+        let cover = exhaustive(&Policy::profile("bcp").unwrap_or_default(), 2, false);
+        assert!(all.sequences.len() >= cover.sequences.len());
+        assert!(all.sequences.iter().all(|s| s.len() <= 2));
     }
 }

@@ -63,6 +63,8 @@ pub struct RunOptions {
     /// Exhaustive generation: sequences covering every model transition within this many
     /// actions; 0: none.
     pub depth: u16,
+    /// Run every distinct sequence to `depth` instead of a transition cover.
+    pub all_sequences: bool,
     /// Random sequences from `seed` (0: none).
     pub cases: u32,
     /// Actions per random sequence at most.
@@ -252,7 +254,12 @@ impl Harness {
         }
         let mut coverage = None;
         if self.options.depth > 0 {
-            let g = crate::generate::exhaustive(
+            let generate = if self.options.all_sequences {
+                crate::generate::all_sequences
+            } else {
+                crate::generate::exhaustive
+            };
+            let g = generate(
                 &self.target.policy,
                 self.options.depth,
                 self.control.is_some(),
@@ -295,7 +302,12 @@ impl Harness {
     /// Runs generated sequences, each from a fresh model state, as one result: the first
     /// evaluation of each check and verdict is kept (with its trace), and the coverage.
     pub async fn run_generated(&mut self, g: &Generated) -> (ScenarioResult, usize, Coverage) {
-        let name = format!("exhaustive-depth-{}", g.depth);
+        let kind = if self.options.all_sequences {
+            "all-sequences"
+        } else {
+            "exhaustive"
+        };
+        let name = format!("{kind}-depth-{}", g.depth);
         let mut agg = ScenarioResult {
             name: name.clone(),
             file: "(generated from the model)".into(),
