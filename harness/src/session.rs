@@ -320,8 +320,7 @@ impl Harness {
         let mut covered: HashSet<Transition> = HashSet::new();
         let (mut actions, mut failed, mut errors) = (0usize, 0usize, 0usize);
         let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
-        for seq in &g.sequences {
-            let run = self.run_sequence(&name, seq).await;
+        for run in self.run_sequences(&name, &g.sequences).await {
             actions += run.actions;
             covered.extend(run.covered);
             match run.stop {
@@ -430,6 +429,88 @@ impl Harness {
         }
     }
 
+    /// `run_sequence` without restarts, on a shared harness, so that sequences can run at
+    /// once (a real clock: each sequence waits on its own timers).
+    async fn run_sequence_shared(&self, name: &str, seq: &[Action]) -> SequenceRun {
+        let mut r = ScenarioResult {
+            name: name.to_string(),
+            file: String::new(),
+            status: ScenarioStatus::Passed,
+            reason: None,
+            steps_run: 0,
+            transcript: Vec::new(),
+            evaluations: Vec::new(),
+        };
+        let mut s = self.session(&mut r);
+        let mut stop = None;
+        for (i, a) in seq.iter().enumerate() {
+            let n = i + 1;
+            s.result.steps_run = n;
+            let res = match a {
+                Action::Tick => self.tick(&mut s, n, None).await,
+                Action::Restart => Err(Stop::Skipped("restarts run one sequence at a time".into())),
+                Action::Steal { .. } => {
+                    s.actions += 1;
+                    s.set.steal(a);
+                    s.line(format!("{n}. {a}"));
+                    Ok(())
+                }
+                _ => self.run_action(&mut s, n, *a, None, None, None).await,
+            };
+            if let Err(e) = res {
+                stop = Some(e);
+                break;
+            }
+        }
+        if self.options.cleanup {
+            self.cleanup(&s).await;
+        }
+        let (actions, covered, outcomes) = (
+            s.actions,
+            std::mem::take(&mut s.covered),
+            std::mem::take(&mut s.outcomes),
+        );
+        drop(s);
+        if let Some(Stop::Failed(m) | Stop::Error(m) | Stop::Skipped(m)) = &stop {
+            r.reason = Some(m.clone());
+            r.status = if matches!(stop, Some(Stop::Failed(_))) {
+                ScenarioStatus::Failed
+            } else {
+                ScenarioStatus::Error
+            };
+        }
+        SequenceRun {
+            result: r,
+            actions,
+            covered,
+            outcomes,
+            stop,
+        }
+    }
+
+    /// Runs many sequences: one at a time with an endpoint clock (it is global) or when the
+    /// target can restart; at once, [`CONCURRENCY`] at a time, with a real clock.
+    async fn run_sequences(&mut self, name: &str, seqs: &[Vec<Action>]) -> Vec<SequenceRun> {
+        let concurrent =
+            matches!(self.target.clock, ClockConfig::Real { .. }) && self.control.is_none();
+        let mut out = Vec::with_capacity(seqs.len());
+        if !concurrent {
+            for seq in seqs {
+                out.push(self.run_sequence(name, seq).await);
+            }
+            return out;
+        }
+        let this: &Self = self;
+        for chunk in seqs.chunks(CONCURRENCY) {
+            let futs: Vec<_> = chunk
+                .iter()
+                .map(|seq| this.run_sequence_shared(name, seq))
+                .collect();
+            out.extend(join_all(futs).await);
+        }
+        out
+    }
+
     /// Random sequences from `seed`: stops at the first failing case, shrinks it, and
     /// returns the result with a scenario file that replays it.
     pub async fn run_random(
@@ -457,8 +538,8 @@ impl Harness {
             evaluations: Vec::new(),
         };
         let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
-        for (case, seq) in seqs.iter().enumerate() {
-            let run = self.run_sequence(&name, seq).await;
+        let runs = self.run_sequences(&name, &seqs).await;
+        for ((case, seq), run) in seqs.iter().enumerate().zip(runs) {
             actions += run.actions;
             let failing = |r: &SequenceRun| {
                 matches!(r.stop, Some(Stop::Failed(_)))
@@ -811,7 +892,7 @@ impl Harness {
 
     /// Runs one model action (not `Tick` or `Restart`) and judges its response.
     async fn run_action(
-        &mut self,
+        &self,
         s: &mut Session<'_>,
         n: usize,
         action: Action,
@@ -1333,12 +1414,7 @@ impl Harness {
         Ok((o, Some(value), Protocol::Token(x, requested)))
     }
 
-    async fn tick(
-        &mut self,
-        s: &mut Session<'_>,
-        n: usize,
-        until: Option<&str>,
-    ) -> Result<(), Stop> {
+    async fn tick(&self, s: &mut Session<'_>, n: usize, until: Option<&str>) -> Result<(), Stop> {
         let target = match until {
             None => None,
             Some(name) => Some(s.token(name)?),
@@ -1404,7 +1480,7 @@ impl Harness {
     /// they pass when some order of the requests gives answers the model allows one after
     /// another (a linearization), as the server's compare-and-set should guarantee.
     async fn race(
-        &mut self,
+        &self,
         s: &mut Session<'_>,
         n: usize,
         rt: RtId,
@@ -1775,6 +1851,33 @@ fn linearize(
         }
     }
     None
+}
+
+/// How many sequences run at once against a real-clock target.
+pub const CONCURRENCY: usize = 256;
+
+/// Polls every future until all are done (they run at once on the current task).
+async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
 
 /// What one sequence run left.

@@ -62,7 +62,8 @@ async fn exhaustive_sequences_pass_under_every_profile() {
 
 /// The reference server on its wall clock (no test clock), 2 s access tokens and 5 s
 /// refresh tokens: the harness waits for each deadline and accepts either answer within
-/// the skew. Slow by nature (it waits on the real clock), so only three scenarios.
+/// the skew. Slow by nature (it waits on the real clock): three scenarios, and the
+/// exhaustive (depth 2) and random sequences, which run at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_clock_target_passes() {
     use tokenlife_harness::target::{reference_target, ClockConfig};
@@ -90,7 +91,14 @@ async fn a_real_clock_target_passes() {
             .collect(),
         hash: all.hash,
     };
-    let r = tokenlife_harness::run(target, &set, tokenlife_harness::RunOptions::default(), None)
+    // Generated sequences run at once against a real clock, each on its own timers.
+    let options = tokenlife_harness::RunOptions {
+        depth: 2,
+        cases: 8,
+        seed: 11,
+        ..Default::default()
+    };
+    let r = tokenlife_harness::run(target, &set, options, None)
         .await
         .unwrap();
     server.shutdown().await;
@@ -100,5 +108,6 @@ async fn a_real_clock_target_passes() {
         .iter()
         .filter(|s| s.status == ScenarioStatus::Passed && s.name != "discovery")
         .collect();
-    assert_eq!(passed.len(), 3, "{}", r.human());
+    assert_eq!(passed.len(), 5, "{}", r.human());
+    assert!(r.coverage.unwrap().covered > 40, "{}", r.human());
 }
