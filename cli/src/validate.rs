@@ -1,6 +1,7 @@
 //! `tokenlife validate FILE`: checks a target, server config, policy or scenario file
 //! without running anything. The kind is taken from the file's tables (`[server]`: a
-//! target; `[[steps]]`: a scenario; `[[clients]]`: a server config; otherwise a policy) or
+//! target; `[[divergence]]`: expected divergences; `[[steps]]`: a scenario; `[[clients]]`:
+//! a server config; otherwise a policy) or
 //! from `--kind`. Exit codes: 0 valid, 3 invalid (the message names the field), 2 usage.
 
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ pub enum Kind {
     Policy,
     /// A scenario file (`scenarios/*.toml`).
     Scenario,
+    /// An expected-divergences file (`tokenlife run --expect-divergences`).
+    Divergences,
 }
 
 /// Arguments of `tokenlife validate`.
@@ -37,6 +40,8 @@ pub fn guess(text: &str) -> Kind {
     let has = |header: &str| text.lines().any(|l| l.trim() == header);
     if has("[server]") {
         Kind::Target
+    } else if has("[[divergence]]") {
+        Kind::Divergences
     } else if has("[[steps]]") {
         Kind::Scenario
     } else if has("[[clients]]") {
@@ -82,6 +87,16 @@ pub fn check(path: &std::path::Path, text: &str, kind: Kind) -> Result<String, S
             let p = Policy::from_toml(text).map_err(|e| e.to_string())?;
             Ok(format!("a valid policy file: {}", p.profile))
         }
+        Kind::Divergences => {
+            let prefix = format!("{}: ", path.display());
+            let d = tokenlife_harness::export::load_expected(path)
+                .map_err(|e| e.strip_prefix(&prefix).unwrap_or(&e).to_string())?;
+            Ok(format!(
+                "a valid expected-divergences file: {} entr{}",
+                d.len(),
+                if d.len() == 1 { "y" } else { "ies" }
+            ))
+        }
     }
 }
 
@@ -116,6 +131,7 @@ mod tests {
         assert_eq!(guess("name = \"a\"\n[[steps]]\n"), Kind::Scenario);
         assert_eq!(guess("[[clients]]\nid = \"a\"\n"), Kind::Config);
         assert_eq!(guess("profile = \"bcp\"\n"), Kind::Policy);
+        assert_eq!(guess("[[divergence]]\ncheck = \"x\"\n"), Kind::Divergences);
     }
 
     #[test]
