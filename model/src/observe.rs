@@ -153,8 +153,9 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
             }
             match token {
                 TokenRef::Refresh(r) => {
-                    // Only a live, unconsumed token is revoked; a dead one is "invalid" (§2.2).
-                    if rt_live_unconsumed(p, pre, r) {
+                    // A token the server may still honour (live, or consumed inside its grace
+                    // window) is revoked; a dead one is "invalid" and stays as it is (§2.2).
+                    if !rt_known_dead(p, pre, r) {
                         post.rts[r.0 as usize].seen |= seen_rt::REVOKED;
                         post.events |= Event::RevokedRefresh.bit();
                         if p.revoke_refresh_cascades {

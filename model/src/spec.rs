@@ -699,7 +699,15 @@ impl Spec {
         }
         match token {
             TokenRef::Refresh(r) => {
-                if rt_usable(s, r) {
+                // A token still honoured (live, or consumed but inside its grace window) is
+                // revoked; a dead one is "invalid" and nothing happens (RFC 7009 §2.2).
+                let consumed = s.rts[r.0 as usize].status == RtStatus::Consumed;
+                let honoured = rt_usable(s, r)
+                    || (consumed
+                        && !s.grants[s.rts[r.0 as usize].family as usize].revoked
+                        && expiry_reason(s, r).is_none()
+                        && self.in_grace(s, r));
+                if honoured {
                     kill_rt(&mut s.rts[r.0 as usize]);
                     if self.policy.revoke_refresh_cascades {
                         revoke_grant(s, fam);
