@@ -676,11 +676,25 @@ pub async fn revoke(
     }
     match found {
         Found::Refresh(t) => {
-            if !rt_usable(state, &t, now).await? {
+            // A token still honoured is revoked: a live one, or a consumed one whose grace
+            // reuse would still be honoured. A dead one is "invalid" and left alone (§2.2).
+            let usable = rt_usable(state, &t, now).await?;
+            let in_grace_window = !usable
+                && effective_status(state, &t) == RtStatus::Consumed
+                && match state.store().grant(&t.grant_id).await? {
+                    Some(g) => !g.revoked && rt_expiry(state, &t, &g, now).is_none(),
+                    None => false,
+                }
+                && in_grace(state, &t, &Secret::new(token), now).await?;
+            if !usable && !in_grace_window {
                 return Ok(());
             }
             let mut tx = state.store().begin().await?;
-            tx::revoke_refresh(&mut tx, &t.hash).await?;
+            if in_grace_window {
+                tx::revoke_consumed_refresh(&mut tx, &t.hash).await?;
+            } else {
+                tx::revoke_refresh(&mut tx, &t.hash).await?;
+            }
             if p.revoke_refresh_cascades {
                 if state.has(Defect::RevokeKeepsAccess) {
                     tx::revoke_refresh_of_grant(&mut tx, &grant_id).await?;

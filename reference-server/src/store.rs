@@ -831,6 +831,20 @@ pub mod tx {
         Ok(())
     }
 
+    /// Revokes a consumed refresh token (one still inside its grace window).
+    pub async fn revoke_consumed_refresh(
+        conn: &mut AnyConnection,
+        hash: &TokenHash,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET status = 'revoked', version = version + 1 WHERE hash = $1 AND status = 'consumed'",
+        )
+        .bind(hash.as_str())
+        .execute(conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Revokes one refresh token if it is still active; `false` when it was not.
     pub async fn revoke_refresh(
         conn: &mut AnyConnection,

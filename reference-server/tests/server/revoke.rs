@@ -94,3 +94,16 @@ async fn revocation_requires_client_authentication_and_a_token() {
     assert_invalid_request(&s.revoke(&A, "", None).await);
     assert!(s.refreshes(&A, t.rt()).await);
 }
+
+#[tokio::test]
+async fn revoking_a_consumed_token_inside_its_grace_window_revokes_it() {
+    // A consumed token whose grace reuse would still be honoured is a live token: revoking
+    // it stops the reuse, and under bcp's cascade the grant with it. Outside the window it is
+    // dead already and the revocation changes nothing.
+    let s = Srv::new(profile("grace-same")).await;
+    let t = s.login(&A, FULL).await;
+    assert!(s.refreshes(&A, t.rt()).await);
+    ok(&s.revoke(&A, t.rt(), Some("refresh_token")).await);
+    assert_invalid_grant(&s.refresh(&A, t.rt(), None).await);
+    assert!(!s.works(&t.access).await);
+}
