@@ -429,6 +429,10 @@ impl Store {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(RefreshRow, Option<GrantRow>)>, sqlx::Error> {
+        if let Some(writer) = &self.writer {
+            // A SQLite file: a read-only rusqlite connection, no hand-off to sqlx's worker.
+            return writer.read_refresh(hash);
+        }
         let row = sqlx::query(
             "SELECT r.*, g.id AS g_id, g.client_id AS g_client_id, g.subject AS g_subject, g.scope AS g_scope, g.created_at AS g_created_at, g.cap_at AS g_cap_at, g.revoked AS g_revoked FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1",
         )
