@@ -105,16 +105,12 @@ pub fn search(m: &LifecycleModel, props: &[&PropertyInfo], stop_early: bool) -> 
             }
         }
     }
-    let found = found_at
-        .iter()
-        .map(|f| f.map(|fp| path_to(m, &parents, fp, init_fp)))
-        .collect();
     Search {
         unique_states: parents.len(),
         max_depth,
         complete,
         seconds: start.elapsed().as_secs_f64(),
-        found,
+        found: paths(m, &parents, &found_at, init_fp),
     }
 }
 
@@ -209,17 +205,26 @@ pub fn search_threads(
         frontier = next;
         depth += 1;
     }
-    let found = found_at
-        .iter()
-        .map(|f| f.map(|fp| path_to(m, &parents, fp, init_fp)))
-        .collect();
     Search {
         unique_states: parents.len(),
         max_depth,
         complete,
         seconds: start.elapsed().as_secs_f64(),
-        found,
+        found: paths(m, &parents, &found_at, init_fp),
     }
+}
+
+/// The path to each found state, in the order of `found_at`.
+fn paths(
+    m: &LifecycleModel,
+    parents: &FxHashMap<u64, (u64, u32)>,
+    found_at: &[Option<u64>],
+    init_fp: u64,
+) -> Vec<Option<Vec<TraceStep>>> {
+    found_at
+        .iter()
+        .map(|f| f.map(|fp| path_to(m, parents, fp, init_fp)))
+        .collect()
 }
 
 fn path_to(
