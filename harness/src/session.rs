@@ -373,15 +373,7 @@ impl Harness {
 
     /// Runs one sequence of model actions from a fresh model state.
     async fn run_sequence(&mut self, name: &str, seq: &[Action]) -> SequenceRun {
-        let mut r = ScenarioResult {
-            name: name.to_string(),
-            file: String::new(),
-            status: ScenarioStatus::Passed,
-            reason: None,
-            steps_run: 0,
-            transcript: Vec::new(),
-            evaluations: Vec::new(),
-        };
+        let mut r = sequence_result(name);
         let mut s = self.session(&mut r);
         let mut stop = None;
         for (i, a) in seq.iter().enumerate() {
@@ -391,9 +383,7 @@ impl Harness {
                 Action::Tick => self.tick(&mut s, n, None).await,
                 Action::Restart => self.restart(&mut s, n).await,
                 Action::Steal { .. } => {
-                    s.actions += 1;
-                    s.set.steal(a);
-                    s.line(format!("{n}. {a}"));
+                    steal(&mut s, n, a);
                     Ok(())
                 }
                 _ => self.run_action(&mut s, n, *a, None, None, None).await,
@@ -412,35 +402,13 @@ impl Harness {
             std::mem::take(&mut s.outcomes),
         );
         drop(s);
-        if let Some(Stop::Failed(m) | Stop::Error(m) | Stop::Skipped(m)) = &stop {
-            r.reason = Some(m.clone());
-            r.status = if matches!(stop, Some(Stop::Failed(_))) {
-                ScenarioStatus::Failed
-            } else {
-                ScenarioStatus::Error
-            };
-        }
-        SequenceRun {
-            result: r,
-            actions,
-            covered,
-            outcomes,
-            stop,
-        }
+        sequence_run(r, actions, covered, outcomes, stop)
     }
 
     /// `run_sequence` without restarts, on a shared harness, so that sequences can run at
     /// once (a real clock: each sequence waits on its own timers).
     async fn run_sequence_shared(&self, name: &str, seq: &[Action]) -> SequenceRun {
-        let mut r = ScenarioResult {
-            name: name.to_string(),
-            file: String::new(),
-            status: ScenarioStatus::Passed,
-            reason: None,
-            steps_run: 0,
-            transcript: Vec::new(),
-            evaluations: Vec::new(),
-        };
+        let mut r = sequence_result(name);
         let mut s = self.session(&mut r);
         let mut stop = None;
         for (i, a) in seq.iter().enumerate() {
@@ -450,9 +418,7 @@ impl Harness {
                 Action::Tick => self.tick(&mut s, n, None).await,
                 Action::Restart => Err(Stop::Skipped("restarts run one sequence at a time".into())),
                 Action::Steal { .. } => {
-                    s.actions += 1;
-                    s.set.steal(a);
-                    s.line(format!("{n}. {a}"));
+                    steal(&mut s, n, a);
                     Ok(())
                 }
                 _ => self.run_action(&mut s, n, *a, None, None, None).await,
@@ -471,21 +437,7 @@ impl Harness {
             std::mem::take(&mut s.outcomes),
         );
         drop(s);
-        if let Some(Stop::Failed(m) | Stop::Error(m) | Stop::Skipped(m)) = &stop {
-            r.reason = Some(m.clone());
-            r.status = if matches!(stop, Some(Stop::Failed(_))) {
-                ScenarioStatus::Failed
-            } else {
-                ScenarioStatus::Error
-            };
-        }
-        SequenceRun {
-            result: r,
-            actions,
-            covered,
-            outcomes,
-            stop,
-        }
+        sequence_run(r, actions, covered, outcomes, stop)
     }
 
     /// Runs many sequences: one at a time with an endpoint clock (it is global) or when the
@@ -1878,6 +1830,51 @@ async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     })
     .await;
     out.into_iter().flatten().collect()
+}
+
+/// A fresh result for a generated sequence.
+fn sequence_result(name: &str) -> ScenarioResult {
+    ScenarioResult {
+        name: name.to_string(),
+        file: String::new(),
+        status: ScenarioStatus::Passed,
+        reason: None,
+        steps_run: 0,
+        transcript: Vec::new(),
+        evaluations: Vec::new(),
+    }
+}
+
+/// The attacker copies a refresh token: no exchange, only the model changes.
+fn steal(s: &mut Session<'_>, n: usize, a: &Action) {
+    s.actions += 1;
+    s.set.steal(a);
+    s.line(format!("{n}. {a}"));
+}
+
+/// A finished sequence: its result marked by how it stopped.
+fn sequence_run(
+    mut r: ScenarioResult,
+    actions: usize,
+    covered: HashSet<Transition>,
+    outcomes: BTreeMap<usize, Outcome>,
+    stop: Option<Stop>,
+) -> SequenceRun {
+    if let Some(Stop::Failed(m) | Stop::Error(m) | Stop::Skipped(m)) = &stop {
+        r.reason = Some(m.clone());
+        r.status = if matches!(stop, Some(Stop::Failed(_))) {
+            ScenarioStatus::Failed
+        } else {
+            ScenarioStatus::Error
+        };
+    }
+    SequenceRun {
+        result: r,
+        actions,
+        covered,
+        outcomes,
+        stop,
+    }
 }
 
 /// What one sequence run left.
