@@ -78,6 +78,48 @@ pub struct RunArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// No progress bars (they are drawn on a terminal's stderr only, never in JSON mode).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Progress bars on stderr, one per phase; hidden when stderr is not a terminal.
+#[derive(Default)]
+struct Bars {
+    current: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl tokenlife_harness::progress::Progress for Bars {
+    fn phase(&self, name: &str, total: u64) {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{prefix:>24} [{bar:32}] {pos}/{len} {elapsed}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(name.to_string());
+        if let Ok(mut c) = self.current.lock() {
+            if let Some(old) = c.replace(bar) {
+                old.finish();
+            }
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        if let Ok(c) = self.current.lock() {
+            if let Some(b) = c.as_ref() {
+                b.inc(n);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut c) = self.current.lock() {
+            if let Some(b) = c.take() {
+                b.finish();
+            }
+        }
+    }
 }
 
 /// The reference server in process, restartable on its SQLite file.
@@ -245,6 +287,8 @@ pub fn run(args: RunArgs) -> u8 {
         cases: args.cases,
         random_len: 8,
         all_sequences: args.all_sequences,
+        progress: (args.format == Format::Human && !args.quiet)
+            .then(|| tokenlife_harness::progress::ProgressSink::new(Bars::default())),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -374,6 +418,7 @@ mod tests {
             seed: Some(1),
             cases: 0,
             format: Format::Json,
+            quiet: true,
         }
     }
 

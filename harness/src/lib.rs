@@ -12,6 +12,7 @@
 //! - [`generate`]: exhaustive sequences from the model, to a depth.
 //! - [`session`]: the runner; [`report`]: what a run found; [`export`]: report files
 //!   (JSON, JUnit, Markdown + mermaid) and expected divergences.
+//! - [`progress`]: phase-by-phase progress for a display.
 //! - [`secret`]: tokens and secrets that never reach a log or a report.
 //!
 //! Clauses: RFC 6749 §3.3, §4.1, §5.1, §5.2, §6, §10.4; RFC 6750 §3.1; RFC 7009 §2;
@@ -25,6 +26,7 @@ pub mod export;
 pub mod generate;
 pub mod http;
 pub mod oracle;
+pub mod progress;
 pub mod random;
 pub mod report;
 pub mod scenario;

@@ -69,6 +69,8 @@ pub struct RunOptions {
     pub cases: u32,
     /// Actions per random sequence at most.
     pub random_len: u16,
+    /// Where progress goes (none: nowhere).
+    pub progress: Option<crate::progress::ProgressSink>,
 }
 
 /// Why a run could not start.
@@ -236,11 +238,18 @@ impl Harness {
             });
         }
         let only_checks = self.options.only.iter().any(|o| checks::by_id(o).is_some());
-        for sc in &set.scenarios {
-            if !only_checks && !self.selected(&sc.name) || self.options.skip.contains(&sc.name) {
-                continue;
-            }
+        let chosen: Vec<&Scenario> = set
+            .scenarios
+            .iter()
+            .filter(|sc| {
+                (only_checks || self.selected(&sc.name)) && !self.options.skip.contains(&sc.name)
+            })
+            .collect();
+        let progress = self.options.progress.clone();
+        crate::progress::phase(&progress, "scenarios", chosen.len() as u64);
+        for sc in chosen {
             let (mut r, n, truncated) = self.run_scenario(sc).await;
+            crate::progress::advance(&progress, 1);
             r.evaluations.retain(|e| self.check_selected(e.id));
             actions += n;
             if truncated {
@@ -252,6 +261,7 @@ impl Harness {
             }
             results.push(r);
         }
+        crate::progress::finish(&progress);
         let mut coverage = None;
         if self.options.depth > 0 {
             let generate = if self.options.all_sequences {
@@ -446,20 +456,29 @@ impl Harness {
         let concurrent =
             matches!(self.target.clock, ClockConfig::Real { .. }) && self.control.is_none();
         let mut out = Vec::with_capacity(seqs.len());
+        let progress = self.options.progress.clone();
+        crate::progress::phase(&progress, name, seqs.len() as u64);
         if !concurrent {
             for seq in seqs {
                 out.push(self.run_sequence(name, seq).await);
+                crate::progress::advance(&progress, 1);
             }
+            crate::progress::finish(&progress);
             return out;
         }
         let this: &Self = self;
         for chunk in seqs.chunks(CONCURRENCY) {
             let futs: Vec<_> = chunk
                 .iter()
-                .map(|seq| this.run_sequence_shared(name, seq))
+                .map(|seq| async {
+                    let r = this.run_sequence_shared(name, seq).await;
+                    crate::progress::advance(&progress, 1);
+                    r
+                })
                 .collect();
             out.extend(join_all(futs).await);
         }
+        crate::progress::finish(&progress);
         out
     }
 
