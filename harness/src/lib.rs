@@ -6,6 +6,7 @@
 //! - [`http`]: the HTTP adapter (timeouts, capped bodies, no redirects, rate limit, 429).
 //! - [`authorize`]: authorization codes with PKCE S256, modes `redirect` and `command`.
 //! - [`wire`]: token, revocation, introspection and resource requests and responses.
+//! - [`linearize`]: concurrent requests judged with stateright's linearizability tester.
 //! - [`oracle`]: the set of model states consistent with the responses; divergences.
 //! - [`checks`]: the check catalogue (stable ids, clause tags, levels).
 //! - [`scenario`]: scenario files; [`builtin`]: the shipped ones.
@@ -25,6 +26,7 @@ pub mod discovery;
 pub mod export;
 pub mod generate;
 pub mod http;
+pub mod linearize;
 pub mod oracle;
 pub mod progress;
 pub mod random;

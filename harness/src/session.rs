@@ -1447,9 +1447,11 @@ impl Harness {
         Ok(())
     }
 
-    /// `count` concurrent refreshes of `rt` by its owner. The answers are judged together:
-    /// they pass when some order of the requests gives answers the model allows one after
-    /// another (a linearization), as the server's compare-and-set should guarantee.
+    /// `count` concurrent refreshes of `rt` by its owner (one of them a revocation when
+    /// `with_revoke`). The answers are judged together with stateright's linearizability
+    /// tester: they pass when some order of the requests, consistent with when each was
+    /// sent and answered, gives answers the model allows one after another, as the
+    /// server's compare-and-set should guarantee.
     async fn race(
         &self,
         s: &mut Session<'_>,
@@ -1513,14 +1515,15 @@ impl Harness {
             };
             let http = self.http.clone();
             tasks.spawn(async move {
+                let sent = std::time::Instant::now();
                 let r = match req {
                     Some(req) => http.send(&req).await,
                     None => Err(HttpError::BadUrl(String::new())),
                 };
-                (is_revoke, r)
+                (is_revoke, sent, r, std::time::Instant::now())
             });
         }
-        let mut observed: Vec<(Action, Observed)> = Vec::with_capacity(count as usize);
+        let mut calls: Vec<crate::linearize::Call> = Vec::with_capacity(count as usize);
         let what = if with_revoke {
             format!(
                 "{} concurrent refreshes with {rt} and its revocation",
@@ -1531,13 +1534,21 @@ impl Harness {
         };
         while let Some(joined) = tasks.join_next().await {
             let read = match joined {
-                Ok((false, Ok(r))) => wire::read_token(&r, c).map(|(o, _)| (refresh, o)),
-                Ok((true, Ok(r))) => wire::read_revocation(&r).map(|(o, _)| (revoke, o)),
-                Ok((_, Err(e))) => Err(e.to_string()),
+                Ok((false, sent, Ok(r), at)) => {
+                    wire::read_token(&r, c).map(|(o, _)| (refresh, sent, o, at))
+                }
+                Ok((true, sent, Ok(r), at)) => {
+                    wire::read_revocation(&r).map(|(o, _)| (revoke, sent, o, at))
+                }
+                Ok((_, _, Err(e), _)) => Err(e.to_string()),
                 Err(e) => Err(format!("a request task failed: {e}")),
             };
             match read {
-                Ok(x) => observed.push(x),
+                Ok((action, sent, o, at)) => calls.push(crate::linearize::Call {
+                    action,
+                    sent,
+                    answered: Some((at, o)),
+                }),
                 Err(m) => {
                     let m = s.redactor.apply(&m);
                     s.line(format!(
@@ -1558,8 +1569,11 @@ impl Harness {
         if with_revoke {
             s.history.revoked.insert(TokenRef::Refresh(rt), Hint::Right);
         }
-        let shown: Vec<String> = observed.iter().map(|(_, o)| s.describe(o)).collect();
-        match linearize(&s.set, &s.bindings, &value, observed) {
+        let shown: Vec<String> = calls
+            .iter()
+            .filter_map(|c| c.answered.as_ref().map(|(_, o)| s.describe(o)))
+            .collect();
+        match crate::linearize::linearize(&s.set, &s.bindings, &value, &calls) {
             Some((set, bindings, outcomes)) => {
                 s.set = set;
                 for (i, v) in bindings.rt.iter().enumerate() {
@@ -1780,48 +1794,6 @@ impl Harness {
             swap(u);
         }
     }
-}
-
-/// An order of `observed` (answers to concurrent requests on one token) that the model
-/// allows one after another, with the states, bindings and outcomes it leads to.
-/// Depth-first over the answers not yet placed; equal answers are tried once per position.
-fn linearize(
-    set: &StateSet,
-    bindings: &Bindings,
-    presented: &Secret,
-    observed: Vec<(Action, Observed)>,
-) -> Option<(StateSet, Bindings, Vec<Outcome>)> {
-    if observed.is_empty() {
-        return Some((set.clone(), bindings.clone(), Vec::new()));
-    }
-    for i in 0..observed.len() {
-        if observed[..i].contains(&observed[i]) {
-            continue;
-        }
-        let (action, obs) = &observed[i];
-        let mut next = set.clone();
-        let Ok(Judgement::Allowed {
-            outcome,
-            bindings: nb,
-        }) = next.judge(action, obs, bindings, Some(presented))
-        else {
-            continue;
-        };
-        let mut b = bindings.clone();
-        if let Some((id, v)) = nb.at {
-            b.bind_at(id, v);
-        }
-        if let Some((id, v)) = nb.rt {
-            b.bind_rt(id, v);
-        }
-        let mut rest = observed.clone();
-        rest.remove(i);
-        if let Some((set, b, mut outs)) = linearize(&next, &b, presented, rest) {
-            outs.insert(0, outcome);
-            return Some((set, b, outs));
-        }
-    }
-    None
 }
 
 /// How many sequences run at once against a real-clock target.
