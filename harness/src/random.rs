@@ -1,29 +1,85 @@
 //! Random sequences: seeded walks of the model, run against the target and judged by the
 //! same oracle; a failing one is shrunk and written out as a scenario file that replays it.
 //!
-//! Each case walks the spec from the initial state with the model checker's action alphabet
-//! (one grant), choosing uniformly with a seeded RNG, so `--seed` replays a run exactly on
-//! the model side. Shrinking drops steps that mint nothing (resource calls, introspection,
-//! revocation, code replay, time, restarts), one at a time while the same check still
-//! fails; steps that mint tokens stay, since removing one renumbers every later token.
+//! Each case is a proptest value: a vector of choices, decoded into a walk of the spec from
+//! the initial state with the model checker's action alphabet (one grant). The cases come
+//! from proptest's ChaCha generator seeded with `--seed`, so a seed replays a run exactly
+//! on the model side. A failing case is shrunk by proptest's value tree (fewer choices,
+//! lower choices: shorter, simpler walks), each candidate run against the target and kept
+//! while the same check still fails; then steps that mint nothing (resource calls,
+//! introspection, revocation, code replay, time, restarts) are dropped one at a time the
+//! same way.
 //! Clauses: every clause the spec encodes.
 
-use rand::rngs::StdRng;
-use rand::{Rng as _, SeedableRng as _};
+use proptest::strategy::{BoxedStrategy, Strategy as _, ValueTree as _};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use tokenlife_model::model::{Bounds, LifecycleModel, Step};
 use tokenlife_model::observe::observe;
 use tokenlife_model::spec::{Hint, TokenRef};
 use tokenlife_model::state::Scope;
 use tokenlife_model::{Action, Actor, ClientType, Outcome, Policy, Spec, State};
 
-/// `cases` sequences of at most `len` actions from `seed`.
-pub fn sequences(
-    policy: &Policy,
-    seed: u64,
-    cases: u32,
-    len: u16,
-    restarts: bool,
-) -> Vec<Vec<Action>> {
+/// One random case: proptest's choice vector (which enabled action, which allowed
+/// outcome, at each step), which shrinks by dropping choices and lowering them.
+pub type Choices = Vec<(u16, u16)>;
+
+/// A case's value tree: its current choices, and the means to shrink them.
+pub struct Case(Box<dyn proptest::strategy::ValueTree<Value = Choices>>);
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Case").field(&self.0.current()).finish()
+    }
+}
+
+impl Case {
+    /// The current choices.
+    pub fn current(&self) -> Choices {
+        self.0.current()
+    }
+
+    /// A simpler candidate; `false` when there is none left.
+    pub fn simplify(&mut self) -> bool {
+        self.0.simplify()
+    }
+
+    /// Back off the last simplification (it passed); `false` when there is nothing to undo.
+    pub fn complicate(&mut self) -> bool {
+        self.0.complicate()
+    }
+}
+
+fn strategy(len: u16) -> BoxedStrategy<Choices> {
+    proptest::collection::vec(
+        (proptest::num::u16::ANY, proptest::num::u16::ANY),
+        1..=len.max(1) as usize,
+    )
+    .boxed()
+}
+
+/// `cases` proptest cases of at most `len` choices from `seed` (the same seed, the same
+/// cases).
+pub fn cases(seed: u64, cases: u32, len: u16) -> Vec<Case> {
+    let mut bytes = [0u8; 32];
+    for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&seed.rotate_left(i as u32 * 16).to_le_bytes());
+    }
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    );
+    let strategy = strategy(len);
+    (0..cases)
+        .filter_map(|_| strategy.new_tree(&mut runner).ok().map(Case))
+        .collect()
+}
+
+/// Decodes proptest choices into a walk of the model from the initial state, with the
+/// model checker's action alphabet (one grant): each step takes the enabled action and
+/// the allowed outcome its choice picks (modulo how many there are). The walk stops
+/// early when nothing is enabled.
+pub fn decode(policy: &Policy, choices: &[(u16, u16)], restarts: bool) -> Vec<Action> {
+    let len = choices.len().min(u16::MAX as usize) as u16;
     let model = LifecycleModel::new(
         policy.clone(),
         Bounds {
@@ -33,42 +89,51 @@ pub fn sequences(
         },
     );
     let spec = Spec::new(policy.clone());
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut out = Vec::with_capacity(cases as usize);
     let mut steps: Vec<Step> = Vec::new();
-    for _ in 0..cases {
-        let mut s = State::default();
-        let mut seq = Vec::new();
-        for _ in 0..len {
-            steps.clear();
-            model.steps(&s, &mut steps);
-            let mut actions: Vec<Action> = Vec::new();
-            for st in &steps {
-                if !actions.contains(&st.action) {
-                    actions.push(st.action);
-                }
+    let mut s = State::default();
+    let mut seq = Vec::with_capacity(choices.len());
+    for &(pick, outcome) in choices {
+        steps.clear();
+        model.steps(&s, &mut steps);
+        let mut actions: Vec<Action> = Vec::new();
+        for st in &steps {
+            if !actions.contains(&st.action) {
+                actions.push(st.action);
             }
-            if restarts && s.n_grants > 0 {
-                actions.push(Action::Restart);
-            }
-            if actions.is_empty() {
-                break;
-            }
-            let a = actions[rng.random_range(0..actions.len())];
-            let Ok(mut outs) = spec.step(&s, &a) else {
-                break;
-            };
-            if outs.is_empty() {
-                break;
-            }
-            let (o, mut post) = outs.swap_remove(rng.random_range(0..outs.len()));
-            observe(policy, &s, &a, &o, &mut post);
-            s = post;
-            seq.push(a);
         }
-        out.push(seq);
+        if restarts && s.n_grants > 0 {
+            actions.push(Action::Restart);
+        }
+        if actions.is_empty() {
+            break;
+        }
+        let a = actions[pick as usize % actions.len()];
+        let Ok(mut outs) = spec.step(&s, &a) else {
+            break;
+        };
+        if outs.is_empty() {
+            break;
+        }
+        let (o, mut post) = outs.swap_remove(outcome as usize % outs.len());
+        observe(policy, &s, &a, &o, &mut post);
+        s = post;
+        seq.push(a);
     }
-    out
+    seq
+}
+
+/// `cases` sequences of at most `len` actions from `seed`.
+pub fn sequences(
+    policy: &Policy,
+    seed: u64,
+    cases: u32,
+    len: u16,
+    restarts: bool,
+) -> Vec<Vec<Action>> {
+    self::cases(seed, cases, len)
+        .iter()
+        .map(|c| decode(policy, &c.current(), restarts))
+        .collect()
 }
 
 /// Whether dropping this action cannot renumber later tokens.
@@ -200,5 +265,22 @@ mod tests {
         assert!(a
             .iter()
             .all(|s| matches!(s.first(), Some(Action::Authorize { .. }))));
+        assert!(a.iter().all(|s| !s.is_empty() && s.len() <= 6));
+    }
+
+    #[test]
+    fn shrinking_ends_at_a_shorter_walk() {
+        let p = Policy::profile("bcp").unwrap_or_default();
+        let mut case = cases(11, 1, 8).pop().unwrap();
+        let first = decode(&p, &case.current(), false);
+        // Accept every simplification: the walk only gets shorter, ending at one step.
+        let mut rounds = 0;
+        while case.simplify() && rounds < 10_000 {
+            rounds += 1;
+        }
+        let last = decode(&p, &case.current(), false);
+        assert!(last.len() <= first.len());
+        assert_eq!(last.len(), 1, "{last:?}");
+        assert!(matches!(last[0], Action::Authorize { .. }));
     }
 }

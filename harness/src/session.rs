@@ -491,13 +491,13 @@ impl Harness {
         len: u16,
     ) -> (ScenarioResult, usize, Option<Replay>) {
         let name = format!("random-seed-{seed}");
-        let seqs = crate::random::sequences(
-            &self.target.policy,
-            seed,
-            cases,
-            len,
-            self.control.is_some(),
-        );
+        let restarts = self.control.is_some();
+        let policy = self.target.policy.clone();
+        let mut trees = crate::random::cases(seed, cases, len);
+        let seqs: Vec<Vec<Action>> = trees
+            .iter()
+            .map(|c| crate::random::decode(&policy, &c.current(), restarts))
+            .collect();
         let mut actions = 0;
         let mut agg = ScenarioResult {
             name: name.clone(),
@@ -531,8 +531,37 @@ impl Harness {
                 }
                 continue;
             };
-            // Shrink: drop steps that mint nothing while the same check still fails.
+            // Shrink with proptest's value tree: simpler choices while the same check
+            // still fails, back off when it passes.
+            let progress = self.options.progress.clone();
+            crate::progress::phase(&progress, "shrinking", SHRINK_RUNS as u64);
             let mut best = (seq.clone(), run);
+            let mut budget = SHRINK_RUNS;
+            let tree = &mut trees[case];
+            let mut more = tree.simplify();
+            while more && budget > 0 {
+                let candidate = crate::random::decode(&policy, &tree.current(), restarts);
+                let fails = if candidate == best.0 {
+                    true
+                } else {
+                    budget -= 1;
+                    crate::progress::advance(&progress, 1);
+                    let again = self.run_sequence(&name, &candidate).await;
+                    actions += again.actions;
+                    let same = failing(&again) == Some(id);
+                    if same {
+                        best = (candidate, again);
+                    }
+                    same
+                };
+                more = if fails {
+                    tree.simplify()
+                } else {
+                    tree.complicate()
+                };
+            }
+            crate::progress::finish(&progress);
+            // Then drop steps that mint nothing while the same check still fails.
             let mut i = best.0.len().saturating_sub(1);
             let mut budget = 32;
             while i > 0 && budget > 0 {
@@ -1795,6 +1824,9 @@ impl Harness {
         }
     }
 }
+
+/// How many candidate sequences proptest's shrinking may run against the target.
+pub const SHRINK_RUNS: u32 = 64;
 
 /// How many sequences run at once against a real-clock target.
 pub const CONCURRENCY: usize = 256;
