@@ -32,17 +32,54 @@ pub struct Generated {
     pub transitions: HashSet<Transition>,
 }
 
+/// The model checker's action alphabet for one grant, bounded to `depth` actions: what
+/// every generator (exhaustive, all sequences, random) walks.
+pub struct Walker {
+    model: LifecycleModel,
+    /// The spec, to step.
+    pub spec: Spec,
+    restarts: bool,
+    steps: Vec<Step>,
+}
+
+impl Walker {
+    /// A walker under `policy`; `restarts` adds `Restart` once a grant exists.
+    pub fn new(policy: &Policy, depth: u16, restarts: bool) -> Walker {
+        Walker {
+            model: LifecycleModel::new(
+                policy.clone(),
+                Bounds {
+                    grants: 1,
+                    refreshes: depth.min(8) as u8,
+                    depth: Some(depth),
+                },
+            ),
+            spec: Spec::new(policy.clone()),
+            restarts,
+            steps: Vec::new(),
+        }
+    }
+
+    /// The distinct actions enabled in `s`.
+    pub fn enabled(&mut self, s: &State) -> Vec<Action> {
+        self.steps.clear();
+        self.model.steps(s, &mut self.steps);
+        let mut actions: Vec<Action> = Vec::new();
+        for st in &self.steps {
+            if !actions.contains(&st.action) {
+                actions.push(st.action);
+            }
+        }
+        if self.restarts && s.n_grants > 0 {
+            actions.push(Action::Restart);
+        }
+        actions
+    }
+}
+
 /// Sequences covering every transition within `depth` actions under `policy`.
 pub fn exhaustive(policy: &Policy, depth: u16, restarts: bool) -> Generated {
-    let model = LifecycleModel::new(
-        policy.clone(),
-        Bounds {
-            grants: 1,
-            refreshes: depth.min(8) as u8,
-            depth: Some(depth),
-        },
-    );
-    let spec = Spec::new(policy.clone());
+    let mut walker = Walker::new(policy, depth, restarts);
     let mut transitions: HashSet<Transition> = HashSet::new();
     let mut kept: Vec<Vec<Action>> = Vec::new();
     let mut seen: HashMap<State, ()> = HashMap::new();
@@ -50,25 +87,14 @@ pub fn exhaustive(policy: &Policy, depth: u16, restarts: bool) -> Generated {
     let init = State::default();
     seen.insert(init.clone(), ());
     queue.push_back((init, Vec::new()));
-    let mut steps: Vec<Step> = Vec::new();
     while let Some((s, path)) = queue.pop_front() {
         if path.len() >= depth as usize {
             continue;
         }
-        steps.clear();
-        model.steps(&s, &mut steps);
-        let mut actions: Vec<Action> = Vec::new();
-        for st in &steps {
-            if !actions.contains(&st.action) {
-                actions.push(st.action);
-            }
-        }
-        if restarts && s.n_grants > 0 {
-            actions.push(Action::Restart);
-        }
+        let actions = walker.enabled(&s);
         let fp = fingerprint(&s);
         for a in actions {
-            let Ok(outs) = spec.step(&s, &a) else {
+            let Ok(outs) = walker.spec.step(&s, &a) else {
                 continue;
             };
             let mut next_path = path.clone();
@@ -109,37 +135,18 @@ pub fn exhaustive(policy: &Policy, depth: u16, restarts: bool) -> Generated {
 /// follow), following every outcome the spec allows; with the transitions of
 /// [`exhaustive`] for coverage. Explodes quickly: for small depths.
 pub fn all_sequences(policy: &Policy, depth: u16, restarts: bool) -> Generated {
-    let model = LifecycleModel::new(
-        policy.clone(),
-        Bounds {
-            grants: 1,
-            refreshes: depth.min(8) as u8,
-            depth: Some(depth),
-        },
-    );
-    let spec = Spec::new(policy.clone());
+    let mut walker = Walker::new(policy, depth, restarts);
     let mut out: std::collections::BTreeSet<Vec<Action>> = std::collections::BTreeSet::new();
     let mut stack: Vec<(State, Vec<Action>)> = vec![(State::default(), Vec::new())];
-    let mut steps: Vec<Step> = Vec::new();
     while let Some((s, path)) = stack.pop() {
         if path.len() >= depth as usize {
             out.insert(path);
             continue;
         }
-        steps.clear();
-        model.steps(&s, &mut steps);
-        let mut actions: Vec<Action> = Vec::new();
-        for st in &steps {
-            if !actions.contains(&st.action) {
-                actions.push(st.action);
-            }
-        }
-        if restarts && s.n_grants > 0 {
-            actions.push(Action::Restart);
-        }
+        let actions = walker.enabled(&s);
         let mut extended = false;
         for a in actions {
-            let Ok(outs) = spec.step(&s, &a) else {
+            let Ok(outs) = walker.spec.step(&s, &a) else {
                 continue;
             };
             for (o, mut post) in outs {

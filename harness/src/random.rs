@@ -13,11 +13,10 @@
 
 use proptest::strategy::{BoxedStrategy, Strategy as _, ValueTree as _};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use tokenlife_model::model::{Bounds, LifecycleModel, Step};
 use tokenlife_model::observe::observe;
 use tokenlife_model::spec::{Hint, TokenRef};
 use tokenlife_model::state::Scope;
-use tokenlife_model::{Action, Actor, ClientType, Outcome, Policy, Spec, State};
+use tokenlife_model::{Action, Actor, ClientType, Outcome, Policy, State};
 
 /// One random case: proptest's choice vector (which enabled action, which allowed
 /// outcome, at each step), which shrinks by dropping choices and lowering them.
@@ -80,35 +79,16 @@ pub fn cases(seed: u64, cases: u32, len: u16) -> Vec<Case> {
 /// early when nothing is enabled.
 pub fn decode(policy: &Policy, choices: &[(u16, u16)], restarts: bool) -> Vec<Action> {
     let len = choices.len().min(u16::MAX as usize) as u16;
-    let model = LifecycleModel::new(
-        policy.clone(),
-        Bounds {
-            grants: 1,
-            refreshes: len.min(8) as u8,
-            depth: Some(len),
-        },
-    );
-    let spec = Spec::new(policy.clone());
-    let mut steps: Vec<Step> = Vec::new();
+    let mut walker = crate::generate::Walker::new(policy, len, restarts);
     let mut s = State::default();
     let mut seq = Vec::with_capacity(choices.len());
     for &(pick, outcome) in choices {
-        steps.clear();
-        model.steps(&s, &mut steps);
-        let mut actions: Vec<Action> = Vec::new();
-        for st in &steps {
-            if !actions.contains(&st.action) {
-                actions.push(st.action);
-            }
-        }
-        if restarts && s.n_grants > 0 {
-            actions.push(Action::Restart);
-        }
+        let actions = walker.enabled(&s);
         if actions.is_empty() {
             break;
         }
         let a = actions[pick as usize % actions.len()];
-        let Ok(mut outs) = spec.step(&s, &a) else {
+        let Ok(mut outs) = walker.spec.step(&s, &a) else {
             break;
         };
         if outs.is_empty() {
