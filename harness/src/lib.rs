@@ -27,6 +27,7 @@ pub mod export;
 pub mod generate;
 pub mod http;
 pub mod linearize;
+pub mod load;
 pub mod oracle;
 pub mod progress;
 pub mod random;

@@ -1,0 +1,1293 @@
+//! The checker: one family's history judged against the declared [`Policy`], in time linear
+//! in the history (after grouping by token), with no false alarm.
+//!
+//! Requests on one family overlap, and some never got an answer, so the order in which the
+//! server applied them is not known. The checker never guesses it. It flags a history only
+//! when *every* order consistent with the intervals (a request takes effect somewhere
+//! between being sent and being answered; an unanswered one at any time after it was sent,
+//! or never) breaks the policy. Facts are bounded from the two sides of that window:
+//!
+//! - a token or family is *surely dead* from the answer of the request that killed it: a
+//!   200 revocation, a refused replay under reuse detection (RFC 9700 §4.14.2);
+//! - a token is *surely live* at a request when no request that could have consumed,
+//!   revoked or killed it was sent before that request was answered.
+//!
+//! What is flagged ([`Kind`]): a refresh token rotated twice (RFC 9700 §4.14.2, strict
+//! rotation), a consumed one honoured again, a grace reuse outside the window, count or
+//! successor rules, anything honoured after it or its family was surely revoked (RFC 7009
+//! §2.1; "nothing revoked ever comes back"), a surely live token refused (an acknowledged
+//! rotation forgotten, RFC 6749 §6), a 5xx or a non-OAuth answer and a refusal other than
+//! `400 invalid_grant` (RFC 6749 §5.2), rotation contrary to the policy.
+//!
+//! Deadlines (TTLs, idle timeout, absolute cap) are taken conservatively: near a possible
+//! deadline a refusal is accepted and proves nothing. The conformance suite judges expiry
+//! exactly; the load judges concurrency, crashes and durability.
+
+use std::fmt;
+
+use serde::Serialize;
+use tokenlife_model::policy::{GraceSuccessor, Rotation, Seconds, SuccessorLifetime};
+use tokenlife_model::{ErrorCode, Policy};
+
+use super::history::{At, History, Micros, Op, Request, Response, Rt};
+
+/// How the server's clock relates to the load's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Wall time on both sides; a deadline may come `tolerance` early or late (the server
+    /// counts whole seconds, and its clock is not ours).
+    Real {
+        /// The tolerance around every deadline.
+        tolerance: Micros,
+    },
+    /// The server's clock does not move (a frozen test clock): nothing expires.
+    Frozen,
+}
+
+impl Clock {
+    /// The real clock with a tolerance in seconds.
+    pub fn real(seconds: u32) -> Clock {
+        Clock::Real {
+            tolerance: micros(Seconds(seconds)),
+        }
+    }
+}
+
+fn micros(s: Seconds) -> Micros {
+    u64::from(s.get()) * 1_000_000
+}
+
+/// What kind of policy violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A refresh token was rotated more than once (no grace window).
+    DoubleSpend,
+    /// A consumed refresh token was honoured again, or introspected as active.
+    ConsumedHonoured,
+    /// A grace reuse the policy does not allow (window, count, successor).
+    Grace,
+    /// A token was honoured after it or its family was surely revoked.
+    RevokedHonoured,
+    /// A surely live token was refused.
+    LiveRefused,
+    /// A 5xx, or an answer that is no OAuth response.
+    ServerError,
+    /// A refused refresh that is not `400 invalid_grant`.
+    WrongRefusal,
+    /// Rotation contrary to the declared policy, or a token issued twice.
+    Rotation,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 8] = [
+        Kind::DoubleSpend,
+        Kind::ConsumedHonoured,
+        Kind::Grace,
+        Kind::RevokedHonoured,
+        Kind::LiveRefused,
+        Kind::ServerError,
+        Kind::WrongRefusal,
+        Kind::Rotation,
+    ];
+
+    /// The stable check id.
+    pub const fn id(self) -> &'static str {
+        match self {
+            Kind::DoubleSpend => "load.double-spend",
+            Kind::ConsumedHonoured => "load.consumed-honoured",
+            Kind::Grace => "load.grace-reuse",
+            Kind::RevokedHonoured => "load.revoked-honoured",
+            Kind::LiveRefused => "load.live-refused",
+            Kind::ServerError => "load.server-error",
+            Kind::WrongRefusal => "load.wrong-refusal",
+            Kind::Rotation => "load.rotation",
+        }
+    }
+
+    /// The clause it breaks.
+    pub const fn clause(self) -> &'static str {
+        match self {
+            Kind::DoubleSpend | Kind::ConsumedHonoured | Kind::Grace => "RFC9700-4.14.2",
+            Kind::RevokedHonoured => "RFC7009-2.1",
+            Kind::LiveRefused | Kind::Rotation => "RFC6749-6",
+            Kind::ServerError | Kind::WrongRefusal => "RFC6749-5.2",
+        }
+    }
+
+    /// The check, as a sentence.
+    pub const fn title(self) -> &'static str {
+        match self {
+            Kind::DoubleSpend => "a refresh token is rotated at most once",
+            Kind::ConsumedHonoured => "a consumed refresh token is never honoured again",
+            Kind::Grace => "grace reuses stay inside the policy's window, count and successor",
+            Kind::RevokedHonoured => "nothing revoked ever comes back",
+            Kind::LiveRefused => "an acknowledged live token keeps working",
+            Kind::ServerError => "every answer is an OAuth response, never a 5xx",
+            Kind::WrongRefusal => "a refused refresh is 400 invalid_grant",
+            Kind::Rotation => "rotation follows the declared policy",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// One violation: its kind, the requests that show it (indices into the history's ops)
+/// and what happened, in words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The kind.
+    pub kind: Kind,
+    /// The requests that show it, the violating one last.
+    pub ops: Vec<usize>,
+    /// What happened.
+    pub message: String,
+}
+
+const NEVER: Micros = Micros::MAX;
+
+/// The earliest time of some event and the request behind it.
+#[derive(Clone, Copy, Debug)]
+struct First {
+    at: Micros,
+    op: usize,
+}
+
+impl First {
+    const NONE: First = First { at: NEVER, op: 0 };
+
+    fn offer(&mut self, at: Micros, op: usize) {
+        if at < self.at {
+            *self = First { at, op };
+        }
+    }
+
+    fn min(self, other: First) -> First {
+        if other.at < self.at {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// Whether it happened strictly before `t`.
+    fn before(self, t: Micros) -> bool {
+        self.at < t
+    }
+}
+
+#[derive(Clone, Debug)]
+struct RtFacts {
+    /// The earliest time it can have been issued (the sending of a request that returned it).
+    issued: Micros,
+    /// The first request (by sending time) that returned it.
+    issuer: Option<usize>,
+    /// 200s of it that returned another refresh token (each consumed it).
+    rotations: Vec<usize>,
+    /// 200s of it that returned no refresh token or itself.
+    keeps: Vec<usize>,
+    /// The earliest sending of a request that may have consumed it.
+    consumer: First,
+    /// The earliest sending of a refresh of it without a definite answer.
+    uncertain: First,
+    /// Its revocations.
+    revocation: Revocation,
+}
+
+impl RtFacts {
+    fn new() -> RtFacts {
+        RtFacts {
+            issued: NEVER,
+            issuer: None,
+            rotations: Vec::new(),
+            keeps: Vec::new(),
+            consumer: First::NONE,
+            uncertain: First::NONE,
+            revocation: Revocation::NONE,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct AtFacts {
+    issued: Micros,
+    issuer: Option<usize>,
+    revocation: Revocation,
+}
+
+/// The revocations of one token.
+#[derive(Clone, Copy, Debug)]
+struct Revocation {
+    /// The earliest answer of one answered 200: the token is dead from then on.
+    sure: First,
+    /// The earliest sending of one that may have taken effect.
+    maybe: First,
+}
+
+impl Revocation {
+    const NONE: Revocation = Revocation {
+        sure: First::NONE,
+        maybe: First::NONE,
+    };
+
+    fn note(&mut self, r: Response, inv: Micros, done: Micros, op: usize) {
+        if r == Response::Honoured {
+            self.sure.offer(done, op);
+        }
+        self.maybe.offer(inv, op);
+    }
+}
+
+/// The two earliest possible replays with different tokens, so that "the earliest one not
+/// of token x" is one comparison.
+#[derive(Clone, Copy, Debug)]
+struct Replays {
+    first: First,
+    first_token: Option<Rt>,
+    other: First,
+}
+
+impl Replays {
+    fn offer(&mut self, at: Micros, op: usize, rt: Rt) {
+        if at < self.first.at {
+            if self.first_token != Some(rt) {
+                self.other = self.first;
+            }
+            self.first = First { at, op };
+            self.first_token = Some(rt);
+        } else if self.first_token != Some(rt) {
+            self.other.offer(at, op);
+        }
+    }
+
+    fn any(&self) -> First {
+        self.first
+    }
+
+    fn not_of(&self, rt: Rt) -> First {
+        if self.first_token == Some(rt) {
+            self.other
+        } else {
+            self.first
+        }
+    }
+}
+
+/// The facts of one history, gathered in one pass.
+struct Facts<'a> {
+    policy: &'a Policy,
+    clock: Clock,
+    ops: &'a [Op],
+    created: Micros,
+    rts: Vec<RtFacts>,
+    ats: Vec<AtFacts>,
+    /// Refreshes refused or without a definite answer: each may be a replay.
+    replays: Replays,
+    /// The earliest sending of any refresh-token revocation that may have taken effect.
+    rt_revoke_any: First,
+    /// The earliest sending of any access-token revocation that may have taken effect.
+    at_revoke_any: First,
+}
+
+fn max_ids(ops: &[Op]) -> (usize, usize) {
+    let (mut rts, mut ats) = (0usize, 0usize);
+    let mut rt = |r: Rt| rts = rts.max(r.0 as usize + 1);
+    let mut at = |a: At| ats = ats.max(a.0 as usize + 1);
+    for op in ops {
+        match op.request {
+            Request::Refresh(r) | Request::RevokeRefresh(r) | Request::IntrospectRefresh(r) => {
+                rt(r)
+            }
+            Request::UseAccess(a) | Request::RevokeAccess(a) => at(a),
+            Request::Exchange => {}
+        }
+        if let Response::Tokens { access, refresh } = op.response {
+            at(access);
+            if let Some(r) = refresh {
+                rt(r);
+            }
+        }
+    }
+    (rts, ats)
+}
+
+impl<'a> Facts<'a> {
+    fn gather(policy: &'a Policy, clock: Clock, h: &'a History) -> Facts<'a> {
+        let ops = &h.ops[..];
+        let (n_rt, n_at) = max_ids(ops);
+        let mut f = Facts {
+            policy,
+            clock,
+            ops,
+            created: ops
+                .iter()
+                .filter(|o| o.request == Request::Exchange)
+                .map(|o| o.invoked)
+                .min()
+                .unwrap_or(0),
+            rts: vec![RtFacts::new(); n_rt],
+            ats: vec![
+                AtFacts {
+                    issued: NEVER,
+                    issuer: None,
+                    revocation: Revocation::NONE,
+                };
+                n_at
+            ],
+            replays: Replays {
+                first: First::NONE,
+                first_token: None,
+                other: First::NONE,
+            },
+            rt_revoke_any: First::NONE,
+            at_revoke_any: First::NONE,
+        };
+        for (i, op) in ops.iter().enumerate() {
+            let (inv, done) = (op.invoked, op.done());
+            if let Response::Tokens { access, refresh } = op.response {
+                let a = &mut f.ats[access.0 as usize];
+                if inv < a.issued {
+                    a.issued = inv;
+                    a.issuer = Some(i);
+                }
+                if let Some(r) = refresh {
+                    let t = &mut f.rts[r.0 as usize];
+                    if inv < t.issued {
+                        t.issued = inv;
+                        t.issuer = Some(i);
+                    }
+                }
+            }
+            let took_effect =
+                matches!(op.response, Response::Honoured) || op.response.is_uncertain();
+            match (op.request, op.response) {
+                (Request::Refresh(x), Response::Tokens { refresh, .. }) => {
+                    let t = &mut f.rts[x.0 as usize];
+                    if refresh.is_some_and(|y| y != x) {
+                        t.rotations.push(i);
+                        t.consumer.offer(inv, i);
+                    } else {
+                        t.keeps.push(i);
+                    }
+                }
+                (Request::Refresh(x), r) => {
+                    if r.is_uncertain() {
+                        let t = &mut f.rts[x.0 as usize];
+                        t.consumer.offer(inv, i);
+                        t.uncertain.offer(inv, i);
+                    }
+                    f.replays.offer(inv, i, x);
+                }
+                (Request::RevokeRefresh(x), r) if took_effect => {
+                    f.rts[x.0 as usize].revocation.note(r, inv, done, i);
+                    f.rt_revoke_any.offer(inv, i);
+                }
+                (Request::RevokeAccess(a), r) if took_effect => {
+                    f.ats[a.0 as usize].revocation.note(r, inv, done, i);
+                    f.at_revoke_any.offer(inv, i);
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// Whether refresh token `x` may be past one of its deadlines at time `t`.
+    fn rt_may_expire(&self, x: Rt, t: Micros) -> bool {
+        let Clock::Real { tolerance } = self.clock else {
+            return false;
+        };
+        let p = self.policy;
+        let born = match self.rts[x.0 as usize].issued {
+            NEVER => self.created,
+            b => b,
+        };
+        let mut earliest = NEVER;
+        let mut after = |from: Micros, s: Option<Seconds>| {
+            if let Some(s) = s {
+                earliest = earliest.min(from.saturating_add(micros(s)));
+            }
+        };
+        let ttl_from = match p.successor_lifetime {
+            SuccessorLifetime::Fresh => born,
+            SuccessorLifetime::Inherited => self.created,
+        };
+        after(ttl_from, p.refresh_ttl);
+        after(self.created, p.absolute_cap);
+        after(born, p.idle_timeout);
+        t.saturating_add(tolerance) >= earliest
+    }
+
+    /// Whether access token `a` may be past its lifetime at time `t`.
+    fn at_may_expire(&self, a: At, t: Micros) -> bool {
+        let Clock::Real { tolerance } = self.clock else {
+            return false;
+        };
+        let born = match self.ats[a.0 as usize].issued {
+            NEVER => self.created,
+            b => b,
+        };
+        t.saturating_add(tolerance) >= born.saturating_add(micros(self.policy.access_ttl))
+    }
+
+    /// The successor a rotation returned.
+    fn successor(&self, op: usize) -> Option<Rt> {
+        match self.ops[op].response {
+            Response::Tokens { refresh, .. } => refresh,
+            _ => None,
+        }
+    }
+
+    /// When the family is surely revoked: a refused replay under reuse detection, or a 200
+    /// revocation of a refresh token that was surely still honoured, under the cascade.
+    fn family_death(&self) -> First {
+        let p = self.policy;
+        let mut dead = First::NONE;
+        for (i, op) in self.ops.iter().enumerate() {
+            let t = op.done();
+            let at_cascade_before = p.revoke_access_cascades && self.at_revoke_any.before(t);
+            match (op.request, op.response) {
+                (
+                    Request::Refresh(x),
+                    Response::Refused {
+                        status: 400,
+                        error: ErrorCode::InvalidGrant,
+                    },
+                ) if p.reuse_detection && !at_cascade_before && !self.rt_may_expire(x, t) => {
+                    // The token was dead when this refusal took effect. Consumed: this was a
+                    // replay, and reuse detection revoked the grant. Revoked by its own
+                    // revocation: that cascaded to the grant. Its grant revoked: dead already.
+                    let f = &self.rts[x.0 as usize];
+                    let surely_consumed =
+                        f.rotations.iter().any(|&s| self.ops[s].done() < op.invoked);
+                    let own_revocation_cascades =
+                        p.revoke_refresh_cascades || !f.revocation.maybe.before(t);
+                    if p.revoke_refresh_cascades || (surely_consumed && own_revocation_cascades) {
+                        dead.offer(t, i);
+                    }
+                }
+                (Request::RevokeRefresh(x), Response::Honoured)
+                    if p.revoke_refresh_cascades
+                        && !at_cascade_before
+                        && !self.rts[x.0 as usize].consumer.before(t)
+                        && !self.rt_may_expire(x, t) =>
+                {
+                    dead.offer(t, i);
+                }
+                _ => {}
+            }
+        }
+        dead
+    }
+
+    /// When every refresh token of the family is surely dead: the family's death, or a 200
+    /// revocation of an unexpired access token under the access-token cascade.
+    fn refresh_death(&self, family: First) -> First {
+        let mut dead = family;
+        if !self.policy.revoke_access_cascades {
+            return dead;
+        }
+        for (i, op) in self.ops.iter().enumerate() {
+            if let (Request::RevokeAccess(a), Response::Honoured) = (op.request, op.response) {
+                if !self.at_may_expire(a, op.done()) {
+                    dead.offer(op.done(), i);
+                }
+            }
+        }
+        dead
+    }
+}
+
+/// Checks one family's history against `policy`; every violation found, in request order.
+pub fn check(policy: &Policy, clock: Clock, h: &History) -> Vec<Violation> {
+    let f = Facts::gather(policy, clock, h);
+    let mut out = Vec::new();
+    let rotation = policy.rotation(h.client);
+    let family_dead = f.family_death();
+    let refresh_dead = f.refresh_death(family_dead);
+    for (i, op) in h.ops.iter().enumerate() {
+        judge_op(&f, i, op, family_dead, refresh_dead, &mut out);
+    }
+    for (x, t) in f.rts.iter().enumerate() {
+        judge_rotations(&f, Rt(x as u32), t, rotation, &mut out);
+    }
+    out.sort_by_key(|v| v.ops.last().map(|&i| (h.ops[i].invoked, i)));
+    out
+}
+
+fn violation(kind: Kind, ops: Vec<usize>, message: String) -> Violation {
+    Violation { kind, ops, message }
+}
+
+/// The witnesses: the requests given, without duplicates, the violating one last.
+fn witnesses(ops: impl IntoIterator<Item = Option<usize>>, last: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = Vec::new();
+    for o in ops.into_iter().flatten() {
+        if o != last && !v.contains(&o) {
+            v.push(o);
+        }
+    }
+    v.push(last);
+    v
+}
+
+fn judge_op(
+    f: &Facts<'_>,
+    i: usize,
+    op: &Op,
+    family_dead: First,
+    refresh_dead: First,
+    out: &mut Vec<Violation>,
+) {
+    let p = f.policy;
+    let (inv, done) = (op.invoked, op.done());
+    match (op.request, op.response) {
+        (_, Response::Broken { status }) => out.push(violation(
+            Kind::ServerError,
+            vec![i],
+            format!(
+                "{} got {status} with no OAuth answer (RFC 6749 §5.2: an error is a 4xx with an `error` member); whether it took effect is unknown",
+                op.request
+            ),
+        )),
+        (Request::Refresh(x), Response::Tokens { .. })
+        | (Request::IntrospectRefresh(x), Response::Honoured) => {
+            let t = &f.rts[x.0 as usize];
+            let what = format!("{x} was honoured ({})", op.response);
+            honoured_after_death(f, i, refresh_dead.min(t.revocation.sure), t.issuer, &what, out);
+            if matches!(op.request, Request::IntrospectRefresh(_)) {
+                if let Some(&s) = t.rotations.iter().find(|&&s| f.ops[s].done() < inv) {
+                    out.push(violation(
+                        Kind::ConsumedHonoured,
+                        witnesses([t.issuer, Some(s)], i),
+                        format!(
+                            "{x} was introspected as active after its rotation to {} had been answered: a consumed refresh token came back",
+                            f.successor(s).map_or("?".into(), |r| r.to_string())
+                        ),
+                    ));
+                }
+            }
+        }
+        (Request::UseAccess(a), Response::Honoured) => {
+            let t = &f.ats[a.0 as usize];
+            let what = format!("the resource honoured {a}");
+            honoured_after_death(f, i, family_dead.min(t.revocation.sure), t.issuer, &what, out);
+        }
+        (Request::Refresh(x), Response::Refused { status, error }) => {
+            if (status, error) != (400, ErrorCode::InvalidGrant) {
+                out.push(violation(
+                    Kind::WrongRefusal,
+                    vec![i],
+                    format!("{x} was refused with {status} {error}; a refresh token that cannot be used gets 400 invalid_grant (RFC 6749 §5.2)"),
+                ));
+            }
+            let t = &f.rts[x.0 as usize];
+            let excused = t.consumer.before(done)
+                || t.revocation.maybe.before(done)
+                || f.rt_may_expire(x, done)
+                || (p.reuse_detection && f.replays.not_of(x).before(done))
+                || (p.revoke_refresh_cascades && f.rt_revoke_any.before(done))
+                || (p.revoke_access_cascades && f.at_revoke_any.before(done));
+            if !excused {
+                out.push(violation(
+                    Kind::LiveRefused,
+                    witnesses([t.issuer], i),
+                    format!(
+                        "{x} was refused ({status} {error}) although nothing sent before this answer could have consumed, revoked or expired it: an acknowledged token was forgotten"
+                    ),
+                ));
+            }
+        }
+        (Request::UseAccess(a), Response::Denied) => {
+            let t = &f.ats[a.0 as usize];
+            let excused = t.revocation.maybe.before(done)
+                || f.at_may_expire(a, done)
+                || (p.reuse_detection && f.replays.any().before(done))
+                || (p.revoke_refresh_cascades && f.rt_revoke_any.before(done));
+            if !excused {
+                out.push(violation(
+                    Kind::LiveRefused,
+                    witnesses([t.issuer], i),
+                    format!(
+                        "the resource refused {a} although nothing sent before this answer could have revoked or expired it: an acknowledged token was forgotten"
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Request `i` was honoured; it is a violation when it was sent after `dead`.
+fn honoured_after_death(
+    f: &Facts<'_>,
+    i: usize,
+    dead: First,
+    issuer: Option<usize>,
+    what: &str,
+    out: &mut Vec<Violation>,
+) {
+    if f.ops[i].invoked > dead.at {
+        out.push(violation(
+            Kind::RevokedHonoured,
+            witnesses([issuer, Some(dead.op)], i),
+            format!(
+                "{what} although the {} had surely taken effect before this request was sent",
+                describe_killer(f, dead.op)
+            ),
+        ));
+    }
+}
+
+fn describe_killer(f: &Facts<'_>, op: usize) -> String {
+    let o = &f.ops[op];
+    match o.request {
+        Request::Refresh(r) => {
+            format!("refused replay of {r} (reuse detection revokes the family)")
+        }
+        Request::RevokeRefresh(r) if f.policy.revoke_refresh_cascades => {
+            format!("revocation of {r} (which revokes the family)")
+        }
+        Request::RevokeAccess(a) if f.policy.revoke_access_cascades => {
+            format!("revocation of {a} (which revokes the family's refresh tokens)")
+        }
+        other => format!("{other}"),
+    }
+}
+
+fn judge_rotations(
+    f: &Facts<'_>,
+    x: Rt,
+    t: &RtFacts,
+    rotation: Rotation,
+    out: &mut Vec<Violation>,
+) {
+    let ops = f.ops;
+    match rotation {
+        Rotation::Never => {
+            if let Some(&s) = t.rotations.first() {
+                out.push(violation(
+                    Kind::Rotation,
+                    vec![s],
+                    format!(
+                        "{x} was rotated although the policy never rotates this client's tokens"
+                    ),
+                ));
+            }
+        }
+        Rotation::Always => {
+            if let Some(&k) = t.keeps.first() {
+                out.push(violation(
+                    Kind::Rotation,
+                    vec![k],
+                    format!("a refresh with {x} returned no new refresh token although the policy always rotates"),
+                ));
+            }
+        }
+        Rotation::Any => {}
+    }
+    // A token a rotation returns is new, or (grace `same`) the successor of the same token.
+    for &s in &t.rotations {
+        let Some(y) = f.successor(s) else { continue };
+        if let Some(first) = f.rts[y.0 as usize].issuer {
+            if first != s && ops[first].request != Request::Refresh(x) {
+                out.push(violation(
+                    Kind::Rotation,
+                    witnesses([Some(first)], s),
+                    format!(
+                        "the rotation of {x} returned {y}, which had been issued before by {}",
+                        ops[first].request
+                    ),
+                ));
+            }
+        }
+    }
+    // A 200 that did not rotate, sent after a rotation of the same token was answered.
+    for &k in &t.keeps {
+        if let Some(&s) = t
+            .rotations
+            .iter()
+            .find(|&&s| ops[s].done() < ops[k].invoked)
+        {
+            out.push(violation(
+                Kind::ConsumedHonoured,
+                witnesses([t.issuer, Some(s)], k),
+                format!("{x} was honoured again after its rotation had been answered"),
+            ));
+        }
+    }
+    if t.rotations.len() < 2 || rotation == Rotation::Never {
+        return;
+    }
+    let Some(g) = f.policy.grace else {
+        let successors: Vec<String> = t
+            .rotations
+            .iter()
+            .filter_map(|&s| f.successor(s).map(|r| r.to_string()))
+            .collect();
+        let mut w: Vec<usize> = t.rotations.clone();
+        w.sort_by_key(|&s| ops[s].invoked);
+        out.push(violation(
+            Kind::DoubleSpend,
+            witnesses(
+                t.issuer.into_iter().chain(w.iter().copied()).map(Some),
+                *w.last().unwrap_or(&0),
+            ),
+            format!(
+                "{x} was rotated {} times (to {}): under this policy a refresh token is single-use",
+                t.rotations.len(),
+                successors.join(", ")
+            ),
+        ));
+        return;
+    };
+    let mut by_sending = t.rotations.clone();
+    by_sending.sort_by_key(|&s| ops[s].invoked);
+    // The successor rule.
+    for (a, &s1) in by_sending.iter().enumerate() {
+        for &s2 in &by_sending[a + 1..] {
+            let (y1, y2) = (f.successor(s1), f.successor(s2));
+            let wrong = match g.successor {
+                GraceSuccessor::Same => y1 != y2,
+                GraceSuccessor::New => y1 == y2,
+            };
+            if wrong {
+                out.push(violation(
+                    Kind::Grace,
+                    witnesses([t.issuer, Some(s1)], s2),
+                    format!(
+                        "two refreshes with {x} returned {} and {}: the policy's grace reuse returns {}",
+                        y1.map_or("?".into(), |r| r.to_string()),
+                        y2.map_or("?".into(), |r| r.to_string()),
+                        match g.successor {
+                            GraceSuccessor::Same => "the same successor",
+                            GraceSuccessor::New => "a new successor each time",
+                        }
+                    ),
+                ));
+                break;
+            }
+        }
+    }
+    // The reuse count.
+    if let Some(m) = g.max_reuse {
+        if t.rotations.len() - 1 > usize::from(m) {
+            out.push(violation(
+                Kind::Grace,
+                witnesses(
+                    t.issuer
+                        .into_iter()
+                        .chain(by_sending.iter().copied())
+                        .map(Some),
+                    *by_sending.last().unwrap_or(&0),
+                ),
+                format!(
+                    "{x} was honoured {} times: its rotation plus at most {m} grace reuses",
+                    t.rotations.len()
+                ),
+            ));
+        }
+    }
+    // The window: the last one sent is a reuse if another was answered before it was sent,
+    // and the first rotation happened no later than that answer.
+    if let (Some(w), Clock::Real { tolerance }) = (g.window, f.clock) {
+        if let Some((&last, rest)) = by_sending.split_last() {
+            if let Some(&earliest) = rest.iter().min_by_key(|&&s| ops[s].done()) {
+                if ops[last].invoked >= ops[earliest].done().saturating_add(micros(w) + tolerance) {
+                    out.push(violation(
+                        Kind::Grace,
+                        witnesses([t.issuer, Some(earliest)], last),
+                        format!("{x} was honoured again more than {w} after its rotation: outside the grace window"),
+                    ));
+                }
+            }
+        }
+    }
+    // A reuse is honoured only while the first successor is unconsumed.
+    for &r in &t.rotations {
+        let inv = ops[r].invoked;
+        let surely_reuse = t.rotations.iter().any(|&o| o != r && ops[o].done() < inv);
+        // A refresh without a definite answer may have been the first rotation, with a
+        // successor nobody saw (and so nobody used).
+        let unseen_first = t.uncertain.before(ops[r].done());
+        if !surely_reuse || unseen_first {
+            continue;
+        }
+        let mut candidates = t
+            .rotations
+            .iter()
+            .copied()
+            .filter(|&c| c != r && ops[c].invoked < ops[r].done());
+        let used = |c: usize| {
+            f.successor(c).and_then(|y| {
+                let s = &f.rts[y.0 as usize];
+                s.rotations
+                    .iter()
+                    .copied()
+                    .find(|&u| ops[u].done() < inv)
+                    .or((s.revocation.sure.at < inv).then_some(s.revocation.sure.op))
+            })
+        };
+        if let Some(first) = candidates.next() {
+            if let Some(use_of_first) = used(first) {
+                if candidates.all(|c| used(c).is_some()) {
+                    out.push(violation(
+                        Kind::Grace,
+                        witnesses([Some(first), Some(use_of_first)], r),
+                        format!(
+                            "{x} was honoured again after its successor {} had been used or revoked: a grace reuse needs an unused successor",
+                            f.successor(first).map_or("?".into(), |r| r.to_string())
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng as _;
+    use tokenlife_model::policy::{Grace, PROFILES};
+    use tokenlife_model::ClientType;
+
+    use super::super::history::Actor;
+    use super::super::sim::{simulate, SimOptions};
+    use super::*;
+
+    const MS: Micros = 1_000;
+
+    /// A history under construction: the code exchange (AT0 + RT0, answered at 1 ms) first.
+    struct B(History);
+
+    fn tokens(at: u32, rt: Option<u32>) -> Response {
+        Response::Tokens {
+            access: At(at),
+            refresh: rt.map(Rt),
+        }
+    }
+
+    fn grant() -> Response {
+        Response::Refused {
+            status: 400,
+            error: ErrorCode::InvalidGrant,
+        }
+    }
+
+    impl B {
+        fn new() -> B {
+            let mut h = History::new(7, ClientType::Confidential);
+            h.ops.push(Op {
+                actor: Actor::Client(0),
+                request: Request::Exchange,
+                response: tokens(0, Some(0)),
+                invoked: 0,
+                completed: Some(MS),
+                instance: 0,
+            });
+            B(h)
+        }
+
+        /// A request sent at `from` ms and answered at `to` ms (`None`: no answer).
+        fn op(mut self, request: Request, response: Response, from: u64, to: Option<u64>) -> B {
+            self.0.ops.push(Op {
+                actor: Actor::Client(1),
+                request,
+                response,
+                invoked: from * MS,
+                completed: to.map(|t| t * MS),
+                instance: 0,
+            });
+            self
+        }
+
+        fn refresh(self, rt: u32, response: Response, from: u64, to: u64) -> B {
+            self.op(Request::Refresh(Rt(rt)), response, from, Some(to))
+        }
+
+        fn kinds(&self, profile: &str) -> Vec<Kind> {
+            let p = Policy::profile(profile).unwrap();
+            kinds_under(&p, &self.0)
+        }
+    }
+
+    fn kinds_under(p: &Policy, h: &History) -> Vec<Kind> {
+        check(p, Clock::real(2), h)
+            .into_iter()
+            .map(|v| v.kind)
+            .collect()
+    }
+
+    #[test]
+    fn a_sequential_chain_is_accepted() {
+        let b = B::new()
+            .refresh(0, tokens(1, Some(1)), 2, 3)
+            .op(Request::UseAccess(At(1)), Response::Honoured, 4, Some(5))
+            .refresh(1, tokens(2, Some(2)), 6, 7)
+            .op(
+                Request::IntrospectRefresh(Rt(1)),
+                Response::Denied,
+                8,
+                Some(9),
+            )
+            .op(
+                Request::RevokeRefresh(Rt(2)),
+                Response::Honoured,
+                10,
+                Some(11),
+            )
+            .refresh(2, grant(), 12, 13)
+            .op(Request::UseAccess(At(2)), Response::Denied, 14, Some(15));
+        assert_eq!(b.kinds("bcp"), vec![]);
+    }
+
+    #[test]
+    fn a_lost_race_under_bcp_kills_the_family() {
+        // Two clients race on RT0: one rotates, the other is a replay and revokes the family.
+        let b = B::new()
+            .refresh(0, tokens(1, Some(1)), 2, 5)
+            .refresh(0, grant(), 3, 6)
+            // Sent before the refusal was answered: it may have gone first.
+            .refresh(1, tokens(2, Some(2)), 5, 7);
+        assert_eq!(b.kinds("bcp"), vec![]);
+        // Sent after the refusal was answered: the family was dead.
+        let b = b.refresh(2, tokens(3, Some(3)), 8, 9);
+        assert_eq!(b.kinds("bcp"), vec![Kind::RevokedHonoured]);
+        let b = B::new()
+            .refresh(0, tokens(1, Some(1)), 2, 5)
+            .refresh(0, grant(), 3, 6)
+            .op(Request::UseAccess(At(1)), Response::Honoured, 7, Some(8));
+        assert_eq!(b.kinds("bcp"), vec![Kind::RevokedHonoured]);
+        // Without reuse detection the winner's chain lives on.
+        assert_eq!(b.kinds("rfc6749"), vec![]);
+    }
+
+    #[test]
+    fn a_double_spend_is_caught_whatever_the_timing() {
+        let b =
+            B::new()
+                .refresh(0, tokens(1, Some(1)), 2, 60)
+                .refresh(0, tokens(2, Some(2)), 3, 61);
+        assert_eq!(b.kinds("bcp"), vec![Kind::DoubleSpend]);
+        let v = check(&Policy::default(), Clock::real(2), &b.0);
+        assert_eq!(v[0].ops, vec![0, 1, 2]);
+        assert!(
+            v[0].message
+                .contains("RT0 was rotated 2 times (to RT1, RT2)"),
+            "{}",
+            v[0].message
+        );
+        // Under a grace window a second successor is a grace reuse (grace-new) or the
+        // wrong successor (grace-same).
+        assert_eq!(b.kinds("grace-new"), vec![]);
+        assert_eq!(b.kinds("grace-same"), vec![Kind::Grace]);
+        let same =
+            B::new()
+                .refresh(0, tokens(1, Some(1)), 2, 60)
+                .refresh(0, tokens(2, Some(1)), 3, 61);
+        assert_eq!(same.kinds("grace-same"), vec![]);
+        assert_eq!(same.kinds("grace-new"), vec![Kind::Grace]);
+    }
+
+    #[test]
+    fn a_replay_honoured_after_a_restart_is_caught() {
+        let b = B::new().refresh(0, tokens(1, Some(1)), 2, 3).op(
+            Request::IntrospectRefresh(Rt(0)),
+            Response::Honoured,
+            5,
+            Some(6),
+        );
+        assert_eq!(b.kinds("bcp"), vec![Kind::ConsumedHonoured]);
+        // Overlapping the rotation, the introspection may have gone first.
+        let b = B::new().refresh(0, tokens(1, Some(1)), 2, 5).op(
+            Request::IntrospectRefresh(Rt(0)),
+            Response::Honoured,
+            4,
+            Some(6),
+        );
+        assert_eq!(b.kinds("bcp"), vec![]);
+        let b = B::new()
+            .refresh(0, tokens(1, None), 2, 3)
+            .refresh(0, tokens(2, Some(2)), 4, 5)
+            .refresh(0, tokens(3, None), 6, 7);
+        assert_eq!(b.kinds("rfc6749"), vec![Kind::ConsumedHonoured]);
+    }
+
+    #[test]
+    fn unknown_outcomes_are_accepted_both_ways() {
+        // RT0's refresh got no answer; the client retries with RT0.
+        let happened = B::new()
+            .op(Request::Refresh(Rt(0)), Response::Unknown, 2, None)
+            .refresh(0, grant(), 4, 5);
+        assert_eq!(happened.kinds("bcp"), vec![]);
+        let did_not = B::new()
+            .op(Request::Refresh(Rt(0)), Response::Unknown, 2, None)
+            .refresh(0, tokens(1, Some(1)), 4, 5)
+            .refresh(1, tokens(2, Some(2)), 6, 7);
+        assert_eq!(did_not.kinds("bcp"), vec![]);
+        // A revocation without an answer: the token may be dead, or not.
+        let b = B::new()
+            .op(Request::RevokeRefresh(Rt(0)), Response::Unknown, 2, None)
+            .refresh(0, grant(), 4, 5);
+        assert_eq!(b.kinds("bcp"), vec![]);
+        let b = B::new()
+            .op(Request::RevokeRefresh(Rt(0)), Response::Unknown, 2, None)
+            .refresh(0, tokens(1, Some(1)), 4, 5);
+        assert_eq!(b.kinds("bcp"), vec![]);
+        // A 5xx is a violation in itself, and its effect is unknown.
+        let b = B::new()
+            .refresh(0, Response::Broken { status: 500 }, 2, 3)
+            .refresh(0, grant(), 4, 5);
+        assert_eq!(b.kinds("bcp"), vec![Kind::ServerError]);
+    }
+
+    #[test]
+    fn overlapping_requests_linearize_either_way() {
+        // A revocation overlapping a refresh: the refresh may have gone first.
+        let b = B::new()
+            .op(
+                Request::RevokeRefresh(Rt(0)),
+                Response::Honoured,
+                2,
+                Some(6),
+            )
+            .refresh(0, tokens(1, Some(1)), 3, 7)
+            .refresh(1, tokens(2, Some(2)), 5, 8);
+        assert_eq!(b.kinds("bcp"), vec![]);
+        // (The refresh went first, so the revocation found RT0 consumed and did nothing.)
+        // Once the revocation was answered, RT0 is never honoured again.
+        let b = b.refresh(0, tokens(3, Some(3)), 9, 10);
+        assert!(b.kinds("bcp").contains(&Kind::RevokedHonoured));
+        // A refresh overlapping the revocation cannot prove the revocation killed a live
+        // token (it may have consumed RT0 first), so the family is not surely dead ...
+        let b = B::new()
+            .refresh(0, tokens(1, Some(1)), 2, 7)
+            .op(
+                Request::RevokeRefresh(Rt(0)),
+                Response::Honoured,
+                3,
+                Some(6),
+            )
+            .refresh(1, tokens(2, Some(2)), 8, 9);
+        assert_eq!(b.kinds("bcp"), vec![]);
+    }
+
+    #[test]
+    fn a_forgotten_rotation_is_caught() {
+        // RT1 was acknowledged; nothing could have ended it; the server refuses it.
+        let b = B::new()
+            .refresh(0, tokens(1, Some(1)), 2, 3)
+            .refresh(1, grant(), 10, 11);
+        assert_eq!(b.kinds("bcp"), vec![Kind::LiveRefused]);
+        // A concurrent replay explains it.
+        let b = b.refresh(0, grant(), 9, 12);
+        assert_eq!(b.kinds("bcp"), vec![]);
+        // An access token refused at the resource for no reason.
+        let b = B::new().op(Request::UseAccess(At(0)), Response::Denied, 2, Some(3));
+        assert_eq!(b.kinds("bcp"), vec![Kind::LiveRefused]);
+        // Near a deadline a refusal proves nothing.
+        let p = Policy {
+            access_ttl: Seconds(1),
+            ..Policy::default()
+        };
+        assert_eq!(kinds_under(&p, &b.0), vec![]);
+    }
+
+    #[test]
+    fn wrong_refusals_and_rotation_against_the_policy() {
+        let b = B::new().refresh(0, tokens(1, Some(1)), 2, 3).refresh(
+            0,
+            Response::Refused {
+                status: 400,
+                error: ErrorCode::InvalidRequest,
+            },
+            4,
+            5,
+        );
+        assert_eq!(b.kinds("bcp"), vec![Kind::WrongRefusal]);
+        let kept = B::new().refresh(0, tokens(1, None), 2, 3);
+        assert_eq!(kept.kinds("bcp"), vec![Kind::Rotation]);
+        assert_eq!(kept.kinds("rfc6749"), vec![]);
+        let mut never = Policy::profile("rfc6749").unwrap();
+        never.rotation_confidential = Rotation::Never;
+        let rotated = B::new().refresh(0, tokens(1, Some(1)), 2, 3);
+        assert_eq!(kinds_under(&never, &rotated.0), vec![Kind::Rotation]);
+        let reissued =
+            B::new()
+                .refresh(0, tokens(1, Some(1)), 2, 3)
+                .refresh(1, tokens(2, Some(0)), 4, 5);
+        assert_eq!(reissued.kinds("bcp"), vec![Kind::Rotation]);
+    }
+
+    #[test]
+    fn grace_rules() {
+        let mut p = Policy::profile("grace-new").unwrap();
+        p.grace = Some(Grace {
+            window: Some(Seconds(30)),
+            successor: GraceSuccessor::New,
+            max_reuse: Some(1),
+        });
+        let twice =
+            B::new()
+                .refresh(0, tokens(1, Some(1)), 2, 3)
+                .refresh(0, tokens(2, Some(2)), 4, 5);
+        assert_eq!(kinds_under(&p, &twice.0), vec![]);
+        let thrice = twice.refresh(0, tokens(3, Some(3)), 6, 7);
+        assert_eq!(kinds_under(&p, &thrice.0), vec![Kind::Grace]);
+        // Outside the window (30 s + the 2 s tolerance).
+        let late = B::new().refresh(0, tokens(1, Some(1)), 2, 3).refresh(
+            0,
+            tokens(2, Some(2)),
+            33_000,
+            33_001,
+        );
+        assert_eq!(late.kinds("grace-new"), vec![Kind::Grace]);
+        assert_eq!(
+            kinds_under(&Policy::profile("grace-new").unwrap(), &late.0),
+            vec![Kind::Grace]
+        );
+        let frozen = check(
+            &Policy::profile("grace-new").unwrap(),
+            Clock::Frozen,
+            &late.0,
+        );
+        assert_eq!(frozen, vec![]);
+        // After the successor was used, a reuse is a replay.
+        let used = B::new()
+            .refresh(0, tokens(1, Some(1)), 2, 3)
+            .refresh(1, tokens(2, Some(2)), 4, 5)
+            .refresh(0, tokens(3, Some(1)), 6, 7);
+        assert_eq!(used.kinds("grace-same"), vec![Kind::Grace]);
+        // ... unless a refresh without an answer may have been the first rotation.
+        let unseen = B::new()
+            .op(Request::Refresh(Rt(0)), Response::Unknown, 1, None)
+            .refresh(0, tokens(1, Some(1)), 2, 3)
+            .refresh(1, tokens(2, Some(2)), 4, 5)
+            .refresh(0, tokens(3, Some(3)), 6, 7);
+        assert_eq!(unseen.kinds("grace-new"), vec![]);
+    }
+
+    #[test]
+    fn access_token_revocation_and_its_cascade() {
+        let b = B::new()
+            .op(Request::RevokeAccess(At(0)), Response::Honoured, 2, Some(3))
+            .op(Request::UseAccess(At(0)), Response::Honoured, 4, Some(5));
+        assert_eq!(b.kinds("bcp"), vec![Kind::RevokedHonoured]);
+        let p = Policy {
+            revoke_access_cascades: true,
+            ..Policy::default()
+        };
+        let b = B::new()
+            .op(Request::RevokeAccess(At(0)), Response::Honoured, 2, Some(3))
+            .refresh(0, tokens(1, Some(1)), 4, 5);
+        assert_eq!(kinds_under(&p, &b.0), vec![Kind::RevokedHonoured]);
+        assert_eq!(b.kinds("bcp"), vec![]);
+    }
+
+    fn policies() -> Vec<Policy> {
+        let mut all: Vec<Policy> = PROFILES
+            .iter()
+            .filter_map(|p| Policy::profile(p.name))
+            .collect();
+        let bcp = Policy::default();
+        all.push(Policy {
+            revoke_access_cascades: true,
+            ..bcp.clone()
+        });
+        all.push(Policy {
+            check_order: tokenlife_model::policy::CheckOrder::ExpiryBeforeReuse,
+            revoke_refresh_cascades: false,
+            ..bcp.clone()
+        });
+        all.push(Policy {
+            rotation_public: Rotation::Never,
+            rotation_confidential: Rotation::Never,
+            reuse_detection: false,
+            ..bcp.clone()
+        });
+        all.push(Policy {
+            grace: Some(Grace {
+                window: Some(Seconds(30)),
+                successor: GraceSuccessor::New,
+                max_reuse: Some(1),
+            }),
+            ..bcp.clone()
+        });
+        all.push(Policy {
+            grace: Some(Grace {
+                window: None,
+                successor: GraceSuccessor::Same,
+                max_reuse: Some(2),
+            }),
+            revoke_refresh_cascades: false,
+            ..bcp
+        });
+        all
+    }
+
+    #[test]
+    fn every_history_of_a_correct_server_is_accepted() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+        for p in policies() {
+            for client in [ClientType::Confidential, ClientType::Public] {
+                for _ in 0..400 {
+                    let h = simulate(&p, client, &mut rng, SimOptions::default());
+                    let v = check(&p, Clock::real(2), &h);
+                    assert!(
+                        v.is_empty(),
+                        "{} / {client:?}: {v:#?}\n{:#?}",
+                        p.profile,
+                        h.ops.iter().map(Op::describe).collect::<Vec<_>>()
+                    );
+                    let v = check(&p, Clock::Frozen, &h);
+                    assert!(v.is_empty(), "frozen clock: {v:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_buggy_server_is_caught_in_its_histories() {
+        use tokenlife_model::spec::Mutation;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0xbad);
+        let p = Policy::default();
+        // (A use of a revoked access token is rare in a short random history.)
+        for (m, kind, least) in [
+            (Mutation::ForgetConsume, Kind::DoubleSpend, 100),
+            (Mutation::ReplayKeepsAccess, Kind::RevokedHonoured, 50),
+            (Mutation::ForgetAccessRevocation, Kind::RevokedHonoured, 4),
+        ] {
+            // Less overlap than the default, so that more requests surely follow others.
+            let o = SimOptions {
+                mutation: Some(m),
+                spread: 400,
+                steps: 14,
+                ..SimOptions::default()
+            };
+            let caught = (0..400)
+                .filter(|_| {
+                    let h = simulate(&p, ClientType::Confidential, &mut rng, o);
+                    check(&p, Clock::real(2), &h).iter().any(|v| v.kind == kind)
+                })
+                .count();
+            assert!(
+                caught >= least,
+                "{m:?}: only {caught} of 400 histories caught as {kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_kind_has_an_id_a_clause_and_a_title() {
+        let ids: std::collections::BTreeSet<_> = Kind::ALL.iter().map(|k| k.id()).collect();
+        assert_eq!(ids.len(), Kind::ALL.len());
+        for k in Kind::ALL {
+            assert!(k.id().starts_with("load.") && !k.clause().is_empty() && !k.title().is_empty());
+        }
+    }
+}
