@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 pub mod check;
 pub mod explore;
+pub mod mutants;
 pub mod profiles;
 pub mod render;
 pub mod run;
@@ -54,6 +55,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Check a target, config, policy or scenario file without running anything.
     Validate(validate::ValidateArgs),
+    /// The suite's mutation score: every catalogued defect injected, killed or survived.
+    Mutants(mutants::MutantsArgs),
 }
 
 /// Output format.
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(a) => return tokenlife_server::cli::run(a),
         Command::Run(a) => run::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Mutants(a) => mutants::run(a),
     })
 }
 

@@ -289,6 +289,7 @@ pub fn run(args: RunArgs) -> u8 {
         all_sequences: args.all_sequences,
         progress: (args.format == Format::Human && !args.quiet)
             .then(|| tokenlife_harness::progress::ProgressSink::new(Bars::default())),
+        stop_at_first_failure: false,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

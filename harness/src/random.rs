@@ -11,7 +11,7 @@
 //! same way.
 //! Clauses: every clause the spec encodes.
 
-use proptest::strategy::{BoxedStrategy, Strategy as _, ValueTree as _};
+use proptest::strategy::{Strategy as _, ValueTree as _};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use tokenlife_model::observe::observe;
 use tokenlife_model::spec::{Hint, TokenRef};
@@ -23,7 +23,7 @@ use tokenlife_model::{Action, Actor, ClientType, Outcome, Policy, State};
 pub type Choices = Vec<(u16, u16)>;
 
 /// A case's value tree: its current choices, and the means to shrink them.
-pub struct Case(Box<dyn proptest::strategy::ValueTree<Value = Choices>>);
+pub struct Case(Box<dyn proptest::strategy::ValueTree<Value = Choices> + Send>);
 
 impl std::fmt::Debug for Case {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,12 +48,11 @@ impl Case {
     }
 }
 
-fn strategy(len: u16) -> BoxedStrategy<Choices> {
+fn strategy(len: u16) -> impl proptest::strategy::Strategy<Value = Choices, Tree: Send + 'static> {
     proptest::collection::vec(
         (proptest::num::u16::ANY, proptest::num::u16::ANY),
         1..=len.max(1) as usize,
     )
-    .boxed()
 }
 
 /// `cases` proptest cases of at most `len` choices from `seed` (the same seed, the same
@@ -69,7 +68,12 @@ pub fn cases(seed: u64, cases: u32, len: u16) -> Vec<Case> {
     );
     let strategy = strategy(len);
     (0..cases)
-        .filter_map(|_| strategy.new_tree(&mut runner).ok().map(Case))
+        .filter_map(|_| {
+            strategy
+                .new_tree(&mut runner)
+                .ok()
+                .map(|t| Case(Box::new(t)))
+        })
         .collect()
 }
 

@@ -71,6 +71,8 @@ pub struct RunOptions {
     pub random_len: u16,
     /// Where progress goes (none: nowhere).
     pub progress: Option<crate::progress::ProgressSink>,
+    /// Stop at the first failed check (what `tokenlife mutants` needs: killed or not).
+    pub stop_at_first_failure: bool,
 }
 
 /// Why a run could not start.
@@ -247,9 +249,15 @@ impl Harness {
             .collect();
         let progress = self.options.progress.clone();
         crate::progress::phase(&progress, "scenarios", chosen.len() as u64);
+        let stop_early = self.options.stop_at_first_failure;
+        let mut failed = false;
         for sc in chosen {
+            if failed {
+                break;
+            }
             let (mut r, n, truncated) = self.run_scenario(sc).await;
             crate::progress::advance(&progress, 1);
+            failed = stop_early && r.status == ScenarioStatus::Failed;
             r.evaluations.retain(|e| self.check_selected(e.id));
             actions += n;
             if truncated {
@@ -263,7 +271,7 @@ impl Harness {
         }
         crate::progress::finish(&progress);
         let mut coverage = None;
-        if self.options.depth > 0 {
+        if self.options.depth > 0 && !failed {
             let generate = if self.options.all_sequences {
                 crate::generate::all_sequences
             } else {
@@ -276,11 +284,12 @@ impl Harness {
             );
             let (r, n, cov) = self.run_generated(&g).await;
             actions += n;
+            failed = stop_early && r.status == ScenarioStatus::Failed;
             results.push(r);
             coverage = Some(cov);
         }
         let mut replays = Vec::new();
-        if self.options.cases > 0 {
+        if self.options.cases > 0 && !failed {
             let len = if self.options.random_len == 0 {
                 8
             } else {
@@ -460,8 +469,13 @@ impl Harness {
         crate::progress::phase(&progress, name, seqs.len() as u64);
         if !concurrent {
             for seq in seqs {
-                out.push(self.run_sequence(name, seq).await);
+                let run = self.run_sequence(name, seq).await;
+                let failed = matches!(run.stop, Some(Stop::Failed(_)));
+                out.push(run);
                 crate::progress::advance(&progress, 1);
+                if failed && self.options.stop_at_first_failure {
+                    break;
+                }
             }
             crate::progress::finish(&progress);
             return out;
@@ -920,7 +934,10 @@ impl Harness {
             }
         }
         let check = classify(s.set.policy(), &state, &action, &s.history);
-        let (observed, presented, protocol) = match self.exchange(s, &state, &action).await {
+        let sent = tokio::time::Instant::now();
+        let exchanged = self.exchange(s, &state, &action).await;
+        s.set.widen(whole_seconds(sent.elapsed()));
+        let (observed, presented, protocol) = match exchanged {
             Ok(x) => x,
             Err(Exchange::Stop(stop)) => return Err(stop),
             Err(Exchange::Broken(well_formed, msg)) => {
@@ -1448,7 +1465,7 @@ impl Harness {
                 // Wait until the deadline has passed by more than the skew, then read the clock.
                 let at = s.set.next_deadline_at().unwrap_or(d);
                 let wake = s.started
-                    + Duration::from_secs(u64::from(at + skew.get()))
+                    + Duration::from_secs(u64::from(at + skew.get() + s.set.slack()))
                     + Duration::from_millis(200);
                 tokio::time::sleep_until(wake).await;
                 s.set.sync(s.elapsed(), skew.get());
@@ -1492,6 +1509,7 @@ impl Harness {
         if let ClockConfig::Real { skew } = &self.target.clock {
             s.set.sync(s.elapsed(), skew.get());
         }
+        let began = tokio::time::Instant::now();
         let state = s.set.first().clone();
         let owner = state.rt_grant(rt).client;
         let c = self.client(owner)?;
@@ -1594,6 +1612,7 @@ impl Harness {
                 }
             }
         }
+        s.set.widen(whole_seconds(began.elapsed()));
         s.actions += count as usize;
         if with_revoke {
             s.history.revoked.insert(TokenRef::Refresh(rt), Hint::Right);
@@ -1827,6 +1846,11 @@ impl Harness {
 
 /// How many candidate sequences proptest's shrinking may run against the target.
 pub const SHRINK_RUNS: u32 = 64;
+
+/// A duration in whole seconds (rounded down), for [`StateSet::widen`].
+fn whole_seconds(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
 
 /// How many sequences run at once against a real-clock target.
 pub const CONCURRENCY: usize = 256;

@@ -6,6 +6,7 @@
 use std::process::{Command, Output};
 
 mod check;
+mod mutants;
 mod profiles;
 
 /// Runs `tokenlife` with `args` in a clean environment.
