@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 pub mod check;
 pub mod explore;
+pub mod load;
 pub mod mutants;
 pub mod profiles;
 pub mod render;
@@ -55,6 +56,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Check a target, config, policy or scenario file without running anything.
     Validate(validate::ValidateArgs),
+    /// Many token families under concurrent load (and crashes); every history checked.
+    Load(load::LoadArgs),
     /// The suite's mutation score: every catalogued defect injected, killed or survived.
     Mutants(mutants::MutantsArgs),
 }
@@ -92,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(a) => return tokenlife_server::cli::run(a),
         Command::Run(a) => run::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Load(a) => load::run(a),
         Command::Mutants(a) => mutants::run(a),
     })
 }

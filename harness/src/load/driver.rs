@@ -1,0 +1,901 @@
+//! The load driver: `--concurrency` clients work on `--families` live token families at
+//! once, over one or more server instances, until the time or the request budget is spent.
+//!
+//! Each client picks a family and an action: mostly a refresh with the family's latest
+//! refresh token, sometimes a burst of two or three concurrent refreshes of the same token
+//! (a race), a refresh of a family another client is busy with, a resource call, an
+//! introspection of the consumed predecessor, a revocation; an attacker copies refresh
+//! tokens and replays them later with the owner's credentials. A family whose legitimate
+//! client is refused is retired and replaced by a new one (authorization code + PKCE), so
+//! many families are born and checked. Every request is recorded with the time it was sent
+//! and the time its answer arrived; a request whose answer never came (timeout, lost
+//! connection, a server killed mid-request) is recorded as unknown. A request that could
+//! not even connect never reached the server and is not recorded.
+//!
+//! With `crash_every`, a [`Fleet`] kills one instance with SIGKILL at that period and
+//! starts it again on the same store; after each restart every live family's consumed
+//! predecessor is introspected (it must not be active again), and the load goes on
+//! (every acknowledged token must still work: the checker's liveness rule).
+
+use std::collections::HashMap;
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use tokio::time::Instant;
+
+use super::history::{Actor, At, History, Micros, Op, Request, Response, Rt};
+use crate::authorize;
+use crate::discovery::Endpoints;
+use crate::http::{Http, HttpError, Response as HttpResponse};
+use crate::oracle::Observed;
+use crate::secret::Secret;
+use crate::session::BoxFuture;
+use crate::target::{AuthorizeConfig, ClientConfig, IntrospectionClient};
+use crate::wire::{self, Credentials};
+
+/// A family is retired and replaced after this many requests, so no history grows without
+/// bound.
+pub const MAX_OPS_PER_FAMILY: usize = 4096;
+/// The most refresh tokens the attacker keeps.
+const POCKET: usize = 256;
+
+/// Server instances the load can crash and restart.
+pub trait Fleet: Send + Sync {
+    /// Kills instance `i` (SIGKILL: no clean shutdown) and starts it again on the same
+    /// store and address; resolves once it accepts requests again.
+    fn crash_restart(&self, i: usize) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// What to drive.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The instances; requests are spread over them in turn.
+    pub instances: Vec<Endpoints>,
+    /// The clients that own families, in turn.
+    pub clients: Vec<ClientConfig>,
+    /// How codes are obtained.
+    pub authorize: AuthorizeConfig,
+    /// Who introspects (default: the token's client).
+    pub introspection: Option<IntrospectionClient>,
+    /// Live families at any time.
+    pub families: usize,
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// How long the load runs.
+    pub duration: Duration,
+    /// The most requests sent.
+    pub max_requests: u64,
+    /// The seed of every random choice.
+    pub seed: u64,
+    /// Whether the attacker steals and replays refresh tokens.
+    pub attacker: bool,
+    /// Crash and restart an instance at this period (needs a [`Fleet`]).
+    pub crash_every: Option<Duration>,
+}
+
+/// A crash and restart of one instance, in load time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Restart {
+    /// The instance.
+    pub instance: usize,
+    /// When it was killed.
+    pub killed: Micros,
+    /// When it accepted requests again.
+    pub back: Micros,
+}
+
+/// What the load did.
+#[derive(Debug, Default)]
+pub struct Driven {
+    /// Every family's history.
+    pub histories: Vec<History>,
+    /// The crash-restarts.
+    pub restarts: Vec<Restart>,
+    /// How long the load ran.
+    pub seconds: f64,
+    /// Requests recorded (sent and answered, or lost).
+    pub requests: u64,
+    /// Refresh grants answered 200.
+    pub refreshes_ok: u64,
+    /// Refresh grants sent.
+    pub refreshes: u64,
+    /// Requests without an answer.
+    pub unknown: u64,
+    /// Requests that could not connect (not recorded: they never reached a server).
+    pub not_sent: u64,
+    /// Latency of every answered refresh grant, in microseconds.
+    pub refresh_latencies_us: Vec<u32>,
+    /// Families that could not be started (authorization or code exchange failed).
+    pub setup_failures: u64,
+    /// The first few setup errors.
+    pub setup_errors: Vec<String>,
+}
+
+/// Why the load could not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriveError {
+    /// Not one family could be started: the target is unreachable or refuses the clients.
+    #[error("failed to start any token family: {0}")]
+    NoFamily(String),
+    /// A crashed instance did not come back.
+    #[error("failed to restart instance {instance}: {reason}")]
+    Restart {
+        /// The instance.
+        instance: usize,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A family as its clients know it.
+struct Family {
+    client: usize,
+    busy: AtomicU32,
+    /// No client picks it any more.
+    retired: AtomicBool,
+    /// A new family has been (or is being) started in its place.
+    replaced: AtomicBool,
+    state: Mutex<FamilyState>,
+}
+
+struct FamilyState {
+    history: History,
+    /// Refresh-token ids by a hash of their value (values are not kept longer than needed).
+    rt_ids: HashMap<u64, Rt>,
+    next_at: u32,
+    latest_rt: Option<(Rt, Secret)>,
+    /// The token the latest rotation consumed.
+    previous_rt: Option<(Rt, Secret)>,
+    latest_at: Option<(At, Secret)>,
+}
+
+fn value_key(v: &Secret) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    v.expose().hash(&mut h);
+    h.finish()
+}
+
+impl FamilyState {
+    fn rt_id(&mut self, v: &Secret) -> Rt {
+        let next = Rt(self.rt_ids.len() as u32);
+        *self.rt_ids.entry(value_key(v)).or_insert(next)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A refresh token the attacker copied.
+struct Stolen {
+    family: Arc<Family>,
+    rt: Rt,
+    value: Secret,
+}
+
+struct Shared {
+    plan: Plan,
+    http: Http,
+    start: Instant,
+    end: Instant,
+    stop: Arc<AtomicBool>,
+    slots: Mutex<Vec<Arc<Family>>>,
+    all: Mutex<Vec<Arc<Family>>>,
+    pocket: Mutex<Vec<Stolen>>,
+    next_family: AtomicU32,
+    next_instance: AtomicUsize,
+    requests: AtomicU64,
+    refreshes: AtomicU64,
+    refreshes_ok: AtomicU64,
+    unknown: AtomicU64,
+    not_sent: AtomicU64,
+    setup_failures: AtomicU64,
+    setup_errors: Mutex<Vec<String>>,
+    latencies: Mutex<Vec<u32>>,
+    restarts: Mutex<Vec<Restart>>,
+}
+
+/// What one exchange gave, before it is recorded.
+enum Exchanged {
+    Answer(HttpResponse, Micros, Micros),
+    Lost(Micros),
+    NotSent,
+}
+
+impl Shared {
+    fn now(&self) -> Micros {
+        self.start.elapsed().as_micros() as Micros
+    }
+
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+            && Instant::now() < self.end
+            && self.requests.load(Ordering::Relaxed) < self.plan.max_requests
+    }
+
+    fn instance(&self) -> usize {
+        self.next_instance.fetch_add(1, Ordering::Relaxed) % self.plan.instances.len()
+    }
+
+    async fn send(&self, req: &crate::http::Request) -> Result<Exchanged, HttpError> {
+        let invoked = self.now();
+        match self.http.send(req).await {
+            Ok(r) => Ok(Exchanged::Answer(r, invoked, self.now())),
+            Err(HttpError::Connect { .. } | HttpError::RateLimited { .. }) => {
+                self.not_sent.fetch_add(1, Ordering::Relaxed);
+                Ok(Exchanged::NotSent)
+            }
+            Err(HttpError::Timeout { .. } | HttpError::Dropped { .. }) => {
+                Ok(Exchanged::Lost(invoked))
+            }
+            Err(HttpError::BodyTooLarge { .. }) => {
+                // An answer, but no OAuth one.
+                let now = self.now();
+                Ok(Exchanged::Answer(
+                    HttpResponse {
+                        status: 200,
+                        headers: Vec::new(),
+                        body: Vec::new(),
+                    },
+                    invoked,
+                    now,
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records one exchange in the family's history and updates what its clients hold;
+    /// `None` when the request never reached a server.
+    fn record(
+        &self,
+        f: &Arc<Family>,
+        actor: Actor,
+        request: Request,
+        instance: usize,
+        sent: Exchanged,
+        read: impl FnOnce(&HttpResponse) -> Reading,
+    ) -> Option<Response> {
+        let (reading, invoked, completed) = match sent {
+            Exchanged::NotSent => return None,
+            Exchanged::Lost(invoked) => (Reading::Plain(Response::Unknown), invoked, None),
+            Exchanged::Answer(r, invoked, done) => (read(&r), invoked, Some(done)),
+        };
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if completed.is_none() {
+            self.unknown.fetch_add(1, Ordering::Relaxed);
+        }
+        let is_refresh = matches!(request, Request::Refresh(_));
+        if is_refresh {
+            self.refreshes.fetch_add(1, Ordering::Relaxed);
+            if let Some(done) = completed {
+                let us = u32::try_from(done.saturating_sub(invoked)).unwrap_or(u32::MAX);
+                lock(&self.latencies).push(us);
+            }
+        }
+        let mut s = lock(&f.state);
+        let response = match reading {
+            Reading::Plain(r) => r,
+            Reading::Tokens(access, refresh) => {
+                if is_refresh {
+                    self.refreshes_ok.fetch_add(1, Ordering::Relaxed);
+                }
+                let at = At(s.next_at);
+                s.next_at += 1;
+                let rt = refresh.map(|v| (s.rt_id(&v), v));
+                match (actor, &rt) {
+                    (Actor::Attacker, Some((id, v))) => self.pocket_add(Stolen {
+                        family: Arc::clone(f),
+                        rt: *id,
+                        value: v.clone(),
+                    }),
+                    (Actor::Attacker, None) => {}
+                    (_, _) => {
+                        s.latest_at = Some((at, access));
+                        if let Some((id, v)) = &rt {
+                            if let Request::Refresh(presented) = request {
+                                if *id != presented {
+                                    s.previous_rt =
+                                        s.latest_rt.take().filter(|(p, _)| *p == presented);
+                                }
+                            }
+                            s.latest_rt = Some((*id, v.clone()));
+                        }
+                    }
+                }
+                Response::Tokens {
+                    access: at,
+                    refresh: rt.map(|(id, _)| id),
+                }
+            }
+        };
+        s.history.ops.push(Op {
+            actor,
+            request,
+            response,
+            invoked,
+            completed,
+            instance: u8::try_from(instance).unwrap_or(u8::MAX),
+        });
+        if s.history.ops.len() >= MAX_OPS_PER_FAMILY {
+            f.retired.store(true, Ordering::Relaxed);
+        }
+        Some(response)
+    }
+
+    fn pocket_add(&self, s: Stolen) {
+        let mut p = lock(&self.pocket);
+        if p.len() >= POCKET {
+            p.remove(0);
+        }
+        p.push(s);
+    }
+
+    fn setup_failed(&self, e: String) {
+        self.setup_failures.fetch_add(1, Ordering::Relaxed);
+        let mut v = lock(&self.setup_errors);
+        if v.len() < 5 {
+            v.push(e);
+        }
+    }
+
+    /// Starts a family: a code (authorization request with PKCE), then its exchange, which
+    /// is the family's first recorded request.
+    async fn new_family(&self) -> Result<Arc<Family>, String> {
+        let id = self.next_family.fetch_add(1, Ordering::Relaxed);
+        let client_index = id as usize % self.plan.clients.len();
+        let client = &self.plan.clients[client_index];
+        let instance = self.instance();
+        let ep = &self.plan.instances[instance];
+        let code = authorize::authorize(
+            &self.http,
+            &ep.authorization,
+            &self.plan.authorize,
+            client,
+            &client.scope.join(" "),
+        )
+        .await
+        .map_err(|e| format!("authorization failed: {e}"))?;
+        let form = vec![
+            ("grant_type".to_string(), "authorization_code".to_string()),
+            ("code".to_string(), code.code.expose().to_string()),
+            ("redirect_uri".to_string(), client.redirect_uri.clone()),
+            (
+                "code_verifier".to_string(),
+                code.verifier.expose().to_string(),
+            ),
+        ];
+        let req = wire::post(&ep.token, form, Credentials::Client(client));
+        let sent = self.send(&req).await.map_err(|e| e.to_string())?;
+        let family = Arc::new(Family {
+            client: client_index,
+            busy: AtomicU32::new(0),
+            retired: AtomicBool::new(false),
+            replaced: AtomicBool::new(false),
+            state: Mutex::new(FamilyState {
+                history: History::new(id, client.client_type()),
+                rt_ids: HashMap::new(),
+                next_at: 0,
+                latest_rt: None,
+                previous_rt: None,
+                latest_at: None,
+            }),
+        });
+        let response = self.record(
+            &family,
+            Actor::Client(0),
+            Request::Exchange,
+            instance,
+            sent,
+            |r| read_token(r, client),
+        );
+        let started = matches!(
+            response,
+            Some(Response::Tokens {
+                refresh: Some(_),
+                ..
+            })
+        );
+        // A failed exchange is still a history: a 5xx in it is a finding.
+        lock(&self.all).push(Arc::clone(&family));
+        if started {
+            Ok(family)
+        } else {
+            Err(format!(
+                "the code exchange answered {}",
+                response.map_or("nothing".into(), |r| r.to_string())
+            ))
+        }
+    }
+
+    /// A new family, retrying while the load runs (a crashed server comes back).
+    async fn new_family_retrying(&self) -> Option<Arc<Family>> {
+        while self.running() {
+            match self.new_family().await {
+                Ok(f) => return Some(f),
+                Err(e) => {
+                    self.setup_failed(e);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        None
+    }
+
+    /// Replaces a retired family in its slot by a new one.
+    async fn replace(&self, old: &Arc<Family>) {
+        old.retired.store(true, Ordering::Relaxed);
+        if old.replaced.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some(new) = self.new_family_retrying().await else {
+            return;
+        };
+        let mut slots = lock(&self.slots);
+        if let Some(slot) = slots.iter_mut().find(|s| Arc::ptr_eq(s, old)) {
+            *slot = new;
+        } else {
+            slots.push(new);
+        }
+    }
+
+    /// A live family nobody is working on (or, failing that, any live one), leased.
+    fn lease(&self, rng: &mut StdRng, idle: bool) -> Option<Lease> {
+        let slots = lock(&self.slots);
+        if slots.is_empty() {
+            return None;
+        }
+        let n = slots.len();
+        let start = rng.random_range(0..n);
+        let pick = (0..n)
+            .map(|k| &slots[(start + k) % n])
+            .filter(|f| !f.retired.load(Ordering::Relaxed))
+            .find(|f| !idle || f.busy.load(Ordering::Relaxed) == 0)
+            .or_else(|| {
+                (0..n)
+                    .map(|k| &slots[(start + k) % n])
+                    .find(|f| !f.retired.load(Ordering::Relaxed))
+            })?;
+        pick.busy.fetch_add(1, Ordering::Relaxed);
+        Some(Lease(Arc::clone(pick)))
+    }
+
+    /// One refresh of `rt` on `f`.
+    async fn refresh(
+        &self,
+        f: &Arc<Family>,
+        actor: Actor,
+        rt: Rt,
+        value: &Secret,
+    ) -> Option<Response> {
+        let client = self.client(f);
+        let instance = self.instance();
+        let form = vec![
+            ("grant_type".to_string(), "refresh_token".to_string()),
+            ("refresh_token".to_string(), value.expose().to_string()),
+        ];
+        let req = wire::post(
+            &self.plan.instances[instance].token,
+            form,
+            Credentials::Client(client),
+        );
+        let sent = self.send(&req).await.ok()?;
+        self.record(f, actor, Request::Refresh(rt), instance, sent, |r| {
+            read_token(r, client)
+        })
+    }
+
+    fn client(&self, f: &Family) -> &ClientConfig {
+        &self.plan.clients[f.client]
+    }
+
+    fn latest(f: &Family) -> Held {
+        let s = lock(&f.state);
+        Held {
+            rt: s.latest_rt.clone(),
+            at: s.latest_at.clone(),
+            previous: s.previous_rt.clone(),
+        }
+    }
+
+    async fn use_access(&self, f: &Arc<Family>, at: At, value: &Secret) -> Option<Response> {
+        let instance = self.instance();
+        let url = self.plan.instances[instance].resource.as_ref()?;
+        let sent = self.send(&wire::resource_request(url, value)).await.ok()?;
+        self.record(
+            f,
+            Actor::Client(0),
+            Request::UseAccess(at),
+            instance,
+            sent,
+            |r| read_plain(r, |r| wire::read_resource(r).map(|(o, _)| o)),
+        )
+    }
+
+    async fn revoke(
+        &self,
+        f: &Arc<Family>,
+        request: Request,
+        value: &Secret,
+        hint: &str,
+    ) -> Option<Response> {
+        let instance = self.instance();
+        let url = self.plan.instances[instance].revocation.as_ref()?;
+        let form = vec![
+            ("token".to_string(), value.expose().to_string()),
+            ("token_type_hint".to_string(), hint.to_string()),
+        ];
+        let req = wire::post(url, form, Credentials::Client(self.client(f)));
+        let sent = self.send(&req).await.ok()?;
+        self.record(f, Actor::Client(0), request, instance, sent, |r| {
+            read_plain(r, |r| wire::read_revocation(r).map(|(o, _)| o))
+        })
+    }
+
+    async fn introspect(
+        &self,
+        f: &Arc<Family>,
+        actor: Actor,
+        rt: Rt,
+        value: &Secret,
+    ) -> Option<Response> {
+        let instance = self.instance();
+        let url = self.plan.instances[instance].introspection.as_ref()?;
+        let form = vec![
+            ("token".to_string(), value.expose().to_string()),
+            ("token_type_hint".to_string(), "refresh_token".to_string()),
+        ];
+        let creds = match &self.plan.introspection {
+            Some(i) => Credentials::Basic(&i.client_id, i.client_secret.as_ref()),
+            None => Credentials::Client(self.client(f)),
+        };
+        let sent = self.send(&wire::post(url, form, creds)).await.ok()?;
+        self.record(
+            f,
+            actor,
+            Request::IntrospectRefresh(rt),
+            instance,
+            sent,
+            |r| read_plain(r, |r| wire::read_introspection(r).map(|(o, _)| o)),
+        )
+    }
+}
+
+/// What the family's legitimate clients hold.
+struct Held {
+    /// The latest refresh token.
+    rt: Option<(Rt, Secret)>,
+    /// The latest access token.
+    at: Option<(At, Secret)>,
+    /// The refresh token the latest rotation consumed.
+    previous: Option<(Rt, Secret)>,
+}
+
+/// A family a client works on; released on drop.
+struct Lease(Arc<Family>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How a response reads.
+enum Reading {
+    Plain(Response),
+    Tokens(Secret, Option<Secret>),
+}
+
+fn read_token(r: &HttpResponse, client: &ClientConfig) -> Reading {
+    match wire::read_token(r, client) {
+        Ok((
+            Observed::Tokens {
+                access, refresh, ..
+            },
+            _,
+        )) => Reading::Tokens(access, refresh),
+        Ok((Observed::Error { status, error }, _)) => {
+            Reading::Plain(Response::Refused { status, error })
+        }
+        _ => Reading::Plain(Response::Broken { status: r.status }),
+    }
+}
+
+fn read_plain(
+    r: &HttpResponse,
+    read: impl FnOnce(&HttpResponse) -> Result<Observed, String>,
+) -> Reading {
+    Reading::Plain(match read(r) {
+        Ok(Observed::Resource { ok: true } | Observed::Revocation { ok: true })
+        | Ok(Observed::Introspection { active: true }) => Response::Honoured,
+        Ok(_) => Response::Denied,
+        Err(_) => Response::Broken { status: r.status },
+    })
+}
+
+/// Whether a legitimate client learns from `r` that its family is over.
+fn refused(r: Option<Response>) -> bool {
+    matches!(r, Some(Response::Refused { .. } | Response::Denied))
+}
+
+/// After a client's action on `f`: a family that refused it, or that has grown too long,
+/// is replaced.
+async fn after(sh: &Shared, f: &Arc<Family>, refused: bool) {
+    if refused || f.retired.load(Ordering::Relaxed) {
+        sh.replace(f).await;
+    }
+}
+
+/// One client: picks families and actions until the load ends.
+async fn worker(shared: Arc<Shared>, index: u16) {
+    let sh = &*shared;
+    let mut rng = StdRng::seed_from_u64(
+        sh.plan.seed ^ (u64::from(index) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    let me = Actor::Client(index + 1);
+    while sh.running() {
+        let mut roll = rng.random_range(0..1000u32);
+        if !sh.plan.attacker && (940..980).contains(&roll) {
+            roll = 0;
+        }
+        match roll {
+            // A burst of concurrent refreshes of one token.
+            880..=919 => {
+                let Some(lease) = sh.lease(&mut rng, true) else {
+                    break;
+                };
+                let f = &lease.0;
+                let Some((rt, v)) = Shared::latest(f).rt else {
+                    continue;
+                };
+                let n = rng.random_range(2..=3);
+                let answers = race(sh, f, me, rt, &v, n).await;
+                after(sh, f, answers.iter().any(|r| refused(*r))).await;
+            }
+            // The attacker copies a family's latest refresh token.
+            940..=959 => {
+                let Some(lease) = sh.lease(&mut rng, false) else {
+                    break;
+                };
+                if let Some((rt, value)) = Shared::latest(&lease.0).rt {
+                    sh.pocket_add(Stolen {
+                        family: Arc::clone(&lease.0),
+                        rt,
+                        value,
+                    });
+                }
+            }
+            // The attacker replays a copied token.
+            960..=979 => {
+                let stolen = {
+                    let mut p = lock(&sh.pocket);
+                    if p.is_empty() {
+                        None
+                    } else {
+                        let i = rng.random_range(0..p.len());
+                        Some(p.swap_remove(i))
+                    }
+                };
+                if let Some(s) = stolen {
+                    sh.refresh(&s.family, Actor::Attacker, s.rt, &s.value).await;
+                }
+            }
+            // The resource, with the family's latest access token.
+            800..=879 => {
+                let Some(lease) = sh.lease(&mut rng, true) else {
+                    break;
+                };
+                let f = &lease.0;
+                let Some((at, v)) = Shared::latest(f).at else {
+                    continue;
+                };
+                after(sh, f, refused(sh.use_access(f, at, &v).await)).await;
+            }
+            // Is the consumed predecessor dead? (It must not be active.)
+            980..=989 => {
+                let Some(lease) = sh.lease(&mut rng, false) else {
+                    break;
+                };
+                let f = &lease.0;
+                if let Some((rt, v)) = Shared::latest(f).previous {
+                    sh.introspect(f, me, rt, &v).await;
+                }
+            }
+            // Revocation: the latest access token, or the latest refresh token (the family ends).
+            990..=999 => {
+                let Some(lease) = sh.lease(&mut rng, true) else {
+                    break;
+                };
+                let f = &lease.0;
+                let Held { rt, at, .. } = Shared::latest(f);
+                if roll < 995 {
+                    if let Some((at, v)) = at {
+                        sh.revoke(f, Request::RevokeAccess(at), &v, "access_token")
+                            .await;
+                    }
+                } else if let Some((rt, v)) = rt {
+                    sh.revoke(f, Request::RevokeRefresh(rt), &v, "refresh_token")
+                        .await;
+                    sh.replace(f).await;
+                }
+            }
+            // A refresh with the latest token: mostly of a family nobody else works on, at
+            // times of one another client is busy with (the two may race).
+            _ => {
+                let Some(lease) = sh.lease(&mut rng, !(920..940).contains(&roll)) else {
+                    break;
+                };
+                let f = &lease.0;
+                let Some((rt, v)) = Shared::latest(f).rt else {
+                    continue;
+                };
+                after(sh, f, refused(sh.refresh(f, me, rt, &v).await)).await;
+            }
+        }
+    }
+}
+
+/// `n` (2 or 3) concurrent refreshes of `rt`.
+async fn race(
+    sh: &Shared,
+    f: &Arc<Family>,
+    actor: Actor,
+    rt: Rt,
+    v: &Secret,
+    n: usize,
+) -> Vec<Option<Response>> {
+    let a = sh.refresh(f, actor, rt, v);
+    let b = sh.refresh(f, actor, rt, v);
+    if n <= 2 {
+        let (x, y) = tokio::join!(a, b);
+        vec![x, y]
+    } else {
+        let c = sh.refresh(f, actor, rt, v);
+        let (x, y, z) = tokio::join!(a, b, c);
+        vec![x, y, z]
+    }
+}
+
+/// Kills and restarts an instance at the period, then audits every live family.
+async fn crasher(
+    shared: Arc<Shared>,
+    fleet: Arc<dyn Fleet>,
+    every: Duration,
+) -> Result<(), DriveError> {
+    let sh = &*shared;
+    let mut n = 0usize;
+    loop {
+        let next = Instant::now() + every;
+        while Instant::now() < next {
+            if !sh.running() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(5).min(every)).await;
+        }
+        let instance = n % sh.plan.instances.len();
+        n += 1;
+        let killed = sh.now();
+        fleet
+            .crash_restart(instance)
+            .await
+            .map_err(|reason| DriveError::Restart { instance, reason })?;
+        let back = sh.now();
+        lock(&sh.restarts).push(Restart {
+            instance,
+            killed,
+            back,
+        });
+        // No consumed refresh token may be alive again: every live family's predecessor
+        // is introspected, all at once.
+        let families: Vec<Arc<Family>> = lock(&sh.slots).clone();
+        let mut audits = tokio::task::JoinSet::new();
+        for f in families {
+            if let Some((rt, v)) = Shared::latest(&f).previous {
+                let shared = Arc::clone(&shared);
+                audits.spawn(async move { shared.introspect(&f, Actor::Audit, rt, &v).await });
+            }
+        }
+        while audits.join_next().await.is_some() {}
+    }
+}
+
+/// Runs the load and returns every family's history.
+pub async fn drive(
+    plan: Plan,
+    http: Http,
+    fleet: Option<Arc<dyn Fleet>>,
+    stop: Arc<AtomicBool>,
+) -> Result<Driven, DriveError> {
+    let now = Instant::now();
+    let shared = Arc::new(Shared {
+        http,
+        start: now,
+        end: now + plan.duration,
+        stop,
+        slots: Mutex::new(Vec::new()),
+        all: Mutex::new(Vec::new()),
+        pocket: Mutex::new(Vec::new()),
+        next_family: AtomicU32::new(0),
+        next_instance: AtomicUsize::new(0),
+        requests: AtomicU64::new(0),
+        refreshes: AtomicU64::new(0),
+        refreshes_ok: AtomicU64::new(0),
+        unknown: AtomicU64::new(0),
+        not_sent: AtomicU64::new(0),
+        setup_failures: AtomicU64::new(0),
+        setup_errors: Mutex::new(Vec::new()),
+        latencies: Mutex::new(Vec::new()),
+        restarts: Mutex::new(Vec::new()),
+        plan,
+    });
+    // The first families, a few at a time.
+    let mut first_error = None;
+    for _ in 0..shared.plan.families {
+        match shared.new_family().await {
+            Ok(f) => lock(&shared.slots).push(f),
+            Err(e) => {
+                shared.setup_failed(e.clone());
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if lock(&shared.slots).is_empty() {
+        return Err(DriveError::NoFamily(first_error.unwrap_or_default()));
+    }
+    let crash = match (shared.plan.crash_every, fleet) {
+        (Some(every), Some(fleet)) => {
+            Some(tokio::spawn(crasher(Arc::clone(&shared), fleet, every)))
+        }
+        _ => None,
+    };
+    let workers: Vec<_> = (0..shared.plan.concurrency)
+        .map(|i| {
+            tokio::spawn(worker(
+                Arc::clone(&shared),
+                u16::try_from(i).unwrap_or(u16::MAX),
+            ))
+        })
+        .collect();
+    for w in workers {
+        let _ = w.await;
+    }
+    let seconds = shared.start.elapsed().as_secs_f64();
+    if let Some(c) = crash {
+        match c.await {
+            Ok(r) => r?,
+            Err(e) => {
+                return Err(DriveError::Restart {
+                    instance: 0,
+                    reason: format!("the crash controller stopped: {e}"),
+                })
+            }
+        }
+    }
+    let histories = lock(&shared.all)
+        .iter()
+        .map(|f| {
+            let mut s = lock(&f.state);
+            let empty = History::new(s.history.family, s.history.client);
+            std::mem::replace(&mut s.history, empty)
+        })
+        .collect();
+    let sh = &*shared;
+    let driven = Driven {
+        histories,
+        restarts: lock(&sh.restarts).clone(),
+        seconds,
+        requests: sh.requests.load(Ordering::Relaxed),
+        refreshes_ok: sh.refreshes_ok.load(Ordering::Relaxed),
+        refreshes: sh.refreshes.load(Ordering::Relaxed),
+        unknown: sh.unknown.load(Ordering::Relaxed),
+        not_sent: sh.not_sent.load(Ordering::Relaxed),
+        refresh_latencies_us: std::mem::take(&mut *lock(&sh.latencies)),
+        setup_failures: sh.setup_failures.load(Ordering::Relaxed),
+        setup_errors: lock(&sh.setup_errors).clone(),
+    };
+    Ok(driven)
+}
