@@ -205,6 +205,9 @@ pub struct StateSet {
     /// Each state's model time: seconds since the run began, as that state reads the clock.
     /// All equal with an endpoint clock; near a deadline a real clock splits them.
     times: Vec<u32>,
+    /// Whole seconds added to a real clock's skew: the slowest exchange of the sequence so
+    /// far (see [`StateSet::widen`]).
+    slack: u32,
     /// Whether the set was ever cut at [`MAX_STATES`].
     pub truncated: bool,
 }
@@ -233,6 +236,7 @@ impl StateSet {
             spec: Spec::new(policy),
             states: vec![State::default()],
             times: vec![0],
+            slack: 0,
             truncated: false,
         }
     }
@@ -351,36 +355,51 @@ impl StateSet {
         self.replace(next);
     }
 
+    /// A real-clock exchange took `seconds` (whole seconds, from sending the request to
+    /// reading the answer). The set reads the clock before the request, but the server acts
+    /// somewhere in between: a token it issued may die that much later than the set's
+    /// reading says, and one it judged may have been that much older. So every later
+    /// [`StateSet::sync`] widens its skew by the slowest exchange so far. Widening only ever
+    /// admits more answers: a loaded server never turns into a false divergence.
+    pub fn widen(&mut self, seconds: u32) {
+        self.slack = self.slack.max(seconds);
+    }
+
+    /// The seconds [`StateSet::widen`] adds to the skew.
+    pub fn slack(&self) -> u32 {
+        self.slack
+    }
+
     /// Brings every state to model time `now` (a real clock, read before a request): a
-    /// deadline at least `skew` before `now` has passed, one within `skew` of it may or
-    /// may not have (the set keeps both readings), later ones have not.
+    /// deadline at least `skew` (plus the [`StateSet::slack`]) before `now` has passed, one
+    /// within it may or may not have (the set keeps both readings), later ones have not.
+    ///
+    /// The order is stable: each state's readings follow it in the set's order, the one
+    /// with the fewest deadlines crossed first, so [`StateSet::first`] (what a divergence is
+    /// named after) does not change with how often the clock was read.
     pub fn sync(&mut self, now: u32, skew: u32) {
+        let skew = skew + self.slack;
         let p = self.spec.policy.clone();
         let mut out = Vec::with_capacity(self.states.len());
-        let mut work: Vec<(State, u32)> = self
-            .states
-            .iter()
-            .cloned()
-            .zip(self.times.iter().copied())
-            .collect();
-        while let Some((s, t)) = work.pop() {
-            if t >= now {
-                out.push((s, t));
-                continue;
-            }
-            match spec::next_deadline(&s) {
-                Some(d) if t + d <= now + skew => {
-                    let at = t + d;
-                    if at + skew <= now {
-                        work.push((Self::tick(&p, &s, d), at));
-                    } else {
-                        // Within the skew: crossed, or not yet (just before it).
-                        work.push((Self::tick(&p, &s, d), at));
-                        let before = now.min(at - 1);
-                        out.push((Self::tick(&p, &s, before - t), before));
-                    }
+        for (s, t) in self.states.iter().zip(&self.times) {
+            let mut work = vec![(s.clone(), *t)];
+            while let Some((s, t)) = work.pop() {
+                if t >= now {
+                    out.push((s, t));
+                    continue;
                 }
-                _ => out.push((Self::tick(&p, &s, now - t), now)),
+                match spec::next_deadline(&s) {
+                    Some(d) if t + d <= now + skew => {
+                        let at = t + d;
+                        if at + skew > now {
+                            // Within the skew: not yet (just before it), or crossed.
+                            let before = now.min(at - 1);
+                            out.push((Self::tick(&p, &s, before - t), before));
+                        }
+                        work.push((Self::tick(&p, &s, d), at));
+                    }
+                    _ => out.push((Self::tick(&p, &s, now - t), now)),
+                }
             }
         }
         self.replace(out);
@@ -740,12 +759,22 @@ mod tests {
         );
     }
 
+    /// A bcp set after one authorization (AT0 dies at 300 s, RT0 at 600 s).
+    fn authorized_bcp() -> StateSet {
+        let mut set = StateSet::new(Policy::profile("bcp").unwrap());
+        set.judge(
+            &authorize(),
+            &tokens("at0", Some("rt0")),
+            &Bindings::default(),
+            None,
+        )
+        .unwrap();
+        set
+    }
+
     #[test]
     fn a_real_clock_keeps_both_readings_within_the_skew() {
-        let mut set = StateSet::new(Policy::profile("bcp").unwrap());
-        let b = Bindings::default();
-        set.judge(&authorize(), &tokens("at0", Some("rt0")), &b, None)
-            .unwrap();
+        let mut set = authorized_bcp();
         // bcp: the access token dies at 300 s.
         set.sync(298, 1);
         assert_eq!(set.states().len(), 1);
@@ -759,6 +788,41 @@ mod tests {
             set.expected(&use_at).unwrap(),
             vec![Outcome::Resource { ok: false }]
         );
+    }
+
+    #[test]
+    fn the_least_advanced_reading_stays_first() {
+        let mut set = authorized_bcp();
+        let live = |set: &StateSet| at_live(set.first(), AtId(0));
+        // bcp: AT0 dies at 300 s; with a skew of 3 both readings are kept from 297 to 302.
+        set.sync(298, 3);
+        assert_eq!(set.states().len(), 2);
+        assert!(live(&set));
+        for now in 299..=302 {
+            set.sync(now, 3);
+            assert!(
+                live(&set),
+                "at {now}: the first state still reads AT0 alive"
+            );
+        }
+        set.sync(303, 3);
+        assert!(!live(&set));
+    }
+
+    #[test]
+    fn a_slow_exchange_widens_the_skew() {
+        let mut set = authorized_bcp();
+        // The code exchange took 3 s: the server may have issued AT0 as late as 3 s after
+        // the reading, so AT0 (bcp: 300 s) may be alive until 304 with a skew of 1.
+        set.widen(3);
+        set.widen(1);
+        assert_eq!(set.slack(), 3);
+        set.sync(303, 1);
+        let use_at = Action::UseAccess { at: AtId(0) };
+        assert_eq!(set.expected(&use_at).unwrap().len(), 2);
+        set.sync(305, 1);
+        assert!(!at_live(set.first(), AtId(0)));
+        assert_eq!(set.states().len(), 1);
     }
 
     #[test]
