@@ -178,17 +178,7 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
             "--crash-every, --instances, --database and --server-cpus need --server child",
         ));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads)
-        .thread_name("tl-load")
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            (
-                EXIT_UNREACHABLE,
-                format!("failed to start the async runtime: {e}"),
-            )
-        })?;
+    let runtime = new_runtime(args.threads, "tl-load")?;
     let options = Options {
         families: args.families,
         concurrency: args.concurrency,
@@ -254,17 +244,7 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
             r
         } else {
             // The server on its own runtime, so that its threads are not the load's.
-            let server_rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("tl-server")
-                .enable_all()
-                .build()
-                .map_err(|e| {
-                    (
-                        EXIT_UNREACHABLE,
-                        format!("failed to start the async runtime: {e}"),
-                    )
-                })?;
+            let server_rt = new_runtime(2, "tl-server")?;
             let embedded = server_rt
                 .block_on(Embedded::start(
                     policy,
@@ -311,6 +291,20 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
     } else {
         EXIT_FINDINGS
     })
+}
+
+fn new_runtime(threads: usize, name: &str) -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            (
+                EXIT_UNREACHABLE,
+                format!("failed to start the async runtime: {e}"),
+            )
+        })
 }
 
 /// Runs `work`; Ctrl-C or SIGTERM sets `stop`, which ends the load early.

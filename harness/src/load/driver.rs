@@ -61,6 +61,13 @@ pub struct Plan {
     pub authorize: AuthorizeConfig,
     /// Who introspects (default: the token's client).
     pub introspection: Option<IntrospectionClient>,
+    /// How hard and how long.
+    pub options: Options,
+}
+
+/// How hard and how long to load.
+#[derive(Clone, Debug)]
+pub struct Options {
     /// Live families at any time.
     pub families: usize,
     /// Concurrent clients.
@@ -75,6 +82,8 @@ pub struct Plan {
     pub attacker: bool,
     /// Crash and restart an instance at this period (needs a [`Fleet`]).
     pub crash_every: Option<Duration>,
+    /// The timeout of one request.
+    pub timeout: Duration,
 }
 
 /// A crash and restart of one instance, in load time.
@@ -214,7 +223,7 @@ impl Shared {
     fn running(&self) -> bool {
         !self.stop.load(Ordering::Relaxed)
             && Instant::now() < self.end
-            && self.requests.load(Ordering::Relaxed) < self.plan.max_requests
+            && self.requests.load(Ordering::Relaxed) < self.plan.options.max_requests
     }
 
     fn instance(&self) -> usize {
@@ -630,112 +639,106 @@ async fn after(sh: &Shared, f: &Arc<Family>, refused: bool) {
     }
 }
 
-/// One client: picks families and actions until the load ends.
+/// What a client does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Move {
+    /// A refresh with the latest token of a family nobody else works on.
+    Refresh,
+    /// A refresh with the latest token of a family another client may be working on.
+    Join,
+    /// Two or three concurrent refreshes of one token.
+    Race,
+    /// The resource, with the latest access token.
+    Resource,
+    /// The attacker copies a family's latest refresh token.
+    Steal,
+    /// The attacker replays a copied token.
+    Replay,
+    /// Introspection of the consumed predecessor: it must not be active.
+    Introspect,
+    /// Revocation of the latest access token.
+    RevokeAccess,
+    /// Revocation of the latest refresh token: the family ends.
+    RevokeRefresh,
+}
+
+impl Move {
+    /// The mix, per mille: mostly refreshes.
+    fn pick(rng: &mut StdRng, attacker: bool) -> Move {
+        match rng.random_range(0..1000u32) {
+            800..=879 => Move::Resource,
+            880..=919 => Move::Race,
+            920..=939 => Move::Join,
+            940..=959 if attacker => Move::Steal,
+            960..=979 if attacker => Move::Replay,
+            980..=989 => Move::Introspect,
+            990..=994 => Move::RevokeAccess,
+            995..=999 => Move::RevokeRefresh,
+            _ => Move::Refresh,
+        }
+    }
+}
+
+/// One client: picks families and moves until the load ends.
 async fn worker(shared: Arc<Shared>, index: u16) {
     let sh = &*shared;
     let mut rng = StdRng::seed_from_u64(
-        sh.plan.seed ^ (u64::from(index) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        sh.plan.options.seed ^ (u64::from(index) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
     );
     let me = Actor::Client(index + 1);
     while sh.running() {
-        let mut roll = rng.random_range(0..1000u32);
-        if !sh.plan.attacker && (940..980).contains(&roll) {
-            roll = 0;
+        let mv = Move::pick(&mut rng, sh.plan.options.attacker);
+        if mv == Move::Replay {
+            let stolen = {
+                let mut p = lock(&sh.pocket);
+                let n = p.len();
+                (n > 0).then(|| p.swap_remove(rng.random_range(0..n)))
+            };
+            if let Some(s) = stolen {
+                sh.refresh(&s.family, Actor::Attacker, s.rt, &s.value).await;
+            }
+            continue;
         }
-        match roll {
-            // A burst of concurrent refreshes of one token.
-            880..=919 => {
-                let Some(lease) = sh.lease(&mut rng, true) else {
-                    break;
-                };
-                let f = &lease.0;
-                let Some((rt, v)) = Shared::latest(f).rt else {
-                    continue;
-                };
+        let idle = !matches!(mv, Move::Join | Move::Steal | Move::Introspect);
+        let Some(lease) = sh.lease(&mut rng, idle) else {
+            break;
+        };
+        let f = &lease.0;
+        let held = Shared::latest(f);
+        let ended = match (mv, held.rt, held.at, held.previous) {
+            (Move::Refresh | Move::Join, Some((rt, v)), _, _) => {
+                refused(sh.refresh(f, me, rt, &v).await)
+            }
+            (Move::Race, Some((rt, v)), _, _) => {
                 let n = rng.random_range(2..=3);
-                let answers = race(sh, f, me, rt, &v, n).await;
-                after(sh, f, answers.iter().any(|r| refused(*r))).await;
+                race(sh, f, me, rt, &v, n).await.into_iter().any(refused)
             }
-            // The attacker copies a family's latest refresh token.
-            940..=959 => {
-                let Some(lease) = sh.lease(&mut rng, false) else {
-                    break;
-                };
-                if let Some((rt, value)) = Shared::latest(&lease.0).rt {
-                    sh.pocket_add(Stolen {
-                        family: Arc::clone(&lease.0),
-                        rt,
-                        value,
-                    });
-                }
+            (Move::Resource, _, Some((at, v)), _) => refused(sh.use_access(f, at, &v).await),
+            (Move::Steal, Some((rt, value)), _, _) => {
+                sh.pocket_add(Stolen {
+                    family: Arc::clone(f),
+                    rt,
+                    value,
+                });
+                false
             }
-            // The attacker replays a copied token.
-            960..=979 => {
-                let stolen = {
-                    let mut p = lock(&sh.pocket);
-                    if p.is_empty() {
-                        None
-                    } else {
-                        let i = rng.random_range(0..p.len());
-                        Some(p.swap_remove(i))
-                    }
-                };
-                if let Some(s) = stolen {
-                    sh.refresh(&s.family, Actor::Attacker, s.rt, &s.value).await;
-                }
+            (Move::Introspect, _, _, Some((rt, v))) => {
+                sh.introspect(f, me, rt, &v).await;
+                false
             }
-            // The resource, with the family's latest access token.
-            800..=879 => {
-                let Some(lease) = sh.lease(&mut rng, true) else {
-                    break;
-                };
-                let f = &lease.0;
-                let Some((at, v)) = Shared::latest(f).at else {
-                    continue;
-                };
-                after(sh, f, refused(sh.use_access(f, at, &v).await)).await;
+            (Move::RevokeAccess, _, Some((at, v)), _) => {
+                sh.revoke(f, Request::RevokeAccess(at), &v, "access_token")
+                    .await;
+                false
             }
-            // Is the consumed predecessor dead? (It must not be active.)
-            980..=989 => {
-                let Some(lease) = sh.lease(&mut rng, false) else {
-                    break;
-                };
-                let f = &lease.0;
-                if let Some((rt, v)) = Shared::latest(f).previous {
-                    sh.introspect(f, me, rt, &v).await;
-                }
+            (Move::RevokeRefresh, Some((rt, v)), _, _) => {
+                sh.revoke(f, Request::RevokeRefresh(rt), &v, "refresh_token")
+                    .await;
+                true
             }
-            // Revocation: the latest access token, or the latest refresh token (the family ends).
-            990..=999 => {
-                let Some(lease) = sh.lease(&mut rng, true) else {
-                    break;
-                };
-                let f = &lease.0;
-                let Held { rt, at, .. } = Shared::latest(f);
-                if roll < 995 {
-                    if let Some((at, v)) = at {
-                        sh.revoke(f, Request::RevokeAccess(at), &v, "access_token")
-                            .await;
-                    }
-                } else if let Some((rt, v)) = rt {
-                    sh.revoke(f, Request::RevokeRefresh(rt), &v, "refresh_token")
-                        .await;
-                    sh.replace(f).await;
-                }
-            }
-            // A refresh with the latest token: mostly of a family nobody else works on, at
-            // times of one another client is busy with (the two may race).
-            _ => {
-                let Some(lease) = sh.lease(&mut rng, !(920..940).contains(&roll)) else {
-                    break;
-                };
-                let f = &lease.0;
-                let Some((rt, v)) = Shared::latest(f).rt else {
-                    continue;
-                };
-                after(sh, f, refused(sh.refresh(f, me, rt, &v).await)).await;
-            }
-        }
+            _ => false,
+        };
+        after(sh, f, ended).await;
     }
 }
 
@@ -814,7 +817,7 @@ pub async fn drive(
     let shared = Arc::new(Shared {
         http,
         start: now,
-        end: now + plan.duration,
+        end: now + plan.options.duration,
         stop,
         slots: Mutex::new(Vec::new()),
         all: Mutex::new(Vec::new()),
@@ -834,7 +837,7 @@ pub async fn drive(
     });
     // The first families, a few at a time.
     let mut first_error = None;
-    for _ in 0..shared.plan.families {
+    for _ in 0..shared.plan.options.families {
         match shared.new_family().await {
             Ok(f) => lock(&shared.slots).push(f),
             Err(e) => {
@@ -846,13 +849,13 @@ pub async fn drive(
     if lock(&shared.slots).is_empty() {
         return Err(DriveError::NoFamily(first_error.unwrap_or_default()));
     }
-    let crash = match (shared.plan.crash_every, fleet) {
+    let crash = match (shared.plan.options.crash_every, fleet) {
         (Some(every), Some(fleet)) => {
             Some(tokio::spawn(crasher(Arc::clone(&shared), fleet, every)))
         }
         _ => None,
     };
-    let workers: Vec<_> = (0..shared.plan.concurrency)
+    let workers: Vec<_> = (0..shared.plan.options.concurrency)
         .map(|i| {
             tokio::spawn(worker(
                 Arc::clone(&shared),

@@ -21,12 +21,12 @@ pub mod sim;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokenlife_model::Policy;
 
 pub use check::{check, Clock, Kind, Violation};
-pub use driver::{Driven, Fleet, Plan, Restart};
+pub use driver::{Driven, Fleet, Options, Plan, Restart};
 pub use history::History;
 pub use report::{Header, LoadReport};
 
@@ -50,27 +50,6 @@ impl LoadError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, LoadError::Unreachable(_))
     }
-}
-
-/// How hard and how long to load.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// Live families at any time.
-    pub families: usize,
-    /// Concurrent clients.
-    pub concurrency: usize,
-    /// How long the load runs.
-    pub duration: Duration,
-    /// The most requests sent.
-    pub max_requests: u64,
-    /// The seed of every random choice.
-    pub seed: u64,
-    /// Whether the attacker steals and replays refresh tokens.
-    pub attacker: bool,
-    /// Crash and restart an instance at this period (needs a [`Fleet`]).
-    pub crash_every: Option<Duration>,
-    /// The timeout of one request.
-    pub timeout: Duration,
 }
 
 /// What the checker found in a set of histories.
@@ -136,13 +115,7 @@ pub async fn run(
         clients: first.clients.clone(),
         authorize: first.authorize.clone(),
         introspection: first.introspection.clone(),
-        families: options.families,
-        concurrency: options.concurrency,
-        duration: options.duration,
-        max_requests: options.max_requests,
-        seed: options.seed,
-        attacker: options.attacker,
-        crash_every: options.crash_every,
+        options: options.clone(),
     };
     let n_instances = plan.instances.len();
     let driven = driver::drive(plan, http, fleet, stop)
@@ -168,13 +141,7 @@ pub fn report(header: Header, d: &Driven, c: &Checked, instances: usize) -> Load
     let violating: BTreeSet<usize> = c.violations.iter().map(|(i, _)| *i).collect();
     LoadReport {
         tool: format!("tokenlife {}", env!("CARGO_PKG_VERSION")),
-        target: header.target,
-        server: header.server,
-        profile: header.profile,
-        defects: header.defects,
-        seed: header.seed,
-        live_families: header.live_families,
-        concurrency: header.concurrency,
+        header,
         seconds: d.seconds,
         requests: d.requests,
         requests_per_second: per_second(d.requests as f64),

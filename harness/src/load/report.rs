@@ -42,20 +42,9 @@ pub struct Finding {
 pub struct LoadReport {
     /// The tool and its version.
     pub tool: String,
-    /// What was loaded (the issuer, or the embedded server).
-    pub target: String,
-    /// How the server ran (in process, child processes, instances, store).
-    pub server: String,
-    /// The policy profile the histories were judged by.
-    pub profile: String,
-    /// Injected defects (embedded server only).
-    pub defects: Vec<String>,
-    /// The seed of every random choice.
-    pub seed: u64,
-    /// Live families at any time.
-    pub live_families: usize,
-    /// Concurrent clients.
-    pub concurrency: usize,
+    /// What was loaded and how.
+    #[serde(flatten)]
+    pub header: Header,
     /// Seconds the load ran.
     pub seconds: f64,
     /// Requests recorded.
@@ -109,19 +98,19 @@ pub struct LoadReport {
 }
 
 /// The descriptive part of a report, from whoever set the load up.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Header {
     /// What was loaded.
     pub target: String,
     /// How the server ran.
     pub server: String,
-    /// The policy profile.
+    /// The policy profile the histories were judged by.
     pub profile: String,
-    /// Injected defects.
+    /// Injected defects (reference server only).
     pub defects: Vec<String>,
-    /// The seed.
+    /// The seed of every random choice.
     pub seed: u64,
-    /// Live families.
+    /// Live families at any time.
     pub live_families: usize,
     /// Concurrent clients.
     pub concurrency: usize,
@@ -358,18 +347,18 @@ impl LoadReport {
         let _ = writeln!(
             s,
             "tokenlife load: {} ({}), profile {}{}, {} live families, {} clients, {:.1} s, seed {}",
-            self.target,
-            self.server,
-            self.profile,
-            if self.defects.is_empty() {
+            self.header.target,
+            self.header.server,
+            self.header.profile,
+            if self.header.defects.is_empty() {
                 String::new()
             } else {
-                format!(", DEFECTS {}", self.defects.join(", "))
+                format!(", DEFECTS {}", self.header.defects.join(", "))
             },
-            self.live_families,
-            self.concurrency,
+            self.header.live_families,
+            self.header.concurrency,
             self.seconds,
-            self.seed
+            self.header.seed
         );
         let _ = writeln!(
             s,
@@ -439,7 +428,7 @@ impl LoadReport {
             }
         }
         if !self.clean() {
-            let _ = writeln!(s, "\nreplay with --seed {} (the load is concurrent: a replay is similar, not identical)", self.seed);
+            let _ = writeln!(s, "\nreplay with --seed {} (the load is concurrent: a replay is similar, not identical)", self.header.seed);
         }
         s
     }
@@ -448,16 +437,20 @@ impl LoadReport {
     pub fn markdown(&self) -> String {
         let mut s = String::from("# tokenlife load\n\n");
         let _ = writeln!(s, "- tool: {}", self.tool);
-        let _ = writeln!(s, "- target: {} ({})", self.target, self.server);
-        let _ = writeln!(s, "- profile: `{}`", self.profile);
-        if !self.defects.is_empty() {
-            let _ = writeln!(s, "- injected defects: {}", self.defects.join(", "));
+        let _ = writeln!(
+            s,
+            "- target: {} ({})",
+            self.header.target, self.header.server
+        );
+        let _ = writeln!(s, "- profile: `{}`", self.header.profile);
+        if !self.header.defects.is_empty() {
+            let _ = writeln!(s, "- injected defects: {}", self.header.defects.join(", "));
         }
-        let _ = writeln!(s, "- seed: {}", self.seed);
+        let _ = writeln!(s, "- seed: {}", self.header.seed);
         let _ = writeln!(
             s,
             "- {} live families, {} clients, {:.1} s\n",
-            self.live_families, self.concurrency, self.seconds
+            self.header.live_families, self.header.concurrency, self.seconds
         );
         s.push_str("| figure | value |\n|---|---|\n");
         let rows = [
