@@ -41,6 +41,9 @@ pub enum BenchWhat {
     /// Refresh grants per second against the reference server over loopback (SQLite file
     /// store), with p50/p99 latency and the CPU used by the server and the load generator.
     Server(tokenlife_server::bench::BenchServerArgs),
+    /// The harness's overhead: the default suite's HTTP request rate beside a bare client
+    /// that replays the same requests without judging them, in the same run.
+    Harness(crate::bench_harness::BenchHarnessArgs),
 }
 
 #[derive(Serialize)]
@@ -75,6 +78,7 @@ pub fn run(args: BenchArgs) -> u8 {
             format,
         } => (grants, refreshes, runs, format),
         BenchWhat::Server(a) => return tokenlife_server::bench::run_code(a),
+        BenchWhat::Harness(a) => return crate::bench_harness::run(a),
     };
     let bounds = Bounds {
         grants,

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod bench_harness;
 pub mod check;
 pub mod explore;
 pub mod load;
@@ -98,6 +99,21 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Load(a) => load::run(a),
         Command::Mutants(a) => mutants::run(a),
     })
+}
+
+/// The async runtime of the commands that talk HTTP (2 worker threads); on failure, the
+/// error already printed and the exit code to return.
+pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            fail(
+                EXIT_UNREACHABLE,
+                format!("failed to start the async runtime: {e}"),
+            )
+        })
 }
 
 /// Prints an error to stderr and returns `code`.

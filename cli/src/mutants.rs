@@ -303,18 +303,9 @@ pub fn run(args: MutantsArgs) -> u8 {
         random_len: 8,
         ..Default::default()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            return fail(
-                EXIT_USAGE,
-                format!("failed to start the async runtime: {e}"),
-            )
-        }
+        Err(code) => return code,
     };
     if args.format == Format::Human {
         eprintln!(

@@ -291,18 +291,9 @@ pub fn run(args: RunArgs) -> u8 {
             .then(|| tokenlife_harness::progress::ProgressSink::new(Bars::default())),
         stop_at_first_failure: false,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime() {
         Ok(r) => r,
-        Err(e) => {
-            return fail(
-                EXIT_UNREACHABLE,
-                format!("failed to start the async runtime: {e}"),
-            )
-        }
+        Err(code) => return code,
     };
     let started = Instant::now();
     let result = match &args.target {

@@ -25,7 +25,12 @@ pub struct HttpConfig {
     pub max_rps: Option<u32>,
     /// How many times a 429 is retried.
     pub max_429_retries: u32,
+    /// When set, every completed exchange is appended here (benchmarks replay them).
+    pub record: Option<Recording>,
 }
+
+/// Completed exchanges, in the order they completed.
+pub type Recording = std::sync::Arc<std::sync::Mutex<Vec<(Request, Response)>>>;
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -35,6 +40,7 @@ impl Default for HttpConfig {
             ca_file: None,
             max_rps: None,
             max_429_retries: 3,
+            record: None,
         }
     }
 }
@@ -266,6 +272,11 @@ impl Http {
                     return Err(HttpError::RateLimited {
                         url: strip_query(&req.url),
                     });
+                }
+                if let Some(rec) = &self.config.record {
+                    if let Ok(mut v) = rec.lock() {
+                        v.push((req.clone(), r.clone()));
+                    }
                 }
                 return Ok(r);
             }
