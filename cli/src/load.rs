@@ -178,7 +178,7 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
             "--crash-every, --instances, --database and --server-cpus need --server child",
         ));
     }
-    let runtime = new_runtime(args.threads, "tl-load")?;
+    let runtime = new_runtime(args.threads, LOAD_THREADS)?;
     let options = Options {
         families: args.families,
         concurrency: args.concurrency,
@@ -190,6 +190,7 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
         timeout: Duration::from_secs(args.timeout.max(1)),
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let ticks_before = thread_ticks(LOAD_THREADS);
     let report = if let Some(path) = &args.target {
         let t =
             target::load(path).map_err(|e| (EXIT_BAD_FILE, format!("{}: {e}", path.display())))?;
@@ -266,7 +267,7 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
             r
         }
     };
-    let report = report.map_err(|e| {
+    let mut report = report.map_err(|e| {
         (
             if e.is_unreachable() {
                 EXIT_UNREACHABLE
@@ -276,6 +277,10 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
             e.to_string(),
         )
     })?;
+    if let (Some(before), Some(after)) = (ticks_before, thread_ticks(LOAD_THREADS)) {
+        report.load_generator_cores =
+            Some(after.saturating_sub(before) as f64 / TICKS_PER_SECOND / report.seconds.max(1e-9));
+    }
     if let Some(dir) = &args.report_dir {
         write_dir(&report, dir).map_err(usage)?;
     }
@@ -291,6 +296,39 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
     } else {
         EXIT_FINDINGS
     })
+}
+
+/// The name of the load generator's threads (their CPU time is read from `/proc`).
+const LOAD_THREADS: &str = "tl-load";
+/// Linux counts CPU time in `/proc` in ticks of 1/100 s on every architecture Rust supports.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// The CPU ticks (user + system) of this process's threads named `name`; `None` off Linux.
+fn thread_ticks(name: &str) -> Option<u64> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut total = 0;
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ...`: the name may hold spaces, the fields after it do not.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // utime and stime are the 14th and 15th fields of the line.
+        let tick = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total += tick(11) + tick(12);
+    }
+    Some(total)
 }
 
 fn new_runtime(threads: usize, name: &str) -> Result<tokio::runtime::Runtime, Failure> {

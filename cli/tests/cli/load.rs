@@ -51,7 +51,7 @@ fn the_clean_server_has_no_violation_and_the_json_keeps_its_keys() {
 }
 
 fn caught(defect: &str, extra: &[&str], check: &str) {
-    let mut args = vec!["--duration", "3s", "--defect", defect];
+    let mut args = vec!["--defect", defect];
     args.extend_from_slice(extra);
     let (code, v, out) = load(&args);
     assert_eq!(code, Some(1), "{defect}: {out}");
@@ -76,12 +76,16 @@ fn caught(defect: &str, extra: &[&str], check: &str) {
 
 #[test]
 fn race_double_spend_is_caught() {
-    caught("race-double-spend", &[], "load.double-spend");
+    caught(
+        "race-double-spend",
+        &["--duration", "2s"],
+        "load.double-spend",
+    );
 }
 
 #[test]
 fn race_500_is_caught() {
-    caught("race-500", &[], "load.server-error");
+    caught("race-500", &["--duration", "2s"], "load.server-error");
 }
 
 #[test]
@@ -95,7 +99,7 @@ fn restart_forgets_is_caught_across_crash_restarts() {
 
 #[test]
 fn the_clean_server_survives_twenty_crash_restarts() {
-    let (code, v, out) = load(&["--duration", "10s", "--crash-every", "100ms"]);
+    let (code, v, out) = load(&["--duration", "8s", "--crash-every", "50ms"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(count(&v, "violations"), 0, "{out}");
     assert!(count(&v, "restarts") >= 20, "{out}");

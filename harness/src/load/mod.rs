@@ -173,5 +173,6 @@ pub fn report(header: Header, d: &Driven, c: &Checked, instances: usize) -> Load
         load_average: std::fs::read_to_string("/proc/loadavg")
             .ok()
             .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok())),
+        load_generator_cores: None,
     }
 }

@@ -95,6 +95,9 @@ pub struct LoadReport {
     pub findings: Vec<Finding>,
     /// The 1-minute load average at the end.
     pub load_average: Option<f64>,
+    /// CPU the load generator's threads used, in cores (CPU seconds per second), when the
+    /// caller measured it.
+    pub load_generator_cores: Option<f64>,
 }
 
 /// The descriptive part of a report, from whoever set the load up.
@@ -379,6 +382,15 @@ impl LoadReport {
             self.histories_per_second,
             self.operations_per_second
         );
+        if let Some(c) = self.load_generator_cores {
+            let _ = writeln!(
+                s,
+                "  machine         load generator {c:.2} cores{}",
+                self.load_average
+                    .map(|l| format!(", load average {l:.2} at the end"))
+                    .unwrap_or_default()
+            );
+        }
         if self.restarts > 0 {
             let _ = writeln!(
                 s,
