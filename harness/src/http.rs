@@ -226,13 +226,22 @@ impl Http {
             let pem = std::fs::read(path).map_err(|e| {
                 HttpError::Setup(format!("failed to read ca_file {}: {e}", path.display()))
             })?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+            // Every certificate of the bundle; a file with none is an error, not a no-op.
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 HttpError::Setup(format!(
                     "ca_file {} is not a PEM certificate: {e}",
                     path.display()
                 ))
             })?;
-            b = b.add_root_certificate(cert);
+            if certs.is_empty() {
+                return Err(HttpError::Setup(format!(
+                    "ca_file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                b = b.add_root_certificate(cert);
+            }
         }
         let client = b.build().map_err(|e| HttpError::Setup(e.to_string()))?;
         Ok(Http {

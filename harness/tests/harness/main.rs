@@ -7,4 +7,5 @@ mod defects;
 mod files;
 mod misbehaving;
 mod reference;
+mod tls;
 mod transcripts;
