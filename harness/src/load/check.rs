@@ -189,6 +189,8 @@ struct RtFacts {
     issuer: Option<usize>,
     /// 200s of it that returned another refresh token (each consumed it).
     rotations: Vec<usize>,
+    /// The earliest answer of one of those: it is surely consumed from then on.
+    rotated: First,
     /// 200s of it that returned no refresh token or itself.
     keeps: Vec<usize>,
     /// The earliest sending of a request that may have consumed it.
@@ -205,6 +207,7 @@ impl RtFacts {
             issued: NEVER,
             issuer: None,
             rotations: Vec::new(),
+            rotated: First::NONE,
             keeps: Vec::new(),
             consumer: First::NONE,
             uncertain: First::NONE,
@@ -370,6 +373,7 @@ impl<'a> Facts<'a> {
                     let t = &mut f.rts[x.0 as usize];
                     if refresh.is_some_and(|y| y != x) {
                         t.rotations.push(i);
+                        t.rotated.offer(done, i);
                         t.consumer.offer(inv, i);
                     } else {
                         t.keeps.push(i);
@@ -463,8 +467,7 @@ impl<'a> Facts<'a> {
                     // replay, and reuse detection revoked the grant. Revoked by its own
                     // revocation: that cascaded to the grant. Its grant revoked: dead already.
                     let f = &self.rts[x.0 as usize];
-                    let surely_consumed =
-                        f.rotations.iter().any(|&s| self.ops[s].done() < op.invoked);
+                    let surely_consumed = f.rotated.before(op.invoked);
                     let own_revocation_cascades =
                         p.revoke_refresh_cascades || !f.revocation.maybe.before(t);
                     if p.revoke_refresh_cascades || (surely_consumed && own_revocation_cascades) {
@@ -561,7 +564,8 @@ fn judge_op(
             let what = format!("{x} was honoured ({})", op.response);
             honoured_after_death(f, i, refresh_dead.min(t.revocation.sure), t.issuer, &what, out);
             if matches!(op.request, Request::IntrospectRefresh(_)) {
-                if let Some(&s) = t.rotations.iter().find(|&&s| f.ops[s].done() < inv) {
+                if t.rotated.before(inv) {
+                    let s = t.rotated.op;
                     out.push(violation(
                         Kind::ConsumedHonoured,
                         witnesses([t.issuer, Some(s)], i),
@@ -709,14 +713,10 @@ fn judge_rotations(
     }
     // A 200 that did not rotate, sent after a rotation of the same token was answered.
     for &k in &t.keeps {
-        if let Some(&s) = t
-            .rotations
-            .iter()
-            .find(|&&s| ops[s].done() < ops[k].invoked)
-        {
+        if t.rotated.before(ops[k].invoked) {
             out.push(violation(
                 Kind::ConsumedHonoured,
-                witnesses([t.issuer, Some(s)], k),
+                witnesses([t.issuer, Some(t.rotated.op)], k),
                 format!("{x} was honoured again after its rotation had been answered"),
             ));
         }
