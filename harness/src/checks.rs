@@ -109,6 +109,8 @@ checks! {
         "A refresh asking for a narrower scope gets what the policy's narrowing rule says.";
     TOKEN_ERROR_CODE = "token.error-code", "RFC6749-5.2", Must, true,
         "A refused token request has the status and `error` code RFC 6749 §5.2 prescribes.";
+    TOKEN_INVALID_CLIENT = "token.invalid-client", "RFC6749-5.2", Must, false,
+        "A wrong client secret gets invalid_client; over HTTP Basic, 401 with a WWW-Authenticate challenge.";
     TOKEN_CACHE_CONTROL = "token.cache-control", "RFC6749-5.1", Must, false,
         "A token response carries `Cache-Control: no-store`.";
     TOKEN_TYPE = "token.token-type", "RFC6749-5.1", Must, false,

@@ -13,6 +13,7 @@
 //! - [`generate`]: exhaustive sequences from the model, to a depth.
 //! - [`session`]: the runner; [`report`]: what a run found; [`export`]: report files
 //!   (JSON, JUnit, Markdown + mermaid) and expected divergences.
+//! - [`probes`]: single requests an RFC fixes whatever the policy (client authentication).
 //! - [`progress`]: phase-by-phase progress for a display.
 //! - [`secret`]: tokens and secrets that never reach a log or a report.
 //!
@@ -29,6 +30,7 @@ pub mod http;
 pub mod linearize;
 pub mod load;
 pub mod oracle;
+pub mod probes;
 pub mod progress;
 pub mod random;
 pub mod report;

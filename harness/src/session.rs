@@ -239,6 +239,23 @@ impl Harness {
                 evaluations: vec![Evaluation::new(c, verdict, 1, message)],
             });
         }
+        if self.check_selected(checks::TOKEN_INVALID_CLIENT.id)
+            && !self
+                .options
+                .skip
+                .iter()
+                .any(|s| s == "client-authentication")
+        {
+            results.extend(
+                crate::probes::client_authentication(
+                    &self.http,
+                    &self.endpoints,
+                    &self.target,
+                    self.options.fail_on_should,
+                )
+                .await,
+            );
+        }
         let only_checks = self.options.only.iter().any(|o| checks::by_id(o).is_some());
         let chosen: Vec<&Scenario> = set
             .scenarios

@@ -22,6 +22,8 @@ enum Mode {
     Hang,
     Huge,
     RedirectLoop,
+    /// `invalid_client` with 400 and no challenge, even to HTTP Basic.
+    NoChallenge,
 }
 
 async fn authorize(
@@ -54,6 +56,12 @@ async fn token(State(mode): State<Mode>) -> Response {
         Mode::Hang => std::future::pending::<Response>().await,
         Mode::Huge => (StatusCode::OK, "x".repeat(3 * 1024 * 1024)).into_response(),
         Mode::RedirectLoop => StatusCode::NOT_FOUND.into_response(),
+        Mode::NoChallenge => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"error":"invalid_client"}"#,
+        )
+            .into_response(),
     }
 }
 
@@ -115,6 +123,8 @@ async fn run(authz: &str, token: &str) -> Report {
             timeout: Duration::from_secs(1),
             ..HttpConfig::default()
         },
+        // Each case is about one misbehaviour of the token endpoint, not client auth.
+        skip: vec!["client-authentication".into()],
         ..RunOptions::default()
     };
     tokenlife_harness::run(target(authz, token), &set, options, None)
@@ -152,6 +162,28 @@ async fn each_misbehaviour_is_a_failed_check_with_a_clear_message() {
         assert!(msg.contains(words), "{mode:?}: {msg}");
         assert!(!msg.contains("c0de"), "a code leaked: {msg}");
     }
+}
+
+#[tokio::test]
+async fn invalid_client_over_basic_without_a_challenge_fails() {
+    let url = fake(Mode::NoChallenge).await;
+    let set = from_texts([(
+        "one.toml",
+        "name = \"one\"\ndescription = \"one grant\"\n[[steps]]\naction = \"authorize\"\n",
+    )])
+    .unwrap();
+    let options = RunOptions {
+        only: vec!["token.invalid-client".into()],
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target(&url, &url), &set, options, None)
+        .await
+        .unwrap();
+    let (id, msg) = only_failure(&r);
+    assert_eq!(id, "token.invalid-client");
+    assert!(msg.contains("status 400 instead of 401"), "{msg}");
+    assert!(msg.contains("no WWW-Authenticate header"), "{msg}");
+    assert!(!msg.contains("tokenlife-probe-wrong-secret"), "{msg}");
 }
 
 #[tokio::test]
