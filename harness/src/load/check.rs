@@ -563,18 +563,16 @@ fn judge_op(
             let t = &f.rts[x.0 as usize];
             let what = format!("{x} was honoured ({})", op.response);
             honoured_after_death(f, i, refresh_dead.min(t.revocation.sure), t.issuer, &what, out);
-            if matches!(op.request, Request::IntrospectRefresh(_)) {
-                if t.rotated.before(inv) {
-                    let s = t.rotated.op;
-                    out.push(violation(
-                        Kind::ConsumedHonoured,
-                        witnesses([t.issuer, Some(s)], i),
-                        format!(
-                            "{x} was introspected as active after its rotation to {} had been answered: a consumed refresh token came back",
-                            f.successor(s).map_or("?".into(), |r| r.to_string())
-                        ),
-                    ));
-                }
+            if matches!(op.request, Request::IntrospectRefresh(_)) && t.rotated.before(inv) {
+                let s = t.rotated.op;
+                out.push(violation(
+                    Kind::ConsumedHonoured,
+                    witnesses([t.issuer, Some(s)], i),
+                    format!(
+                        "{x} was introspected as active after its rotation to {} had been answered: a consumed refresh token came back",
+                        f.successor(s).map_or("?".into(), |r| r.to_string())
+                    ),
+                ));
             }
         }
         (Request::UseAccess(a), Response::Honoured) => {
