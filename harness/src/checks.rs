@@ -109,6 +109,8 @@ checks! {
         "A refresh asking for a narrower scope gets what the policy's narrowing rule says.";
     TOKEN_ERROR_CODE = "token.error-code", "RFC6749-5.2", Must, true,
         "A refused token request has the status and `error` code RFC 6749 §5.2 prescribes.";
+    REFRESH_ID_TOKEN = "refresh.id-token-claims", "OIDC-12.2", Must, false,
+        "An ID token from a refresh keeps the original iss, sub, aud, azp and auth_time.";
     TOKEN_INVALID_CLIENT = "token.invalid-client", "RFC6749-5.2", Must, false,
         "A wrong client secret gets invalid_client; over HTTP Basic, 401 with a WWW-Authenticate challenge.";
     TOKEN_CACHE_CONTROL = "token.cache-control", "RFC6749-5.1", Must, false,

@@ -142,6 +142,8 @@ struct GrantWire {
     verifier: Secret,
     /// Every scope name of the first token response (openid, offline_access included).
     scope_names: Option<std::collections::BTreeSet<String>>,
+    /// The §12.2 claims of the first token response's ID token, if it had one.
+    id_claims: Option<wire::IdClaims>,
 }
 
 impl Harness {
@@ -1190,6 +1192,71 @@ impl Harness {
         Ok(())
     }
 
+    /// OpenID Connect Core §12.2: an ID token in a refresh response keeps the original
+    /// one's `iss`, `sub`, `aud`, `azp` and `auth_time` (present or absent alike). Only
+    /// when the server sends ID tokens; the first one of a grant is the reference.
+    fn id_token_claims(
+        &self,
+        s: &mut Session<'_>,
+        n: usize,
+        action: &Action,
+        pre: &tokenlife_model::State,
+        x: &TokenExtras,
+    ) {
+        let Some(claims) = &x.id_claims else {
+            return;
+        };
+        let c = checks::REFRESH_ID_TOKEN;
+        let fam = match action {
+            Action::Authorize { .. } => {
+                if let (Some(g), Ok(claims)) = (s.grants.last_mut(), claims) {
+                    g.id_claims = Some(claims.clone());
+                }
+                return;
+            }
+            Action::Refresh { rt, .. } | Action::RefreshLost { rt } => {
+                pre.rts[rt.0 as usize].family as usize
+            }
+            _ => return,
+        };
+        let claims = match claims {
+            Ok(c) => c,
+            Err(e) => {
+                s.eval(c, Verdict::Failed, n, Some(format!("{action}: {e}")));
+                return;
+            }
+        };
+        let Some(original) = s.grants.get(fam).and_then(|g| g.id_claims.clone()) else {
+            return;
+        };
+        let changed: Vec<String> = wire::ID_CLAIMS
+            .iter()
+            .filter(|k| original.get(**k) != claims.get(**k))
+            .map(|k| match (original.get(*k), claims.get(*k)) {
+                (Some(a), Some(b)) => format!("{k} {a} became {b}"),
+                (Some(a), None) => format!("{k} {a} is missing"),
+                (None, Some(b)) => format!("{k} {b} appeared"),
+                (None, None) => String::new(),
+            })
+            .collect();
+        let ok = changed.is_empty();
+        s.eval(
+            c,
+            if ok {
+                Verdict::Passed
+            } else {
+                c.verdict_on_divergence(s.fail_on_should)
+            },
+            n,
+            (!ok).then(|| {
+                format!(
+                    "{action}: the refreshed ID token changed {}",
+                    changed.join(", ")
+                )
+            }),
+        );
+    }
+
     /// The model sees two resource scopes; this compares every scope name (`openid`,
     /// `offline_access` too): omitting `scope` on refresh must give the original set
     /// (RFC 6749 §6).
@@ -1210,6 +1277,7 @@ impl Harness {
                 .map(String::from)
                 .collect::<std::collections::BTreeSet<_>>()
         };
+        self.id_token_claims(s, n, action, pre, x);
         match action {
             Action::Authorize { .. } => {
                 if let (Some(g), Some(t)) = (s.grants.last_mut(), &x.scope_text) {
@@ -1298,6 +1366,7 @@ impl Harness {
                     code: code.code.clone(),
                     verifier: code.verifier.clone(),
                     scope_names: None,
+                    id_claims: None,
                 });
                 let (o, x) = self.exchange_code(c, &code.code, &code.verifier).await?;
                 Ok((o, None, Protocol::Token(x, Some(scope))))

@@ -101,6 +101,34 @@ pub struct TokenExtras {
     pub scope_present: bool,
     /// The `scope` member as sent.
     pub scope_text: Option<String>,
+    /// The claims of an `id_token` that OpenID Connect Core §12.2 pins on refresh, or why
+    /// they could not be read; `None` without an `id_token`.
+    pub id_claims: Option<Result<IdClaims, String>>,
+}
+
+/// The ID-token claims a refreshed ID token must keep (OpenID Connect Core §12.2).
+pub const ID_CLAIMS: [&str; 5] = ["iss", "sub", "aud", "azp", "auth_time"];
+
+/// Those claims of one ID token (absent ones absent).
+pub type IdClaims = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// The §12.2 claims of a compact JWS/JWT `id_token` (its payload, unverified: the
+/// signature is the client's business, the claims are what the check compares).
+pub fn id_token_claims(token: &str) -> Result<IdClaims, String> {
+    use base64::Engine as _;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or("the id_token is not a compact JWT (no payload part)")?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|e| format!("the id_token payload is not base64url: {e}"))?;
+    let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("the id_token payload is not a JSON object: {e}"))?;
+    Ok(ID_CLAIMS
+        .iter()
+        .filter_map(|k| obj.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect())
 }
 
 /// Reads a token endpoint response; `Err` says why it is no OAuth response at all.
@@ -132,6 +160,10 @@ pub fn read_token(r: &Response, client: &ClientConfig) -> Result<(Observed, Toke
                     .any(|v| v.to_ascii_lowercase().contains("no-store")),
                 scope_present: scope_text.is_some(),
                 scope_text: scope_text.map(String::from),
+                id_claims: body
+                    .get("id_token")
+                    .and_then(|v| v.as_str())
+                    .map(id_token_claims),
             };
             Ok((
                 Observed::Tokens {
@@ -244,6 +276,23 @@ pub fn resource_request(url: &str, at: &Secret) -> Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_token_claims_are_read_from_the_payload() {
+        use base64::Engine as _;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"RS256"}"#),
+            enc(r#"{"iss":"https://op","sub":"u1","aud":"app","iat":5,"auth_time":3}"#)
+        );
+        let c = id_token_claims(&jwt).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c["sub"], "u1");
+        assert!(!c.contains_key("iat") && !c.contains_key("azp"));
+        assert!(id_token_claims("not-a-jwt").is_err());
+        assert!(id_token_claims("a.!!!.c").is_err());
+    }
 
     fn client(auth: AuthMethod) -> ClientConfig {
         ClientConfig {

@@ -6,6 +6,7 @@ mod common;
 mod defects;
 mod files;
 mod misbehaving;
+mod oidc;
 mod reference;
 mod tls;
 mod transcripts;
