@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# CI: tokenlife against node-oidc-provider (a real third-party server) on a real clock.
+# Installs the locked packages (npm ci), starts the provider on a free loopback port, waits
+# for the target file it writes, runs the suite with the accepted divergences, and stops
+# the provider on every way out. Exits with tokenlife's code: 0 when the only divergences
+# are the expected ones (and none of those is stale), 1 otherwise; 3/4 for a bad file or an
+# unreachable provider; 2 when node or npm is missing or the provider did not start.
+#
+#   interop/oidc-provider/ci.sh [extra tokenlife run arguments...]
+#
+# Environment: TOKENLIFE (the binary; default target/release/tokenlife, else target/debug,
+# built with cargo when neither exists), ACCESS_TTL / REFRESH_TTL / SKEW (passed to
+# start.js), SEED (the random sequences' seed, default 1), REPORT_DIR (keeps the reports).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+for tool in node npm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "interop/oidc-provider: $tool is not installed" >&2
+    exit 2
+  fi
+done
+
+bin="${TOKENLIFE:-}"
+if [ -z "$bin" ]; then
+  if [ -x "$root/target/release/tokenlife" ]; then
+    bin="$root/target/release/tokenlife"
+  elif [ -x "$root/target/debug/tokenlife" ]; then
+    bin="$root/target/debug/tokenlife"
+  else
+    (cd "$root" && cargo build --release -p tokenlife)
+    bin="$root/target/release/tokenlife"
+  fi
+fi
+
+echo "== npm ci (interop/oidc-provider)"
+(cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+
+work="$(mktemp -d)"
+provider_pid=""
+cleanup() {
+  if [ -n "$provider_pid" ] && kill -0 "$provider_pid" 2>/dev/null; then
+    kill -TERM "$provider_pid" 2>/dev/null || true
+    wait "$provider_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+echo "== starting node-oidc-provider"
+target="$work/target.toml"
+log="$work/provider.log"
+(cd "$here" && TARGET_FILE="$target" exec node start.js) >"$log" 2>&1 &
+provider_pid=$!
+
+# Poll for the target file the provider writes once it listens (RSA key generation and
+# module loading take a second or two).
+for _ in $(seq 1 150); do
+  [ -s "$target" ] && break
+  if ! kill -0 "$provider_pid" 2>/dev/null; then
+    echo "interop/oidc-provider: the provider exited before it was ready:" >&2
+    cat "$log" >&2
+    exit 2
+  fi
+  sleep 0.2
+done
+if [ ! -s "$target" ]; then
+  echo "interop/oidc-provider: the provider wrote no target file within 30 s:" >&2
+  cat "$log" >&2
+  exit 2
+fi
+grep '^ready' "$log" || true
+
+# The shipped scenarios plus the pins of this folder (one scenario per known divergence, run
+# one at a time, so each divergence shows on every run and no entry goes stale).
+scenarios="$work/scenarios"
+mkdir -p "$scenarios"
+cp "$root"/scenarios/*.toml "$here"/scenarios/*.toml "$scenarios"/
+
+echo "== tokenlife run against node-oidc-provider"
+report_args=()
+if [ -n "${REPORT_DIR:-}" ]; then
+  report_args=(--report-dir "$REPORT_DIR")
+fi
+started=$(date +%s)
+set +e
+"$bin" run --target "$target" --seed "${SEED:-1}" \
+  --scenarios "$scenarios" --expect-divergences "$here/expected-divergences.toml" "${report_args[@]}" "$@"
+code=$?
+set -e
+echo "tokenlife run against node-oidc-provider: exit $code after $(($(date +%s) - started)) s"
+if [ "$code" -ne 0 ]; then
+  echo "-- provider log (errors only)" >&2
+  grep -v 'WARNING\|NOTICE' "$log" >&2 || true
+fi
+exit "$code"
