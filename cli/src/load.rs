@@ -20,6 +20,16 @@
 //! a loopback address is refused unless `--allow-remote`. Exit codes: 0 no violation,
 //! 1 violations, 2 usage, 3 a bad target or policy file, 4 the target cannot be reached
 //! (or a crashed server does not come back).
+//!
+//! Figures (release build at 8b3f62f, 2-core machine, server side on CPU 1 and the load on
+//! CPU 0: `taskset -c 0 tokenlife load --server child --server-cpus 1 --duration 20s --seed 1`;
+//! PostgreSQL's backends pinned to CPU 1 as well): refresh grants answered 200 per second,
+//! SQLite file 1,402 and 1,477 (p99 82-84 ms), PostgreSQL one instance 468 (p99 72 ms), two
+//! instances 378 (p99 101 ms); node-oidc-provider 9.13.3 (`interop/oidc-provider`, in
+//! memory) in the same session 251 and 280, so the durable reference server does 5.3-5.6
+//! times its refresh throughput; zero violations everywhere; the load generator used 0.1-0.26
+//! of a core. The checker: 1.37 M simulated bcp histories/s (17.8 M requests/s), 0.32 M
+//! grace-new histories/s (`--bench-checker 100000`); on the load's own histories 90-260 k/s.
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
