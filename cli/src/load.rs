@@ -157,6 +157,11 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
             "--families, --concurrency and --threads must be at least 1",
         ));
     }
+    if args.families > 100_000 || args.concurrency > 4_096 || args.threads > 256 {
+        return Err(usage(
+            "at most 100000 --families, 4096 --concurrency and 256 --threads: a load stays bounded",
+        ));
+    }
     if args.duration.is_zero() {
         return Err(usage("--duration must be positive"));
     }

@@ -835,15 +835,37 @@ pub async fn drive(
         restarts: Mutex::new(Vec::new()),
         plan,
     });
-    // The first families, a few at a time.
+    // The first families, started by the clients at once (each its share), within the
+    // load's time like everything else.
+    let starters: Vec<_> = (0..shared.plan.options.concurrency)
+        .map(|i| {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let (n, c) = (
+                    shared.plan.options.families,
+                    shared.plan.options.concurrency,
+                );
+                let mut first_error = None;
+                for _ in (i..n).step_by(c) {
+                    if !shared.running() {
+                        break;
+                    }
+                    match shared.new_family().await {
+                        Ok(f) => lock(&shared.slots).push(f),
+                        Err(e) => {
+                            shared.setup_failed(e.clone());
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                first_error
+            })
+        })
+        .collect();
     let mut first_error = None;
-    for _ in 0..shared.plan.options.families {
-        match shared.new_family().await {
-            Ok(f) => lock(&shared.slots).push(f),
-            Err(e) => {
-                shared.setup_failed(e.clone());
-                first_error.get_or_insert(e);
-            }
+    for s in starters {
+        if let Ok(Some(e)) = s.await {
+            first_error.get_or_insert(e);
         }
     }
     if lock(&shared.slots).is_empty() {
