@@ -30,7 +30,7 @@ const HOST = '127.0.0.1';
 const PORT = Number(process.env.PORT ?? 0);
 const TARGET_FILE = process.env.TARGET_FILE ?? 'target.toml';
 const ACCESS_TTL = seconds('ACCESS_TTL', 5);
-const REFRESH_TTL = seconds('REFRESH_TTL', 15);
+const REFRESH_TTL = seconds('REFRESH_TTL', 10);
 // Long enough to outlive any run: a grant or session that expired would end its families.
 const LONG_TTL = seconds('LONG_TTL', 24 * 60 * 60);
 // The provider counts whole seconds (iat = floor(now)), so a token can die up to 1 s before
