@@ -473,6 +473,29 @@ impl Shared {
         Some(Lease(Arc::clone(pick)))
     }
 
+    /// A form POST to the next instance's endpoint (`None` when it has none, or the
+    /// request could not be sent), recorded in `f`'s history.
+    #[allow(clippy::too_many_arguments)]
+    async fn post(
+        &self,
+        f: &Arc<Family>,
+        actor: Actor,
+        request: Request,
+        endpoint: fn(&Endpoints) -> Option<&str>,
+        form: [(&str, &str); 2],
+        creds: Credentials<'_>,
+        read: impl FnOnce(&HttpResponse) -> Reading,
+    ) -> Option<Response> {
+        let instance = self.instance();
+        let url = endpoint(&self.plan.instances[instance])?;
+        let form = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let sent = self.send(&wire::post(url, form, creds)).await.ok()?;
+        self.record(f, actor, request, instance, sent, read)
+    }
+
     /// One refresh of `rt` on `f`.
     async fn refresh(
         &self,
@@ -482,20 +505,20 @@ impl Shared {
         value: &Secret,
     ) -> Option<Response> {
         let client = self.client(f);
-        let instance = self.instance();
-        let form = vec![
-            ("grant_type".to_string(), "refresh_token".to_string()),
-            ("refresh_token".to_string(), value.expose().to_string()),
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", value.expose()),
         ];
-        let req = wire::post(
-            &self.plan.instances[instance].token,
+        self.post(
+            f,
+            actor,
+            Request::Refresh(rt),
+            |e| Some(e.token.as_str()),
             form,
             Credentials::Client(client),
-        );
-        let sent = self.send(&req).await.ok()?;
-        self.record(f, actor, Request::Refresh(rt), instance, sent, |r| {
-            read_token(r, client)
-        })
+            |r| read_token(r, client),
+        )
+        .await
     }
 
     fn client(&self, f: &Family) -> &ClientConfig {
@@ -525,6 +548,7 @@ impl Shared {
         )
     }
 
+    /// Revocation (RFC 7009) of `value`, which `request` names, by the family's client.
     async fn revoke(
         &self,
         f: &Arc<Family>,
@@ -532,19 +556,21 @@ impl Shared {
         value: &Secret,
         hint: &str,
     ) -> Option<Response> {
-        let instance = self.instance();
-        let url = self.plan.instances[instance].revocation.as_ref()?;
-        let form = vec![
-            ("token".to_string(), value.expose().to_string()),
-            ("token_type_hint".to_string(), hint.to_string()),
-        ];
-        let req = wire::post(url, form, Credentials::Client(self.client(f)));
-        let sent = self.send(&req).await.ok()?;
-        self.record(f, Actor::Client(0), request, instance, sent, |r| {
-            read_plain(r, |r| wire::read_revocation(r).map(|(o, _)| o))
-        })
+        let form = [("token", value.expose()), ("token_type_hint", hint)];
+        let creds = Credentials::Client(self.client(f));
+        self.post(
+            f,
+            Actor::Client(0),
+            request,
+            |e| e.revocation.as_deref(),
+            form,
+            creds,
+            |r| read_plain(r, |r| wire::read_revocation(r).map(|(o, _)| o)),
+        )
+        .await
     }
 
+    /// Introspection (RFC 7662) of refresh token `rt`.
     async fn introspect(
         &self,
         f: &Arc<Family>,
@@ -552,25 +578,24 @@ impl Shared {
         rt: Rt,
         value: &Secret,
     ) -> Option<Response> {
-        let instance = self.instance();
-        let url = self.plan.instances[instance].introspection.as_ref()?;
-        let form = vec![
-            ("token".to_string(), value.expose().to_string()),
-            ("token_type_hint".to_string(), "refresh_token".to_string()),
+        let form = [
+            ("token", value.expose()),
+            ("token_type_hint", "refresh_token"),
         ];
         let creds = match &self.plan.introspection {
             Some(i) => Credentials::Basic(&i.client_id, i.client_secret.as_ref()),
             None => Credentials::Client(self.client(f)),
         };
-        let sent = self.send(&wire::post(url, form, creds)).await.ok()?;
-        self.record(
+        self.post(
             f,
             actor,
             Request::IntrospectRefresh(rt),
-            instance,
-            sent,
+            |e| e.introspection.as_deref(),
+            form,
+            creds,
             |r| read_plain(r, |r| wire::read_introspection(r).map(|(o, _)| o)),
         )
+        .await
     }
 }
 
