@@ -8,9 +8,9 @@
 #
 #   interop/oidc-provider/ci.sh [extra tokenlife run arguments...]
 #
-# Environment: TOKENLIFE (the binary; default target/release/tokenlife, else target/debug,
-# built with cargo when neither exists), ACCESS_TTL / REFRESH_TTL / SKEW (passed to
-# start.js), SEED (the random sequences' seed, default 1), REPORT_DIR (keeps the reports).
+# Environment: TOKENLIFE (the binary; default target/debug/tokenlife, built first),
+# ACCESS_TTL / REFRESH_TTL / SKEW (passed to start.js), SEED (the random sequences' seed,
+# default 1), REPORT_DIR (keeps report.json, junit.xml and report.md).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -22,16 +22,13 @@ for tool in node npm; do
   fi
 done
 
+# The binary: $TOKENLIFE, or the workspace's debug build, brought up to date first (a no-op
+# after `cargo test --workspace`; the run waits on the provider's clock, so a release build
+# is no faster).
 bin="${TOKENLIFE:-}"
 if [ -z "$bin" ]; then
-  if [ -x "$root/target/release/tokenlife" ]; then
-    bin="$root/target/release/tokenlife"
-  elif [ -x "$root/target/debug/tokenlife" ]; then
-    bin="$root/target/debug/tokenlife"
-  else
-    (cd "$root" && cargo build --release -p tokenlife)
-    bin="$root/target/release/tokenlife"
-  fi
+  (cd "$root" && cargo build --quiet --locked -p tokenlife)
+  bin="$root/target/debug/tokenlife"
 fi
 
 echo "== npm ci (interop/oidc-provider)"
