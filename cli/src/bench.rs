@@ -118,7 +118,7 @@ pub fn run(args: BenchArgs) -> u8 {
         });
         if format == Format::Human {
             let r = rows.last().unwrap_or_else(|| unreachable!());
-            println!(
+            crate::outln!(
                 "{:<11} {:>9} states   stateright: 1 thread {:>8.0}/s, {} threads {:>8.0}/s   own BFS: 1 thread {:>8.0}/s, {} threads {:>8.0}/s",
                 r.profile, r.unique_states, r.stateright_1_thread_per_second, threads,
                 r.stateright_all_threads_per_second, r.own_bfs_1_thread_per_second, threads,
@@ -127,7 +127,7 @@ pub fn run(args: BenchArgs) -> u8 {
         }
     }
     if format == Format::Json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );

@@ -107,12 +107,12 @@ pub fn run(args: CheckArgs) -> u8 {
             .map(|p| check_with(LifecycleModel::new(p, bounds), threads, args.engine.into()))
             .collect();
         match args.format {
-            Format::Json => println!(
+            Format::Json => crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({ "profiles": reports }))
                     .unwrap_or_default()
             ),
-            Format::Human => print!("{}", render::matrix(&reports)),
+            Format::Human => crate::out!("{}", render::matrix(&reports)),
         }
         return if reports.iter().all(CheckReport::passed) {
             EXIT_OK
@@ -130,11 +130,11 @@ pub fn run(args: CheckArgs) -> u8 {
         args.engine.into(),
     );
     match args.format {
-        Format::Json => println!(
+        Format::Json => crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Format::Human => print!("{}", render::report(&report)),
+        Format::Human => crate::out!("{}", render::report(&report)),
     }
     if report.passed() {
         EXIT_OK

@@ -116,6 +116,24 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
         })
 }
 
+/// `println!` that ignores a closed stdout (`tokenlife profiles | head` must not panic).
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// Prints an error to stderr and returns `code`.
 pub fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");

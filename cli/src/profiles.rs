@@ -32,20 +32,20 @@ pub fn run(args: ProfilesArgs) -> u8 {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Format::Human => {
             for (i, (info, p)) in all.iter().enumerate() {
                 if i > 0 {
-                    println!();
+                    crate::outln!();
                 }
-                println!("{} — {}", info.name, info.summary);
-                println!("  clause: {}", info.clause);
+                crate::outln!("{} — {}", info.name, info.summary);
+                crate::outln!("  clause: {}", info.clause);
                 for line in p.to_toml().lines().filter(|l| !l.starts_with("profile")) {
-                    println!("  {line}");
+                    crate::outln!("  {line}");
                 }
                 for note in p.notes() {
-                    println!("  note: {note}");
+                    crate::outln!("  note: {note}");
                 }
             }
         }

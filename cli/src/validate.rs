@@ -114,7 +114,7 @@ pub fn run(args: ValidateArgs) -> u8 {
     let kind = args.kind.unwrap_or_else(|| guess(&text));
     match check(&args.file, &text, kind) {
         Ok(what) => {
-            println!("{}: {what}", args.file.display());
+            crate::outln!("{}: {what}", args.file.display());
             EXIT_OK
         }
         Err(e) => fail(EXIT_BAD_FILE, format!("{}: {e}", args.file.display())),
