@@ -185,7 +185,7 @@ pub struct AccessRow {
     pub scope: String,
     /// Dead at or after this time.
     pub expires_at: UnixTime,
-    /// Revoked.
+    /// Revoked by itself (RFC 7009); it is dead as well when its grant is revoked.
     pub revoked: bool,
 }
 
@@ -244,8 +244,14 @@ pub enum RefreshChange {
 #[derive(Debug)]
 struct Embedded;
 
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "tokens", include_str!("../migrations/0001_tokens.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "tokens", include_str!("../migrations/0001_tokens.sql")),
+    (
+        2,
+        "access tokens by grant",
+        include_str!("../migrations/0002_access_tokens_by_grant.sql"),
+    ),
+];
 
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(
@@ -807,17 +813,14 @@ pub mod tx {
     }
 
     /// Revokes a grant and every token of it (reuse detection, RFC 7009 §2.1 cascade,
-    /// code replay).
+    /// code replay). Its access tokens die with the grant: every check of an access token
+    /// reads its grant (schema 2), so they are not marked one by one.
     pub async fn revoke_grant(conn: &mut AnyConnection, grant_id: &str) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE grants SET revoked = 1 WHERE id = $1")
             .bind(grant_id)
             .execute(&mut *conn)
             .await?;
         revoke_refresh_of_grant(&mut *conn, grant_id).await?;
-        sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE grant_id = $1")
-            .bind(grant_id)
-            .execute(&mut *conn)
-            .await?;
         Ok(())
     }
 
