@@ -21,18 +21,17 @@
 //! would otherwise stall the writer, and every refresh queued behind it, every few hundred
 //! transactions. A passive checkpoint never catches up with a writer that never pauses,
 //! though, and SQLite only starts the WAL over once every frame of it is in the database
-//! file: without a pause the WAL grows without bound (hundreds of MB a minute under load,
-//! each new page of it costing the kernel more than overwriting a cached one). So every
-//! [`RESTART_EVERY`], right after a passive pass, the checkpointer asks the writer thread
-//! to finish the job between two batches (`PRAGMA wal_checkpoint(RESTART)`: the few frames
-//! written since, then the WAL starts over), a pause of two `fsync`s.
+//! file: without a pause the WAL grows without bound (690 MB in an 8 s benchmark). So once
+//! it holds [`RESTART_AT_FRAMES`], right after a passive pass, the checkpointer asks the
+//! writer thread to finish the job between two batches (`PRAGMA wal_checkpoint(RESTART)`:
+//! the few frames written since, then the WAL starts over), a pause of two `fsync`s.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -42,14 +41,15 @@ use super::{status_in, GrantRow, RefreshChange, RefreshRow, RefreshWrite, RtStat
 /// How often the checkpointer runs.
 pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// How often the writer finishes a checkpoint so that the WAL starts over (see the module
-/// documentation). Each time, every request in flight waits for two `fsync`s: about a
-/// millisecond on a quiet disk, 20-80 ms on a busy one. Every 2 s that is at most one
-/// request per client in 2 s, out of the 99th percentile (every 1 s it was not at 32
-/// clients: p99 29 ms against 15 ms at 2 s on the shared machine); the WAL then holds up
-/// to 2 s of writes (about 300 MB at 7,000 refreshes/s), reused from one restart to the
-/// next.
-const RESTART_EVERY: Duration = Duration::from_secs(2);
+/// The WAL size, in frames (one per page written), past which the writer is made to start
+/// it over: 1 GiB with 4 KiB pages, some 7 s of writes at 7,000 refreshes/s. Whenever the
+/// writes pause, a passive checkpoint copies the whole WAL and SQLite starts it over by
+/// itself at the next write; only a writer that never pauses needs this. Each forced
+/// restart makes every request in flight wait for two `fsync`s, 40-100 ms on the shared
+/// machine's busy disk: every second, that kept p99 at 32 clients near 29 ms, every 2 s
+/// 15-30 ms, every 3 s 18-19 ms (12 ms without any), so it happens as rarely as a WAL of a
+/// bounded size allows.
+const RESTART_AT_FRAMES: i64 = 256 * 1024;
 
 /// The most refresh writes one transaction carries.
 const MAX_BATCH: usize = 64;
@@ -312,25 +312,24 @@ fn serve(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
 }
 
 /// The checkpointer thread: a passive checkpoint every [`CHECKPOINT_EVERY`] until `stop`
-/// says so, and every [`RESTART_EVERY`] a restart by the writer thread, prepared so that
-/// it has little left to do.
+/// says so, and once the WAL holds [`RESTART_AT_FRAMES`] a restart by the writer thread,
+/// prepared so that it has little left to do.
 fn checkpoints(
     conn: &Connection,
     db: &File,
     stop: &mpsc::Receiver<()>,
     writer: &mpsc::Sender<Job>,
 ) {
-    let mut restarted = Instant::now();
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         // PASSIVE: copies what no reader still needs, never waits for anyone.
-        if let Err(e) = checkpoint(conn) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
-            continue;
+        match checkpoint(conn) {
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                continue;
+            }
+            Ok(frames) if frames < RESTART_AT_FRAMES => continue,
+            Ok(_) => {}
         }
-        if restarted.elapsed() < RESTART_EVERY {
-            continue;
-        }
-        restarted = Instant::now();
         // SQLite syncs the database file only when a checkpoint copied the whole WAL, i.e.
         // in the writer's restart: sync what the passive checkpoints copied now, then copy
         // what came meanwhile, so that the restart only syncs a few milliseconds' worth.
@@ -350,9 +349,10 @@ fn checkpoints(
     let _ = checkpoint(conn);
 }
 
-/// `PRAGMA wal_checkpoint(PASSIVE)`.
-fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+/// `PRAGMA wal_checkpoint(PASSIVE)`: how many frames the WAL holds.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    // (busy, frames in the WAL, frames copied)
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
 }
 
 /// Group commit: the writes in one transaction, each with its own compare-and-set,
