@@ -8,6 +8,7 @@
 //! - [`wire`]: token, revocation, introspection and resource requests and responses.
 //! - [`linearize`]: concurrent requests judged with stateright's linearizability tester.
 //! - [`oracle`]: the set of model states consistent with the responses; divergences.
+//! - [`classify`]: the one table from the spec's rule to the check an action exercises.
 //! - [`checks`]: the check catalogue (stable ids, clause tags, levels).
 //! - [`scenario`]: scenario files; [`builtin`]: the shipped ones.
 //! - [`generate`]: exhaustive sequences from the model, to a depth.
@@ -23,6 +24,7 @@
 pub mod authorize;
 pub mod builtin;
 pub mod checks;
+pub mod classify;
 pub mod discovery;
 pub mod export;
 pub mod generate;

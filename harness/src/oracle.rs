@@ -5,19 +5,21 @@
 //! response is first read into an [`Observed`] (what crossed the wire, tokens as
 //! [`Secret`]s), then compared with each allowed [`Outcome`] under the current token
 //! [`Bindings`] (model id → real token). When nothing matches, [`classify`] names the check
-//! that broke, from the state and the harness's own history (which revocation, which hint).
+//! that broke, from the spec's rule and the harness's own history (which revocation, which
+//! hint); that table lives in `classify`.
 //! Clauses: those of `spec` (RFC 6749 §4.1.2, §5.2, §6, §10.4; RFC 6750 §3.1; RFC 7009 §2.1,
 //! §2.2; RFC 7662 §2.2; RFC 9700 §4.14.2).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use tokenlife_model::observe::observe;
-use tokenlife_model::spec::{self, at_live, expiry_reason, rt_usable, Hint, SpecError, TokenRef};
-use tokenlife_model::state::{seen_grant, AtId, Event, RtId, RtStatus, Scope};
-use tokenlife_model::{Action, Actor, ClientType, ErrorCode, Outcome, Policy, Spec, State};
+use tokenlife_model::spec::{self, Hint, SpecError, TokenRef};
+use tokenlife_model::state::{AtId, RtId, Scope};
+use tokenlife_model::{Action, ClientType, ErrorCode, Outcome, Policy, Spec, State};
 
-use crate::checks::{self, Check};
 use crate::secret::Secret;
+
+pub use crate::classify::{check_of, classify, classify_divergence};
 
 /// The most states the set may hold: a server whose hidden choices multiply past it is
 /// judged on the first ones (reported as a note, never silently).
@@ -457,238 +459,12 @@ pub fn owner_of(s: &State, token: TokenRef) -> ClientType {
     }
 }
 
-fn speaks_for(by: Actor, owner: ClientType) -> bool {
-    match by {
-        Actor::Client(c) => c == owner,
-        Actor::Attacker => owner == ClientType::Public,
-    }
-}
-
-/// Why a grant is dead, as the check that killed it.
-fn dead_grant_check(s: &State, family: u8) -> Check {
-    let seen = s.grants[family as usize].seen;
-    if seen & seen_grant::DEAD_REPLAY != 0 {
-        checks::REFRESH_FAMILY
-    } else if seen & seen_grant::DEAD_CODE != 0 {
-        checks::CODE_REPLAY_REVOKES
-    } else {
-        checks::REVOKE_CASCADE
-    }
-}
-
-fn revoked_token_check(h: &History, t: TokenRef, plain: Check) -> Check {
-    match h.revoked.get(&t) {
-        Some(Hint::Wrong) => checks::REVOKE_HINT,
-        _ => plain,
-    }
-}
-
-/// The check an action exercises in state `s` (before looking at the response).
-pub fn classify(p: &Policy, s: &State, a: &Action, h: &History) -> Check {
-    match *a {
-        Action::Authorize { .. } => checks::AUTHORIZE_TOKENS,
-        Action::ReplayCode { .. } => checks::CODE_REPLAY,
-        Action::Refresh { by, rt, scope } => classify_refresh(p, s, by, rt, scope, h),
-        Action::RefreshLost { rt } => {
-            let owner = s.rt_grant(rt).client;
-            classify_refresh(p, s, Actor::Client(owner), rt, None, h)
-        }
-        Action::UseAccess { at } => {
-            let t = &s.ats[at.0 as usize];
-            if at_live(s, at) {
-                if h.others_revoked.contains(&TokenRef::Access(at)) {
-                    checks::REVOKE_OTHER_CLIENT
-                } else {
-                    checks::RESOURCE_LIVE
-                }
-            } else if s.grants[t.family as usize].revoked && !t.revoked {
-                dead_grant_check(s, t.family)
-            } else if t.revoked {
-                if h.revoked.contains_key(&TokenRef::Access(at)) {
-                    revoked_token_check(h, TokenRef::Access(at), checks::REVOKE_ACCESS)
-                } else {
-                    dead_grant_check(s, t.family)
-                }
-            } else {
-                checks::RESOURCE_DEAD
-            }
-        }
-        Action::Introspect { token } => {
-            let live = match token {
-                TokenRef::Refresh(r) => rt_usable(s, r),
-                TokenRef::Access(at) => at_live(s, at),
-            };
-            if live {
-                checks::INTROSPECT_LIVE
-            } else {
-                checks::INTROSPECT_DEAD
-            }
-        }
-        Action::Revoke { .. } => checks::REVOKE_OK,
-        Action::Tick | Action::Steal { .. } => checks::CLOCK,
-        Action::Restart => checks::RESTART_DURABLE,
-    }
-}
-
-fn classify_refresh(
-    p: &Policy,
-    s: &State,
-    by: Actor,
-    rt: RtId,
-    scope: Option<Scope>,
-    h: &History,
-) -> Check {
-    let t = &s.rts[rt.0 as usize];
-    let owner = s.grants[t.family as usize].client;
-    if by == Actor::Attacker && owner == ClientType::Confidential {
-        return checks::REFRESH_CLIENT_AUTH;
-    }
-    if !speaks_for(by, owner) {
-        return checks::REFRESH_BINDING;
-    }
-    let dead_check = if s.grants[t.family as usize].revoked {
-        if t.status == RtStatus::Revoked && h.revoked.contains_key(&TokenRef::Refresh(rt)) {
-            Some(revoked_token_check(
-                h,
-                TokenRef::Refresh(rt),
-                checks::REVOKE_REFRESH,
-            ))
-        } else {
-            Some(match dead_grant_check(s, t.family) {
-                c if c == checks::REVOKE_CASCADE => {
-                    // The family died by a revocation request: of an AT (cascade to RTs) or an RT.
-                    let by_access = h
-                        .revoked
-                        .keys()
-                        .any(|k| matches!(k, TokenRef::Access(a) if s.ats[a.0 as usize].family == t.family));
-                    if by_access && p.revoke_access_cascades {
-                        checks::REVOKE_ACCESS_CASCADE
-                    } else {
-                        checks::REFRESH_REVOKED
-                    }
-                }
-                c => c,
-            })
-        }
-    } else if t.status == RtStatus::Revoked {
-        if h.revoked.contains_key(&TokenRef::Refresh(rt)) {
-            Some(revoked_token_check(
-                h,
-                TokenRef::Refresh(rt),
-                checks::REVOKE_REFRESH,
-            ))
-        } else {
-            Some(checks::REVOKE_ACCESS_CASCADE)
-        }
-    } else {
-        None
-    };
-    if let Some(c) = dead_check {
-        return if h.restarted { restart_or(c) } else { c };
-    }
-    match expiry_reason(s, rt) {
-        Some(Event::CapReached) => return checks::REFRESH_CAP,
-        Some(Event::IdleExpired) => return checks::REFRESH_IDLE,
-        Some(_)
-            if t.status != RtStatus::Consumed
-                || p.check_order == tokenlife_model::policy::CheckOrder::ExpiryBeforeReuse =>
-        {
-            return checks::REFRESH_EXPIRED
-        }
-        _ => {}
-    }
-    if t.status == RtStatus::Consumed {
-        let c = if p.grace.is_some() && t.grace > 0 {
-            checks::REFRESH_GRACE
-        } else {
-            checks::REFRESH_REPLAY
-        };
-        return if h.restarted { restart_or(c) } else { c };
-    }
-    match scope {
-        Some(r) if !r.is_subset(t.scope) => checks::REFRESH_WIDENING,
-        Some(r) if r != t.scope => checks::REFRESH_NARROWER,
-        _ if h.others_revoked.contains(&TokenRef::Refresh(rt)) => checks::REVOKE_OTHER_CLIENT,
-        _ => checks::REFRESH_ACCEPTED,
-    }
-}
-
-fn restart_or(c: Check) -> Check {
-    // After a restart, a dead token honoured again is a durability bug first.
-    if c == checks::REFRESH_REPLAY || c == checks::REFRESH_REVOKED || c == checks::REVOKE_REFRESH {
-        checks::RESTART_DURABLE
-    } else {
-        c
-    }
-}
-
-/// The check a divergence breaks: the action's own check, refined by how the response
-/// differs from what was allowed.
-pub fn classify_divergence(
-    p: &Policy,
-    s: &State,
-    a: &Action,
-    h: &History,
-    expected: &[Outcome],
-    observed: &Observed,
-) -> Check {
-    let primary = classify(p, s, a, h);
-    let all_errors = expected.iter().all(|o| matches!(o, Outcome::Error { .. }));
-    let all_tokens = expected.iter().all(|o| matches!(o, Outcome::Tokens { .. }));
-    match observed {
-        // A dead token refused for its scope: the server never noticed it was dead.
-        Observed::Error {
-            error: ErrorCode::InvalidScope,
-            ..
-        } if all_errors
-            && primary != checks::REFRESH_WIDENING
-            && primary != checks::REFRESH_NARROWER =>
-        {
-            primary
-        }
-        Observed::Error { .. } if all_errors => checks::TOKEN_ERROR_CODE,
-        Observed::Tokens { scope, refresh, .. } if all_tokens => {
-            let scope_differs = scope.is_some_and(|got| {
-                expected
-                    .iter()
-                    .all(|o| matches!(o, Outcome::Tokens { scope, .. } if *scope != got))
-            });
-            if scope_differs {
-                match a {
-                    Action::Refresh { scope: None, .. } | Action::RefreshLost { .. } => {
-                        checks::REFRESH_OMITTED_SCOPE
-                    }
-                    Action::Refresh { scope: Some(_), .. } => checks::REFRESH_NARROWER,
-                    _ => primary,
-                }
-            } else if matches!(a, Action::Authorize { .. }) {
-                let rt_expected = expected.iter().any(|o| {
-                    matches!(
-                        o,
-                        Outcome::Tokens {
-                            refresh: Some(_),
-                            ..
-                        }
-                    )
-                });
-                if rt_expected != refresh.is_some() {
-                    checks::AUTHORIZE_OFFLINE
-                } else {
-                    primary
-                }
-            } else if primary == checks::REFRESH_ACCEPTED {
-                checks::REFRESH_ROTATION
-            } else {
-                primary
-            }
-        }
-        _ => primary,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks;
+    use tokenlife_model::spec::at_live;
+    use tokenlife_model::Actor;
 
     fn at(n: u8) -> AtId {
         AtId(n)

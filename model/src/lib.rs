@@ -2,6 +2,9 @@
 //!
 //! - [`policy`]: what a conformant server may choose (rotation, reuse detection, grace
 //!   windows, lifetimes, scope rules), TOML-loadable, with the built-in profiles.
+//! - [`action`]: who acts, what they do, what a client observes of the answer.
+//! - [`rule`]: the closed list of rules the spec applies, each with its clause, and the
+//!   cascades a rule sets off.
 //! - [`spec`]: the abstract server, a pure function (state, action) → allowed
 //!   (outcome, next state) pairs. The harness uses it as its oracle.
 //! - [`observe`]: what a client learns from each response and the judgement of it.
@@ -12,17 +15,20 @@
 //! No I/O, no async. Clauses: RFC 6749 §4.1.2, §5.2, §6, §10.4; RFC 6750 §3.1;
 //! RFC 7009 §2; RFC 7662 §2.2; RFC 9700 §2.2.2, §4.14.2; OIDC Core §11.
 
+pub mod action;
 pub mod check;
 pub mod error_code;
 pub mod explore;
 pub mod model;
 pub mod observe;
 pub mod policy;
+pub mod rule;
 pub mod spec;
 pub mod state;
 
 pub use error_code::ErrorCode;
 pub use model::{Bounds, LifecycleModel, PROPERTIES};
 pub use policy::{ClientType, Policy, PolicyError};
+pub use rule::Rule;
 pub use spec::{Action, Actor, Outcome, Spec};
 pub use state::State;

@@ -9,267 +9,15 @@
 //! Clauses: RFC 6749 §4.1.2, §5.1, §5.2, §6, §10.4; RFC 6750 §3.1; RFC 7009 §2.1, §2.2;
 //! RFC 7662 §2.2; RFC 9700 §4.14.2; OIDC Core §11.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
-use crate::error_code::ErrorCode;
 use crate::policy::{
     CheckOrder, ClientType, GraceSuccessor, Narrowing, Policy, Rotation, SuccessorLifetime,
 };
 use crate::state::{
-    AccessToken, AtId, Event, Grant, GrantId, RefreshToken, RtId, RtStatus, Scope, State, NEVER,
-    NONE,
+    AccessToken, AtId, Event, Grant, RefreshToken, RtId, RtStatus, Scope, State, NEVER, NONE,
 };
 
-/// Who sends a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Actor {
-    /// A legitimate client, authenticating as itself.
-    Client(ClientType),
-    /// Someone without any client's secret: the attacker, or a confidential client's
-    /// request sent without authentication. It can pose as the public client.
-    Attacker,
-}
-
-impl fmt::Display for Actor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Actor::Client(ClientType::Confidential) => f.write_str("confidential client"),
-            Actor::Client(ClientType::Public) => f.write_str("public client"),
-            Actor::Attacker => f.write_str("attacker"),
-        }
-    }
-}
-
-/// A token named in a revocation or introspection request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TokenRef {
-    /// A refresh token.
-    Refresh(RtId),
-    /// An access token.
-    Access(AtId),
-}
-
-impl fmt::Display for TokenRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TokenRef::Refresh(r) => r.fmt(f),
-            TokenRef::Access(a) => a.fmt(f),
-        }
-    }
-}
-
-/// The `token_type_hint` of a revocation (RFC 7009 §2.1): a wrong hint never stops the lookup,
-/// so the spec does not depend on it; the harness sends it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Hint {
-    /// No hint.
-    None,
-    /// The right token type.
-    Right,
-    /// The other token type.
-    Wrong,
-}
-
-/// What can happen to the system: each maps to one or two HTTP exchanges in the harness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "action")]
-pub enum Action {
-    /// Authorization code flow + code exchange; `offline` asks for `offline_access`.
-    Authorize {
-        /// The client.
-        client: ClientType,
-        /// The requested scope.
-        scope: Scope,
-        /// Whether `offline_access` is requested.
-        offline: bool,
-    },
-    /// A second exchange of the grant's authorization code (RFC 6749 §4.1.2).
-    ReplayCode {
-        /// The grant whose code is replayed.
-        grant: GrantId,
-    },
-    /// `grant_type=refresh_token`, with an optional `scope`.
-    Refresh {
-        /// Who presents it.
-        by: Actor,
-        /// The token presented.
-        rt: RtId,
-        /// The requested scope; `None`: omitted.
-        scope: Option<Scope>,
-    },
-    /// The owner refreshes (scope omitted); the server processes it but the response is lost.
-    RefreshLost {
-        /// The token presented.
-        rt: RtId,
-    },
-    /// A call to the protected resource with an access token.
-    UseAccess {
-        /// The token.
-        at: AtId,
-    },
-    /// RFC 7009 revocation.
-    Revoke {
-        /// Who asks.
-        by: Actor,
-        /// The token.
-        token: TokenRef,
-        /// The `token_type_hint`.
-        hint: Hint,
-    },
-    /// RFC 7662 introspection by the token's client.
-    Introspect {
-        /// The token.
-        token: TokenRef,
-    },
-    /// Time passes, to the next deadline.
-    Tick,
-    /// The server restarts on its store: no change allowed.
-    Restart,
-    /// The attacker copies a refresh token (model checking only).
-    Steal {
-        /// The token.
-        rt: RtId,
-    },
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = |c: &ClientType| match c {
-            ClientType::Confidential => "confidential client",
-            ClientType::Public => "public client",
-        };
-        match self {
-            Action::Authorize {
-                client,
-                scope,
-                offline,
-            } => write!(
-                f,
-                "{} authorizes scope \"{}{}\"",
-                kind(client),
-                scope,
-                if *offline { " offline_access" } else { "" }
-            ),
-            Action::ReplayCode { grant } => write!(f, "the code of {grant} is exchanged again"),
-            Action::Refresh { by, rt, scope } => match scope {
-                None => write!(f, "{by} refreshes with {rt}"),
-                Some(s) => write!(f, "{by} refreshes with {rt} asking scope \"{s}\""),
-            },
-            Action::RefreshLost { rt } => {
-                write!(f, "owner refreshes with {rt}; the response is lost")
-            }
-            Action::UseAccess { at } => write!(f, "{at} is used at the resource"),
-            Action::Revoke { by, token, hint } => {
-                write!(f, "{by} revokes {token}")?;
-                match hint {
-                    Hint::None => Ok(()),
-                    Hint::Right => f.write_str(" (right hint)"),
-                    Hint::Wrong => f.write_str(" (wrong hint)"),
-                }
-            }
-            Action::Introspect { token } => write!(f, "{token} is introspected"),
-            Action::Tick => f.write_str("time passes to the next deadline"),
-            Action::Restart => f.write_str("the server restarts"),
-            Action::Steal { rt } => write!(f, "the attacker steals {rt}"),
-        }
-    }
-}
-
-/// What a client can observe of one action's response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "outcome")]
-pub enum Outcome {
-    /// 200 token response: a new access token, the refresh token in the response (a new one,
-    /// or one issued before, as a same-successor grace reuse returns), the granted scope.
-    Tokens {
-        /// The new access token.
-        access: AtId,
-        /// The refresh token in the response, if any.
-        refresh: Option<RtId>,
-        /// Whether that refresh token is new in this response.
-        refresh_is_new: bool,
-        /// The granted scope.
-        scope: Scope,
-    },
-    /// An OAuth error response.
-    Error {
-        /// The HTTP status (400 or 401).
-        status: u16,
-        /// The `error` code.
-        error: ErrorCode,
-    },
-    /// The protected resource: 200, or 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
-    Resource {
-        /// Whether the token was honoured.
-        ok: bool,
-    },
-    /// A revocation response: 200, or a 4xx refusal (another client's token).
-    Revocation {
-        /// Whether the answer was 200.
-        ok: bool,
-    },
-    /// An introspection response.
-    Introspection {
-        /// The `active` member.
-        active: bool,
-    },
-    /// No HTTP exchange (time, restart, theft).
-    Nothing,
-}
-
-impl Outcome {
-    fn invalid_grant() -> Outcome {
-        Outcome::Error {
-            status: 400,
-            error: ErrorCode::InvalidGrant,
-        }
-    }
-    fn invalid_scope() -> Outcome {
-        Outcome::Error {
-            status: 400,
-            error: ErrorCode::InvalidScope,
-        }
-    }
-    fn invalid_client() -> Outcome {
-        Outcome::Error {
-            status: 401,
-            error: ErrorCode::InvalidClient,
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Tokens {
-                access,
-                refresh,
-                refresh_is_new,
-                scope,
-            } => {
-                write!(f, "200: {access}")?;
-                match refresh {
-                    Some(r) if *refresh_is_new => write!(f, " + new {r}")?,
-                    Some(r) => write!(f, " + {r} again")?,
-                    None => f.write_str(", no refresh token")?,
-                }
-                write!(f, ", scope \"{scope}\"")
-            }
-            Outcome::Error { status, error } => write!(f, "{status} {error}"),
-            Outcome::Resource { ok: true } => f.write_str("200 from the resource"),
-            Outcome::Resource { ok: false } => f.write_str("401 invalid_token"),
-            Outcome::Revocation { ok: true } => f.write_str("200 (revocation)"),
-            Outcome::Revocation { ok: false } => f.write_str("4xx (revocation refused)"),
-            Outcome::Introspection { active } => write!(f, "active: {active}"),
-            Outcome::Nothing => f.write_str("-"),
-        }
-    }
-}
+pub use crate::action::{Action, Actor, Hint, Outcome, TokenRef};
+pub use crate::rule::{cascade, Cascade, Expiry, Rule};
 
 /// Deliberate spec bugs, for the suite's own tests: each must be caught by some property
 /// under the policies where it is observable. Never used outside tests.
@@ -526,62 +274,35 @@ impl Spec {
         let p = &self.policy;
         // Every refusal below is a single outcome: only choice 0 exists.
         let refuse = |o: Outcome| Ok(if choice == 0 { Some(o) } else { None });
+        let rule = refresh_rule(p, self.mutation, s, by, rt, req);
         let token = s.rts[rt.0 as usize];
         let fam = token.family;
-        let owner = s.grants[fam as usize].client;
-        // Client authentication comes before anything about the token (RFC 6749 §6).
-        let presenter = match by {
-            Actor::Client(c) => c,
-            Actor::Attacker
-                if owner == ClientType::Confidential && !self.bug(Mutation::IgnoreBinding) =>
-            {
-                return refuse(Outcome::invalid_client())
-            }
-            Actor::Attacker => ClientType::Public,
-        };
-        if presenter != owner && !self.bug(Mutation::IgnoreBinding) {
-            // RFC 6749 §10.4 / §5.2: issued to another client; the token is unaffected.
-            return refuse(Outcome::invalid_grant());
-        }
-        let grant = s.grants[fam as usize];
-        if grant.revoked || token.status == RtStatus::Revoked {
-            return refuse(Outcome::invalid_grant());
-        }
-        let expiry = expiry_reason(s, rt);
-        let mut grace_reuse = false;
-        if token.status == RtStatus::Consumed {
-            if expiry.is_none() && self.in_grace(s, rt) {
-                grace_reuse = true;
-            } else if expiry.is_some() && p.check_order == CheckOrder::ExpiryBeforeReuse {
-                return refuse(Outcome::invalid_grant());
-            } else {
-                if p.reuse_detection {
+        let grace_reuse = match rule {
+            Rule::ClientUnauthenticated => return refuse(Outcome::invalid_client()),
+            Rule::ReuseRefused { .. } => {
+                if cascade(p, rule) == Cascade::Grant {
                     if self.bug(Mutation::ReplayKeepsAccess) {
-                        for i in 0..s.n_rts as usize {
-                            if s.rts[i].family == fam {
-                                kill_rt(&mut s.rts[i]);
-                            }
-                        }
+                        kill_family_rts(s, fam);
                     } else {
                         revoke_grant(s, fam);
                     }
                 }
                 return refuse(Outcome::invalid_grant());
             }
-        } else if expiry.is_some() {
-            return refuse(Outcome::invalid_grant());
-        }
-        // Scope (RFC 6749 §6): a subset of the original; omitted means the original.
+            Rule::ScopeRefused { .. } => return refuse(Outcome::invalid_scope()),
+            Rule::GraceReuse { .. } => true,
+            Rule::Refreshed { .. } => false,
+            // Binding, revocation, expiry: refused, the token unaffected.
+            _ => return refuse(Outcome::invalid_grant()),
+        };
+        // Scope (RFC 6749 §6): a subset of the original (refused above otherwise); omitted
+        // means the original.
         let granted = match req {
             None => token.scope,
-            Some(r) if !r.is_subset(token.scope) => return refuse(Outcome::invalid_scope()),
             Some(r) if r == token.scope => r,
             Some(r) => match p.narrowing {
                 Narrowing::Allowed => r,
-                Narrowing::Ignored => token.scope,
-                Narrowing::Refused => {
-                    return refuse(Outcome::invalid_scope());
-                }
+                Narrowing::Ignored | Narrowing::Refused => token.scope,
             },
         };
         if !s.room_for_tokens() {
@@ -614,6 +335,7 @@ impl Spec {
             };
             return refuse(out);
         }
+        let owner = s.grants[fam as usize].client;
         // Rotation `any`: choice 0 rotates, choice 1 keeps.
         let rotate = match (p.rotation(owner), choice) {
             (Rotation::Never, 0) => false,
@@ -659,77 +381,227 @@ impl Spec {
         }
     }
 
-    /// Whether a consumed token may still be honoured: inside its window, under the reuse
-    /// count, and only while its first successor is the family's unconsumed latest.
-    fn in_grace(&self, s: &State, rt: RtId) -> bool {
-        let Some(g) = self.policy.grace else {
-            return false;
-        };
-        let t = &s.rts[rt.0 as usize];
-        if t.grace == 0 || g.max_reuse.is_some_and(|m| t.reuses >= m) || t.successor == NONE {
-            return false;
-        }
-        let succ = &s.rts[t.successor as usize];
-        succ.status == RtStatus::Active && expiry_reason(s, RtId(t.successor)).is_none()
-    }
-
     fn revoke(&self, s: &mut State, by: Actor, token: TokenRef, choice: u8) -> Option<Outcome> {
         let only = |o: Outcome| if choice == 0 { Some(o) } else { None };
-        let fam = match token {
-            TokenRef::Refresh(r) => s.rts[r.0 as usize].family,
-            TokenRef::Access(a) => s.ats[a.0 as usize].family,
-        };
-        let owner = s.grants[fam as usize].client;
-        let presenter = match by {
-            Actor::Client(c) => c,
-            Actor::Attacker
-                if owner == ClientType::Confidential && !self.bug(Mutation::IgnoreBinding) =>
-            {
-                return only(Outcome::invalid_client())
-            }
-            Actor::Attacker => ClientType::Public,
-        };
-        if presenter != owner && !self.bug(Mutation::IgnoreBinding) {
+        let rule = revoke_rule(&self.policy, self.mutation, s, by, token);
+        match (rule, token) {
+            (Rule::ClientUnauthenticated, _) => return only(Outcome::invalid_client()),
             // RFC 7009 §2.1: not revoked; servers answer 200 or refuse.
-            return match choice {
-                0 => Some(Outcome::Revocation { ok: true }),
-                1 => Some(Outcome::Revocation { ok: false }),
-                _ => None,
-            };
-        }
-        match token {
-            TokenRef::Refresh(r) => {
-                // A token still honoured (live, or consumed but inside its grace window) is
-                // revoked; a dead one is "invalid" and nothing happens (RFC 7009 §2.2).
-                let consumed = s.rts[r.0 as usize].status == RtStatus::Consumed;
-                let honoured = rt_usable(s, r)
-                    || (consumed
-                        && !s.grants[s.rts[r.0 as usize].family as usize].revoked
-                        && expiry_reason(s, r).is_none()
-                        && self.in_grace(s, r));
-                if honoured {
-                    kill_rt(&mut s.rts[r.0 as usize]);
-                    if self.policy.revoke_refresh_cascades {
-                        revoke_grant(s, fam);
-                    }
+            (Rule::RevokeByOtherClient, _) => {
+                return match choice {
+                    0 => Some(Outcome::Revocation { ok: true }),
+                    1 => Some(Outcome::Revocation { ok: false }),
+                    _ => None,
                 }
             }
-            TokenRef::Access(a) => {
-                if at_live(s, a) && !self.bug(Mutation::ForgetAccessRevocation) {
-                    let t = &mut s.ats[a.0 as usize];
-                    t.revoked = true;
-                    t.exp = 0;
-                    if self.policy.revoke_access_cascades {
-                        for i in 0..s.n_rts as usize {
-                            if s.rts[i].family == fam {
-                                kill_rt(&mut s.rts[i]);
-                            }
-                        }
-                    }
+            (Rule::RefreshRevoked, TokenRef::Refresh(r)) => {
+                let fam = s.rts[r.0 as usize].family;
+                kill_rt(&mut s.rts[r.0 as usize]);
+                if cascade(&self.policy, rule) == Cascade::Grant {
+                    revoke_grant(s, fam);
                 }
             }
+            (Rule::AccessRevoked, TokenRef::Access(a))
+                if !self.bug(Mutation::ForgetAccessRevocation) =>
+            {
+                let fam = s.ats[a.0 as usize].family;
+                let t = &mut s.ats[a.0 as usize];
+                t.revoked = true;
+                t.exp = 0;
+                if cascade(&self.policy, rule) == Cascade::RefreshTokens {
+                    kill_family_rts(s, fam);
+                }
+            }
+            // A dead token is "invalid" and nothing happens (RFC 7009 §2.2).
+            _ => {}
         }
         only(Outcome::Revocation { ok: true })
+    }
+}
+
+/// The rule the spec applies to `a` in state `s` under `policy` (no deliberate bug): the
+/// same for every outcome the action may have. The caller must have checked the ids (as
+/// [`Spec::step`] does).
+pub fn rule(policy: &Policy, s: &State, a: &Action) -> Rule {
+    decide(policy, None, s, a)
+}
+
+impl Spec {
+    /// The rule this server applies to `a` in state `s` (with its deliberate bug, if any).
+    pub fn rule(&self, s: &State, a: &Action) -> Result<Rule, SpecError> {
+        self.check_ids(s, a)?;
+        Ok(decide(&self.policy, self.mutation, s, a))
+    }
+}
+
+fn decide(p: &Policy, bug: Option<Mutation>, s: &State, a: &Action) -> Rule {
+    match *a {
+        Action::Authorize { .. } => Rule::CodeExchanged,
+        Action::ReplayCode { .. } => Rule::CodeReplayRefused,
+        Action::Refresh { by, rt, scope } => refresh_rule(p, bug, s, by, rt, scope),
+        Action::RefreshLost { rt } => {
+            let owner = s.rt_grant(rt).client;
+            refresh_rule(p, bug, s, Actor::Client(owner), rt, None)
+        }
+        Action::UseAccess { at } if at_live(s, at) => Rule::AccessHonoured,
+        Action::UseAccess { at } => {
+            let t = &s.ats[at.0 as usize];
+            Rule::AccessRefused {
+                grant_revoked: s.grants[t.family as usize].revoked,
+                token_revoked: t.revoked,
+            }
+        }
+        Action::Revoke { by, token, hint: _ } => revoke_rule(p, bug, s, by, token),
+        Action::Introspect { token } => {
+            let live = match token {
+                TokenRef::Refresh(r) => rt_usable(s, r),
+                TokenRef::Access(at) => at_live(s, at),
+            };
+            if live {
+                Rule::IntrospectedLive
+            } else {
+                Rule::IntrospectedDead
+            }
+        }
+        Action::Tick => Rule::TimePasses,
+        Action::Restart => Rule::Restarted,
+        Action::Steal { .. } => Rule::Stolen,
+    }
+}
+
+/// The client a request speaks for, or `None` when it fails client authentication (no
+/// client's secret, for a confidential client's token: RFC 6749 §6).
+fn presenter(bug: Option<Mutation>, by: Actor, owner: ClientType) -> Option<ClientType> {
+    match by {
+        Actor::Client(c) => Some(c),
+        Actor::Attacker
+            if owner == ClientType::Confidential && bug != Some(Mutation::IgnoreBinding) =>
+        {
+            None
+        }
+        Actor::Attacker => Some(ClientType::Public),
+    }
+}
+
+/// The order of checks of a refresh (RFC 6749 §6, §5.2, §10.4; RFC 9700 §4.14.2): client
+/// authentication before anything about the token, then binding, revocation, expiry and
+/// reuse in the policy's order, grace, and the requested scope.
+fn refresh_rule(
+    p: &Policy,
+    bug: Option<Mutation>,
+    s: &State,
+    by: Actor,
+    rt: RtId,
+    req: Option<Scope>,
+) -> Rule {
+    let token = &s.rts[rt.0 as usize];
+    let owner = s.grants[token.family as usize].client;
+    let Some(presenter) = presenter(bug, by, owner) else {
+        return Rule::ClientUnauthenticated;
+    };
+    if presenter != owner && bug != Some(Mutation::IgnoreBinding) {
+        // RFC 6749 §10.4 / §5.2: issued to another client; the token is unaffected.
+        return Rule::OtherClientsToken;
+    }
+    let grant_revoked = s.grants[token.family as usize].revoked;
+    if grant_revoked || token.status == RtStatus::Revoked {
+        return Rule::RevokedRefused {
+            grant: grant_revoked,
+            token: token.status == RtStatus::Revoked,
+        };
+    }
+    let expired = expiry(s, rt);
+    let mut in_grace = false;
+    if token.status == RtStatus::Consumed {
+        if expired.is_none() && in_grace_window(p, s, rt) {
+            in_grace = true;
+        } else if let (Some(e), CheckOrder::ExpiryBeforeReuse) = (expired, p.check_order) {
+            return Rule::ExpiredRefused(e);
+        } else {
+            return Rule::ReuseRefused {
+                expired,
+                in_window: p.grace.is_some() && token.grace > 0,
+            };
+        }
+    } else if let Some(e) = expired {
+        return Rule::ExpiredRefused(e);
+    }
+    let narrower_asked = match req {
+        Some(r) if !r.is_subset(token.scope) => {
+            return Rule::ScopeRefused {
+                widening: true,
+                in_grace,
+            }
+        }
+        Some(r) if r != token.scope && p.narrowing == Narrowing::Refused => {
+            return Rule::ScopeRefused {
+                widening: false,
+                in_grace,
+            }
+        }
+        Some(r) => r != token.scope,
+        None => false,
+    };
+    if in_grace {
+        Rule::GraceReuse { narrower_asked }
+    } else {
+        Rule::Refreshed { narrower_asked }
+    }
+}
+
+/// Whether a consumed token may still be honoured: inside its window, under the reuse
+/// count, and only while its first successor is the family's unconsumed latest.
+fn in_grace_window(p: &Policy, s: &State, rt: RtId) -> bool {
+    let Some(g) = p.grace else {
+        return false;
+    };
+    let t = &s.rts[rt.0 as usize];
+    if t.grace == 0 || g.max_reuse.is_some_and(|m| t.reuses >= m) || t.successor == NONE {
+        return false;
+    }
+    let succ = &s.rts[t.successor as usize];
+    succ.status == RtStatus::Active && expiry(s, RtId(t.successor)).is_none()
+}
+
+/// The order of checks of a revocation (RFC 7009 §2.1, §2.2): client authentication, then
+/// the token's client, then whether the token is still honoured.
+fn revoke_rule(p: &Policy, bug: Option<Mutation>, s: &State, by: Actor, token: TokenRef) -> Rule {
+    let fam = match token {
+        TokenRef::Refresh(r) => s.rts[r.0 as usize].family,
+        TokenRef::Access(a) => s.ats[a.0 as usize].family,
+    };
+    let owner = s.grants[fam as usize].client;
+    let Some(presenter) = presenter(bug, by, owner) else {
+        return Rule::ClientUnauthenticated;
+    };
+    if presenter != owner && bug != Some(Mutation::IgnoreBinding) {
+        return Rule::RevokeByOtherClient;
+    }
+    let honoured = match token {
+        // A token still honoured (live, or consumed but inside its grace window) is revoked;
+        // a dead one is "invalid".
+        TokenRef::Refresh(r) => {
+            let consumed = s.rts[r.0 as usize].status == RtStatus::Consumed;
+            rt_usable(s, r)
+                || (consumed
+                    && !s.grants[fam as usize].revoked
+                    && expiry(s, r).is_none()
+                    && in_grace_window(p, s, r))
+        }
+        TokenRef::Access(a) => at_live(s, a),
+    };
+    match (honoured, token) {
+        (false, _) => Rule::DeadTokenRevoked,
+        (true, TokenRef::Refresh(_)) => Rule::RefreshRevoked,
+        (true, TokenRef::Access(_)) => Rule::AccessRevoked,
+    }
+}
+
+fn kill_family_rts(s: &mut State, fam: u8) {
+    for i in 0..s.n_rts as usize {
+        if s.rts[i].family == fam {
+            kill_rt(&mut s.rts[i]);
+        }
     }
 }
 
@@ -787,18 +659,28 @@ fn mint_rt(s: &mut State, fam: u8, scope: Scope, exp: u32, p: &Policy) -> RtId {
     RtId(id)
 }
 
-/// Why a refresh token is past one of its deadlines, if it is.
-pub fn expiry_reason(s: &State, rt: RtId) -> Option<Event> {
+/// Which deadline of a refresh token has passed, if any (the cap first, then its lifetime,
+/// then the idle timeout).
+pub fn expiry(s: &State, rt: RtId) -> Option<Expiry> {
     let t = &s.rts[rt.0 as usize];
     if s.grants[t.family as usize].cap == 0 {
-        Some(Event::CapReached)
+        Some(Expiry::Cap)
     } else if t.exp == 0 {
-        Some(Event::RefreshExpired)
+        Some(Expiry::Lifetime)
     } else if t.idle == 0 {
-        Some(Event::IdleExpired)
+        Some(Expiry::Idle)
     } else {
         None
     }
+}
+
+/// Why a refresh token is past one of its deadlines, if it is, as the event it shows.
+pub fn expiry_reason(s: &State, rt: RtId) -> Option<Event> {
+    expiry(s, rt).map(|e| match e {
+        Expiry::Cap => Event::CapReached,
+        Expiry::Lifetime => Event::RefreshExpired,
+        Expiry::Idle => Event::IdleExpired,
+    })
 }
 
 /// The server would refresh with this token (ignoring grace reuse of consumed ones).

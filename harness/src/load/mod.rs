@@ -4,7 +4,8 @@
 //!
 //! - [`history`]: what was sent and answered, per family, with times.
 //! - [`check`]: the linear-time checker (no false alarm: unknown outcomes and overlapping
-//!   requests are accepted both ways).
+//!   requests are accepted both ways); a violation names a check of the shared catalogue
+//!   (`crate::checks`), and the facts it reasons from are gathered in one pass (`facts`).
 //! - [`driver`]: the concurrent clients, the attacker, the crash controller.
 //! - [`report`]: figures and violations, with minimal timelines and mermaid diagrams.
 //! - [`sim`]: histories of a correct server made by the model, for the checker's tests and
@@ -14,6 +15,7 @@
 
 pub mod check;
 pub mod driver;
+mod facts;
 pub mod history;
 pub mod report;
 pub mod sim;
@@ -25,7 +27,7 @@ use std::time::Instant;
 
 use tokenlife_model::Policy;
 
-pub use check::{check, Clock, Kind, Violation};
+pub use check::{check, Clock, Violation};
 pub use driver::{Driven, Fleet, Options, Plan, Restart};
 pub use history::History;
 pub use report::{Header, LoadReport};
@@ -136,7 +138,7 @@ pub fn report(header: Header, d: &Driven, c: &Checked, instances: usize) -> Load
     let per_second = |n: f64| n / d.seconds.max(1e-9);
     let mut by_check = std::collections::BTreeMap::new();
     for (_, v) in &c.violations {
-        *by_check.entry(v.kind.id()).or_insert(0) += 1;
+        *by_check.entry(v.check.id).or_insert(0) += 1;
     }
     let violating: BTreeSet<usize> = c.violations.iter().map(|(i, _)| *i).collect();
     LoadReport {

@@ -11,9 +11,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::check::{Kind, Violation};
+use super::check::Violation;
 use super::driver::Restart;
 use super::history::{Actor, History, Micros, Request, Response};
+use crate::checks::Check;
 
 /// How many violations are written out in full (all are counted).
 pub const SHOWN: usize = 20;
@@ -304,10 +305,10 @@ pub fn findings(
     instances: usize,
 ) -> Vec<Finding> {
     let mut order: Vec<usize> = Vec::new();
-    let mut seen: Vec<Kind> = Vec::new();
+    let mut seen: Vec<Check> = Vec::new();
     for (n, (_, v)) in found.iter().enumerate() {
-        if !seen.contains(&v.kind) {
-            seen.push(v.kind);
+        if !seen.contains(&v.check) {
+            seen.push(v.check);
             order.push(n);
         }
     }
@@ -326,9 +327,9 @@ pub fn findings(
             let (h, v) = (&histories[found[n].0], &found[n].1);
             let ops = minimal(h, v);
             Finding {
-                id: v.kind.id(),
-                clause: v.kind.clause(),
-                check: v.kind.title(),
+                id: v.check.id,
+                clause: v.check.clause,
+                check: v.check.title,
                 family: h.family,
                 message: v.message.clone(),
                 timeline: timeline(h, &ops, restarts, instances),
@@ -582,7 +583,7 @@ mod tests {
             ),
         ];
         let v = Violation {
-            kind: Kind::DoubleSpend,
+            check: crate::checks::RACE,
             ops: vec![2, 3],
             message: "m".into(),
         };

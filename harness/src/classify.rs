@@ -1,0 +1,229 @@
+//! Which check an action exercises, and which one a divergence breaks.
+//!
+//! The spec names the rule it applies to the action ([`Rule`], one closed list, in the order
+//! a server checks a request); [`check_of`] is the one table from a rule to a check of the
+//! catalogue, refined by what only the harness knows: which revocations it sent and with
+//! which hint, whether the target restarted, and how a dead grant died (observation flags).
+//! Clauses: those of `spec` (RFC 6749 §4.1.2, §5.2, §6, §10.4; RFC 6750 §3.1; RFC 7009 §2.1,
+//! §2.2; RFC 7662 §2.2; RFC 9700 §4.14.2).
+
+use tokenlife_model::spec::{self, Expiry, Rule, TokenRef};
+use tokenlife_model::state::{seen_grant, RtId};
+use tokenlife_model::{Action, ErrorCode, Outcome, Policy, State};
+
+use crate::checks::{self, Check};
+use crate::oracle::{History, Observed};
+
+/// The check an action exercises in state `s` (before looking at the response). The caller
+/// must have checked the action's ids against the state (the oracle's `expected` does).
+pub fn classify(p: &Policy, s: &State, a: &Action, h: &History) -> Check {
+    check_of(p, s, a, spec::rule(p, s, a), h)
+}
+
+/// The table: the check `rule` exercises, refined by the harness's history.
+pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> Check {
+    let durable = |c: Check| if h.restarted { restart_or(c) } else { c };
+    match rule {
+        Rule::CodeExchanged => checks::AUTHORIZE_TOKENS,
+        Rule::CodeReplayRefused => checks::CODE_REPLAY,
+        Rule::ClientUnauthenticated if matches!(a, Action::Revoke { .. }) => checks::REVOKE_OK,
+        Rule::ClientUnauthenticated => checks::REFRESH_CLIENT_AUTH,
+        Rule::OtherClientsToken => checks::REFRESH_BINDING,
+        Rule::RevokedRefused { grant, token } => match presented(a) {
+            Some(rt) => durable(revoked_refresh_check(p, s, rt, grant, token, h)),
+            None => checks::REFRESH_REVOKED,
+        },
+        Rule::ExpiredRefused(e)
+        | Rule::ReuseRefused {
+            expired: Some(e @ (Expiry::Cap | Expiry::Idle)),
+            ..
+        } => match e {
+            Expiry::Cap => checks::REFRESH_CAP,
+            Expiry::Idle => checks::REFRESH_IDLE,
+            Expiry::Lifetime => checks::REFRESH_EXPIRED,
+        },
+        Rule::ReuseRefused {
+            in_window: true, ..
+        }
+        | Rule::ScopeRefused { in_grace: true, .. }
+        | Rule::GraceReuse { .. } => durable(checks::REFRESH_GRACE),
+        Rule::ReuseRefused { .. } => durable(checks::REFRESH_REPLAY),
+        Rule::ScopeRefused { widening: true, .. } => checks::REFRESH_WIDENING,
+        Rule::ScopeRefused { .. }
+        | Rule::Refreshed {
+            narrower_asked: true,
+        } => checks::REFRESH_NARROWER,
+        Rule::Refreshed { .. } => match presented(a) {
+            Some(rt) if h.others_revoked.contains(&TokenRef::Refresh(rt)) => {
+                checks::REVOKE_OTHER_CLIENT
+            }
+            _ => checks::REFRESH_ACCEPTED,
+        },
+        Rule::AccessHonoured => match a {
+            Action::UseAccess { at } if h.others_revoked.contains(&TokenRef::Access(*at)) => {
+                checks::REVOKE_OTHER_CLIENT
+            }
+            _ => checks::RESOURCE_LIVE,
+        },
+        Rule::AccessRefused {
+            grant_revoked,
+            token_revoked,
+        } => {
+            let Action::UseAccess { at } = *a else {
+                return checks::RESOURCE_DEAD;
+            };
+            let family = s.ats[at.0 as usize].family;
+            let own = TokenRef::Access(at);
+            if token_revoked && h.revoked.contains_key(&own) {
+                revoked_token_check(h, own, checks::REVOKE_ACCESS)
+            } else if token_revoked || grant_revoked {
+                dead_grant_check(s, family)
+            } else {
+                checks::RESOURCE_DEAD
+            }
+        }
+        Rule::IntrospectedLive => checks::INTROSPECT_LIVE,
+        Rule::IntrospectedDead => checks::INTROSPECT_DEAD,
+        Rule::RevokeByOtherClient
+        | Rule::RefreshRevoked
+        | Rule::AccessRevoked
+        | Rule::DeadTokenRevoked => checks::REVOKE_OK,
+        Rule::TimePasses | Rule::Stolen => checks::CLOCK,
+        Rule::Restarted => checks::RESTART_DURABLE,
+    }
+}
+
+/// The refresh token a refresh presents.
+fn presented(a: &Action) -> Option<RtId> {
+    match *a {
+        Action::Refresh { rt, .. } | Action::RefreshLost { rt } => Some(rt),
+        _ => None,
+    }
+}
+
+/// A revoked refresh token, or one of a revoked grant: the check of whatever revoked it.
+fn revoked_refresh_check(
+    p: &Policy,
+    s: &State,
+    rt: RtId,
+    grant: bool,
+    token: bool,
+    h: &History,
+) -> Check {
+    let own = TokenRef::Refresh(rt);
+    if token && h.revoked.contains_key(&own) {
+        return revoked_token_check(h, own, checks::REVOKE_REFRESH);
+    }
+    if !grant {
+        // Revoked without its own revocation or its grant's: an access token's cascade.
+        return checks::REVOKE_ACCESS_CASCADE;
+    }
+    let family = s.rts[rt.0 as usize].family;
+    match dead_grant_check(s, family) {
+        c if c == checks::REVOKE_CASCADE => {
+            // The family died by a revocation request: of an AT (cascade to RTs) or an RT.
+            let by_access = h
+                .revoked
+                .keys()
+                .any(|k| matches!(k, TokenRef::Access(a) if s.ats[a.0 as usize].family == family));
+            if by_access && p.revoke_access_cascades {
+                checks::REVOKE_ACCESS_CASCADE
+            } else {
+                checks::REFRESH_REVOKED
+            }
+        }
+        c => c,
+    }
+}
+
+/// Why a grant is dead, as the check that killed it.
+fn dead_grant_check(s: &State, family: u8) -> Check {
+    let seen = s.grants[family as usize].seen;
+    if seen & seen_grant::DEAD_REPLAY != 0 {
+        checks::REFRESH_FAMILY
+    } else if seen & seen_grant::DEAD_CODE != 0 {
+        checks::CODE_REPLAY_REVOKES
+    } else {
+        checks::REVOKE_CASCADE
+    }
+}
+
+fn revoked_token_check(h: &History, t: TokenRef, plain: Check) -> Check {
+    match h.revoked.get(&t) {
+        Some(spec::Hint::Wrong) => checks::REVOKE_HINT,
+        _ => plain,
+    }
+}
+
+fn restart_or(c: Check) -> Check {
+    // After a restart, a dead token honoured again is a durability bug first.
+    if c == checks::REFRESH_REPLAY || c == checks::REFRESH_REVOKED || c == checks::REVOKE_REFRESH {
+        checks::RESTART_DURABLE
+    } else {
+        c
+    }
+}
+
+/// The check a divergence breaks: the action's own check, refined by how the response
+/// differs from what was allowed.
+pub fn classify_divergence(
+    p: &Policy,
+    s: &State,
+    a: &Action,
+    h: &History,
+    expected: &[Outcome],
+    observed: &Observed,
+) -> Check {
+    let primary = classify(p, s, a, h);
+    let all_errors = expected.iter().all(|o| matches!(o, Outcome::Error { .. }));
+    let all_tokens = expected.iter().all(|o| matches!(o, Outcome::Tokens { .. }));
+    match observed {
+        // A dead token refused for its scope: the server never noticed it was dead.
+        Observed::Error {
+            error: ErrorCode::InvalidScope,
+            ..
+        } if all_errors
+            && primary != checks::REFRESH_WIDENING
+            && primary != checks::REFRESH_NARROWER =>
+        {
+            primary
+        }
+        Observed::Error { .. } if all_errors => checks::TOKEN_ERROR_CODE,
+        Observed::Tokens { scope, refresh, .. } if all_tokens => {
+            let scope_differs = scope.is_some_and(|got| {
+                expected
+                    .iter()
+                    .all(|o| matches!(o, Outcome::Tokens { scope, .. } if *scope != got))
+            });
+            if scope_differs {
+                match a {
+                    Action::Refresh { scope: None, .. } | Action::RefreshLost { .. } => {
+                        checks::REFRESH_OMITTED_SCOPE
+                    }
+                    Action::Refresh { scope: Some(_), .. } => checks::REFRESH_NARROWER,
+                    _ => primary,
+                }
+            } else if matches!(a, Action::Authorize { .. }) {
+                let rt_expected = expected.iter().any(|o| {
+                    matches!(
+                        o,
+                        Outcome::Tokens {
+                            refresh: Some(_),
+                            ..
+                        }
+                    )
+                });
+                if rt_expected != refresh.is_some() {
+                    checks::AUTHORIZE_OFFLINE
+                } else {
+                    primary
+                }
+            } else if primary == checks::REFRESH_ACCEPTED {
+                checks::REFRESH_ROTATION
+            } else {
+                primary
+            }
+        }
+        _ => primary,
+    }
+}

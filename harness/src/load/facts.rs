@@ -1,0 +1,423 @@
+//! The facts of one family's history, gathered in one pass for the checker (`check`): when
+//! each token was surely issued, consumed, revoked, or possibly so, and when the family
+//! surely died. Each fact is bounded from the side that makes it certain: a request takes
+//! effect somewhere between being sent and being answered.
+//!
+//! What a refused replay or a revocation does to the rest of the family is read once from
+//! the spec's cascade table (RFC 9700 §4.14.2, RFC 7009 §2.1).
+
+use tokenlife_model::policy::{Seconds, SuccessorLifetime};
+use tokenlife_model::spec::{cascade, Cascade, Rule};
+use tokenlife_model::{ErrorCode, Policy};
+
+use super::history::{At, History, Micros, Op, Request, Response, Rt};
+
+/// How the server's clock relates to the load's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// Wall time on both sides; a deadline may come `tolerance` early or late (the server
+    /// counts whole seconds, and its clock is not ours).
+    Real {
+        /// The tolerance around every deadline.
+        tolerance: Micros,
+    },
+    /// The server's clock does not move (a frozen test clock): nothing expires.
+    Frozen,
+}
+
+impl Clock {
+    /// The real clock with a tolerance in seconds.
+    pub fn real(seconds: u32) -> Clock {
+        Clock::Real {
+            tolerance: micros(Seconds(seconds)),
+        }
+    }
+}
+
+pub(super) fn micros(s: Seconds) -> Micros {
+    u64::from(s.get()) * 1_000_000
+}
+
+pub(super) const NEVER: Micros = Micros::MAX;
+
+/// The earliest time of some event and the request behind it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct First {
+    pub(super) at: Micros,
+    pub(super) op: usize,
+}
+
+impl First {
+    pub(super) const NONE: First = First { at: NEVER, op: 0 };
+
+    pub(super) fn offer(&mut self, at: Micros, op: usize) {
+        if at < self.at {
+            *self = First { at, op };
+        }
+    }
+
+    pub(super) fn min(self, other: First) -> First {
+        if other.at < self.at {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// Whether it happened strictly before `t`.
+    pub(super) fn before(self, t: Micros) -> bool {
+        self.at < t
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct RtFacts {
+    /// The earliest time it can have been issued (the sending of a request that returned it).
+    pub(super) issued: Micros,
+    /// The first request (by sending time) that returned it.
+    pub(super) issuer: Option<usize>,
+    /// 200s of it that returned another refresh token (each consumed it).
+    pub(super) rotations: Vec<usize>,
+    /// The earliest answer of one of those: it is surely consumed from then on.
+    pub(super) rotated: First,
+    /// 200s of it that returned no refresh token or itself.
+    pub(super) keeps: Vec<usize>,
+    /// The earliest sending of a request that may have consumed it.
+    pub(super) consumer: First,
+    /// The earliest sending of a refresh of it without a definite answer.
+    pub(super) uncertain: First,
+    /// Its revocations.
+    pub(super) revocation: Revocation,
+}
+
+impl RtFacts {
+    pub(super) fn new() -> RtFacts {
+        RtFacts {
+            issued: NEVER,
+            issuer: None,
+            rotations: Vec::new(),
+            rotated: First::NONE,
+            keeps: Vec::new(),
+            consumer: First::NONE,
+            uncertain: First::NONE,
+            revocation: Revocation::NONE,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AtFacts {
+    pub(super) issued: Micros,
+    pub(super) issuer: Option<usize>,
+    pub(super) revocation: Revocation,
+}
+
+/// The revocations of one token.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Revocation {
+    /// The earliest answer of one answered 200: the token is dead from then on.
+    pub(super) sure: First,
+    /// The earliest sending of one that may have taken effect.
+    pub(super) maybe: First,
+}
+
+impl Revocation {
+    pub(super) const NONE: Revocation = Revocation {
+        sure: First::NONE,
+        maybe: First::NONE,
+    };
+
+    pub(super) fn note(&mut self, r: Response, inv: Micros, done: Micros, op: usize) {
+        if r == Response::Honoured {
+            self.sure.offer(done, op);
+        }
+        self.maybe.offer(inv, op);
+    }
+}
+
+/// The two earliest possible replays with different tokens, so that "the earliest one not
+/// of token x" is one comparison.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Replays {
+    pub(super) first: First,
+    pub(super) first_token: Option<Rt>,
+    pub(super) other: First,
+}
+
+impl Replays {
+    pub(super) fn offer(&mut self, at: Micros, op: usize, rt: Rt) {
+        if at < self.first.at {
+            if self.first_token != Some(rt) {
+                self.other = self.first;
+            }
+            self.first = First { at, op };
+            self.first_token = Some(rt);
+        } else if self.first_token != Some(rt) {
+            self.other.offer(at, op);
+        }
+    }
+
+    pub(super) fn any(&self) -> First {
+        self.first
+    }
+
+    pub(super) fn not_of(&self, rt: Rt) -> First {
+        if self.first_token == Some(rt) {
+            self.other
+        } else {
+            self.first
+        }
+    }
+}
+
+/// What the policy's cascades do, read once from the spec's table ([`cascade`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Cascades {
+    /// A refused replay of a consumed refresh token revokes the grant (reuse detection).
+    pub(super) replay: bool,
+    /// Revoking a refresh token revokes the grant.
+    pub(super) refresh_revocation: bool,
+    /// Revoking an access token revokes the grant's refresh tokens.
+    pub(super) access_revocation: bool,
+}
+
+impl Cascades {
+    pub(super) fn of(p: &Policy) -> Cascades {
+        let replay = Rule::ReuseRefused {
+            expired: None,
+            in_window: false,
+        };
+        Cascades {
+            replay: cascade(p, replay) == Cascade::Grant,
+            refresh_revocation: cascade(p, Rule::RefreshRevoked) == Cascade::Grant,
+            access_revocation: cascade(p, Rule::AccessRevoked) == Cascade::RefreshTokens,
+        }
+    }
+}
+
+/// The facts of one history, gathered in one pass.
+pub(super) struct Facts<'a> {
+    pub(super) policy: &'a Policy,
+    pub(super) cascades: Cascades,
+    pub(super) clock: Clock,
+    pub(super) ops: &'a [Op],
+    pub(super) created: Micros,
+    pub(super) rts: Vec<RtFacts>,
+    pub(super) ats: Vec<AtFacts>,
+    /// Refreshes refused or without a definite answer: each may be a replay.
+    pub(super) replays: Replays,
+    /// The earliest sending of any refresh-token revocation that may have taken effect.
+    pub(super) rt_revoke_any: First,
+    /// The earliest sending of any access-token revocation that may have taken effect.
+    pub(super) at_revoke_any: First,
+}
+
+pub(super) fn max_ids(ops: &[Op]) -> (usize, usize) {
+    let (mut rts, mut ats) = (0usize, 0usize);
+    let mut rt = |r: Rt| rts = rts.max(r.0 as usize + 1);
+    let mut at = |a: At| ats = ats.max(a.0 as usize + 1);
+    for op in ops {
+        match op.request {
+            Request::Refresh(r) | Request::RevokeRefresh(r) | Request::IntrospectRefresh(r) => {
+                rt(r)
+            }
+            Request::UseAccess(a) | Request::RevokeAccess(a) => at(a),
+            Request::Exchange => {}
+        }
+        if let Response::Tokens { access, refresh } = op.response {
+            at(access);
+            if let Some(r) = refresh {
+                rt(r);
+            }
+        }
+    }
+    (rts, ats)
+}
+
+impl<'a> Facts<'a> {
+    pub(super) fn gather(policy: &'a Policy, clock: Clock, h: &'a History) -> Facts<'a> {
+        let ops = &h.ops[..];
+        let (n_rt, n_at) = max_ids(ops);
+        let mut f = Facts {
+            policy,
+            cascades: Cascades::of(policy),
+            clock,
+            ops,
+            created: ops
+                .iter()
+                .filter(|o| o.request == Request::Exchange)
+                .map(|o| o.invoked)
+                .min()
+                .unwrap_or(0),
+            rts: vec![RtFacts::new(); n_rt],
+            ats: vec![
+                AtFacts {
+                    issued: NEVER,
+                    issuer: None,
+                    revocation: Revocation::NONE,
+                };
+                n_at
+            ],
+            replays: Replays {
+                first: First::NONE,
+                first_token: None,
+                other: First::NONE,
+            },
+            rt_revoke_any: First::NONE,
+            at_revoke_any: First::NONE,
+        };
+        for (i, op) in ops.iter().enumerate() {
+            let (inv, done) = (op.invoked, op.done());
+            if let Response::Tokens { access, refresh } = op.response {
+                let a = &mut f.ats[access.0 as usize];
+                if inv < a.issued {
+                    a.issued = inv;
+                    a.issuer = Some(i);
+                }
+                if let Some(r) = refresh {
+                    let t = &mut f.rts[r.0 as usize];
+                    if inv < t.issued {
+                        t.issued = inv;
+                        t.issuer = Some(i);
+                    }
+                }
+            }
+            let took_effect =
+                matches!(op.response, Response::Honoured) || op.response.is_uncertain();
+            match (op.request, op.response) {
+                (Request::Refresh(x), Response::Tokens { refresh, .. }) => {
+                    let t = &mut f.rts[x.0 as usize];
+                    if refresh.is_some_and(|y| y != x) {
+                        t.rotations.push(i);
+                        t.rotated.offer(done, i);
+                        t.consumer.offer(inv, i);
+                    } else {
+                        t.keeps.push(i);
+                    }
+                }
+                (Request::Refresh(x), r) => {
+                    if r.is_uncertain() {
+                        let t = &mut f.rts[x.0 as usize];
+                        t.consumer.offer(inv, i);
+                        t.uncertain.offer(inv, i);
+                    }
+                    f.replays.offer(inv, i, x);
+                }
+                (Request::RevokeRefresh(x), r) if took_effect => {
+                    f.rts[x.0 as usize].revocation.note(r, inv, done, i);
+                    f.rt_revoke_any.offer(inv, i);
+                }
+                (Request::RevokeAccess(a), r) if took_effect => {
+                    f.ats[a.0 as usize].revocation.note(r, inv, done, i);
+                    f.at_revoke_any.offer(inv, i);
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// Whether refresh token `x` may be past one of its deadlines at time `t`.
+    pub(super) fn rt_may_expire(&self, x: Rt, t: Micros) -> bool {
+        let Clock::Real { tolerance } = self.clock else {
+            return false;
+        };
+        let p = self.policy;
+        let born = match self.rts[x.0 as usize].issued {
+            NEVER => self.created,
+            b => b,
+        };
+        let mut earliest = NEVER;
+        let mut after = |from: Micros, s: Option<Seconds>| {
+            if let Some(s) = s {
+                earliest = earliest.min(from.saturating_add(micros(s)));
+            }
+        };
+        let ttl_from = match p.successor_lifetime {
+            SuccessorLifetime::Fresh => born,
+            SuccessorLifetime::Inherited => self.created,
+        };
+        after(ttl_from, p.refresh_ttl);
+        after(self.created, p.absolute_cap);
+        after(born, p.idle_timeout);
+        t.saturating_add(tolerance) >= earliest
+    }
+
+    /// Whether access token `a` may be past its lifetime at time `t`.
+    pub(super) fn at_may_expire(&self, a: At, t: Micros) -> bool {
+        let Clock::Real { tolerance } = self.clock else {
+            return false;
+        };
+        let born = match self.ats[a.0 as usize].issued {
+            NEVER => self.created,
+            b => b,
+        };
+        t.saturating_add(tolerance) >= born.saturating_add(micros(self.policy.access_ttl))
+    }
+
+    /// The successor a rotation returned.
+    pub(super) fn successor(&self, op: usize) -> Option<Rt> {
+        match self.ops[op].response {
+            Response::Tokens { refresh, .. } => refresh,
+            _ => None,
+        }
+    }
+
+    /// When the family is surely revoked: a refused replay under reuse detection, or a 200
+    /// revocation of a refresh token that was surely still honoured, under the cascade.
+    pub(super) fn family_death(&self) -> First {
+        let cascades = self.cascades;
+        let mut dead = First::NONE;
+        for (i, op) in self.ops.iter().enumerate() {
+            let t = op.done();
+            let at_cascade_before = cascades.access_revocation && self.at_revoke_any.before(t);
+            match (op.request, op.response) {
+                (
+                    Request::Refresh(x),
+                    Response::Refused {
+                        status: 400,
+                        error: ErrorCode::InvalidGrant,
+                    },
+                ) if cascades.replay && !at_cascade_before && !self.rt_may_expire(x, t) => {
+                    // The token was dead when this refusal took effect. Consumed: this was a
+                    // replay, and reuse detection revoked the grant. Revoked by its own
+                    // revocation: that cascaded to the grant. Its grant revoked: dead already.
+                    let f = &self.rts[x.0 as usize];
+                    let surely_consumed = f.rotated.before(op.invoked);
+                    let own_revocation_cascades =
+                        cascades.refresh_revocation || !f.revocation.maybe.before(t);
+                    if cascades.refresh_revocation || (surely_consumed && own_revocation_cascades) {
+                        dead.offer(t, i);
+                    }
+                }
+                (Request::RevokeRefresh(x), Response::Honoured)
+                    if cascades.refresh_revocation
+                        && !at_cascade_before
+                        && !self.rts[x.0 as usize].consumer.before(t)
+                        && !self.rt_may_expire(x, t) =>
+                {
+                    dead.offer(t, i);
+                }
+                _ => {}
+            }
+        }
+        dead
+    }
+
+    /// When every refresh token of the family is surely dead: the family's death, or a 200
+    /// revocation of an unexpired access token under the access-token cascade.
+    pub(super) fn refresh_death(&self, family: First) -> First {
+        let mut dead = family;
+        if !self.cascades.access_revocation {
+            return dead;
+        }
+        for (i, op) in self.ops.iter().enumerate() {
+            if let (Request::RevokeAccess(a), Response::Honoured) = (op.request, op.response) {
+                if !self.at_may_expire(a, op.done()) {
+                    dead.offer(op.done(), i);
+                }
+            }
+        }
+        dead
+    }
+}
