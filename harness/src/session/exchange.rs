@@ -4,7 +4,7 @@
 //! issued (RFC 7009 §2.2: 200; RFC 7662 §2.2: `{"active": false}`), which no model action
 //! covers and which this module judges itself.
 
-use tokenlife_model::spec::Hint;
+use tokenlife_model::spec::{Hint, TokenRef};
 use tokenlife_model::state::{RtId, Scope};
 use tokenlife_model::{Action, Actor, ClientType, State};
 
@@ -121,11 +121,7 @@ impl Harness {
                     .resource
                     .as_ref()
                     .ok_or_else(|| Stop::Skipped("no resource_url".into()))?;
-                let v = s
-                    .bindings
-                    .at(at)
-                    .cloned()
-                    .ok_or_else(|| Stop::Error(format!("{at} was never issued")))?;
+                let v = s.value(TokenRef::Access(at))?;
                 let r = self
                     .send(&request::resource(url, &v), checks::RESOURCE_RESPONSE)
                     .await?;
@@ -202,11 +198,7 @@ impl Harness {
     ) -> Result<Exchanged, Exchange> {
         let creds = self.credentials(by, owner)?;
         let owner_client = self.client(owner)?;
-        let value = s
-            .bindings
-            .rt(rt)
-            .cloned()
-            .ok_or_else(|| Stop::Error(format!("{rt} was never issued")))?;
+        let value = s.value(TokenRef::Refresh(rt))?;
         let names = match scope {
             Some(sc) => Some(wire::scope_names(owner_client, sc).map_err(Stop::Skipped)?),
             None => None,

@@ -36,11 +36,7 @@ impl Harness {
         let state = s.set.first().clone();
         let owner = state.rt_grant(rt).client;
         let c = self.client(owner)?;
-        let value = s
-            .bindings
-            .rt(rt)
-            .cloned()
-            .ok_or_else(|| Stop::Error(format!("{rt} was never issued")))?;
+        let value = s.value(TokenRef::Refresh(rt))?;
         let refresh = Action::Refresh {
             by: Actor::Client(owner),
             rt,

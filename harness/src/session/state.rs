@@ -254,13 +254,23 @@ impl Session<'_> {
         }
     }
 
+    /// The value bound to `t` (the scenario is wrong if it was never issued).
+    pub(super) fn value(&self, t: TokenRef) -> Result<Secret, Stop> {
+        let v = match t {
+            TokenRef::Refresh(r) => self.bindings.rt(r),
+            TokenRef::Access(a) => self.bindings.at(a),
+        };
+        v.cloned()
+            .ok_or_else(|| Stop::Error(format!("{t} was never issued")))
+    }
+
     /// The value bound to `t`, with its `token_type_hint`.
     pub(super) fn token_value(&self, t: TokenRef) -> Result<(Secret, &'static str), Stop> {
-        let v = match t {
-            TokenRef::Refresh(r) => self.bindings.rt(r).cloned().map(|v| (v, "refresh_token")),
-            TokenRef::Access(a) => self.bindings.at(a).cloned().map(|v| (v, "access_token")),
+        let hint = match t {
+            TokenRef::Refresh(_) => "refresh_token",
+            TokenRef::Access(_) => "access_token",
         };
-        v.ok_or_else(|| Stop::Error(format!("{t} was never issued")))
+        Ok((self.value(t)?, hint))
     }
 
     /// What was observed, for a message, with tokens named when known.
