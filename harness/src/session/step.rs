@@ -290,7 +290,10 @@ impl Harness {
                 s.eval(check, Verdict::Passed, n, None);
                 s.covered.insert((fingerprint(&state), action, outcome));
                 s.outcomes.insert(n, outcome);
-                self.after(s, n, kind, &action, &outcome, &state, &protocol)
+                s.name_minted(kind, &outcome)?;
+                s.note_revocation(&action, &state);
+                self.protocol_checks(s, n, &action, &outcome, &state, &protocol);
+                Ok(())
             }
             Judgement::Diverged { expected } => {
                 let c = classify_divergence(
@@ -315,21 +318,17 @@ impl Harness {
         }
     }
 
-    /// Once an answer was allowed: the step's names, the oracle's history, the grant's
-    /// reference, then the protocol checks (in that order: a name error stops first).
-    #[allow(clippy::too_many_arguments)]
-    fn after(
+    /// The protocol checks on an allowed answer (see `protocol`), after its authorization
+    /// answer set the grant's reference.
+    fn protocol_checks(
         &self,
         s: &mut Session<'_>,
         n: usize,
-        kind: Option<&StepKind>,
         action: &Action,
         outcome: &Outcome,
         pre: &State,
         protocol: &Protocol,
-    ) -> Result<(), Stop> {
-        s.name_minted(kind, outcome)?;
-        s.note_revocation(action, pre);
+    ) {
         if let Some(reference) = protocol::reference(action, outcome, protocol) {
             if let Some(g) = s.grants.last_mut() {
                 g.reference = reference;
@@ -350,6 +349,5 @@ impl Harness {
         for f in found {
             s.eval(f.check, f.verdict, n, f.message);
         }
-        Ok(())
     }
 }
