@@ -391,3 +391,25 @@ impl Report {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks;
+
+    #[test]
+    fn a_single_result_fails_only_on_a_failed_check() {
+        let c = checks::TOKEN_INVALID_CLIENT;
+        let failed = Evaluation::new(c, Verdict::Failed, 1, Some("401 expected".into()));
+        let r = ScenarioResult::single("probe", "(probe)", "1. a probe".into(), failed);
+        assert_eq!(r.status, ScenarioStatus::Failed);
+        assert_eq!(
+            (r.steps_run, r.transcript.len(), r.evaluations.len()),
+            (1, 1, 1)
+        );
+        let warned = Evaluation::new(c, Verdict::Warning, 1, None);
+        let r = ScenarioResult::single("probe", "(probe)", "1. a probe".into(), warned);
+        assert_eq!(r.status, ScenarioStatus::Passed);
+        assert!(ScenarioResult::new("x", "").evaluations.is_empty());
+    }
+}

@@ -359,6 +359,33 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_is_compared_with_its_grant_first() {
+        let mut x = clean();
+        x.id_claims = Some(Ok(claims("u2")));
+        x.scope_text = Some("read".into());
+        let original = Reference {
+            scope_names: Some(scope_names("openid read")),
+            id_claims: Some(claims("u1")),
+        };
+        let p = Protocol::Token(x, Some(Scope::READ));
+        let found = after(
+            &refresh(None),
+            &tokens(Scope::READ),
+            &p,
+            Some(&original),
+            SETTINGS,
+        );
+        assert_eq!(
+            ids(&found)[..3],
+            [
+                (checks::REFRESH_ID_TOKEN.id, Verdict::Failed),
+                (checks::REFRESH_OMITTED_SCOPE.id, Verdict::Failed),
+                (checks::TOKEN_CACHE_CONTROL.id, Verdict::Passed),
+            ]
+        );
+    }
+
+    #[test]
     fn token_response_divergences_are_named() {
         let x = TokenExtras {
             token_type: Some("mac".into()),
