@@ -90,8 +90,9 @@ pub fn code_exchange(
 }
 
 /// The parameters of a refresh (RFC 6749 §6): `grant_type`, `refresh_token` and, when
-/// given, `scope` (space-separated names). For a client that writes its own HTTP and
-/// authenticates itself; everyone else calls [`refresh`].
+/// given, `scope` (space-separated names), in that order. [`refresh`] adds the client's
+/// credentials; a client that writes its own HTTP can take `refresh(..).form_body()` (the
+/// encoded body) and its `authorization` header, or these parameters alone.
 pub fn refresh_form(refresh_token: &str, scope: Option<&str>) -> Form {
     let mut form = pairs([
         ("grant_type", "refresh_token"),
@@ -200,6 +201,23 @@ mod tests {
             refresh_form("rt", Some("read write")).last(),
             Some(&("scope".to_string(), "read write".to_string()))
         );
+    }
+
+    #[test]
+    fn a_refresh_body_is_form_encoded_for_a_client_that_writes_its_own_http() {
+        let secret = Secret::new("s");
+        let r = refresh(
+            "/token",
+            "r+t",
+            None,
+            Credentials::Basic("app", Some(&secret)),
+        );
+        assert_eq!(
+            r.form_body().as_deref(),
+            Some("grant_type=refresh_token&refresh_token=r%2Bt")
+        );
+        let expected = format!("Basic {}", STANDARD.encode("app:s"));
+        assert_eq!(header(&r, "authorization"), Some(expected.as_str()));
     }
 
     #[test]
