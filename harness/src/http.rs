@@ -160,6 +160,15 @@ impl Request {
         self.headers.push((name.to_string(), value.into()));
         self
     }
+
+    /// The form body as sent (`application/x-www-form-urlencoded`), if there is one.
+    pub fn form_body(&self) -> Option<String> {
+        self.form.as_ref().map(|form| {
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .finish()
+        })
+    }
 }
 
 /// A whole response.
@@ -309,10 +318,7 @@ impl Http {
         for (n, v) in &req.headers {
             b = b.header(n.as_str(), v.as_str());
         }
-        if let Some(form) = &req.form {
-            let body: String = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(form.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .finish();
+        if let Some(body) = req.form_body() {
             b = b
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(body);

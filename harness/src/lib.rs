@@ -5,7 +5,9 @@
 //! - [`discovery`]: RFC 8414 / OpenID Connect discovery of the endpoints.
 //! - [`http`]: the HTTP adapter (timeouts, capped bodies, no redirects, rate limit, 429).
 //! - [`authorize`]: authorization codes with PKCE S256, modes `redirect` and `command`.
-//! - [`wire`]: token, revocation, introspection and resource requests and responses.
+//! - [`request`]: one builder per OAuth request (code exchange, refresh, revocation,
+//!   introspection, resource call), for the runner, the probes and the load driver.
+//! - [`wire`]: reading token, revocation, introspection and resource responses.
 //! - [`linearize`]: concurrent requests judged with stateright's linearizability tester.
 //! - [`oracle`]: the set of model states consistent with the responses; divergences.
 //! - [`classify`]: the one table from the spec's rule to the check an action exercises.
@@ -36,6 +38,7 @@ pub mod probes;
 pub mod progress;
 pub mod random;
 pub mod report;
+pub mod request;
 pub mod scenario;
 pub mod secret;
 pub mod session;

@@ -9,10 +9,10 @@
 use crate::checks::{self, Verdict};
 use crate::discovery::Endpoints;
 use crate::http::Http;
-use crate::report::{Evaluation, ScenarioResult, ScenarioStatus};
+use crate::report::{Evaluation, ScenarioResult};
+use crate::request::{self, Credentials};
 use crate::secret::Secret;
 use crate::target::{AuthMethod, Target};
-use crate::wire::{self, Credentials};
 
 /// A refresh token no server issued (the probe must fail on the client, not the grant).
 const UNKNOWN_RT: &str = "tokenlife-probe-unknown-refresh-token";
@@ -56,22 +56,12 @@ pub async fn client_authentication(
     let client = target.clients.iter().find(|c| c.secret.is_some())?;
     let basic = client.auth == AuthMethod::ClientSecretBasic;
     let wrong = Secret::new("tokenlife-probe-wrong-secret");
-    let form = vec![
-        ("grant_type".to_string(), "refresh_token".to_string()),
-        ("refresh_token".to_string(), UNKNOWN_RT.to_string()),
-    ];
-    let req = if basic {
-        wire::post(
-            &endpoints.token,
-            form,
-            Credentials::Basic(&client.id, Some(&wrong)),
-        )
+    let creds = if basic {
+        Credentials::Basic(&client.id, Some(&wrong))
     } else {
-        // NoAuth adds the client_id; the wrong secret goes beside it.
-        let mut form = form;
-        form.push(("client_secret".to_string(), wrong.expose().to_string()));
-        wire::post(&endpoints.token, form, Credentials::NoAuth(client))
+        Credentials::Post(&client.id, &wrong)
     };
+    let req = request::refresh(&endpoints.token, UNKNOWN_RT, None, creds);
     let how = if basic {
         "HTTP Basic"
     } else {
@@ -104,22 +94,15 @@ pub async fn client_authentication(
             }
         }
     };
-    Some(ScenarioResult {
-        name: "client-authentication".into(),
-        file: "(probe)".into(),
-        status: if verdict == Verdict::Failed {
-            ScenarioStatus::Failed
-        } else {
-            ScenarioStatus::Passed
-        },
-        reason: None,
-        steps_run: 1,
-        transcript: vec![format!(
+    Some(ScenarioResult::single(
+        "client-authentication",
+        "(probe)",
+        format!(
             "1. {} refreshes with a wrong client secret over {how} → {answer}",
             client.id
-        )],
-        evaluations: vec![Evaluation::new(c, verdict, 1, message)],
-    })
+        ),
+        Evaluation::new(c, verdict, 1, message),
+    ))
 }
 
 #[cfg(test)]

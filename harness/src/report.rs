@@ -82,6 +82,71 @@ pub struct ScenarioResult {
     pub evaluations: Vec<Evaluation>,
 }
 
+impl ScenarioResult {
+    /// A result that has run nothing yet (it passes until a check fails).
+    pub fn new(name: impl Into<String>, file: impl Into<String>) -> ScenarioResult {
+        ScenarioResult {
+            name: name.into(),
+            file: file.into(),
+            status: ScenarioStatus::Passed,
+            reason: None,
+            steps_run: 0,
+            transcript: Vec::new(),
+            evaluations: Vec::new(),
+        }
+    }
+
+    /// The result of one request judged by one check (a probe, discovery): it fails when
+    /// the check failed, and passes otherwise (a warning included).
+    pub fn single(
+        name: impl Into<String>,
+        file: impl Into<String>,
+        line: String,
+        evaluation: Evaluation,
+    ) -> ScenarioResult {
+        let mut r = ScenarioResult::new(name, file);
+        if evaluation.verdict == Verdict::Failed {
+            r.status = ScenarioStatus::Failed;
+        }
+        r.steps_run = 1;
+        r.transcript.push(line);
+        r.evaluations.push(evaluation);
+        r
+    }
+}
+
+/// A failing random case, as a scenario file that replays it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Replay {
+    /// The scenario's name.
+    pub name: String,
+    /// The seed.
+    pub seed: u64,
+    /// The case number.
+    pub case: u32,
+    /// The scenario file's text.
+    pub scenario: String,
+}
+
+/// Transition coverage of a generated run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// The depth.
+    pub depth: u16,
+    /// Sequences run.
+    pub sequences: usize,
+    /// Transitions the model reaches within the depth.
+    pub transitions: usize,
+    /// Those the run took.
+    pub covered: usize,
+    /// Distinct (state, action) pairs within the depth: where the server may choose (rotation
+    /// `any`, introspection of a live refresh token, a refused cross-client revocation), one
+    /// server covers one transition of a pair.
+    pub pairs: usize,
+    /// The pairs the run took (with any outcome).
+    pub pairs_covered: usize,
+}
+
 /// A failed or warned check, with the trace that shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
@@ -137,10 +202,10 @@ pub struct Report {
     /// Notes: skipped endpoints, truncated state sets.
     pub notes: Vec<String>,
     /// Failing random cases, each as a scenario file that replays it.
-    pub replays: Vec<crate::session::Replay>,
+    pub replays: Vec<Replay>,
     /// Transition coverage of the exhaustive sequences, if they ran.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub coverage: Option<crate::session::Coverage>,
+    pub coverage: Option<Coverage>,
     /// Every scenario.
     pub scenarios: Vec<ScenarioResult>,
 }
@@ -324,5 +389,27 @@ impl Report {
             self.checks, self.passed, self.failed, self.warnings, self.actions
         ));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks;
+
+    #[test]
+    fn a_single_result_fails_only_on_a_failed_check() {
+        let c = checks::TOKEN_INVALID_CLIENT;
+        let failed = Evaluation::new(c, Verdict::Failed, 1, Some("401 expected".into()));
+        let r = ScenarioResult::single("probe", "(probe)", "1. a probe".into(), failed);
+        assert_eq!(r.status, ScenarioStatus::Failed);
+        assert_eq!(
+            (r.steps_run, r.transcript.len(), r.evaluations.len()),
+            (1, 1, 1)
+        );
+        let warned = Evaluation::new(c, Verdict::Warning, 1, None);
+        let r = ScenarioResult::single("probe", "(probe)", "1. a probe".into(), warned);
+        assert_eq!(r.status, ScenarioStatus::Passed);
+        assert!(ScenarioResult::new("x", "").evaluations.is_empty());
     }
 }

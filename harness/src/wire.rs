@@ -1,62 +1,17 @@
-//! The wire: building the token, revocation, introspection and resource requests, and
-//! reading their responses into [`Observed`] plus what the protocol checks look at.
+//! The wire: reading the token, revocation, introspection and resource responses into
+//! [`Observed`] plus what the protocol checks look at, and the model's scope bits as a
+//! client's scope names. The requests are built in [`request`](crate::request).
 //!
-//! RFC 6749 §2.3.1 (client_secret_basic with form-encoded id and secret, client_secret_post),
-//! §4.1.3 (code exchange), §6 (refresh), §5.1/§5.2 (responses); RFC 7636 §4.5
-//! (`code_verifier`); RFC 7009 §2.1; RFC 7662 §2.1; RFC 6750 §2.1 (Bearer header).
+//! RFC 6749 §3.3 (scope), §5.1/§5.2 (token responses); RFC 7009 §2.2; RFC 7662 §2.2;
+//! RFC 6750 §3.1 (the resource's challenge); OpenID Connect Core §12.2 (ID-token claims).
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use tokenlife_model::state::Scope;
 use tokenlife_model::ErrorCode;
 
-use crate::http::{Request, Response};
+use crate::http::Response;
 use crate::oracle::Observed;
 use crate::secret::Secret;
-use crate::target::{AuthMethod, ClientConfig};
-
-/// How a request authenticates.
-#[derive(Clone, Copy, Debug)]
-pub enum Credentials<'a> {
-    /// As this client, by its registered method.
-    Client(&'a ClientConfig),
-    /// This client's `client_id` without any secret.
-    NoAuth(&'a ClientConfig),
-    /// An explicit id and secret over HTTP Basic (the `[introspection]` caller).
-    Basic(&'a str, Option<&'a Secret>),
-}
-
-fn form_encode(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// A form POST with credentials applied.
-pub fn post(url: &str, mut form: Vec<(String, String)>, creds: Credentials<'_>) -> Request {
-    let mut basic = None;
-    match creds {
-        Credentials::Client(c) => match (c.auth, &c.secret) {
-            (AuthMethod::ClientSecretBasic, Some(s)) => {
-                basic = Some((c.id.as_str(), s.expose()));
-            }
-            (AuthMethod::ClientSecretPost, Some(s)) => {
-                form.push(("client_id".into(), c.id.clone()));
-                form.push(("client_secret".into(), s.expose().to_string()));
-            }
-            _ => form.push(("client_id".into(), c.id.clone())),
-        },
-        Credentials::NoAuth(c) => form.push(("client_id".into(), c.id.clone())),
-        Credentials::Basic(id, secret) => match secret {
-            Some(s) => basic = Some((id, s.expose())),
-            None => form.push(("client_id".into(), id.to_string())),
-        },
-    }
-    let mut req = Request::post_form(url, form).header("accept", "application/json");
-    if let Some((id, secret)) = basic {
-        let pair = format!("{}:{}", form_encode(id), form_encode(secret));
-        req = req.header("authorization", format!("Basic {}", STANDARD.encode(pair)));
-    }
-    req
-}
+use crate::target::ClientConfig;
 
 /// The model scope bits as the client's scope names.
 pub fn scope_names(client: &ClientConfig, scope: Scope) -> Result<Vec<String>, String> {
@@ -268,14 +223,10 @@ pub fn read_resource(r: &Response) -> Result<(Observed, bool), String> {
     }
 }
 
-/// The Bearer request to the resource.
-pub fn resource_request(url: &str, at: &Secret) -> Request {
-    Request::get(url).header("authorization", format!("Bearer {}", at.expose()))
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::target::AuthMethod;
 
     #[test]
     fn id_token_claims_are_read_from_the_payload() {
@@ -294,7 +245,8 @@ mod tests {
         assert!(id_token_claims("a.!!!.c").is_err());
     }
 
-    fn client(auth: AuthMethod) -> ClientConfig {
+    /// A client with a space and a colon in its id and secret (fixtures for `request` too).
+    pub(crate) fn client(auth: AuthMethod) -> ClientConfig {
         ClientConfig {
             id: "app a".into(),
             secret: (auth != AuthMethod::None).then(|| Secret::new("s:1")),
@@ -307,24 +259,6 @@ mod tests {
                 "write".into(),
             ],
         }
-    }
-
-    #[test]
-    fn basic_auth_form_encodes_id_and_secret() {
-        let c = client(AuthMethod::ClientSecretBasic);
-        let r = post("http://s/token", vec![], Credentials::Client(&c));
-        let auth = r
-            .headers
-            .iter()
-            .find(|(n, _)| n == "authorization")
-            .unwrap();
-        assert_eq!(auth.1, format!("Basic {}", STANDARD.encode("app+a:s%3A1")));
-        let p = client(AuthMethod::ClientSecretPost);
-        let r = post("http://s/token", vec![], Credentials::Client(&p));
-        assert!(r
-            .form
-            .unwrap()
-            .contains(&("client_secret".into(), "s:1".into())));
     }
 
     #[test]

@@ -32,10 +32,11 @@ use crate::authorize;
 use crate::discovery::Endpoints;
 use crate::http::{Http, HttpError, Response as HttpResponse};
 use crate::oracle::Observed;
+use crate::request::{self, Credentials};
 use crate::secret::Secret;
 use crate::session::BoxFuture;
 use crate::target::{AuthorizeConfig, ClientConfig, IntrospectionClient};
-use crate::wire::{self, Credentials};
+use crate::wire;
 
 /// A family is retired and replaced after this many requests, so no history grows without
 /// bound.
@@ -369,16 +370,7 @@ impl Shared {
         )
         .await
         .map_err(|e| format!("authorization failed: {e}"))?;
-        let form = vec![
-            ("grant_type".to_string(), "authorization_code".to_string()),
-            ("code".to_string(), code.code.expose().to_string()),
-            ("redirect_uri".to_string(), client.redirect_uri.clone()),
-            (
-                "code_verifier".to_string(),
-                code.verifier.expose().to_string(),
-            ),
-        ];
-        let req = wire::post(&ep.token, form, Credentials::Client(client));
+        let req = request::code_exchange(&ep.token, client, &code.code, &code.verifier);
         let sent = self.send(&req).await.map_err(|e| e.to_string())?;
         let family = Arc::new(Family {
             client: client_index,
@@ -473,26 +465,19 @@ impl Shared {
         Some(Lease(Arc::clone(pick)))
     }
 
-    /// A form POST to the next instance's endpoint (`None` when it has none, or the
-    /// request could not be sent), recorded in `f`'s history.
-    #[allow(clippy::too_many_arguments)]
-    async fn post(
+    /// A request to the next instance (`None` when it lacks the endpoint `build` needs, or
+    /// the request could not be sent), recorded in `f`'s history.
+    async fn exchange(
         &self,
         f: &Arc<Family>,
         actor: Actor,
         request: Request,
-        endpoint: fn(&Endpoints) -> Option<&str>,
-        form: [(&str, &str); 2],
-        creds: Credentials<'_>,
+        build: impl FnOnce(&Endpoints) -> Option<crate::http::Request>,
         read: impl FnOnce(&HttpResponse) -> Reading,
     ) -> Option<Response> {
         let instance = self.instance();
-        let url = endpoint(&self.plan.instances[instance])?;
-        let form = form
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let sent = self.send(&wire::post(url, form, creds)).await.ok()?;
+        let req = build(&self.plan.instances[instance])?;
+        let sent = self.send(&req).await.ok()?;
         self.record(f, actor, request, instance, sent, read)
     }
 
@@ -505,19 +490,11 @@ impl Shared {
         value: &Secret,
     ) -> Option<Response> {
         let client = self.client(f);
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", value.expose()),
-        ];
-        self.post(
-            f,
-            actor,
-            Request::Refresh(rt),
-            |e| Some(e.token.as_str()),
-            form,
-            Credentials::Client(client),
-            |r| read_token(r, client),
-        )
+        let creds = Credentials::Client(client);
+        let build = |e: &Endpoints| Some(request::refresh(&e.token, value.expose(), None, creds));
+        self.exchange(f, actor, Request::Refresh(rt), build, |r| {
+            read_token(r, client)
+        })
         .await
     }
 
@@ -535,67 +512,49 @@ impl Shared {
     }
 
     async fn use_access(&self, f: &Arc<Family>, at: At, value: &Secret) -> Option<Response> {
-        let instance = self.instance();
-        let url = self.plan.instances[instance].resource.as_ref()?;
-        let sent = self.send(&wire::resource_request(url, value)).await.ok()?;
-        self.record(
-            f,
-            Actor::Client(0),
-            Request::UseAccess(at),
-            instance,
-            sent,
-            |r| read_plain(r, |r| wire::read_resource(r).map(|(o, _)| o)),
-        )
+        let build = |e: &Endpoints| Some(request::resource(e.resource.as_deref()?, value));
+        let read = |r: &HttpResponse| read_plain(r, |r| wire::read_resource(r).map(|(o, _)| o));
+        self.exchange(f, Actor::Client(0), Request::UseAccess(at), build, read)
+            .await
     }
 
-    /// Revocation (RFC 7009) of `value`, which `request` names, by the family's client.
+    /// Revocation (RFC 7009) of `value`, which `what` names, by the family's client.
     async fn revoke(
         &self,
         f: &Arc<Family>,
-        request: Request,
+        what: Request,
         value: &Secret,
         hint: &str,
     ) -> Option<Response> {
-        let form = [("token", value.expose()), ("token_type_hint", hint)];
         let creds = Credentials::Client(self.client(f));
-        self.post(
-            f,
-            Actor::Client(0),
-            request,
-            |e| e.revocation.as_deref(),
-            form,
-            creds,
-            |r| read_plain(r, |r| wire::read_revocation(r).map(|(o, _)| o)),
-        )
-        .await
+        let build = |e: &Endpoints| {
+            let url = e.revocation.as_deref()?;
+            Some(request::revocation(url, value.expose(), Some(hint), creds))
+        };
+        let read = |r: &HttpResponse| read_plain(r, |r| wire::read_revocation(r).map(|(o, _)| o));
+        self.exchange(f, Actor::Client(0), what, build, read).await
     }
 
-    /// Introspection (RFC 7662) of refresh token `rt`.
+    /// Introspection (RFC 7662) by `actor` of refresh token `value`, which `what` names.
     async fn introspect(
         &self,
         f: &Arc<Family>,
         actor: Actor,
-        rt: Rt,
+        what: Request,
         value: &Secret,
     ) -> Option<Response> {
-        let form = [
-            ("token", value.expose()),
-            ("token_type_hint", "refresh_token"),
-        ];
         let creds = match &self.plan.introspection {
             Some(i) => Credentials::Basic(&i.client_id, i.client_secret.as_ref()),
             None => Credentials::Client(self.client(f)),
         };
-        self.post(
-            f,
-            actor,
-            Request::IntrospectRefresh(rt),
-            |e| e.introspection.as_deref(),
-            form,
-            creds,
-            |r| read_plain(r, |r| wire::read_introspection(r).map(|(o, _)| o)),
-        )
-        .await
+        let hint = Some("refresh_token");
+        let build = |e: &Endpoints| {
+            let url = e.introspection.as_deref()?;
+            Some(request::introspection(url, value.expose(), hint, creds))
+        };
+        let read =
+            |r: &HttpResponse| read_plain(r, |r| wire::read_introspection(r).map(|(o, _)| o));
+        self.exchange(f, actor, what, build, read).await
     }
 }
 
@@ -748,7 +707,8 @@ async fn worker(shared: Arc<Shared>, index: u16) {
                 false
             }
             (Move::Introspect, _, _, Some((rt, v))) => {
-                sh.introspect(f, me, rt, &v).await;
+                sh.introspect(f, me, Request::IntrospectRefresh(rt), &v)
+                    .await;
                 false
             }
             (Move::RevokeAccess, _, Some((at, v)), _) => {
@@ -824,7 +784,11 @@ async fn crasher(
         for f in families {
             if let Some((rt, v)) = Shared::latest(&f).previous {
                 let shared = Arc::clone(&shared);
-                audits.spawn(async move { shared.introspect(&f, Actor::Audit, rt, &v).await });
+                audits.spawn(async move {
+                    shared
+                        .introspect(&f, Actor::Audit, Request::IntrospectRefresh(rt), &v)
+                        .await
+                });
             }
         }
         while audits.join_next().await.is_some() {}

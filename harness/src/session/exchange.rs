@@ -1,0 +1,324 @@
+//! The HTTP exchanges of a step: each model action's request(s), built by
+//! [`request`](crate::request) and read by [`wire`](crate::wire) into what the oracle judges
+//! and what the protocol checks look at; and the requests about a token the server never
+//! issued (RFC 7009 §2.2: 200; RFC 7662 §2.2: `{"active": false}`), which no model action
+//! covers and which this module judges itself.
+
+use tokenlife_model::spec::{Hint, TokenRef};
+use tokenlife_model::state::{RtId, Scope};
+use tokenlife_model::{Action, Actor, ClientType, State};
+
+use super::harness::Harness;
+use super::protocol::{Protocol, Reference};
+use super::state::{GrantWire, Session, Stop};
+use crate::authorize;
+use crate::checks::{self, Check, Verdict};
+use crate::http::{Request, Response};
+use crate::oracle::{owner_of, Observed};
+use crate::request::{self, Credentials};
+use crate::scenario::StepKind;
+use crate::secret::Secret;
+use crate::target::ClientConfig;
+use crate::wire::{self, TokenExtras};
+
+/// Why an exchange gave no response to judge.
+pub(super) enum Exchange {
+    /// The step cannot go on (skipped, or wrong for the policy).
+    Stop(Stop),
+    /// The answer is no OAuth answer at all: `Check` (its well-formedness) fails.
+    Broken(Check, String),
+}
+
+impl From<Stop> for Exchange {
+    fn from(stop: Stop) -> Exchange {
+        Exchange::Stop(stop)
+    }
+}
+
+/// What an exchange gives back: the reading, the refresh token it presented, and what the
+/// protocol checks look at.
+pub(super) type Exchanged = (Observed, Option<Secret>, Protocol);
+
+impl Harness {
+    async fn send(&self, req: &Request, well_formed: Check) -> Result<Response, Exchange> {
+        self.http
+            .send(req)
+            .await
+            .map_err(|e| Exchange::Broken(well_formed, e.to_string()))
+    }
+
+    /// Performs the HTTP exchange(s) of an action.
+    pub(super) async fn exchange(
+        &self,
+        s: &mut Session<'_>,
+        state: &State,
+        action: &Action,
+    ) -> Result<Exchanged, Exchange> {
+        let ep = &self.endpoints;
+        match *action {
+            Action::Authorize {
+                client,
+                scope,
+                offline,
+            } => {
+                let c = self.client(client)?;
+                let mut names = wire::scope_names(c, scope).map_err(Stop::Skipped)?;
+                if offline {
+                    names.insert(0, "offline_access".into());
+                }
+                if c.scope.iter().any(|s| s == "openid") {
+                    names.insert(0, "openid".into());
+                }
+                let code = authorize::authorize(
+                    &self.http,
+                    &ep.authorization,
+                    &self.target.authorize,
+                    c,
+                    &names.join(" "),
+                )
+                .await
+                .map_err(|e| {
+                    Exchange::Broken(
+                        checks::AUTHORIZE_TOKENS,
+                        format!("authorization failed: {e}"),
+                    )
+                })?;
+                let g = s.grants.len();
+                s.redactor.add(&code.code, format!("CODE(G{g})"));
+                s.redactor.add(&code.verifier, format!("VERIFIER(G{g})"));
+                s.grants.push(GrantWire {
+                    client,
+                    code: code.code.clone(),
+                    verifier: code.verifier.clone(),
+                    reference: Reference::default(),
+                });
+                let (o, x) = self.exchange_code(c, &code.code, &code.verifier).await?;
+                Ok((o, None, Protocol::Token(x, Some(scope))))
+            }
+            Action::ReplayCode { grant } => {
+                let (client, code, verifier) = {
+                    let g = s
+                        .grants
+                        .get(grant.0 as usize)
+                        .ok_or_else(|| Stop::Error(format!("{grant} has no code")))?;
+                    (g.client, g.code.clone(), g.verifier.clone())
+                };
+                let c = self.client(client)?;
+                let (o, x) = self.exchange_code(c, &code, &verifier).await?;
+                Ok((o, None, Protocol::Token(x, None)))
+            }
+            Action::Refresh { by, rt, scope } => {
+                let owner = state.rt_grant(rt).client;
+                self.refresh(s, state, by, owner, rt, scope).await
+            }
+            Action::RefreshLost { rt } => {
+                let owner = state.rt_grant(rt).client;
+                self.refresh(s, state, Actor::Client(owner), owner, rt, None)
+                    .await
+            }
+            Action::UseAccess { at } => {
+                let url = ep
+                    .resource
+                    .as_ref()
+                    .ok_or_else(|| Stop::Skipped("no resource_url".into()))?;
+                let v = s.value(TokenRef::Access(at))?;
+                let r = self
+                    .send(&request::resource(url, &v), checks::RESOURCE_RESPONSE)
+                    .await?;
+                let (o, challenge) = wire::read_resource(&r)
+                    .map_err(|m| Exchange::Broken(checks::RESOURCE_RESPONSE, m))?;
+                Ok((o, None, Protocol::Resource(challenge)))
+            }
+            Action::Revoke { by, token, hint } => {
+                let url = ep
+                    .revocation
+                    .as_ref()
+                    .ok_or_else(|| Stop::Skipped("no revocation endpoint".into()))?;
+                let owner = owner_of(state, token);
+                let creds = self.credentials(by, owner)?;
+                let (value, right) = s.token_value(token)?;
+                let wrong = if right == "refresh_token" {
+                    "access_token"
+                } else {
+                    "refresh_token"
+                };
+                let hint = match hint {
+                    Hint::None => None,
+                    Hint::Right => Some(right),
+                    Hint::Wrong => Some(wrong),
+                };
+                let req = request::revocation(url, value.expose(), hint, creds);
+                let r = self.send(&req, checks::REVOKE_RESPONSE).await?;
+                let (o, error_body) = wire::read_revocation(&r)
+                    .map_err(|m| Exchange::Broken(checks::REVOKE_RESPONSE, m))?;
+                Ok((o, None, Protocol::Revocation(error_body)))
+            }
+            Action::Introspect { token } => {
+                let url = ep
+                    .introspection
+                    .as_ref()
+                    .ok_or_else(|| Stop::Skipped("no introspection endpoint".into()))?;
+                let owner = owner_of(state, token);
+                let creds = match &self.target.introspection {
+                    Some(i) => Credentials::Basic(&i.client_id, i.client_secret.as_ref()),
+                    None => Credentials::Client(self.client(owner)?),
+                };
+                let (value, kind) = s.token_value(token)?;
+                let req = request::introspection(url, value.expose(), Some(kind), creds);
+                let r = self.send(&req, checks::INTROSPECT_RESPONSE).await?;
+                let (o, extra) = wire::read_introspection(&r)
+                    .map_err(|m| Exchange::Broken(checks::INTROSPECT_RESPONSE, m))?;
+                Ok((o, None, Protocol::Introspection(extra)))
+            }
+            Action::Tick | Action::Restart | Action::Steal { .. } => {
+                Ok((Observed::Nothing, None, Protocol::None))
+            }
+        }
+    }
+
+    async fn exchange_code(
+        &self,
+        c: &ClientConfig,
+        code: &Secret,
+        verifier: &Secret,
+    ) -> Result<(Observed, TokenExtras), Exchange> {
+        let req = request::code_exchange(&self.endpoints.token, c, code, verifier);
+        let r = self.send(&req, checks::TOKEN_RESPONSE).await?;
+        wire::read_token(&r, c).map_err(|m| Exchange::Broken(checks::TOKEN_RESPONSE, m))
+    }
+
+    async fn refresh(
+        &self,
+        s: &mut Session<'_>,
+        state: &State,
+        by: Actor,
+        owner: ClientType,
+        rt: RtId,
+        scope: Option<Scope>,
+    ) -> Result<Exchanged, Exchange> {
+        let creds = self.credentials(by, owner)?;
+        let owner_client = self.client(owner)?;
+        let value = s.value(TokenRef::Refresh(rt))?;
+        let names = match scope {
+            Some(sc) => Some(wire::scope_names(owner_client, sc).map_err(Stop::Skipped)?),
+            None => None,
+        };
+        let names = names.map(|n| n.join(" "));
+        let req = request::refresh(
+            &self.endpoints.token,
+            value.expose(),
+            names.as_deref(),
+            creds,
+        );
+        let r = self.send(&req, checks::TOKEN_RESPONSE).await?;
+        let (o, x) = wire::read_token(&r, owner_client)
+            .map_err(|m| Exchange::Broken(checks::TOKEN_RESPONSE, m))?;
+        let requested = Some(scope.unwrap_or(state.rts[rt.0 as usize].scope));
+        Ok((o, Some(value), Protocol::Token(x, requested)))
+    }
+
+    /// Revokes or introspects a token the server never issued (no model action).
+    pub(super) async fn unknown_token(
+        &self,
+        s: &mut Session<'_>,
+        n: usize,
+        kind: &StepKind,
+    ) -> Result<(), Stop> {
+        let c = self
+            .client(ClientType::Confidential)
+            .or_else(|_| self.client(ClientType::Public))?;
+        let token = format!("tokenlife-unknown-{}", authorize::random_token(16));
+        s.actions += 1;
+        let revoke = matches!(kind, StepKind::RevokeUnknown);
+        let (url, well_formed) = if revoke {
+            (self.endpoints.revocation.clone(), checks::REVOKE_RESPONSE)
+        } else {
+            (
+                self.endpoints.introspection.clone(),
+                checks::INTROSPECT_RESPONSE,
+            )
+        };
+        let url = url.ok_or_else(|| Stop::Skipped("the endpoint is missing".into()))?;
+        let what = if revoke {
+            "an unknown token is revoked"
+        } else {
+            "an unknown token is introspected"
+        };
+        let broken = |s: &mut Session<'_>, msg: String| {
+            s.line(format!("{n}. {what} → {msg}"));
+            s.eval(well_formed, Verdict::Failed, n, Some(msg.clone()));
+            Stop::Failed(format!("step {n}: {msg}"))
+        };
+        let creds = Credentials::Client(c);
+        let req = if revoke {
+            request::revocation(&url, &token, None, creds)
+        } else {
+            request::introspection(&url, &token, None, creds)
+        };
+        let r = match self.http.send(&req).await {
+            Ok(r) => r,
+            Err(e) => return Err(broken(s, e.to_string())),
+        };
+        if revoke {
+            let (o, error_body) = match wire::read_revocation(&r) {
+                Ok(x) => x,
+                Err(m) => return Err(broken(s, m)),
+            };
+            let ok = o == Observed::Revocation { ok: true } && !error_body;
+            let got = if error_body {
+                "200 with an error member".to_string()
+            } else {
+                s.describe(&o)
+            };
+            s.line(format!(
+                "{n}. {what} → {got}{}",
+                if ok { "" } else { "  ✗ revoke.returns-200" }
+            ));
+            s.eval(
+                checks::REVOKE_OK,
+                if ok { Verdict::Passed } else { Verdict::Failed },
+                n,
+                (!ok).then(|| format!("{what}: got {got}; RFC 7009 §2.2 requires 200")),
+            );
+        } else {
+            let (o, extra) = match wire::read_introspection(&r) {
+                Ok(x) => x,
+                Err(m) => return Err(broken(s, m)),
+            };
+            let inactive = o == Observed::Introspection { active: false };
+            s.line(format!(
+                "{n}. {what} → {}{}",
+                s.describe(&o),
+                if inactive {
+                    ""
+                } else {
+                    "  ✗ introspect.dead-inactive"
+                }
+            ));
+            s.eval(
+                checks::INTROSPECT_DEAD,
+                if inactive {
+                    Verdict::Passed
+                } else {
+                    Verdict::Failed
+                },
+                n,
+                (!inactive).then(|| format!("{what}: got active: true")),
+            );
+            if inactive {
+                let only = extra.is_empty();
+                s.eval(
+                    checks::INTROSPECT_ONLY_ACTIVE,
+                    if only {
+                        Verdict::Passed
+                    } else {
+                        Verdict::Failed
+                    },
+                    n,
+                    (!only).then(|| format!("{what}: the response also has {}", extra.join(", "))),
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! The runner: drives a target through scenarios and judges every response with the model.
+//!
+//! [`Harness::connect`] discovers the endpoints; [`Harness::run`] runs a scenario set and
+//! returns a [`Report`]. Each scenario starts from the model's initial state and keeps the
+//! set of states consistent with every response (see `oracle`); the first divergence stops
+//! it. Besides the model, every response gets the protocol checks (see `protocol`). With an
+//! endpoint clock a `Tick` is one POST; with a real clock the runner waits past the deadline
+//! plus the skew, and before every request brings each model state to the current second,
+//! keeping both readings of any deadline within the skew (so a real clock never makes a run
+//! flaky).
+//!
+//! The rooms, from the ground up:
+//! - `state`: one scenario's state (the set of model states, named tokens, evaluations);
+//! - `protocol`: the protocol checks on each answer, pure functions with their tests;
+//! - `harness`: the connected target, its options and [`Control`];
+//! - `exchange`, `race`, `time`: the HTTP exchanges of a step, a race, time passing;
+//! - `step`: a scenario file's steps; `sequence`: generated and random sequences;
+//! - here: [`Harness::run`], which runs them all into one [`Report`].
+
+mod exchange;
+mod harness;
+mod protocol;
+mod race;
+mod sequence;
+mod state;
+mod step;
+mod time;
+
+use std::sync::Arc;
+
+use tokenlife_model::Policy;
+
+pub use harness::{BoxFuture, ConnectError, Control, Harness, RunOptions};
+pub use sequence::{CONCURRENCY, SHRINK_RUNS};
+
+use crate::checks::{self, Verdict};
+use crate::report::{Evaluation, Report, ScenarioResult, ScenarioStatus};
+use crate::scenario::{Scenario, ScenarioSet};
+use crate::target::Target;
+
+impl Harness {
+    /// Runs every selected scenario, one after another (the endpoint clock is global).
+    pub async fn run(&mut self, set: &ScenarioSet) -> Report {
+        let mut results = Vec::new();
+        let mut actions = 0;
+        let mut notes = Vec::new();
+        for (name, present) in [
+            ("revocation", self.endpoints.revocation.is_some()),
+            ("introspection", self.endpoints.introspection.is_some()),
+            ("resource", self.endpoints.resource.is_some()),
+        ] {
+            if !present {
+                notes.push(format!(
+                    "the target has no {name} endpoint: scenarios that need it are skipped"
+                ));
+            }
+        }
+        if let Some(listed) = self.endpoints.refresh_grant_listed {
+            let c = checks::DISCOVERY_REFRESH_GRANT;
+            let verdict = if listed {
+                Verdict::Passed
+            } else {
+                c.verdict_on_divergence(self.options.fail_on_should)
+            };
+            let message = (!listed).then(|| {
+                format!(
+                    "{}: grant_types_supported does not list refresh_token",
+                    self.endpoints.source
+                )
+            });
+            results.push(ScenarioResult::single(
+                "discovery",
+                self.endpoints.source.clone(),
+                format!("1. metadata from {}", self.endpoints.source),
+                Evaluation::new(c, verdict, 1, message),
+            ));
+        }
+        if self.check_selected(checks::TOKEN_INVALID_CLIENT.id)
+            && !self
+                .options
+                .skip
+                .iter()
+                .any(|s| s == "client-authentication")
+        {
+            results.extend(
+                crate::probes::client_authentication(
+                    &self.http,
+                    &self.endpoints,
+                    &self.target,
+                    self.options.fail_on_should,
+                )
+                .await,
+            );
+        }
+        let only_checks = self.options.only.iter().any(|o| checks::by_id(o).is_some());
+        let chosen: Vec<&Scenario> = set
+            .scenarios
+            .iter()
+            .filter(|sc| {
+                (only_checks || self.selected(&sc.name)) && !self.options.skip.contains(&sc.name)
+            })
+            .collect();
+        let progress = self.options.progress.clone();
+        crate::progress::phase(&progress, "scenarios", chosen.len() as u64);
+        let stop_early = self.options.stop_at_first_failure;
+        let mut failed = false;
+        for sc in chosen {
+            if failed {
+                break;
+            }
+            let (mut r, n, truncated) = self.run_scenario(sc).await;
+            crate::progress::advance(&progress, 1);
+            failed = stop_early && r.status == ScenarioStatus::Failed;
+            r.evaluations.retain(|e| self.check_selected(e.id));
+            actions += n;
+            if truncated {
+                notes.push(format!(
+                    "{}: the set of model states was cut at {} states",
+                    sc.name,
+                    crate::oracle::MAX_STATES
+                ));
+            }
+            results.push(r);
+        }
+        crate::progress::finish(&progress);
+        let mut coverage = None;
+        if self.options.depth > 0 && !failed {
+            let generate = if self.options.all_sequences {
+                crate::generate::all_sequences
+            } else {
+                crate::generate::exhaustive
+            };
+            let g = generate(
+                &self.target.policy,
+                self.options.depth,
+                self.control.is_some(),
+            );
+            let (r, n, cov) = self.run_generated(&g).await;
+            actions += n;
+            failed = stop_early && r.status == ScenarioStatus::Failed;
+            results.push(r);
+            coverage = Some(cov);
+        }
+        let mut replays = Vec::new();
+        if self.options.cases > 0 && !failed {
+            let len = if self.options.random_len == 0 {
+                8
+            } else {
+                self.options.random_len
+            };
+            let (r, n, replay) = self
+                .run_random(self.options.seed, self.options.cases, len)
+                .await;
+            actions += n;
+            results.push(r);
+            replays.extend(replay);
+        }
+        let p = &self.target.policy;
+        let mut report = Report::new(
+            self.target.name(),
+            p.profile.clone(),
+            p.to_toml(),
+            self.options.seed,
+            set.hash.clone(),
+            results,
+            notes,
+            actions,
+        );
+        report.coverage = coverage;
+        report.replays = replays;
+        report
+    }
+}
+
+/// Connects and runs a scenario set against `target`.
+pub async fn run(
+    target: Target,
+    set: &ScenarioSet,
+    options: RunOptions,
+    control: Option<Arc<dyn Control>>,
+) -> Result<Report, ConnectError> {
+    let mut h = Harness::connect(target, options, control).await?;
+    Ok(h.run(set).await)
+}
+
+/// The policy a report is judged by (re-exported for the CLI).
+pub fn policy_of(h: &Harness) -> &Policy {
+    &h.target.policy
+}

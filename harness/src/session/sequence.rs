@@ -1,0 +1,379 @@
+//! Generated sequences of model actions, each run from a fresh model state: the transition
+//! cover (or every sequence) to a depth with its [`Coverage`], and random sequences from a
+//! seed, the first failing one shrunk with proptest's value tree and returned as a scenario
+//! file that replays it ([`Replay`]). With a real clock and no restarts, sequences run at
+//! once, each waiting on its own timers.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+
+use tokenlife_model::{Action, Outcome};
+
+use super::harness::Harness;
+use super::state::Stop;
+use crate::checks::Verdict;
+use crate::generate::{Generated, Transition};
+use crate::report::{Coverage, Replay, ScenarioResult, ScenarioStatus};
+use crate::target::ClockConfig;
+
+/// How many candidate sequences proptest's shrinking may run against the target.
+pub const SHRINK_RUNS: u32 = 64;
+
+/// How many sequences run at once against a real-clock target.
+pub const CONCURRENCY: usize = 256;
+
+/// The file a generated result names.
+const GENERATED: &str = "(generated from the model)";
+
+impl Harness {
+    /// Runs generated sequences, each from a fresh model state, as one result: the first
+    /// evaluation of each check and verdict is kept (with its trace), and the coverage.
+    pub async fn run_generated(&mut self, g: &Generated) -> (ScenarioResult, usize, Coverage) {
+        let kind = if self.options.all_sequences {
+            "all-sequences"
+        } else {
+            "exhaustive"
+        };
+        let name = format!("{kind}-depth-{}", g.depth);
+        let mut agg = ScenarioResult::new(name.clone(), GENERATED);
+        let mut covered: HashSet<Transition> = HashSet::new();
+        let (mut actions, mut failed, mut errors) = (0usize, 0usize, 0usize);
+        let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
+        for run in self.run_sequences(&name, &g.sequences).await {
+            actions += run.actions;
+            covered.extend(run.covered);
+            match run.stop {
+                Some(Stop::Failed(_)) => failed += 1,
+                Some(Stop::Error(_)) | Some(Stop::Skipped(_)) => errors += 1,
+                None => {}
+            }
+            let r = run.result;
+            for e in r.evaluations {
+                if kept.insert((e.id, e.verdict)) {
+                    agg.evaluations.push(e);
+                }
+            }
+        }
+        let reached = covered.intersection(&g.transitions).count();
+        let pairs: HashSet<(u64, Action)> =
+            g.transitions.iter().map(|(f, a, _)| (*f, *a)).collect();
+        let pairs_covered = covered
+            .iter()
+            .filter(|t| g.transitions.contains(*t))
+            .map(|(f, a, _)| (*f, *a))
+            .collect::<HashSet<_>>()
+            .len();
+        agg.steps_run = actions;
+        if failed > 0 {
+            agg.status = ScenarioStatus::Failed;
+            agg.reason = Some(format!(
+                "{failed} of {} sequences diverged",
+                g.sequences.len()
+            ));
+        } else if errors > 0 {
+            agg.reason = Some(format!("{errors} sequences could not run"));
+        }
+        let cov = Coverage {
+            depth: g.depth,
+            sequences: g.sequences.len(),
+            transitions: g.transitions.len(),
+            covered: reached,
+            pairs: pairs.len(),
+            pairs_covered,
+        };
+        agg.transcript.push(format!(
+            "{} sequences, {} actions: {reached} of {} model transitions covered",
+            g.sequences.len(),
+            actions,
+            g.transitions.len()
+        ));
+        (agg, actions, cov)
+    }
+
+    /// Runs many sequences: one at a time with an endpoint clock (it is global) or when the
+    /// target can restart; at once, [`CONCURRENCY`] at a time, with a real clock.
+    async fn run_sequences(&mut self, name: &str, seqs: &[Vec<Action>]) -> Vec<SequenceRun> {
+        let concurrent =
+            matches!(self.target.clock, ClockConfig::Real { .. }) && self.control.is_none();
+        let mut out = Vec::with_capacity(seqs.len());
+        let progress = self.options.progress.clone();
+        crate::progress::phase(&progress, name, seqs.len() as u64);
+        if !concurrent {
+            for seq in seqs {
+                let run = run_sequence(Hold::Alone(self), name, seq).await;
+                let failed = matches!(run.stop, Some(Stop::Failed(_)));
+                out.push(run);
+                crate::progress::advance(&progress, 1);
+                if failed && self.options.stop_at_first_failure {
+                    break;
+                }
+            }
+            crate::progress::finish(&progress);
+            return out;
+        }
+        let this: &Self = self;
+        for chunk in seqs.chunks(CONCURRENCY) {
+            let futs: Vec<_> = chunk
+                .iter()
+                .map(|seq| async {
+                    let r = run_sequence(Hold::Shared(this), name, seq).await;
+                    crate::progress::advance(&progress, 1);
+                    r
+                })
+                .collect();
+            out.extend(join_all(futs).await);
+        }
+        crate::progress::finish(&progress);
+        out
+    }
+
+    /// Random sequences from `seed`: stops at the first failing case, shrinks it, and
+    /// returns the result with a scenario file that replays it.
+    pub async fn run_random(
+        &mut self,
+        seed: u64,
+        cases: u32,
+        len: u16,
+    ) -> (ScenarioResult, usize, Option<Replay>) {
+        let name = format!("random-seed-{seed}");
+        let restarts = self.control.is_some();
+        let policy = self.target.policy.clone();
+        let mut trees = crate::random::cases(seed, cases, len);
+        let seqs: Vec<Vec<Action>> = trees
+            .iter()
+            .map(|c| crate::random::decode(&policy, &c.current(), restarts))
+            .collect();
+        let mut actions = 0;
+        let mut agg = ScenarioResult::new(name.clone(), GENERATED);
+        let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
+        let runs = self.run_sequences(&name, &seqs).await;
+        for ((case, seq), run) in seqs.iter().enumerate().zip(runs) {
+            actions += run.actions;
+            let failing = |r: &SequenceRun| {
+                matches!(r.stop, Some(Stop::Failed(_)))
+                    .then(|| {
+                        r.result
+                            .evaluations
+                            .iter()
+                            .find(|e| e.verdict == Verdict::Failed)
+                            .map(|e| e.id)
+                    })
+                    .flatten()
+            };
+            let Some(id) = failing(&run) else {
+                for e in run.result.evaluations {
+                    if kept.insert((e.id, e.verdict)) {
+                        agg.evaluations.push(e);
+                    }
+                }
+                continue;
+            };
+            // Shrink with proptest's value tree: simpler choices while the same check
+            // still fails, back off when it passes.
+            let progress = self.options.progress.clone();
+            crate::progress::phase(&progress, "shrinking", SHRINK_RUNS as u64);
+            let mut best = (seq.clone(), run);
+            let mut budget = SHRINK_RUNS;
+            let tree = &mut trees[case];
+            let mut more = tree.simplify();
+            while more && budget > 0 {
+                let candidate = crate::random::decode(&policy, &tree.current(), restarts);
+                let fails = if candidate == best.0 {
+                    true
+                } else {
+                    budget -= 1;
+                    crate::progress::advance(&progress, 1);
+                    let again = run_sequence(Hold::Alone(self), &name, &candidate).await;
+                    actions += again.actions;
+                    let same = failing(&again) == Some(id);
+                    if same {
+                        best = (candidate, again);
+                    }
+                    same
+                };
+                more = if fails {
+                    tree.simplify()
+                } else {
+                    tree.complicate()
+                };
+            }
+            crate::progress::finish(&progress);
+            // Then drop steps that mint nothing while the same check still fails.
+            let mut i = best.0.len().saturating_sub(1);
+            let mut budget = 32;
+            while i > 0 && budget > 0 {
+                i -= 1;
+                if !crate::random::droppable(&best.0[i]) {
+                    continue;
+                }
+                budget -= 1;
+                let mut shorter = best.0.clone();
+                shorter.remove(i);
+                let again = run_sequence(Hold::Alone(self), &name, &shorter).await;
+                actions += again.actions;
+                if failing(&again) == Some(id) {
+                    best = (shorter, again);
+                }
+            }
+            let (seq, run) = best;
+            let seq = &seq[..run.result.steps_run.min(seq.len())];
+            let outcomes: Vec<Option<Outcome>> = (1..=seq.len())
+                .map(|n| run.outcomes.get(&n).copied())
+                .collect();
+            let owner = seq.iter().find_map(|a| match a {
+                Action::Authorize { client, .. } => Some(*client),
+                _ => None,
+            });
+            let scenario_name = format!("random-seed-{seed}-case-{case}");
+            let text = crate::random::to_scenario(
+                &scenario_name,
+                &format!("{id} failed in case {case} of seed {seed} (shrunk); replays the failure"),
+                seq,
+                &outcomes,
+                |_| owner,
+            );
+            agg.status = ScenarioStatus::Failed;
+            agg.reason = Some(format!(
+                "case {case} of seed {seed} failed {id}; {} steps after shrinking",
+                seq.len()
+            ));
+            for e in run.result.evaluations {
+                if kept.insert((e.id, e.verdict)) || e.verdict == Verdict::Failed {
+                    agg.evaluations.push(e);
+                }
+            }
+            return (
+                agg,
+                actions,
+                Some(Replay {
+                    name: scenario_name,
+                    seed,
+                    case: case as u32,
+                    scenario: text,
+                }),
+            );
+        }
+        agg.transcript.push(format!(
+            "{cases} random sequences of up to {len} actions from seed {seed}"
+        ));
+        (agg, actions, None)
+    }
+}
+
+/// How a sequence holds the harness: alone, when it may restart the target (which moves
+/// the endpoints), or shared with the sequences that run at once (which never restart:
+/// they run only on a target without [`Control`](super::Control)).
+enum Hold<'h> {
+    Alone(&'h mut Harness),
+    Shared(&'h Harness),
+}
+
+impl Hold<'_> {
+    fn harness(&self) -> &Harness {
+        match self {
+            Hold::Alone(h) => h,
+            Hold::Shared(h) => h,
+        }
+    }
+}
+
+/// Runs one sequence of model actions from a fresh model state.
+async fn run_sequence(mut hold: Hold<'_>, name: &str, seq: &[Action]) -> SequenceRun {
+    let mut r = ScenarioResult::new(name, "");
+    let mut s = hold.harness().session(&mut r);
+    let mut stop = None;
+    for (i, a) in seq.iter().enumerate() {
+        let n = i + 1;
+        s.result.steps_run = n;
+        let res = match (a, &mut hold) {
+            (Action::Tick, h) => h.harness().tick(&mut s, n, None).await,
+            (Action::Restart, Hold::Alone(h)) => h.restart(&mut s, n).await,
+            (Action::Restart, Hold::Shared(_)) => {
+                Err(Stop::Skipped("restarts run one sequence at a time".into()))
+            }
+            (Action::Steal { .. }, _) => {
+                s.steal(n, a);
+                Ok(())
+            }
+            (_, h) => {
+                h.harness()
+                    .run_action(&mut s, n, *a, None, None, None)
+                    .await
+            }
+        };
+        if let Err(e) = res {
+            stop = Some(e);
+            break;
+        }
+    }
+    let h = hold.harness();
+    if h.options.cleanup {
+        h.cleanup(&s).await;
+    }
+    let (actions, covered, outcomes) = (
+        s.actions,
+        std::mem::take(&mut s.covered),
+        std::mem::take(&mut s.outcomes),
+    );
+    drop(s);
+    sequence_run(r, actions, covered, outcomes, stop)
+}
+
+/// Polls every future until all are done (they run at once on the current task).
+async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// A finished sequence: its result marked by how it stopped.
+fn sequence_run(
+    mut r: ScenarioResult,
+    actions: usize,
+    covered: HashSet<Transition>,
+    outcomes: BTreeMap<usize, Outcome>,
+    stop: Option<Stop>,
+) -> SequenceRun {
+    if let Some(Stop::Failed(m) | Stop::Error(m) | Stop::Skipped(m)) = &stop {
+        r.reason = Some(m.clone());
+        r.status = if matches!(stop, Some(Stop::Failed(_))) {
+            ScenarioStatus::Failed
+        } else {
+            ScenarioStatus::Error
+        };
+    }
+    SequenceRun {
+        result: r,
+        actions,
+        covered,
+        outcomes,
+        stop,
+    }
+}
+
+/// What one sequence run left.
+struct SequenceRun {
+    result: ScenarioResult,
+    actions: usize,
+    covered: HashSet<Transition>,
+    outcomes: BTreeMap<usize, Outcome>,
+    stop: Option<Stop>,
+}

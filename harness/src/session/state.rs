@@ -1,0 +1,300 @@
+//! One scenario's state as it runs: the set of model states consistent with every answer so
+//! far, the token values bound to the model's ids, the names a scenario gave them, what each
+//! grant's first token response set as the reference, and the transcript and evaluations it
+//! writes (every line and message through the redactor, so no token reaches the report).
+
+use std::collections::{BTreeMap, HashSet};
+
+use tokenlife_model::spec::TokenRef;
+use tokenlife_model::state::{AtId, GrantId, RtId};
+use tokenlife_model::{Action, Actor, ClientType, Outcome, State};
+
+use super::protocol::Reference;
+use crate::checks::{Check, Verdict};
+use crate::generate::Transition;
+use crate::oracle::{owner_of, Bindings, History, Observed, StateSet};
+use crate::report::{Evaluation, ScenarioResult};
+use crate::scenario::StepKind;
+use crate::secret::{Redactor, Secret};
+use crate::target::Target;
+
+/// Why a scenario stopped early.
+pub(super) enum Stop {
+    /// A check failed; the set of states is empty or the exchange failed.
+    Failed(String),
+    /// The scenario cannot run here.
+    Skipped(String),
+    /// The scenario is wrong for this policy.
+    Error(String),
+}
+
+/// A name's model id.
+#[derive(Clone, Copy, Debug)]
+enum Named {
+    Grant(GrantId),
+    Rt(RtId),
+    At(AtId),
+}
+
+/// What the harness keeps of a grant to replay its code and judge later token responses.
+pub(super) struct GrantWire {
+    pub(super) client: ClientType,
+    pub(super) code: Secret,
+    pub(super) verifier: Secret,
+    /// What its first token response set (scope names, ID-token claims).
+    pub(super) reference: Reference,
+}
+
+/// One scenario (or generated sequence) as it runs.
+pub(super) struct Session<'r> {
+    pub(super) set: StateSet,
+    pub(super) bindings: Bindings,
+    pub(super) history: History,
+    names: BTreeMap<String, Named>,
+    pub(super) grants: Vec<GrantWire>,
+    pub(super) redactor: Redactor,
+    pub(super) result: &'r mut ScenarioResult,
+    pub(super) actions: usize,
+    pub(super) fail_on_should: bool,
+    pub(super) covered: HashSet<Transition>,
+    /// When the session began: model time 0 of a real clock.
+    pub(super) started: tokio::time::Instant,
+    /// The outcome each step was read as, by step number.
+    pub(super) outcomes: BTreeMap<usize, Outcome>,
+}
+
+impl<'r> Session<'r> {
+    /// A session from the model's initial state under the target's policy; the clients'
+    /// secrets are redacted from the start.
+    pub(super) fn new(
+        target: &Target,
+        fail_on_should: bool,
+        result: &'r mut ScenarioResult,
+    ) -> Session<'r> {
+        let mut s = Session {
+            set: StateSet::new(target.policy.clone()),
+            bindings: Bindings::default(),
+            history: History::default(),
+            names: BTreeMap::new(),
+            grants: Vec::new(),
+            redactor: Redactor::default(),
+            result,
+            actions: 0,
+            fail_on_should,
+            covered: HashSet::new(),
+            started: tokio::time::Instant::now(),
+            outcomes: BTreeMap::new(),
+        };
+        for c in &target.clients {
+            if let Some(secret) = &c.secret {
+                s.redactor.add(secret, format!("<secret of {}>", c.id));
+            }
+        }
+        s
+    }
+}
+
+impl Session<'_> {
+    /// Whole seconds since the session began.
+    pub(super) fn elapsed(&self) -> u32 {
+        u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    pub(super) fn line(&mut self, text: String) {
+        let t = self.redactor.apply(&text);
+        self.result.transcript.push(t);
+    }
+
+    pub(super) fn eval(
+        &mut self,
+        check: Check,
+        verdict: Verdict,
+        step: usize,
+        message: Option<String>,
+    ) {
+        let message = message.map(|m| self.redactor.apply(&m));
+        let mut e = Evaluation::new(check, verdict, step, message);
+        if verdict != Verdict::Passed {
+            e.trace = Some(self.result.transcript.clone());
+        }
+        self.result.evaluations.push(e);
+    }
+
+    /// The attacker copies a refresh token: no exchange, only the model changes.
+    pub(super) fn steal(&mut self, n: usize, a: &Action) {
+        self.actions += 1;
+        self.set.steal(a);
+        self.line(format!("{n}. {a}"));
+    }
+
+    fn name(&mut self, name: &Option<String>, id: Named) {
+        if let Some(n) = name {
+            self.names.insert(n.clone(), id);
+        }
+    }
+
+    /// Gives the step's names to what an allowed answer minted (a refresh that kept its
+    /// token names the token it presented).
+    pub(super) fn name_minted(
+        &mut self,
+        kind: Option<&StepKind>,
+        outcome: &Outcome,
+    ) -> Result<(), Stop> {
+        match (kind, outcome) {
+            (
+                Some(StepKind::Authorize {
+                    grant,
+                    access,
+                    refresh,
+                    ..
+                }),
+                Outcome::Tokens {
+                    access: a,
+                    refresh: r,
+                    ..
+                },
+            ) => {
+                let g = GrantId(self.set.first().n_grants - 1);
+                self.name(grant, Named::Grant(g));
+                self.name(access, Named::At(*a));
+                if let Some(r) = r {
+                    self.name(refresh, Named::Rt(*r));
+                }
+            }
+            (
+                Some(
+                    StepKind::Refresh {
+                        access,
+                        refresh,
+                        rt,
+                        ..
+                    }
+                    | StepKind::RefreshLost {
+                        access,
+                        refresh,
+                        rt,
+                    },
+                ),
+                Outcome::Tokens {
+                    access: a,
+                    refresh: r,
+                    ..
+                },
+            ) => {
+                self.name(access, Named::At(*a));
+                let held = match r {
+                    Some(r) => *r,
+                    None => self.rt(rt)?,
+                };
+                self.name(refresh, Named::Rt(held));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Remembers an allowed revocation for the oracle's classification: by the owner (or
+    /// unauthenticated for a public client's token), or by another client.
+    pub(super) fn note_revocation(&mut self, action: &Action, pre: &State) {
+        if let Action::Revoke { by, token, hint } = action {
+            let owner = owner_of(pre, *token);
+            let own = matches!(by, Actor::Client(c) if *c == owner)
+                || (*by == Actor::Attacker && owner == ClientType::Public);
+            if own {
+                self.history.revoked.insert(*token, *hint);
+            } else {
+                self.history.others_revoked.insert(*token);
+            }
+        }
+    }
+
+    /// The reference a refresh of `action` is compared with: its family's first answer.
+    pub(super) fn reference(&self, action: &Action, pre: &State) -> Option<&Reference> {
+        let rt = match action {
+            Action::Refresh { rt, .. } | Action::RefreshLost { rt } => rt,
+            _ => return None,
+        };
+        let family = pre.rts[rt.0 as usize].family as usize;
+        self.grants.get(family).map(|g| &g.reference)
+    }
+
+    fn lookup(&self, name: &str) -> Result<Named, Stop> {
+        self.names
+            .get(name)
+            .copied()
+            .ok_or_else(|| Stop::Error(format!("`{name}` was never issued under this policy")))
+    }
+
+    pub(super) fn grant(&self, name: &str) -> Result<GrantId, Stop> {
+        match self.lookup(name)? {
+            Named::Grant(g) => Ok(g),
+            _ => Err(Stop::Error(format!("`{name}` is not a grant"))),
+        }
+    }
+
+    pub(super) fn rt(&self, name: &str) -> Result<RtId, Stop> {
+        match self.lookup(name)? {
+            Named::Rt(r) => Ok(r),
+            _ => Err(Stop::Error(format!("`{name}` is not a refresh token"))),
+        }
+    }
+
+    pub(super) fn at(&self, name: &str) -> Result<AtId, Stop> {
+        match self.lookup(name)? {
+            Named::At(a) => Ok(a),
+            _ => Err(Stop::Error(format!("`{name}` is not an access token"))),
+        }
+    }
+
+    pub(super) fn token(&self, name: &str) -> Result<TokenRef, Stop> {
+        match self.lookup(name)? {
+            Named::Rt(r) => Ok(TokenRef::Refresh(r)),
+            Named::At(a) => Ok(TokenRef::Access(a)),
+            Named::Grant(_) => Err(Stop::Error(format!("`{name}` is a grant, not a token"))),
+        }
+    }
+
+    /// The value bound to `t` (the scenario is wrong if it was never issued).
+    pub(super) fn value(&self, t: TokenRef) -> Result<Secret, Stop> {
+        let v = match t {
+            TokenRef::Refresh(r) => self.bindings.rt(r),
+            TokenRef::Access(a) => self.bindings.at(a),
+        };
+        v.cloned()
+            .ok_or_else(|| Stop::Error(format!("{t} was never issued")))
+    }
+
+    /// The value bound to `t`, with its `token_type_hint`.
+    pub(super) fn token_value(&self, t: TokenRef) -> Result<(Secret, &'static str), Stop> {
+        let hint = match t {
+            TokenRef::Refresh(_) => "refresh_token",
+            TokenRef::Access(_) => "access_token",
+        };
+        Ok((self.value(t)?, hint))
+    }
+
+    /// What was observed, for a message, with tokens named when known.
+    pub(super) fn describe(&self, o: &Observed) -> String {
+        match o {
+            Observed::Tokens { refresh, scope, .. } => {
+                let rt = match refresh {
+                    None => "no refresh token".to_string(),
+                    Some(v) => match self.bindings.rt.iter().position(|b| b.as_ref() == Some(v)) {
+                        Some(i) => format!("RT{i} again"),
+                        None => "a new refresh token".to_string(),
+                    },
+                };
+                let scope =
+                    scope.map_or("no scope member".to_string(), |s| format!("scope \"{s}\""));
+                format!("200 with an access token, {rt}, {scope}")
+            }
+            Observed::Error { status, error } => format!("{status} {error}"),
+            Observed::Resource { ok: true } => "200 from the resource".into(),
+            Observed::Resource { ok: false } => "a refusal from the resource".into(),
+            Observed::Revocation { ok: true } => "200 (revocation)".into(),
+            Observed::Revocation { ok: false } => "4xx (revocation refused)".into(),
+            Observed::Introspection { active } => format!("active: {active}"),
+            Observed::Nothing => "-".into(),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Time passing in a scenario: with an endpoint clock a `Tick` is one POST that moves the
+//! server's clock to the model's next deadline; with a real clock the runner waits past the
+//! deadline plus the skew, and keeps both readings of any deadline within the skew (so a
+//! real clock never makes a run flaky).
+
+use std::time::Duration;
+
+use tokenlife_model::explore::fingerprint;
+use tokenlife_model::spec::{expiry_reason, TokenRef};
+use tokenlife_model::{Action, Outcome};
+
+use super::harness::Harness;
+use super::state::{Session, Stop};
+use crate::checks::{self, Verdict};
+use crate::http::Request;
+use crate::target::ClockConfig;
+
+impl Harness {
+    /// Lets time pass to the next deadline, or (`until`) until the named token is dead.
+    pub(super) async fn tick(
+        &self,
+        s: &mut Session<'_>,
+        n: usize,
+        until: Option<&str>,
+    ) -> Result<(), Stop> {
+        let target = match until {
+            None => None,
+            Some(name) => Some(s.token(name)?),
+        };
+        let dead = |s: &Session<'_>| match target {
+            None => false,
+            Some(TokenRef::Access(a)) => s
+                .set
+                .states()
+                .iter()
+                .all(|st| st.ats[a.0 as usize].exp == 0),
+            Some(TokenRef::Refresh(r)) => s
+                .set
+                .states()
+                .iter()
+                .all(|st| expiry_reason(st, r).is_some()),
+        };
+        let mut total = 0u32;
+        for _ in 0..32 {
+            let Some(d) = s.set.next_deadline() else {
+                if total == 0 {
+                    return Err(Stop::Error(format!(
+                        "step {n}: no deadline is left to tick to"
+                    )));
+                }
+                break;
+            };
+            s.actions += 1;
+            let fp = fingerprint(s.set.first());
+            if let ClockConfig::Real { skew } = &self.target.clock {
+                // Wait until the deadline has passed by more than the skew, then read the clock.
+                let at = s.set.next_deadline_at().unwrap_or(d);
+                let wake = s.started
+                    + Duration::from_secs(u64::from(at + skew.get() + s.set.slack()))
+                    + Duration::from_millis(200);
+                tokio::time::sleep_until(wake).await;
+                s.set.sync(s.elapsed(), skew.get());
+                total += d;
+            } else {
+                self.advance(d).await.map_err(|m| {
+                    s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
+                    Stop::Failed(format!("step {n}: {m}"))
+                })?;
+                s.set.advance(d);
+                total += d;
+            }
+            s.covered.insert((fp, Action::Tick, Outcome::Nothing));
+            if target.is_none() || dead(s) {
+                break;
+            }
+        }
+        if target.is_some() && !dead(s) {
+            return Err(Stop::Error(format!(
+                "step {n}: {} never dies under this policy",
+                until.unwrap_or_default()
+            )));
+        }
+        s.line(format!("{n}. time passes: {total} s"));
+        Ok(())
+    }
+
+    /// Moves the server's clock on by `seconds` (a real clock: waits them out plus the skew).
+    async fn advance(&self, seconds: u32) -> Result<(), String> {
+        match &self.target.clock {
+            ClockConfig::Endpoint { .. } => {
+                let url = self.clock_url.clone().unwrap_or_default();
+                let r = self
+                    .http
+                    .send(&Request::post_json(
+                        &url,
+                        serde_json::json!({ "advance_seconds": seconds }),
+                    ))
+                    .await
+                    .map_err(|e| format!("the clock endpoint: {e}"))?;
+                if !(200..300).contains(&r.status) {
+                    return Err(format!(
+                        "the clock endpoint answered {} to advance_seconds = {seconds}",
+                        r.status
+                    ));
+                }
+                Ok(())
+            }
+            ClockConfig::Real { skew } => {
+                tokio::time::sleep(Duration::from_secs(
+                    u64::from(seconds) + u64::from(skew.get()),
+                ))
+                .await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A duration in whole seconds (rounded down), for [`StateSet::widen`](crate::oracle::StateSet::widen).
+pub(super) fn whole_seconds(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
