@@ -7,7 +7,8 @@ use tokenlife_model::model::Bounds;
 use tokenlife_model::model::LifecycleModel;
 use tokenlife_model::policy::Policy;
 
-use crate::outcome::{fail, out, outln, Failure, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use crate::outcome::{fail, out, outln, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use crate::policy::load_policy;
 use crate::render;
 
 /// Arguments of `tokenlife check`.
@@ -59,27 +60,6 @@ impl From<EngineArg> for Engine {
             EngineArg::Stateright => Engine::Stateright,
         }
     }
-}
-
-/// Loads the policy named by `--profile` / `--policy`.
-pub fn load_policy(profile: Option<&str>, file: Option<&PathBuf>) -> Result<Policy, Failure> {
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::bad_file(format!(
-                "failed to read policy file {}: {e}",
-                path.display()
-            ))
-        })?;
-        return Policy::from_toml(&text)
-            .map_err(|e| Failure::bad_file(format!("{}: {e}", path.display())));
-    }
-    let name = profile.unwrap_or(tokenlife_model::policy::DEFAULT_PROFILE);
-    Policy::profile(name).ok_or_else(|| {
-        Failure::usage(format!(
-            "unknown profile `{name}`; the built-in profiles are: {}",
-            Policy::profile_names().collect::<Vec<_>>().join(", ")
-        ))
-    })
 }
 
 /// Runs `tokenlife check`.

@@ -5,8 +5,8 @@ use std::net::{SocketAddr, TcpListener};
 use stateright::Model;
 use tokenlife_model::model::{Bounds, LifecycleModel};
 
-use crate::check::load_policy;
 use crate::outcome::{fail, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::policy::load_policy;
 
 /// Arguments of `tokenlife explore`.
 #[derive(Debug, clap::Args)]

@@ -10,7 +10,7 @@
 //!   reference server they test by default.
 //! - [`load`]: many families under load; its process fleet in `load::fleet`.
 //! - [`bench`]: `bench model`, `bench server`, `bench harness`.
-//! - [`render`], [`duration`], [`cpu`]: what several subcommands share.
+//! - [`policy`], [`render`], [`duration`], [`cpu`]: what several subcommands share.
 
 use std::process::ExitCode;
 
@@ -25,6 +25,7 @@ pub mod explore;
 pub mod load;
 pub mod mutants;
 pub mod outcome;
+pub mod policy;
 pub mod profiles;
 pub mod render;
 pub mod run;

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 use tokenlife_harness::scenario::load_dir;
 use tokenlife_harness::target;
 use tokenlife_harness::RunOptions;
-use tokenlife_model::Policy;
 use tokenlife_server::Defect;
 
 use crate::embedded::{run_embedded, RANDOM_LEN};
 use crate::outcome::{
     exit_code, out, outln, runtime, Failure, Format, EXIT_BAD_FILE, EXIT_FINDINGS, EXIT_OK,
 };
+use crate::policy::load_policy;
 
 /// Arguments of `tokenlife run`.
 #[derive(Debug, clap::Args)]
@@ -167,16 +167,7 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
             })?
         }
         None => {
-            let name = args
-                .profile
-                .as_deref()
-                .unwrap_or(tokenlife_model::policy::DEFAULT_PROFILE);
-            let policy = Policy::profile(name).ok_or_else(|| {
-                Failure::usage(format!(
-                    "unknown profile `{name}`; the built-in profiles are: {}",
-                    Policy::profile_names().collect::<Vec<_>>().join(", ")
-                ))
-            })?;
+            let policy = load_policy(args.profile.as_deref(), None)?;
             let defects = args
                 .defects
                 .iter()
@@ -217,6 +208,7 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
 mod tests {
     use super::*;
     use crate::outcome::{EXIT_UNREACHABLE, EXIT_USAGE};
+    use tokenlife_model::Policy;
     use tokenlife_server::Defects;
 
     fn runtime() -> tokio::runtime::Runtime {

@@ -19,6 +19,7 @@ use tokenlife_server::Defects;
 
 use crate::embedded::{suite_options, Embedded};
 use crate::outcome::{exit_code, outln, runtime, Failure, Format, EXIT_OK};
+use crate::policy::profile_named;
 
 /// Arguments of `tokenlife bench harness`.
 #[derive(Debug, clap::Args)]
@@ -220,13 +221,7 @@ pub fn run(args: BenchHarnessArgs) -> u8 {
 }
 
 fn run_checked(args: &BenchHarnessArgs) -> Result<u8, Failure> {
-    let policy = Policy::profile(&args.profile).ok_or_else(|| {
-        Failure::usage(format!(
-            "unknown profile `{}`; the built-in profiles are: {}",
-            args.profile,
-            Policy::profile_names().collect::<Vec<_>>().join(", ")
-        ))
-    })?;
+    let policy = profile_named(&args.profile)?;
     let options = suite_options(args.seed, args.depth, args.cases);
     let f = runtime()?.block_on(measure(policy, options))?;
     match args.format {

@@ -58,6 +58,7 @@ use crate::cpu::{thread_ticks, TICKS_PER_SECOND};
 use crate::duration::parse_duration;
 use crate::embedded::Embedded;
 use crate::outcome::{exit_code, out, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::policy::load_policy;
 
 /// Where the reference server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -171,7 +172,7 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
     }
     let seed = args.seed.unwrap_or_else(|| rand::rng().next_u64());
     if let Some(n) = args.bench_checker {
-        let policy = crate::check::load_policy(args.profile.as_deref(), args.policy.as_ref())?;
+        let policy = load_policy(args.profile.as_deref(), args.policy.as_ref())?;
         return Ok(bench_checker(&policy, n, seed, args.format));
     }
     let defects = args
@@ -209,7 +210,7 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
     let report = if let Some(path) = &args.target {
         load.on_target(args, path, seed)?
     } else {
-        let policy = crate::check::load_policy(args.profile.as_deref(), args.policy.as_ref())?;
+        let policy = load_policy(args.profile.as_deref(), args.policy.as_ref())?;
         let header = Header {
             target: "reference server".into(),
             server: String::new(),

@@ -37,7 +37,6 @@ mod report;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use tokenlife_model::Policy;
 use tokenlife_server::config::redact_url;
 use tokenlife_server::store::Backend;
 
@@ -47,6 +46,7 @@ use self::clients::{generate_load, LoadPlan, LOAD_THREAD};
 use self::instance::{verify, Server};
 use crate::duration::parse_duration;
 use crate::outcome::{exit_code, out, outln, Failure, Format, EXIT_FINDINGS, EXIT_OK};
+use crate::policy::profile_named;
 
 /// Arguments of `tokenlife bench server`.
 #[derive(Debug, Clone, clap::Args)]
@@ -158,13 +158,8 @@ pub fn measure(args: &BenchServerArgs) -> Result<Report, Failure> {
     if args.duration.is_zero() {
         return Err(Failure::Usage("--duration must be positive".into()));
     }
-    let policy = Policy::profile(&args.profile).ok_or_else(|| {
-        Failure::Usage(format!(
-            "--profile: unknown profile `{}`; the built-in profiles are: {}",
-            args.profile,
-            Policy::profile_names().collect::<Vec<_>>().join(", ")
-        ))
-    })?;
+    let policy =
+        profile_named(&args.profile).map_err(|f| Failure::usage(format!("--profile: {f}")))?;
     let mut tmp = None;
     let url = database_url(args.database.as_deref(), &mut tmp)?;
     let server = match args.server {
