@@ -7,8 +7,9 @@ use tokenlife_model::model::Bounds;
 use tokenlife_model::model::LifecycleModel;
 use tokenlife_model::policy::Policy;
 
+use crate::outcome::{fail, out, outln, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use crate::policy::load_policy;
 use crate::render;
-use crate::{fail, Format, EXIT_BAD_FILE, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 
 /// Arguments of `tokenlife check`.
 #[derive(Debug, clap::Args)]
@@ -61,30 +62,6 @@ impl From<EngineArg> for Engine {
     }
 }
 
-/// Loads the policy named by `--profile` / `--policy`: `Err((exit code, message))`.
-pub fn load_policy(profile: Option<&str>, file: Option<&PathBuf>) -> Result<Policy, (u8, String)> {
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            (
-                EXIT_BAD_FILE,
-                format!("failed to read policy file {}: {e}", path.display()),
-            )
-        })?;
-        return Policy::from_toml(&text)
-            .map_err(|e| (EXIT_BAD_FILE, format!("{}: {e}", path.display())));
-    }
-    let name = profile.unwrap_or(tokenlife_model::policy::DEFAULT_PROFILE);
-    Policy::profile(name).ok_or_else(|| {
-        (
-            EXIT_USAGE,
-            format!(
-                "unknown profile `{name}`; the built-in profiles are: {}",
-                Policy::profile_names().collect::<Vec<_>>().join(", ")
-            ),
-        )
-    })
-}
-
 /// Runs `tokenlife check`.
 pub fn run(args: CheckArgs) -> u8 {
     let bounds = Bounds {
@@ -107,12 +84,12 @@ pub fn run(args: CheckArgs) -> u8 {
             .map(|p| check_with(LifecycleModel::new(p, bounds), threads, args.engine.into()))
             .collect();
         match args.format {
-            Format::Json => crate::outln!(
+            Format::Json => outln!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({ "profiles": reports }))
                     .unwrap_or_default()
             ),
-            Format::Human => crate::out!("{}", render::matrix(&reports)),
+            Format::Human => out!("{}", render::matrix(&reports)),
         }
         return if reports.iter().all(CheckReport::passed) {
             EXIT_OK
@@ -122,7 +99,7 @@ pub fn run(args: CheckArgs) -> u8 {
     }
     let policy = match load_policy(args.profile.as_deref(), args.policy.as_ref()) {
         Ok(p) => p,
-        Err((code, msg)) => return fail(code, msg),
+        Err(f) => return fail(f.code(), f),
     };
     let report = check_with(
         LifecycleModel::new(policy, bounds),
@@ -130,11 +107,11 @@ pub fn run(args: CheckArgs) -> u8 {
         args.engine.into(),
     );
     match args.format {
-        Format::Json => crate::outln!(
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Format::Human => crate::out!("{}", render::report(&report)),
+        Format::Human => out!("{}", render::report(&report)),
     }
     if report.passed() {
         EXIT_OK

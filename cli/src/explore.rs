@@ -5,8 +5,8 @@ use std::net::{SocketAddr, TcpListener};
 use stateright::Model;
 use tokenlife_model::model::{Bounds, LifecycleModel};
 
-use crate::check::load_policy;
-use crate::{fail, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::outcome::{fail, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::policy::load_policy;
 
 /// Arguments of `tokenlife explore`.
 #[derive(Debug, clap::Args)]
@@ -49,7 +49,7 @@ pub fn run(args: ExploreArgs) -> u8 {
     }
     let policy = match load_policy(args.profile.as_deref(), args.policy.as_ref()) {
         Ok(p) => p,
-        Err((code, msg)) => return fail(code, msg),
+        Err(f) => return fail(f.code(), f),
     };
     // stateright panics when it cannot bind; find out first and say so.
     if let Err(e) = TcpListener::bind(args.bind) {

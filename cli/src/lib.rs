@@ -1,35 +1,35 @@
 //! The `tokenlife` command line: a thin layer, one module per subcommand.
 //!
 //! Raw arguments become a checked configuration before any work; results go to stdout,
-//! logs to stderr. Exit codes, for every subcommand (design.md):
-//! 0 conformant / every invariant holds, 1 divergences or failed properties,
-//! 2 usage, 3 bad target, config, policy or scenario file, 4 target unreachable.
+//! logs to stderr. This file only declares the modules, the command line and its dispatch;
+//! the exit codes (documented in [`outcome`]), the output format and the error every
+//! subcommand returns live in [`outcome`], the floor under every subcommand.
+//!
+//! - [`check`], [`profiles`], [`explore`]: the model.
+//! - [`run`], [`validate`], [`mutants`]: the conformance suite; [`embedded`] is the
+//!   reference server they test by default.
+//! - [`load`]: many families under load; its process fleet in `load::fleet`.
+//! - [`bench`]: `bench model`, `bench server`, `bench harness`.
+//! - [`policy`], [`render`], [`duration`], [`cpu`]: what several subcommands share.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 pub mod bench;
-pub mod bench_harness;
 pub mod check;
+pub mod cpu;
+pub mod duration;
+pub mod embedded;
 pub mod explore;
 pub mod load;
 pub mod mutants;
+pub mod outcome;
+pub mod policy;
 pub mod profiles;
 pub mod render;
 pub mod run;
 pub mod validate;
-
-/// Exit code: everything holds.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: divergences found, or an invariant violated / a `sometimes` undiscovered.
-pub const EXIT_FINDINGS: u8 = 1;
-/// Exit code: bad usage.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code: a bad target, config, policy or scenario file.
-pub const EXIT_BAD_FILE: u8 = 3;
-/// Exit code: the target (or a port to bind) is unreachable.
-pub const EXIT_UNREACHABLE: u8 = 4;
 
 /// tokenlife: a model-checked conformance suite for the OAuth 2.0 refresh-token lifecycle.
 #[derive(Debug, Parser)]
@@ -63,22 +63,16 @@ pub enum Command {
     Mutants(mutants::MutantsArgs),
 }
 
-/// Output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum Format {
-    /// For people.
-    #[default]
-    Human,
-    /// For machines.
-    Json,
-}
-
 /// Runs the command line and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let code = if e.use_stderr() {
+                outcome::EXIT_USAGE
+            } else {
+                outcome::EXIT_OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -99,43 +93,4 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Load(a) => load::run(a),
         Command::Mutants(a) => mutants::run(a),
     })
-}
-
-/// The async runtime of the commands that talk HTTP (2 worker threads); on failure, the
-/// error already printed and the exit code to return.
-pub fn runtime() -> Result<tokio::runtime::Runtime, u8> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            fail(
-                EXIT_UNREACHABLE,
-                format!("failed to start the async runtime: {e}"),
-            )
-        })
-}
-
-/// `println!` that ignores a closed stdout (`tokenlife profiles | head` must not panic).
-#[macro_export]
-macro_rules! outln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-/// `print!` that ignores a closed stdout.
-#[macro_export]
-macro_rules! out {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($t)*);
-    }};
-}
-
-/// Prints an error to stderr and returns `code`.
-pub fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
-    code
 }

@@ -7,7 +7,6 @@
 //! profile used and must show no failure at all, or a kill would mean nothing.
 //! Exit codes: 0 every defect killed with zero clean failures, 1 otherwise, 2 usage.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,8 +15,8 @@ use tokenlife_harness::{Report, RunOptions, ScenarioSet};
 use tokenlife_model::Policy;
 use tokenlife_server::{Defect, Defects};
 
-use crate::run::run_embedded;
-use crate::{fail, Format, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use crate::embedded::{run_embedded, suite_options};
+use crate::outcome::{exit_code, out, outln, runtime, Failure, Format, EXIT_FINDINGS, EXIT_OK};
 
 /// Arguments of `tokenlife mutants`.
 #[derive(Debug, clap::Args)]
@@ -206,7 +205,7 @@ pub async fn matrix(
                     let injected = defect.map_or_else(Defects::none, Defects::from);
                     run_embedded(policy, injected, &set, options)
                         .await
-                        .map_err(|(_, m)| m)
+                        .map_err(|f| f.to_string())
                 }
             };
             (i, result, t.elapsed())
@@ -282,31 +281,21 @@ pub async fn matrix(
 
 /// Runs `tokenlife mutants`.
 pub fn run(args: MutantsArgs) -> u8 {
-    let mut defects = Vec::new();
-    for d in &args.defects {
-        match d.parse::<Defect>() {
-            Ok(d) => defects.push(d),
-            Err(e) => return fail(EXIT_USAGE, e),
-        }
-    }
+    exit_code(run_checked(&args))
+}
+
+fn run_checked(args: &MutantsArgs) -> Result<u8, Failure> {
+    let mut defects = args
+        .defects
+        .iter()
+        .map(|d| d.parse::<Defect>().map_err(Failure::usage))
+        .collect::<Result<Vec<_>, _>>()?;
     if defects.is_empty() {
         defects = Defect::ALL.to_vec();
     }
-    let set = match tokenlife_harness::builtin::scenarios() {
-        Ok(s) => s,
-        Err(e) => return fail(EXIT_USAGE, e),
-    };
-    let options = RunOptions {
-        seed: args.seed,
-        depth: args.depth,
-        cases: args.cases,
-        random_len: 8,
-        ..Default::default()
-    };
-    let runtime = match crate::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let set = tokenlife_harness::builtin::scenarios().map_err(Failure::usage)?;
+    let options = suite_options(args.seed, args.depth, args.cases);
+    let runtime = runtime()?;
     if args.format == Format::Human {
         eprintln!(
             "tokenlife mutants: {} defects, {} at a time, seed {}",
@@ -317,17 +306,8 @@ pub fn run(args: MutantsArgs) -> u8 {
     }
     let m = runtime.block_on(matrix(&defects, set, options, args.jobs));
     match args.format {
-        Format::Json => {
-            let json = serde_json::to_string_pretty(&m).unwrap_or_default();
-            let _ = writeln!(std::io::stdout(), "{json}");
-        }
-        Format::Human => {
-            let _ = write!(std::io::stdout(), "{}", m.human());
-        }
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&m).unwrap_or_default()),
+        Format::Human => out!("{}", m.human()),
     }
-    if m.passed() {
-        EXIT_OK
-    } else {
-        EXIT_FINDINGS
-    }
+    Ok(if m.passed() { EXIT_OK } else { EXIT_FINDINGS })
 }

@@ -2,7 +2,7 @@
 
 use tokenlife_model::policy::{Policy, PROFILES};
 
-use crate::{Format, EXIT_OK};
+use crate::outcome::{outln, Format, EXIT_OK};
 
 /// Arguments of `tokenlife profiles`.
 #[derive(Debug, clap::Args)]
@@ -32,20 +32,20 @@ pub fn run(args: ProfilesArgs) -> u8 {
                     })
                 })
                 .collect();
-            crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Format::Human => {
             for (i, (info, p)) in all.iter().enumerate() {
                 if i > 0 {
-                    crate::outln!();
+                    outln!();
                 }
-                crate::outln!("{} — {}", info.name, info.summary);
-                crate::outln!("  clause: {}", info.clause);
+                outln!("{} — {}", info.name, info.summary);
+                outln!("  clause: {}", info.clause);
                 for line in p.to_toml().lines().filter(|l| !l.starts_with("profile")) {
-                    crate::outln!("  {line}");
+                    outln!("  {line}");
                 }
                 for note in p.notes() {
-                    crate::outln!("  note: {note}");
+                    outln!("  note: {note}");
                 }
             }
         }

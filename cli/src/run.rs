@@ -7,24 +7,19 @@
 //! 2 usage, 3 a bad target or scenario file (or a scenario the policy contradicts),
 //! 4 target unreachable.
 
-use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokenlife_harness::scenario::{load_dir, ScenarioSet};
-use tokenlife_harness::session::{BoxFuture, Control};
-use tokenlife_harness::target::{self, reference_target, AuthMethod, ClientConfig};
-use tokenlife_harness::{Report, RunOptions, Secret, Target};
-use tokenlife_model::Policy;
-use tokenlife_server::config::{
-    demo_clients, DEMO_CONFIDENTIAL_ID, DEMO_CONFIDENTIAL_SECRET, DEMO_PUBLIC_ID, DEMO_SCOPE,
-};
-use tokenlife_server::{start, Defect, Defects, RunningServer, ServerConfig};
-use tokio::sync::Mutex;
+use tokenlife_harness::scenario::load_dir;
+use tokenlife_harness::target;
+use tokenlife_harness::RunOptions;
+use tokenlife_server::Defect;
 
-use crate::{fail, Format, EXIT_BAD_FILE, EXIT_FINDINGS, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::embedded::{run_embedded, RANDOM_LEN};
+use crate::outcome::{
+    exit_code, out, outln, runtime, Failure, Format, EXIT_BAD_FILE, EXIT_FINDINGS, EXIT_OK,
+};
+use crate::policy::load_policy;
 
 /// Arguments of `tokenlife run`.
 #[derive(Debug, clap::Args)]
@@ -122,151 +117,19 @@ impl tokenlife_harness::progress::Progress for Bars {
     }
 }
 
-/// The reference server in process, restartable on its SQLite file.
-pub struct Embedded {
-    config: ServerConfig,
-    server: Mutex<Option<RunningServer>>,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl std::fmt::Debug for Embedded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Embedded")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The redirect URI the embedded server registers; the harness stops at it, never fetches it.
-pub const EMBEDDED_REDIRECT: &str = "http://127.0.0.1/cb";
-
-impl Embedded {
-    /// Starts the server under `policy` with `defects`.
-    pub async fn start(policy: Policy, defects: Defects) -> Result<Embedded, String> {
-        let dir =
-            tempfile::tempdir().map_err(|e| format!("failed to make a temporary folder: {e}"))?;
-        let db = dir.path().join("tokenlife.db");
-        let mut config = ServerConfig::demo(SocketAddr::from(([127, 0, 0, 1], 0)));
-        config.clients = demo_clients("http://127.0.0.1");
-        config.database = format!("sqlite:{}", db.display());
-        config.policy = policy;
-        config.defects = defects;
-        config.test_clock = true;
-        config.demo = false;
-        let server = start(config.clone()).await.map_err(|e| e.to_string())?;
-        let url = server.url().to_string();
-        Ok(Embedded {
-            config,
-            server: Mutex::new(Some(server)),
-            url,
-            _dir: dir,
-        })
-    }
-
-    /// Its URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The target description of it.
-    pub fn target(&self) -> Target {
-        let scope: Vec<String> = DEMO_SCOPE.split(' ').map(String::from).collect();
-        let clients = vec![
-            ClientConfig {
-                id: DEMO_CONFIDENTIAL_ID.into(),
-                secret: Some(Secret::new(DEMO_CONFIDENTIAL_SECRET)),
-                auth: AuthMethod::ClientSecretBasic,
-                redirect_uri: EMBEDDED_REDIRECT.into(),
-                scope: scope.clone(),
-            },
-            ClientConfig {
-                id: DEMO_PUBLIC_ID.into(),
-                secret: None,
-                auth: AuthMethod::None,
-                redirect_uri: EMBEDDED_REDIRECT.into(),
-                scope,
-            },
-        ];
-        reference_target(&self.url, clients, self.config.policy.clone())
-    }
-
-    /// Stops it.
-    pub async fn stop(&self) {
-        if let Some(s) = self.server.lock().await.take() {
-            s.shutdown().await;
-        }
-    }
-}
-
-impl Control for Embedded {
-    fn restart(&self) -> BoxFuture<'_, Result<Option<(String, String)>, String>> {
-        Box::pin(async move {
-            let mut guard = self.server.lock().await;
-            let old = guard.take().ok_or("the server is not running")?;
-            let (addr, old_url) = (old.local_addr(), old.url().to_string());
-            old.shutdown().await;
-            let mut cfg = self.config.clone();
-            cfg.bind = addr;
-            // The same port if it is still free, so the endpoints stay; another otherwise.
-            let new = match start(cfg.clone()).await {
-                Ok(s) => s,
-                Err(_) => {
-                    cfg.bind = SocketAddr::from(([127, 0, 0, 1], 0));
-                    start(cfg).await.map_err(|e| e.to_string())?
-                }
-            };
-            let new_url = new.url().to_string();
-            *guard = Some(new);
-            Ok((new_url != old_url).then_some((old_url, new_url)))
-        })
-    }
-}
-
-/// Runs the suite on the embedded server (used by `run` and its tests).
-pub async fn run_embedded(
-    policy: Policy,
-    defects: Defects,
-    set: &ScenarioSet,
-    options: RunOptions,
-) -> Result<Report, (u8, String)> {
-    let server = Arc::new(Embedded::start(policy, defects).await.map_err(|e| {
-        (
-            EXIT_UNREACHABLE,
-            format!("failed to start the embedded server: {e}"),
-        )
-    })?);
-    let target = server.target();
-    let control: Arc<dyn Control> = server.clone();
-    let result = tokenlife_harness::run(target, set, options, Some(control)).await;
-    server.stop().await;
-    result.map_err(|e| {
-        (
-            if e.is_unreachable() {
-                EXIT_UNREACHABLE
-            } else {
-                EXIT_BAD_FILE
-            },
-            e.to_string(),
-        )
-    })
-}
-
 /// Runs `tokenlife run`.
 pub fn run(args: RunArgs) -> u8 {
+    exit_code(run_checked(&args))
+}
+
+fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
     let set = match &args.scenarios {
         Some(dir) => load_dir(dir),
         None => tokenlife_harness::builtin::scenarios(),
-    };
-    let set = match set {
-        Ok(s) => s,
-        Err(e) => return fail(EXIT_BAD_FILE, e),
-    };
+    }
+    .map_err(Failure::bad_file)?;
     let expected = match &args.expect_divergences {
-        Some(path) => match tokenlife_harness::export::load_expected(path) {
-            Ok(list) => list,
-            Err(e) => return fail(EXIT_BAD_FILE, e),
-        },
+        Some(path) => tokenlife_harness::export::load_expected(path).map_err(Failure::bad_file)?,
         None => Vec::new(),
     };
     let options = RunOptions {
@@ -285,86 +148,46 @@ pub fn run(args: RunArgs) -> u8 {
         }),
         depth: args.depth,
         cases: args.cases,
-        random_len: 8,
+        random_len: RANDOM_LEN,
         all_sequences: args.all_sequences,
         progress: (args.format == Format::Human && !args.quiet)
             .then(|| tokenlife_harness::progress::ProgressSink::new(Bars::default())),
         stop_at_first_failure: false,
     };
-    let runtime = match crate::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let runtime = runtime()?;
     let started = Instant::now();
-    let result = match &args.target {
+    let mut report = match &args.target {
         Some(path) => {
-            let target = match target::load(path) {
-                Ok(t) => t,
-                Err(e) => return fail(EXIT_BAD_FILE, format!("{}: {e}", path.display())),
-            };
+            let target = target::load(path)
+                .map_err(|e| Failure::bad_file(format!("{}: {e}", path.display())))?;
             runtime.block_on(async {
                 tokenlife_harness::run(target, &set, options, None)
                     .await
-                    .map_err(|e| {
-                        (
-                            if e.is_unreachable() {
-                                EXIT_UNREACHABLE
-                            } else {
-                                EXIT_BAD_FILE
-                            },
-                            e.to_string(),
-                        )
-                    })
-            })
+                    .map_err(|e| Failure::of_target(e.is_unreachable(), e))
+            })?
         }
         None => {
-            let name = args
-                .profile
-                .as_deref()
-                .unwrap_or(tokenlife_model::policy::DEFAULT_PROFILE);
-            let Some(policy) = Policy::profile(name) else {
-                return fail(
-                    EXIT_USAGE,
-                    format!(
-                        "unknown profile `{name}`; the built-in profiles are: {}",
-                        Policy::profile_names().collect::<Vec<_>>().join(", ")
-                    ),
-                );
-            };
-            let mut defects = Vec::new();
-            for d in &args.defects {
-                match d.parse::<Defect>() {
-                    Ok(d) => defects.push(d),
-                    Err(e) => return fail(EXIT_USAGE, e),
-                }
-            }
-            runtime.block_on(run_embedded(
-                policy,
-                defects.into_iter().collect(),
-                &set,
-                options,
-            ))
+            let policy = load_policy(args.profile.as_deref(), None)?;
+            let defects = args
+                .defects
+                .iter()
+                .map(|d| d.parse::<Defect>().map_err(Failure::usage))
+                .collect::<Result<_, _>>()?;
+            runtime.block_on(run_embedded(policy, defects, &set, options))?
         }
-    };
-    let mut report = match result {
-        Ok(r) => r,
-        Err((code, msg)) => return fail(code, msg),
     };
     tokenlife_harness::export::apply_expected(&mut report, &expected);
     if let Some(dir) = &args.report_dir {
-        if let Err(e) = tokenlife_harness::export::write_dir(&report, dir) {
-            return fail(EXIT_USAGE, e);
-        }
+        tokenlife_harness::export::write_dir(&report, dir).map_err(Failure::usage)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     match args.format {
-        // A closed stdout (`| head`) is not worth a panic.
-        Format::Json => {
-            let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-            let _ = writeln!(std::io::stdout(), "{json}");
-        }
+        Format::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
         Format::Human => {
-            let _ = write!(std::io::stdout(), "{}", report.human());
+            out!("{}", report.human());
             eprintln!(
                 "{} actions in {elapsed:.2} s ({:.0} checked actions/s)",
                 report.actions,
@@ -372,18 +195,21 @@ pub fn run(args: RunArgs) -> u8 {
             );
         }
     }
-    if report.has_scenario_errors() {
+    Ok(if report.has_scenario_errors() {
         EXIT_BAD_FILE
     } else if report.conformant() {
         EXIT_OK
     } else {
         EXIT_FINDINGS
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::{EXIT_UNREACHABLE, EXIT_USAGE};
+    use tokenlife_model::Policy;
+    use tokenlife_server::Defects;
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()

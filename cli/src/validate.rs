@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use tokenlife_model::Policy;
 
-use crate::{fail, EXIT_BAD_FILE, EXIT_OK};
+use crate::outcome::{fail, outln, EXIT_BAD_FILE, EXIT_OK};
 
 /// What a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -114,7 +114,7 @@ pub fn run(args: ValidateArgs) -> u8 {
     let kind = args.kind.unwrap_or_else(|| guess(&text));
     match check(&args.file, &text, kind) {
         Ok(what) => {
-            crate::outln!("{}: {what}", args.file.display());
+            outln!("{}: {what}", args.file.display());
             EXIT_OK
         }
         Err(e) => fail(EXIT_BAD_FILE, format!("{}: {e}", args.file.display())),

@@ -10,19 +10,20 @@
 //!
 //! - [`config`]: clients, users, policy; the config file.
 //! - [`server`]: [`start`] a server, [`RunningServer::shutdown`] it.
+//! - [`embedded`]: the server in process on a temporary SQLite file with the test clock,
+//!   restartable: the suite's own target.
 //! - [`http`]: [`app`], the router (for `tower::ServiceExt::oneshot` in tests).
 //! - [`flow`]: the token lifecycle, given a time.
 //! - [`store`]: the database and its compare-and-sets.
 //! - [`defects`]: the injectable real-world bugs.
 //! - [`cli`]: `tokenlife serve`.
-//! - [`bench`]: `tokenlife bench server`, refresh grants per second over loopback.
 
-pub mod bench;
 pub mod cli;
 pub mod client_auth;
 pub mod clock;
 pub mod config;
 pub mod defects;
+pub mod embedded;
 pub mod error;
 pub mod flow;
 pub mod form;
@@ -36,6 +37,7 @@ pub mod store;
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{AuthMethod, Client, ServerConfig};
 pub use defects::{Defect, Defects};
+pub use embedded::{Embedded, EmbeddedError};
 pub use error::AppError;
 pub use http::app;
 pub use secret::Secret;

@@ -1,4 +1,4 @@
-//! `tokenlife bench`: benchmarks. `bench model` measures the model checker, per profile.
+//! `tokenlife bench model`: the model checker's unique states per second, per profile.
 
 use std::time::Instant;
 
@@ -8,43 +8,7 @@ use tokenlife_model::explore::{count_states, count_states_threads};
 use tokenlife_model::model::{Bounds, LifecycleModel};
 use tokenlife_model::policy::Policy;
 
-use crate::{Format, EXIT_OK};
-
-/// Arguments of `tokenlife bench`.
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// What to measure.
-    #[command(subcommand)]
-    pub what: BenchWhat,
-}
-
-/// The benchmarks.
-#[derive(Debug, clap::Subcommand)]
-pub enum BenchWhat {
-    /// Unique states per second of stateright's BFS and of our own BFS (the default engine of
-    /// `check`), each on 1 thread and on all cores, for each built-in profile at the given
-    /// bounds; best of `--runs`.
-    Model {
-        /// Grants at most.
-        #[arg(long, default_value_t = 1)]
-        grants: u8,
-        /// Successful refreshes at most.
-        #[arg(long, default_value_t = 4)]
-        refreshes: u8,
-        /// Runs per measurement; the best is kept.
-        #[arg(long, default_value_t = 3)]
-        runs: u32,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
-    /// Refresh grants per second against the reference server over loopback (SQLite file
-    /// store), with p50/p99 latency and the CPU used by the server and the load generator.
-    Server(tokenlife_server::bench::BenchServerArgs),
-    /// The harness's overhead: the default suite's HTTP request rate beside a bare client
-    /// that replays the same requests without judging them, in the same run.
-    Harness(crate::bench_harness::BenchHarnessArgs),
-}
+use crate::outcome::{fail, outln, Format, EXIT_OK, EXIT_USAGE};
 
 #[derive(Serialize)]
 struct Row {
@@ -68,25 +32,15 @@ fn best(runs: u32, mut f: impl FnMut() -> usize) -> (usize, f64) {
     (n, n as f64 / best)
 }
 
-/// Runs `tokenlife bench`.
-pub fn run(args: BenchArgs) -> u8 {
-    let (grants, refreshes, runs, format) = match args.what {
-        BenchWhat::Model {
-            grants,
-            refreshes,
-            runs,
-            format,
-        } => (grants, refreshes, runs, format),
-        BenchWhat::Server(a) => return tokenlife_server::bench::run_code(a),
-        BenchWhat::Harness(a) => return crate::bench_harness::run(a),
-    };
+/// Runs `tokenlife bench model` at these bounds, best of `runs`.
+pub fn run(grants: u8, refreshes: u8, runs: u32, format: Format) -> u8 {
     let bounds = Bounds {
         grants,
         refreshes,
         depth: None,
     };
     if let Err(e) = bounds.validate() {
-        return crate::fail(crate::EXIT_USAGE, e);
+        return fail(EXIT_USAGE, e);
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
@@ -118,7 +72,7 @@ pub fn run(args: BenchArgs) -> u8 {
         });
         if format == Format::Human {
             let r = rows.last().unwrap_or_else(|| unreachable!());
-            crate::outln!(
+            outln!(
                 "{:<11} {:>9} states   stateright: 1 thread {:>8.0}/s, {} threads {:>8.0}/s   own BFS: 1 thread {:>8.0}/s, {} threads {:>8.0}/s",
                 r.profile, r.unique_states, r.stateright_1_thread_per_second, threads,
                 r.stateright_all_threads_per_second, r.own_bfs_1_thread_per_second, threads,
@@ -127,7 +81,7 @@ pub fn run(args: BenchArgs) -> u8 {
         }
     }
     if format == Format::Json {
-        crate::outln!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );

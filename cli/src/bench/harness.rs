@@ -7,7 +7,6 @@
 //! requests per second of wall time, in the same process, one after the other.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,8 +17,9 @@ use tokenlife_harness::RunOptions;
 use tokenlife_model::Policy;
 use tokenlife_server::Defects;
 
-use crate::run::Embedded;
-use crate::{fail, Format, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::embedded::{suite_options, Embedded};
+use crate::outcome::{exit_code, outln, runtime, Failure, Format, EXIT_OK};
+use crate::policy::profile_named;
 
 /// Arguments of `tokenlife bench harness`.
 #[derive(Debug, clap::Args)]
@@ -137,8 +137,7 @@ fn learn(recorded: &Response, live: &Response, map: &mut HashMap<String, String>
 }
 
 /// Runs the measurement.
-pub async fn measure(policy: Policy, options: RunOptions) -> Result<Figures, (u8, String)> {
-    let unreachable = |e: String| (EXIT_UNREACHABLE, e);
+pub async fn measure(policy: Policy, options: RunOptions) -> Result<Figures, Failure> {
     let recording: tokenlife_harness::http::Recording = Arc::new(Mutex::new(Vec::new()));
     let options = RunOptions {
         http: HttpConfig {
@@ -150,7 +149,7 @@ pub async fn measure(policy: Policy, options: RunOptions) -> Result<Figures, (u8
     let first = Arc::new(
         Embedded::start(policy.clone(), Defects::none())
             .await
-            .map_err(unreachable)?,
+            .map_err(Failure::unreachable)?,
     );
     let restarts = Arc::new(Mutex::new(Vec::new()));
     let control: Arc<dyn Control> = Arc::new(Marked {
@@ -158,40 +157,40 @@ pub async fn measure(policy: Policy, options: RunOptions) -> Result<Figures, (u8
         recording: recording.clone(),
         restarts: restarts.clone(),
     });
-    let set = tokenlife_harness::builtin::scenarios().map_err(|e| (EXIT_USAGE, e.to_string()))?;
+    let set = tokenlife_harness::builtin::scenarios().map_err(Failure::usage)?;
     let t = Instant::now();
     let report = tokenlife_harness::run(first.target(), &set, options, Some(control))
         .await
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(Failure::unreachable)?;
     let harness_seconds = t.elapsed().as_secs_f64();
     let from = first.url().to_string();
     first.stop().await;
-    let exchanges = std::mem::take(&mut *recording.lock().map_err(|e| unreachable(e.to_string()))?);
+    let exchanges = std::mem::take(&mut *recording.lock().map_err(Failure::unreachable)?);
 
-    let restarts = std::mem::take(&mut *restarts.lock().map_err(|e| unreachable(e.to_string()))?);
+    let restarts = std::mem::take(&mut *restarts.lock().map_err(Failure::unreachable)?);
     let fresh = Embedded::start(policy.clone(), Defects::none())
         .await
-        .map_err(unreachable)?;
+        .map_err(Failure::unreachable)?;
     let mut to = fresh.url().to_string();
     let http = Http::new(HttpConfig {
         timeout: Duration::from_secs(10),
         ..HttpConfig::default()
     })
-    .map_err(|e| unreachable(e.to_string()))?;
+    .map_err(Failure::unreachable)?;
     let mut map: HashMap<String, String> = HashMap::with_capacity(exchanges.len() * 2);
     let mut same = 0usize;
     let t = Instant::now();
     let mut next_restart = restarts.iter().peekable();
     for (i, (req, recorded)) in exchanges.iter().enumerate() {
         while next_restart.next_if(|&&at| at <= i).is_some() {
-            if let Some((_, new)) = fresh.restart().await.map_err(unreachable)? {
+            if let Some((_, new)) = fresh.restart().await.map_err(Failure::unreachable)? {
                 to = new;
             }
         }
         let live = http
             .send(&rewrite(req, &from, &to, &map))
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(Failure::unreachable)?;
         if live.status == recorded.status {
             same += 1;
         }
@@ -218,55 +217,28 @@ pub async fn measure(policy: Policy, options: RunOptions) -> Result<Figures, (u8
 
 /// Runs `tokenlife bench harness`.
 pub fn run(args: BenchHarnessArgs) -> u8 {
-    let Some(policy) = Policy::profile(&args.profile) else {
-        return fail(
-            EXIT_USAGE,
-            format!(
-                "unknown profile `{}`; the built-in profiles are: {}",
-                args.profile,
-                Policy::profile_names().collect::<Vec<_>>().join(", ")
-            ),
-        );
-    };
-    let options = RunOptions {
-        seed: args.seed,
-        depth: args.depth,
-        cases: args.cases,
-        random_len: 8,
-        ..Default::default()
-    };
-    let runtime = match crate::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let f = match runtime.block_on(measure(policy, options)) {
-        Ok(f) => f,
-        Err((code, m)) => return fail(code, m),
-    };
+    exit_code(run_checked(&args))
+}
+
+fn run_checked(args: &BenchHarnessArgs) -> Result<u8, Failure> {
+    let policy = profile_named(&args.profile)?;
+    let options = suite_options(args.seed, args.depth, args.cases);
+    let f = runtime()?.block_on(measure(policy, options))?;
     match args.format {
-        Format::Json => {
-            let _ = writeln!(
-                std::io::stdout(),
-                "{}",
-                serde_json::to_string_pretty(&f).unwrap_or_default()
-            );
-        }
-        Format::Human => {
-            let _ = writeln!(
-                std::io::stdout(),
-                "tokenlife bench harness: profile {}, {} requests ({} judged actions, {} restarts), embedded server, same process\n  harness (judging)  {:>8.0} requests/s   {:.2} s\n  bare replay        {:>8.0} requests/s   {:.2} s   ({:.1}% same statuses)\n  harness / bare     {:.2}   (target: at least 0.50)",
-                f.profile,
-                f.requests,
-                f.actions,
-                f.restarts,
-                f.harness_requests_per_second,
-                f.harness_seconds,
-                f.bare_requests_per_second,
-                f.bare_seconds,
-                f.same_status * 100.0,
-                f.ratio
-            );
-        }
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&f).unwrap_or_default()),
+        Format::Human => outln!(
+            "tokenlife bench harness: profile {}, {} requests ({} judged actions, {} restarts), embedded server, same process\n  harness (judging)  {:>8.0} requests/s   {:.2} s\n  bare replay        {:>8.0} requests/s   {:.2} s   ({:.1}% same statuses)\n  harness / bare     {:.2}   (target: at least 0.50)",
+            f.profile,
+            f.requests,
+            f.actions,
+            f.restarts,
+            f.harness_requests_per_second,
+            f.harness_seconds,
+            f.bare_requests_per_second,
+            f.bare_seconds,
+            f.same_status * 100.0,
+            f.ratio
+        ),
     }
-    EXIT_OK
+    Ok(EXIT_OK)
 }
