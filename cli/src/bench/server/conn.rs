@@ -82,7 +82,11 @@ impl Conn {
 
     /// One refresh grant; the successor refresh token, if the server rotated.
     pub(super) async fn refresh(&mut self, refresh: &str) -> Result<Option<String>, String> {
-        let body = encode([("grant_type", "refresh_token"), ("refresh_token", refresh)]);
+        // The harness's own refresh form, so every refresh the project sends is built once.
+        let form = tokenlife_harness::request::refresh_form(refresh, None);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&form)
+            .finish();
         Ok(self.token(&body).await?.refresh_token)
     }
 
