@@ -1,78 +1,26 @@
 //! The target file: which server to test, its clients, how to authorize, its clock and the
 //! policy it declares (design.md, "The harness").
 //!
-//! Key names are exactly design.md's; an unknown key is an error that names it. A client's
-//! `scope` is what it is registered for (RFC 6749 §3.3); `auth` its token endpoint
-//! authentication method (RFC 6749 §2.3.1, RFC 7591 names); PKCE S256 is always used
-//! (RFC 7636). Secrets come from the file or from `secret_env`.
+//! Key names are exactly design.md's; an unknown key is an error that names it. The
+//! `[[clients]]` and `[policy]` tables are the model's configuration vocabulary, shared
+//! with the reference server's config file and checked by the model; this file adds what
+//! only a target needs (two clients, a resource scope each). PKCE S256 is always used
+//! (RFC 7636). Secrets come from the file or from `secret_env`, read here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tokenlife_model::config::{check_clients, ClientEntry, FieldError};
 use tokenlife_model::policy::Seconds;
-use tokenlife_model::{ClientType, Policy, PolicyError};
+use tokenlife_model::{ClientType, Policy, PolicyTable};
+
+pub use tokenlife_model::config::AuthMethod;
 
 use crate::secret::Secret;
 
-/// How a client authenticates at the token, revocation and introspection endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
-    /// HTTP Basic (RFC 6749 §2.3.1).
-    ClientSecretBasic,
-    /// `client_id` + `client_secret` in the form body (RFC 6749 §2.3.1).
-    ClientSecretPost,
-    /// A public client: `client_id` only.
-    None,
-}
-
-impl AuthMethod {
-    /// The registered name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
-            AuthMethod::None => "none",
-        }
-    }
-}
-
-/// One client of the target.
-#[derive(Clone, Debug)]
-pub struct ClientConfig {
-    /// `client_id`.
-    pub id: String,
-    /// The secret of a confidential client.
-    pub secret: Option<Secret>,
-    /// Its authentication method.
-    pub auth: AuthMethod,
-    /// Its registered redirect URI.
-    pub redirect_uri: String,
-    /// The scopes it is registered for, in file order.
-    pub scope: Vec<String>,
-}
-
-impl ClientConfig {
-    /// Confidential or public (RFC 6749 §2.1).
-    pub fn client_type(&self) -> ClientType {
-        match self.auth {
-            AuthMethod::None => ClientType::Public,
-            _ => ClientType::Confidential,
-        }
-    }
-
-    /// The two resource scopes the model's `read` and `write` bits stand for: the first two
-    /// registered scopes other than `openid` and `offline_access`.
-    pub fn resource_scopes(&self) -> Vec<String> {
-        self.scope
-            .iter()
-            .filter(|s| *s != "openid" && *s != "offline_access")
-            .take(2)
-            .cloned()
-            .collect()
-    }
-}
+/// One client of the target: the model's client registration, its scopes in file order.
+pub type ClientConfig = tokenlife_model::config::Client;
 
 /// How the harness gets an authorization code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,16 +152,22 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> TargetError {
     }
 }
 
+impl From<FieldError> for TargetError {
+    fn from(e: FieldError) -> TargetError {
+        invalid(e.field, e.reason)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileTarget {
     server: FileServer,
     #[serde(default)]
-    clients: Vec<FileClient>,
+    clients: Vec<ClientEntry>,
     authorize: Option<FileAuthorize>,
     introspection: Option<FileIntrospection>,
     clock: Option<FileClock>,
-    policy: Option<toml::Table>,
+    policy: Option<PolicyTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,17 +181,6 @@ struct FileServer {
     resource_url: Option<String>,
     ca_file: Option<PathBuf>,
     max_rps: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileClient {
-    id: String,
-    secret: Option<String>,
-    secret_env: Option<String>,
-    auth: Option<AuthMethod>,
-    redirect_uri: String,
-    scope: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -331,82 +274,14 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
             "declare two or more [[clients]]: the binding tests need a second client",
         ));
     }
-    let mut clients: Vec<ClientConfig> = Vec::with_capacity(file.clients.len());
-    for (i, c) in file.clients.into_iter().enumerate() {
-        let at = |f: &str| format!("clients[{i}].{f}");
-        if c.id.trim().is_empty() {
-            return Err(invalid(at("id"), "must not be empty"));
-        }
-        if clients.iter().any(|o| o.id == c.id) {
-            return Err(invalid(at("id"), format!("`{}` is declared twice", c.id)));
-        }
-        let secret = match (c.secret, c.secret_env) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    at("secret"),
-                    "give `secret` or `secret_env`, not both",
-                ))
-            }
-            (Some(v), None) => Some(Secret::new(v)),
-            (None, Some(var)) => match env(&var) {
-                Some(v) => Some(Secret::new(v)),
-                None => {
-                    return Err(invalid(
-                        at("secret_env"),
-                        format!("the environment variable `{var}` is not set"),
-                    ))
-                }
-            },
-            (None, None) => None,
-        };
-        let auth = c.auth.unwrap_or(if secret.is_some() {
-            AuthMethod::ClientSecretBasic
-        } else {
-            AuthMethod::None
-        });
-        match (auth, &secret) {
-            (AuthMethod::None, Some(_)) => {
-                return Err(invalid(
-                    at("secret"),
-                    "a client with auth = \"none\" is public and has no secret",
-                ))
-            }
-            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
-                return Err(invalid(
-                    at("secret"),
-                    format!(
-                        "auth = \"{}\" needs `secret` or `secret_env`",
-                        auth.as_str()
-                    ),
-                ))
-            }
-            (_, Some(v)) if v.expose().is_empty() => {
-                return Err(invalid(at("secret"), "must not be empty"))
-            }
-            _ => {}
-        }
-        check_url(&at("redirect_uri"), &c.redirect_uri)?;
-        let scope: Vec<String> = c.scope.split_whitespace().map(String::from).collect();
-        if scope.is_empty() {
+    let clients = check_clients(file.clients, &env, parses_as_http_url)?;
+    for (i, c) in clients.iter().enumerate() {
+        if c.resource_scopes().is_empty() {
             return Err(invalid(
-                at("scope"),
-                "list the scopes the client is registered for",
-            ));
-        }
-        let cfg = ClientConfig {
-            id: c.id,
-            secret,
-            auth,
-            redirect_uri: c.redirect_uri,
-            scope,
-        };
-        if cfg.resource_scopes().is_empty() {
-            return Err(invalid(
-                at("scope"),
+                format!("clients[{i}].scope"),
                 "needs at least one resource scope besides openid and offline_access",
             ));
         }
-        clients.push(cfg);
     }
     let authorize = match file.authorize {
         None => AuthorizeConfig {
@@ -497,16 +372,9 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
     };
     let policy = match file.policy {
         None => Policy::default(),
-        Some(table) => {
-            let text = toml::to_string(&table).map_err(|e| TargetError::Syntax(e.to_string()))?;
-            Policy::from_toml(&text).map_err(|e| match e {
-                PolicyError::Invalid { field, reason } => {
-                    invalid(format!("policy.{field}"), reason)
-                }
-                PolicyError::UnknownProfile(_) => invalid("policy.profile", e.to_string()),
-                PolicyError::Syntax(m) => invalid("policy", m),
-            })?
-        }
+        Some(table) => table
+            .resolve(text)
+            .map_err(|e| FieldError::from_policy("policy", e))?,
     };
     Ok(Target {
         issuer: s.issuer.map(|i| i.trim_end_matches('/').to_string()),
@@ -552,13 +420,20 @@ pub fn reference_target(url: &str, clients: Vec<ClientConfig>, policy: Policy) -
     }
 }
 
+/// Whether a full URL parser reads `url` as an absolute http(s) URL with a host.
+fn parses_as_http_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
 fn check_url(field: &str, url: &str) -> Result<(), TargetError> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        _ => Err(invalid(
+    if parses_as_http_url(url) {
+        Ok(())
+    } else {
+        Err(invalid(
             field,
             format!("`{url}` is not an absolute http(s) URL"),
-        )),
+        ))
     }
 }
 

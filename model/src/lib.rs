@@ -2,6 +2,8 @@
 //!
 //! - [`policy`]: what a conformant server may choose (rotation, reuse detection, grace
 //!   windows, lifetimes, scope rules), TOML-loadable, with the built-in profiles.
+//! - [`config`]: the configuration vocabulary the server's config file and the harness's
+//!   target file share: clients, their authentication, redacted secrets.
 //! - [`spec`]: the abstract server, a pure function (state, action) → allowed
 //!   (outcome, next state) pairs. The harness uses it as its oracle.
 //! - [`observe`]: what a client learns from each response and the judgement of it.
@@ -13,6 +15,7 @@
 //! RFC 7009 §2; RFC 7662 §2.2; RFC 9700 §2.2.2, §4.14.2; OIDC Core §11.
 
 pub mod check;
+pub mod config;
 pub mod error_code;
 pub mod explore;
 pub mod model;
@@ -21,8 +24,9 @@ pub mod policy;
 pub mod spec;
 pub mod state;
 
+pub use config::{AuthMethod, Secret};
 pub use error_code::ErrorCode;
 pub use model::{Bounds, LifecycleModel, PROPERTIES};
-pub use policy::{ClientType, Policy, PolicyError};
+pub use policy::{ClientType, Policy, PolicyError, PolicyTable};
 pub use spec::{Action, Actor, Outcome, Spec};
 pub use state::State;
