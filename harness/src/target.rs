@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tokenlife_model::config::{check_clients, ClientEntry, FieldError};
+use tokenlife_model::config::{check_clients, ClientEntry, FieldError, FileError, TargetFile};
 use tokenlife_model::policy::Seconds;
 use tokenlife_model::{ClientType, Policy, PolicyTable};
 
@@ -122,41 +122,7 @@ impl Target {
 }
 
 /// Why a target file cannot be used. Messages name the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
-    /// The file cannot be read.
-    #[error("failed to read target file `{path}`: {reason}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        reason: String,
-    },
-    /// Not TOML, an unknown key or a mistyped value.
-    #[error("failed to parse the target file: {0}")]
-    Syntax(String),
-    /// A value is wrong.
-    #[error("target field `{field}`: {reason}")]
-    Invalid {
-        /// The field, as a path (`clients[0].auth`).
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> TargetError {
-    TargetError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
-}
-
-impl From<FieldError> for TargetError {
-    fn from(e: FieldError) -> TargetError {
-        invalid(e.field, e.reason)
-    }
-}
+pub type TargetError = FileError<TargetFile>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -210,10 +176,7 @@ struct FileClock {
 
 /// Reads and checks a target file; relative `ca_file` paths are taken from its folder.
 pub fn load(path: &Path) -> Result<Target, TargetError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TargetError::Read {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| TargetError::read(path, &e))?;
     let mut t = parse(&text, |name| std::env::var(name).ok())?;
     if let (Some(ca), Some(dir)) = (&t.ca_file, path.parent()) {
         if ca.is_relative() {
@@ -254,22 +217,22 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
     }
     if let Some(issuer) = &s.issuer {
         if issuer.contains('?') || issuer.contains('#') {
-            return Err(invalid(
+            return Err(TargetError::invalid(
                 "server.issuer",
                 "must have no query or fragment (RFC 8414 §2)",
             ));
         }
     } else if s.token_endpoint.is_none() || s.authorization_endpoint.is_none() {
-        return Err(invalid(
+        return Err(TargetError::invalid(
             "server.issuer",
             "give `issuer` (for discovery) or both `token_endpoint` and `authorization_endpoint`",
         ));
     }
     if s.max_rps == Some(0) {
-        return Err(invalid("server.max_rps", "must be at least 1"));
+        return Err(TargetError::invalid("server.max_rps", "must be at least 1"));
     }
     if file.clients.len() < 2 {
-        return Err(invalid(
+        return Err(TargetError::invalid(
             "clients",
             "declare two or more [[clients]]: the binding tests need a second client",
         ));
@@ -277,7 +240,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
     let clients = check_clients(file.clients, &env, parses_as_http_url)?;
     for (i, c) in clients.iter().enumerate() {
         if c.resource_scopes().is_empty() {
-            return Err(invalid(
+            return Err(TargetError::invalid(
                 format!("clients[{i}].scope"),
                 "needs at least one resource scope besides openid and offline_access",
             ));
@@ -292,19 +255,22 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
             let mode = match (a.mode.as_deref().unwrap_or("redirect"), a.command) {
                 ("redirect", None) => AuthorizeMode::Redirect,
                 ("redirect", Some(_)) => {
-                    return Err(invalid("authorize.command", "only with mode = \"command\""))
+                    return Err(TargetError::invalid(
+                        "authorize.command",
+                        "only with mode = \"command\"",
+                    ))
                 }
                 ("command", Some(cmd)) if !cmd.is_empty() && !cmd[0].is_empty() => {
                     AuthorizeMode::Command(cmd)
                 }
                 ("command", _) => {
-                    return Err(invalid(
+                    return Err(TargetError::invalid(
                         "authorize.command",
                         "mode = \"command\" needs command = [\"program\", \"args\"...]",
                     ))
                 }
                 (other, _) => {
-                    return Err(invalid(
+                    return Err(TargetError::invalid(
                         "authorize.mode",
                         format!("`{other}` is not a mode: use \"redirect\" or \"command\""),
                     ))
@@ -321,14 +287,14 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
         Some(i) => {
             let client_secret = match (i.client_secret, i.client_secret_env) {
                 (Some(_), Some(_)) => {
-                    return Err(invalid(
+                    return Err(TargetError::invalid(
                         "introspection.client_secret",
                         "give `client_secret` or `client_secret_env`, not both",
                     ))
                 }
                 (Some(v), None) => Some(Secret::new(v)),
                 (None, Some(var)) => Some(Secret::new(env(&var).ok_or_else(|| {
-                    invalid(
+                    TargetError::invalid(
                         "introspection.client_secret_env",
                         format!("the environment variable `{var}` is not set"),
                     )
@@ -346,7 +312,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
         Some(c) => match c.mode.as_str() {
             "endpoint" => {
                 let url = c.url.ok_or_else(|| {
-                    invalid("clock.url", "mode = \"endpoint\" needs the clock's url")
+                    TargetError::invalid("clock.url", "mode = \"endpoint\" needs the clock's url")
                 })?;
                 check_url("clock.url", &url)?;
                 ClockConfig::Endpoint {
@@ -356,14 +322,17 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
             }
             "real" => {
                 if c.url.is_some() {
-                    return Err(invalid("clock.url", "only with mode = \"endpoint\""));
+                    return Err(TargetError::invalid(
+                        "clock.url",
+                        "only with mode = \"endpoint\"",
+                    ));
                 }
                 ClockConfig::Real {
                     skew: c.skew.unwrap_or(Seconds(1)),
                 }
             }
             other => {
-                return Err(invalid(
+                return Err(TargetError::invalid(
                     "clock.mode",
                     format!("`{other}` is not a clock mode: use \"endpoint\" or \"real\""),
                 ))
@@ -426,15 +395,8 @@ fn parses_as_http_url(url: &str) -> bool {
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
-fn check_url(field: &str, url: &str) -> Result<(), TargetError> {
-    if parses_as_http_url(url) {
-        Ok(())
-    } else {
-        Err(invalid(
-            field,
-            format!("`{url}` is not an absolute http(s) URL"),
-        ))
-    }
+fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
+    tokenlife_model::config::check_url(field, url, parses_as_http_url)
 }
 
 #[cfg(test)]
@@ -524,26 +486,20 @@ refresh_ttl = "600s"
             TargetError::Invalid { field, .. } => field,
             other => other.to_string(),
         };
-        assert_eq!(
-            field(&DESIGN.replace("auth = \"none\"", "auth = \"none\"\nsecret = \"x\"")),
-            "clients[1].secret"
-        );
-        assert_eq!(
-            field(&DESIGN.replace("mode = \"endpoint\"", "mode = \"sundial\"")),
-            "clock.mode"
-        );
-        assert_eq!(
-            field(&DESIGN.replace("profile = \"bcp\"", "profile = \"nope\"")),
-            "policy.profile"
-        );
-        assert_eq!(
-            field(&DESIGN.replace("max_rps = 50", "max_rps = 0")),
-            "server.max_rps"
-        );
-        assert_eq!(
-            field(&DESIGN.replacen("http://127.0.0.1:9000/cb", "/cb", 1)),
-            "clients[0].redirect_uri"
-        );
+        let cases = [
+            (
+                "auth = \"none\"",
+                "auth = \"none\"\nsecret = \"x\"",
+                "clients[1].secret",
+            ),
+            ("mode = \"endpoint\"", "mode = \"sundial\"", "clock.mode"),
+            ("profile = \"bcp\"", "profile = \"nope\"", "policy.profile"),
+            ("max_rps = 50", "max_rps = 0", "server.max_rps"),
+            ("http://127.0.0.1:9000/cb", "/cb", "clients[0].redirect_uri"),
+        ];
+        for (from, to, want) in cases {
+            assert_eq!(field(&DESIGN.replacen(from, to, 1)), want, "{to}");
+        }
         let one_client = DESIGN.replacen("[[clients]]\nid = \"spa\"", "[extra]\nid = \"spa\"", 1);
         assert!(err(&one_client).to_string().contains("extra"));
     }

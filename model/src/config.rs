@@ -13,6 +13,7 @@
 //! caller passes, so the environment is read at the edge (target or config loading).
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 
@@ -178,6 +179,93 @@ impl FieldError {
     }
 }
 
+/// Names a kind of configuration file in its errors' messages.
+pub trait FileKind {
+    /// The word for the file: `target`, `config`.
+    const NAME: &'static str;
+}
+
+/// Why a configuration file (a target file, a server config) cannot be used; `K` names
+/// the file in the message. Messages name the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError<K: FileKind> {
+    /// The file cannot be read.
+    #[error("failed to read {kind} file `{path}`: {reason}", kind = K::NAME)]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        reason: String,
+        /// Which kind of file.
+        file: PhantomData<K>,
+    },
+    /// Not TOML, an unknown key or a mistyped value.
+    #[error("failed to parse the {kind} file: {0}", kind = K::NAME)]
+    Syntax(String),
+    /// A value is wrong.
+    #[error("{kind} field `{field}`: {reason}", kind = K::NAME)]
+    Invalid {
+        /// The field, as a path (`clients[0].auth`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The harness's target file (design.md, "The harness").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetFile;
+
+impl FileKind for TargetFile {
+    const NAME: &'static str = "target";
+}
+
+/// The reference server's config file (design.md, "The reference server").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigFile;
+
+impl FileKind for ConfigFile {
+    const NAME: &'static str = "config";
+}
+
+impl<K: FileKind> FileError<K> {
+    /// The file at `path` could not be read (the caller read it).
+    pub fn read(path: &std::path::Path, e: &std::io::Error) -> FileError<K> {
+        FileError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+            file: PhantomData,
+        }
+    }
+
+    /// `field` has a wrong value.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> FileError<K> {
+        FileError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl<K: FileKind> From<FieldError> for FileError<K> {
+    fn from(e: FieldError) -> FileError<K> {
+        FileError::invalid(e.field, e.reason)
+    }
+}
+
+/// Checks that `url` passes `url_ok` ([`is_http_url`] or a stricter parser), as an error
+/// that names `field`.
+pub fn check_url(field: &str, url: &str, url_ok: impl Fn(&str) -> bool) -> Result<(), FieldError> {
+    if url_ok(url) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("`{url}` is not an absolute http(s) URL"),
+        ))
+    }
+}
+
 /// Checks the `[[clients]]` entries in file order; `env` looks up `secret_env` variables
 /// and `url_ok` tells an absolute http(s) URL ([`is_http_url`] or a stricter parser).
 /// The rules every client has: a non-empty id declared once, a secret exactly when the
@@ -257,10 +345,11 @@ impl ClientEntry {
             }
             _ => {}
         }
-        if !url_ok(&self.redirect_uri) {
-            let reason = format!("`{}` is not an absolute http(s) URL", self.redirect_uri);
-            return Err(bad("redirect_uri", reason));
-        }
+        check_url(
+            &format!("clients[{i}].redirect_uri"),
+            &self.redirect_uri,
+            url_ok,
+        )?;
         if self.redirect_uri.contains('#') {
             return Err(bad(
                 "redirect_uri",
@@ -326,7 +415,9 @@ mod tests {
     }
 
     fn field(entries: Vec<ClientEntry>) -> String {
-        check_clients(entries, |_| None, is_http_url).unwrap_err().field
+        check_clients(entries, |_| None, is_http_url)
+            .unwrap_err()
+            .field
     }
 
     #[test]
@@ -334,7 +425,11 @@ mod tests {
         let s = Secret::new("tok-123456");
         assert_eq!(format!("{s:?} {s}"), "<redacted> <redacted>");
         assert_eq!(s.expose(), "tok-123456");
-        let c = check_clients(vec![entry("a", Some("s3cret"), None)], |_| None, is_http_url);
+        let c = check_clients(
+            vec![entry("a", Some("s3cret"), None)],
+            |_| None,
+            is_http_url,
+        );
         let c = c.unwrap();
         assert!(!format!("{c:?}").contains("s3cret"));
     }
@@ -359,6 +454,21 @@ mod tests {
         let env = |n: &str| (n == "A").then(|| "from-env".to_string());
         let c = check_clients(vec![e], env, is_http_url).unwrap();
         assert_eq!(c[0].secret.as_ref().map(Secret::expose), Some("from-env"));
+    }
+
+    #[test]
+    fn file_errors_name_their_file() {
+        let e =
+            FileError::<TargetFile>::from(FieldError::new("clients[0].id", "must not be empty"));
+        assert_eq!(
+            e.to_string(),
+            "target field `clients[0].id`: must not be empty"
+        );
+        let e = FileError::<ConfigFile>::Syntax("line 2: oops".into());
+        assert_eq!(
+            e.to_string(),
+            "failed to parse the config file: line 2: oops"
+        );
     }
 
     #[test]

@@ -569,7 +569,8 @@ impl PolicyTable {
     pub fn resolve(&self, text: &str) -> Result<Policy, PolicyError> {
         let mut table = toml::Table::new();
         for (key, value) in &self.0 {
-            let knob: toml::Table = [(key.get_ref().clone(), value.clone())].into();
+            let knob: toml::Table =
+                std::iter::once((key.get_ref().clone(), value.clone())).collect();
             if let Err(e) = toml::Value::Table(knob).try_into::<PolicyFile>() {
                 let before = text.get(..key.span().start).unwrap_or(text);
                 let line_no = before.matches('\n').count() + 1;
@@ -875,7 +876,10 @@ mod tests {
         let text = "[server]\nx = 1\n\n[policy]\nprofile = \"strict\"\naccess_ttl = \"60s\"\n";
         let file: File = toml::from_str(text).unwrap();
         let p = file.policy.resolve(text).unwrap();
-        assert_eq!((p.profile.as_str(), p.access_ttl), ("strict+custom", Seconds(60)));
+        assert_eq!(
+            (p.profile.as_str(), p.access_ttl),
+            ("strict+custom", Seconds(60))
+        );
         let text = text.replace("access_ttl = \"60s\"", "access_ttl = \"60s\"\nrotaton = 1");
         let file: File = toml::from_str(&text).unwrap();
         let err = file.policy.resolve(&text).unwrap_err();
@@ -885,7 +889,9 @@ mod tests {
                     && reason.ends_with("(line 7)")),
             "{err}"
         );
-        let text = text.replace("rotaton = 1", "access_ttl = 60").replace("access_ttl = \"60s\"\n", "");
+        let text = text
+            .replace("rotaton = 1", "access_ttl = 60")
+            .replace("access_ttl = \"60s\"\n", "");
         let file: File = toml::from_str(&text).unwrap();
         let err = file.policy.resolve(&text).unwrap_err();
         assert_eq!(

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use tokenlife_model::config::{check_clients, is_http_url, ClientEntry, FieldError};
+use tokenlife_model::config::{
+    check_clients, check_url, is_http_url, ClientEntry, ConfigFile, FieldError, FileError,
+};
 use tokenlife_model::{Policy, PolicyTable};
 
 pub use tokenlife_model::config::AuthMethod;
@@ -146,41 +148,7 @@ impl ServerConfig {
 }
 
 /// A config file that could not be used; the message names the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("failed to read config file `{path}`: {reason}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        reason: String,
-    },
-    /// The file is not valid TOML, or has an unknown or mistyped key.
-    #[error("failed to parse the config file: {0}")]
-    Syntax(String),
-    /// A value is wrong.
-    #[error("config field `{field}`: {reason}")]
-    Invalid {
-        /// The field, as a path (`clients[0].auth`).
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
-}
-
-impl From<FieldError> for ConfigError {
-    fn from(e: FieldError) -> ConfigError {
-        invalid(e.field, e.reason)
-    }
-}
+pub type ConfigError = FileError<ConfigFile>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,10 +182,7 @@ pub struct FileSettings {
 
 /// Reads and checks a config file.
 pub fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::read(path, &e))?;
     parse(&text, |name| std::env::var(name).ok())
 }
 
@@ -228,18 +193,24 @@ pub fn parse(
 ) -> Result<FileSettings, ConfigError> {
     let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
     if let Some(issuer) = &file.issuer {
-        check_url("issuer", issuer)?;
+        check_url("issuer", issuer, is_http_url)?;
         if issuer.contains('?') {
-            return Err(invalid("issuer", "must not have a query (RFC 8414 §2)"));
+            return Err(ConfigError::invalid(
+                "issuer",
+                "must not have a query (RFC 8414 §2)",
+            ));
         }
     }
     if file.clients.is_empty() {
-        return Err(invalid("clients", "declare at least one [[clients]] table"));
+        return Err(ConfigError::invalid(
+            "clients",
+            "declare at least one [[clients]] table",
+        ));
     }
     // The server's own rule first: a client id goes into HTTP Basic and the store's keys.
     for (i, c) in file.clients.iter().enumerate() {
         if c.id.trim().is_empty() || c.id.chars().any(|ch| ch.is_control() || ch == ':') {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 format!("clients[{i}].id"),
                 "must be non-empty, without ':' or control characters",
             ));
@@ -252,7 +223,7 @@ pub fn parse(
     {
         // The model has checked the tokens, so this cannot fail; an error beats a panic.
         let scope = Scope::parse(&c.scope.join(" ")).ok_or_else(|| {
-            invalid(
+            ConfigError::invalid(
                 format!("clients[{i}].scope"),
                 "must be space-separated scope tokens (RFC 6749 §3.3)",
             )
@@ -262,10 +233,13 @@ pub fn parse(
     let mut users = Vec::new();
     for (i, u) in file.users.into_iter().enumerate() {
         if u.name.trim().is_empty() {
-            return Err(invalid(format!("users[{i}].name"), "must not be empty"));
+            return Err(ConfigError::invalid(
+                format!("users[{i}].name"),
+                "must not be empty",
+            ));
         }
         if users.contains(&u.name) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 format!("users[{i}].name"),
                 format!("`{}` is declared twice", u.name),
             ));
@@ -283,17 +257,6 @@ pub fn parse(
         users,
         policy,
     })
-}
-
-fn check_url(field: &str, url: &str) -> Result<(), ConfigError> {
-    if is_http_url(url) {
-        Ok(())
-    } else {
-        Err(invalid(
-            field,
-            format!("`{url}` is not an absolute http(s) URL"),
-        ))
-    }
 }
 
 #[cfg(test)]
@@ -353,43 +316,43 @@ refresh_ttl = "600s"
 
     #[test]
     fn bad_files_name_the_field() {
-        assert!(
-            field_of(&GOOD.replace("scope = \"read\"", "scope = \"read\"\ncolour = 1"))
-                .contains("colour")
-        );
-        assert!(field_of(&GOOD.replace("issuer =", "isuer =")).contains("isuer"));
-        assert_eq!(
-            field_of(&GOOD.replace("APP_B_SECRET", "NOPE")),
-            "clients[1].secret_env"
-        );
-        assert_eq!(
-            field_of(&GOOD.replace("auth = \"none\"", "auth = \"none\"\nsecret = \"x\"")),
-            "clients[2].secret"
-        );
-        assert!(field_of(&GOOD.replace("auth = \"none\"", "auth = \"nope\"")).contains("nope"));
-        assert_eq!(
-            field_of(&GOOD.replace(
+        // Unknown keys and bad values are syntax errors whose message names the key.
+        let named = [
+            ("scope = \"read\"", "scope = \"read\"\ncolour = 1", "colour"),
+            ("issuer =", "isuer =", "isuer"),
+            ("auth = \"none\"", "auth = \"nope\"", "nope"),
+        ];
+        for (from, to, want) in named {
+            assert!(field_of(&GOOD.replacen(from, to, 1)).contains(want), "{to}");
+        }
+        let fields = [
+            ("APP_B_SECRET", "NOPE", "clients[1].secret_env"),
+            (
+                "auth = \"none\"",
+                "auth = \"none\"\nsecret = \"x\"",
+                "clients[2].secret",
+            ),
+            (
                 "profile = \"strict\"",
-                "profile = \"strict\"\nrotaton = \"never\""
-            )),
-            "policy.rotaton"
-        );
-        assert_eq!(
-            field_of(&GOOD.replace("access_ttl = \"60s\"", "access_ttl = \"0s\"")),
-            "policy.access_ttl"
-        );
-        assert_eq!(
-            field_of(&GOOD.replace("profile = \"strict\"", "profile = \"nope\"")),
-            "policy.profile"
-        );
-        assert_eq!(
-            field_of(&GOOD.replace("id = \"app-b\"", "id = \"app-a\"")),
-            "clients[1].id"
-        );
-        assert_eq!(
-            field_of(&GOOD.replacen("http://127.0.0.1:9000/cb", "/cb", 1)),
-            "clients[0].redirect_uri"
-        );
+                "profile = \"strict\"\nrotaton = \"never\"",
+                "policy.rotaton",
+            ),
+            (
+                "access_ttl = \"60s\"",
+                "access_ttl = \"0s\"",
+                "policy.access_ttl",
+            ),
+            (
+                "profile = \"strict\"",
+                "profile = \"nope\"",
+                "policy.profile",
+            ),
+            ("id = \"app-b\"", "id = \"app-a\"", "clients[1].id"),
+            ("http://127.0.0.1:9000/cb", "/cb", "clients[0].redirect_uri"),
+        ];
+        for (from, to, want) in fields {
+            assert_eq!(field_of(&GOOD.replacen(from, to, 1)), want, "{to}");
+        }
     }
 
     #[test]
