@@ -1,6 +1,7 @@
 //! The configuration vocabulary shared by the reference server's config file and the
 //! harness's target file: a client registration, its authentication method, a redacting
-//! [`Secret`], and the one check of a `[[clients]]` entry.
+//! [`Secret`], the one check of a `[[clients]]` entry, and the errors both files report
+//! ([`FileError`], which only names the file differently).
 //!
 //! Both files carry the same `[[clients]]` table (design.md, "The harness" and "The
 //! reference server"), so its reading lives here once; each file adds the rules only it
