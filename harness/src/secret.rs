@@ -1,39 +1,12 @@
 //! `Secret`: a token, code or client secret that never reaches a log or a report.
 //!
-//! Its `Debug` and `Display` print `<redacted>`; only [`Secret::expose`] gives the value,
-//! for the one place it is needed (a request). Reports name tokens by their model ids
+//! The type is the model's configuration vocabulary, shared with the reference server: its
+//! `Debug` and `Display` print `<redacted>`; only [`Secret::expose`] gives the value, for
+//! the one place it is needed (a request). Reports name tokens by their model ids
 //! (`RT0`, `AT1`), and [`Redactor`] replaces any value that slips into a message (an
 //! `error_description` that echoes a token) by that name. Clauses: none (hygiene).
 
-use std::fmt;
-
-/// A secret value.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The value, for a request.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use tokenlife_model::config::Secret;
 
 /// Replaces known secret values in text by their labels.
 #[derive(Clone, Debug, Default)]

@@ -1,78 +1,26 @@
 //! The target file: which server to test, its clients, how to authorize, its clock and the
 //! policy it declares (design.md, "The harness").
 //!
-//! Key names are exactly design.md's; an unknown key is an error that names it. A client's
-//! `scope` is what it is registered for (RFC 6749 §3.3); `auth` its token endpoint
-//! authentication method (RFC 6749 §2.3.1, RFC 7591 names); PKCE S256 is always used
-//! (RFC 7636). Secrets come from the file or from `secret_env`.
+//! Key names are exactly design.md's; an unknown key is an error that names it. The
+//! `[[clients]]` and `[policy]` tables are the model's configuration vocabulary, shared
+//! with the reference server's config file and checked by the model; this file adds what
+//! only a target needs (two clients, a resource scope each). PKCE S256 is always used
+//! (RFC 7636). Secrets come from the file or from `secret_env`, read here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tokenlife_model::config::{check_clients, ClientEntry, FieldError, FileError, TargetFile};
 use tokenlife_model::policy::Seconds;
-use tokenlife_model::{ClientType, Policy, PolicyError};
+use tokenlife_model::{ClientType, Policy, PolicyTable};
+
+pub use tokenlife_model::config::AuthMethod;
 
 use crate::secret::Secret;
 
-/// How a client authenticates at the token, revocation and introspection endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
-    /// HTTP Basic (RFC 6749 §2.3.1).
-    ClientSecretBasic,
-    /// `client_id` + `client_secret` in the form body (RFC 6749 §2.3.1).
-    ClientSecretPost,
-    /// A public client: `client_id` only.
-    None,
-}
-
-impl AuthMethod {
-    /// The registered name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
-            AuthMethod::None => "none",
-        }
-    }
-}
-
-/// One client of the target.
-#[derive(Clone, Debug)]
-pub struct ClientConfig {
-    /// `client_id`.
-    pub id: String,
-    /// The secret of a confidential client.
-    pub secret: Option<Secret>,
-    /// Its authentication method.
-    pub auth: AuthMethod,
-    /// Its registered redirect URI.
-    pub redirect_uri: String,
-    /// The scopes it is registered for, in file order.
-    pub scope: Vec<String>,
-}
-
-impl ClientConfig {
-    /// Confidential or public (RFC 6749 §2.1).
-    pub fn client_type(&self) -> ClientType {
-        match self.auth {
-            AuthMethod::None => ClientType::Public,
-            _ => ClientType::Confidential,
-        }
-    }
-
-    /// The two resource scopes the model's `read` and `write` bits stand for: the first two
-    /// registered scopes other than `openid` and `offline_access`.
-    pub fn resource_scopes(&self) -> Vec<String> {
-        self.scope
-            .iter()
-            .filter(|s| *s != "openid" && *s != "offline_access")
-            .take(2)
-            .cloned()
-            .collect()
-    }
-}
+/// One client of the target: the model's client registration, its scopes in file order.
+pub type ClientConfig = tokenlife_model::config::Client;
 
 /// How the harness gets an authorization code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,46 +122,18 @@ impl Target {
 }
 
 /// Why a target file cannot be used. Messages name the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
-    /// The file cannot be read.
-    #[error("failed to read target file `{path}`: {reason}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        reason: String,
-    },
-    /// Not TOML, an unknown key or a mistyped value.
-    #[error("failed to parse the target file: {0}")]
-    Syntax(String),
-    /// A value is wrong.
-    #[error("target field `{field}`: {reason}")]
-    Invalid {
-        /// The field, as a path (`clients[0].auth`).
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> TargetError {
-    TargetError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
-}
+pub type TargetError = FileError<TargetFile>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileTarget {
     server: FileServer,
     #[serde(default)]
-    clients: Vec<FileClient>,
+    clients: Vec<ClientEntry>,
     authorize: Option<FileAuthorize>,
     introspection: Option<FileIntrospection>,
     clock: Option<FileClock>,
-    policy: Option<toml::Table>,
+    policy: Option<PolicyTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,17 +147,6 @@ struct FileServer {
     resource_url: Option<String>,
     ca_file: Option<PathBuf>,
     max_rps: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileClient {
-    id: String,
-    secret: Option<String>,
-    secret_env: Option<String>,
-    auth: Option<AuthMethod>,
-    redirect_uri: String,
-    scope: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,10 +176,7 @@ struct FileClock {
 
 /// Reads and checks a target file; relative `ca_file` paths are taken from its folder.
 pub fn load(path: &Path) -> Result<Target, TargetError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TargetError::Read {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| TargetError::read(path, &e))?;
     let mut t = parse(&text, |name| std::env::var(name).ok())?;
     if let (Some(ca), Some(dir)) = (&t.ca_file, path.parent()) {
         if ca.is_relative() {
@@ -311,102 +217,34 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
     }
     if let Some(issuer) = &s.issuer {
         if issuer.contains('?') || issuer.contains('#') {
-            return Err(invalid(
+            return Err(TargetError::invalid(
                 "server.issuer",
                 "must have no query or fragment (RFC 8414 §2)",
             ));
         }
     } else if s.token_endpoint.is_none() || s.authorization_endpoint.is_none() {
-        return Err(invalid(
+        return Err(TargetError::invalid(
             "server.issuer",
             "give `issuer` (for discovery) or both `token_endpoint` and `authorization_endpoint`",
         ));
     }
     if s.max_rps == Some(0) {
-        return Err(invalid("server.max_rps", "must be at least 1"));
+        return Err(TargetError::invalid("server.max_rps", "must be at least 1"));
     }
     if file.clients.len() < 2 {
-        return Err(invalid(
+        return Err(TargetError::invalid(
             "clients",
             "declare two or more [[clients]]: the binding tests need a second client",
         ));
     }
-    let mut clients: Vec<ClientConfig> = Vec::with_capacity(file.clients.len());
-    for (i, c) in file.clients.into_iter().enumerate() {
-        let at = |f: &str| format!("clients[{i}].{f}");
-        if c.id.trim().is_empty() {
-            return Err(invalid(at("id"), "must not be empty"));
-        }
-        if clients.iter().any(|o| o.id == c.id) {
-            return Err(invalid(at("id"), format!("`{}` is declared twice", c.id)));
-        }
-        let secret = match (c.secret, c.secret_env) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    at("secret"),
-                    "give `secret` or `secret_env`, not both",
-                ))
-            }
-            (Some(v), None) => Some(Secret::new(v)),
-            (None, Some(var)) => match env(&var) {
-                Some(v) => Some(Secret::new(v)),
-                None => {
-                    return Err(invalid(
-                        at("secret_env"),
-                        format!("the environment variable `{var}` is not set"),
-                    ))
-                }
-            },
-            (None, None) => None,
-        };
-        let auth = c.auth.unwrap_or(if secret.is_some() {
-            AuthMethod::ClientSecretBasic
-        } else {
-            AuthMethod::None
-        });
-        match (auth, &secret) {
-            (AuthMethod::None, Some(_)) => {
-                return Err(invalid(
-                    at("secret"),
-                    "a client with auth = \"none\" is public and has no secret",
-                ))
-            }
-            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
-                return Err(invalid(
-                    at("secret"),
-                    format!(
-                        "auth = \"{}\" needs `secret` or `secret_env`",
-                        auth.as_str()
-                    ),
-                ))
-            }
-            (_, Some(v)) if v.expose().is_empty() => {
-                return Err(invalid(at("secret"), "must not be empty"))
-            }
-            _ => {}
-        }
-        check_url(&at("redirect_uri"), &c.redirect_uri)?;
-        let scope: Vec<String> = c.scope.split_whitespace().map(String::from).collect();
-        if scope.is_empty() {
-            return Err(invalid(
-                at("scope"),
-                "list the scopes the client is registered for",
-            ));
-        }
-        let cfg = ClientConfig {
-            id: c.id,
-            secret,
-            auth,
-            redirect_uri: c.redirect_uri,
-            scope,
-        };
-        if cfg.resource_scopes().is_empty() {
-            return Err(invalid(
-                at("scope"),
+    let clients = check_clients(file.clients, &env, parses_as_http_url)?;
+    for (i, c) in clients.iter().enumerate() {
+        if c.resource_scopes().is_empty() {
+            return Err(TargetError::invalid(
+                format!("clients[{i}].scope"),
                 "needs at least one resource scope besides openid and offline_access",
             ));
         }
-        clients.push(cfg);
     }
     let authorize = match file.authorize {
         None => AuthorizeConfig {
@@ -417,19 +255,22 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
             let mode = match (a.mode.as_deref().unwrap_or("redirect"), a.command) {
                 ("redirect", None) => AuthorizeMode::Redirect,
                 ("redirect", Some(_)) => {
-                    return Err(invalid("authorize.command", "only with mode = \"command\""))
+                    return Err(TargetError::invalid(
+                        "authorize.command",
+                        "only with mode = \"command\"",
+                    ))
                 }
                 ("command", Some(cmd)) if !cmd.is_empty() && !cmd[0].is_empty() => {
                     AuthorizeMode::Command(cmd)
                 }
                 ("command", _) => {
-                    return Err(invalid(
+                    return Err(TargetError::invalid(
                         "authorize.command",
                         "mode = \"command\" needs command = [\"program\", \"args\"...]",
                     ))
                 }
                 (other, _) => {
-                    return Err(invalid(
+                    return Err(TargetError::invalid(
                         "authorize.mode",
                         format!("`{other}` is not a mode: use \"redirect\" or \"command\""),
                     ))
@@ -446,14 +287,14 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
         Some(i) => {
             let client_secret = match (i.client_secret, i.client_secret_env) {
                 (Some(_), Some(_)) => {
-                    return Err(invalid(
+                    return Err(TargetError::invalid(
                         "introspection.client_secret",
                         "give `client_secret` or `client_secret_env`, not both",
                     ))
                 }
                 (Some(v), None) => Some(Secret::new(v)),
                 (None, Some(var)) => Some(Secret::new(env(&var).ok_or_else(|| {
-                    invalid(
+                    TargetError::invalid(
                         "introspection.client_secret_env",
                         format!("the environment variable `{var}` is not set"),
                     )
@@ -471,7 +312,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
         Some(c) => match c.mode.as_str() {
             "endpoint" => {
                 let url = c.url.ok_or_else(|| {
-                    invalid("clock.url", "mode = \"endpoint\" needs the clock's url")
+                    TargetError::invalid("clock.url", "mode = \"endpoint\" needs the clock's url")
                 })?;
                 check_url("clock.url", &url)?;
                 ClockConfig::Endpoint {
@@ -481,14 +322,17 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
             }
             "real" => {
                 if c.url.is_some() {
-                    return Err(invalid("clock.url", "only with mode = \"endpoint\""));
+                    return Err(TargetError::invalid(
+                        "clock.url",
+                        "only with mode = \"endpoint\"",
+                    ));
                 }
                 ClockConfig::Real {
                     skew: c.skew.unwrap_or(Seconds(1)),
                 }
             }
             other => {
-                return Err(invalid(
+                return Err(TargetError::invalid(
                     "clock.mode",
                     format!("`{other}` is not a clock mode: use \"endpoint\" or \"real\""),
                 ))
@@ -497,16 +341,9 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
     };
     let policy = match file.policy {
         None => Policy::default(),
-        Some(table) => {
-            let text = toml::to_string(&table).map_err(|e| TargetError::Syntax(e.to_string()))?;
-            Policy::from_toml(&text).map_err(|e| match e {
-                PolicyError::Invalid { field, reason } => {
-                    invalid(format!("policy.{field}"), reason)
-                }
-                PolicyError::UnknownProfile(_) => invalid("policy.profile", e.to_string()),
-                PolicyError::Syntax(m) => invalid("policy", m),
-            })?
-        }
+        Some(table) => table
+            .resolve(text)
+            .map_err(|e| FieldError::from_policy("policy", e))?,
     };
     Ok(Target {
         issuer: s.issuer.map(|i| i.trim_end_matches('/').to_string()),
@@ -552,14 +389,14 @@ pub fn reference_target(url: &str, clients: Vec<ClientConfig>, policy: Policy) -
     }
 }
 
-fn check_url(field: &str, url: &str) -> Result<(), TargetError> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        _ => Err(invalid(
-            field,
-            format!("`{url}` is not an absolute http(s) URL"),
-        )),
-    }
+/// Whether a full URL parser reads `url` as an absolute http(s) URL with a host.
+fn parses_as_http_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
+    tokenlife_model::config::check_url(field, url, parses_as_http_url)
 }
 
 #[cfg(test)]
@@ -649,26 +486,20 @@ refresh_ttl = "600s"
             TargetError::Invalid { field, .. } => field,
             other => other.to_string(),
         };
-        assert_eq!(
-            field(&DESIGN.replace("auth = \"none\"", "auth = \"none\"\nsecret = \"x\"")),
-            "clients[1].secret"
-        );
-        assert_eq!(
-            field(&DESIGN.replace("mode = \"endpoint\"", "mode = \"sundial\"")),
-            "clock.mode"
-        );
-        assert_eq!(
-            field(&DESIGN.replace("profile = \"bcp\"", "profile = \"nope\"")),
-            "policy.profile"
-        );
-        assert_eq!(
-            field(&DESIGN.replace("max_rps = 50", "max_rps = 0")),
-            "server.max_rps"
-        );
-        assert_eq!(
-            field(&DESIGN.replacen("http://127.0.0.1:9000/cb", "/cb", 1)),
-            "clients[0].redirect_uri"
-        );
+        let cases = [
+            (
+                "auth = \"none\"",
+                "auth = \"none\"\nsecret = \"x\"",
+                "clients[1].secret",
+            ),
+            ("mode = \"endpoint\"", "mode = \"sundial\"", "clock.mode"),
+            ("profile = \"bcp\"", "profile = \"nope\"", "policy.profile"),
+            ("max_rps = 50", "max_rps = 0", "server.max_rps"),
+            ("http://127.0.0.1:9000/cb", "/cb", "clients[0].redirect_uri"),
+        ];
+        for (from, to, want) in cases {
+            assert_eq!(field(&DESIGN.replacen(from, to, 1)), want, "{to}");
+        }
         let one_client = DESIGN.replacen("[[clients]]\nid = \"spa\"", "[extra]\nid = \"spa\"", 1);
         assert!(err(&one_client).to_string().contains("extra"));
     }

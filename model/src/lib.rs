@@ -2,6 +2,8 @@
 //!
 //! - [`policy`]: what a conformant server may choose (rotation, reuse detection, grace
 //!   windows, lifetimes, scope rules), TOML-loadable, with the built-in profiles.
+//! - [`config`]: the configuration vocabulary the server's config file and the harness's
+//!   target file share: clients, their authentication, redacted secrets.
 //! - [`action`]: who acts, what they do, what a client observes of the answer.
 //! - [`rule`]: the closed list of rules the spec applies, each with its clause, and the
 //!   cascades a rule sets off.
@@ -17,6 +19,7 @@
 
 pub mod action;
 pub mod check;
+pub mod config;
 pub mod error_code;
 pub mod explore;
 pub mod model;
@@ -26,9 +29,10 @@ pub mod rule;
 pub mod spec;
 pub mod state;
 
+pub use config::{AuthMethod, Secret};
 pub use error_code::ErrorCode;
 pub use model::{Bounds, LifecycleModel, PROPERTIES};
-pub use policy::{ClientType, Policy, PolicyError};
+pub use policy::{ClientType, Policy, PolicyError, PolicyTable};
 pub use rule::Rule;
 pub use spec::{Action, Actor, Outcome, Spec};
 pub use state::State;

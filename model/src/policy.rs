@@ -5,6 +5,7 @@
 //! The knobs are the ones of design.md's "Policy" section; each built-in profile is
 //! documented with the clause that motivates it (RFC 6749, RFC 9700, OAuth 2.1, RFC 7009).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -531,18 +532,57 @@ impl PolicyError {
         let line = text[line_start..].lines().next().unwrap_or("");
         match line.split_once('=') {
             Some((key, _)) if !line.trim_start().starts_with('[') => {
-                let key = key.trim().trim_matches('"').to_string();
-                let reason = match message.strip_prefix("unknown field `") {
-                    Some(rest) => {
-                        let expected = rest.split_once('`').map_or("", |(_, r)| r);
-                        format!("unknown knob{expected} (line {line_no})")
-                    }
-                    None => format!("{message} (line {line_no})"),
-                };
-                PolicyError::Invalid { field: key, reason }
+                PolicyError::knob(key.trim().trim_matches('"'), &message, line_no)
             }
             _ => PolicyError::Syntax(format!("line {line_no}: {message}")),
         }
+    }
+
+    /// A deserialisation error about the knob `key` on line `line_no`: an unknown field is
+    /// called an unknown knob.
+    fn knob(key: &str, message: &str, line_no: usize) -> PolicyError {
+        let reason = match message.strip_prefix("unknown field `") {
+            Some(rest) => {
+                let expected = rest.split_once('`').map_or("", |(_, r)| r);
+                format!("unknown knob{expected} (line {line_no})")
+            }
+            None => format!("{message} (line {line_no})"),
+        };
+        PolicyError::Invalid {
+            field: key.to_string(),
+            reason,
+        }
+    }
+}
+
+/// A `[policy]` table read as part of a larger TOML file (a target file, a server config),
+/// each knob with its place in that file: it resolves without being written back to text,
+/// and an error still names the knob and its line in the file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(transparent)]
+pub struct PolicyTable(BTreeMap<toml::Spanned<String>, toml::Value>);
+
+impl PolicyTable {
+    /// The policy: the profile with every knob applied, validated. `text` is the whole file
+    /// the table was read from, for line numbers. Knobs are checked in name order, so the
+    /// first bad one reported is the same whatever their order in the file.
+    pub fn resolve(&self, text: &str) -> Result<Policy, PolicyError> {
+        let mut table = toml::Table::new();
+        for (key, value) in &self.0 {
+            let knob: toml::Table =
+                std::iter::once((key.get_ref().clone(), value.clone())).collect();
+            if let Err(e) = toml::Value::Table(knob).try_into::<PolicyFile>() {
+                let before = text.get(..key.span().start).unwrap_or(text);
+                let line_no = before.matches('\n').count() + 1;
+                let message = e.message().trim().replace('\n', " ");
+                return Err(PolicyError::knob(key.get_ref(), &message, line_no));
+            }
+            table.insert(key.get_ref().clone(), value.clone());
+        }
+        let file: PolicyFile = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| PolicyError::Syntax(e.message().trim().replace('\n', " ")))?;
+        file.resolve()
     }
 }
 
@@ -825,6 +865,39 @@ mod tests {
         assert_eq!(q.profile, "grace-new");
         let none = Policy::from_toml("profile = \"grace-new\"\ngrace_window = \"none\"\n").unwrap();
         assert_eq!(none.grace, None);
+    }
+
+    #[test]
+    fn a_table_in_a_larger_file_resolves_and_names_its_lines() {
+        #[derive(Deserialize)]
+        struct File {
+            policy: PolicyTable,
+        }
+        let text = "[server]\nx = 1\n\n[policy]\nprofile = \"strict\"\naccess_ttl = \"60s\"\n";
+        let file: File = toml::from_str(text).unwrap();
+        let p = file.policy.resolve(text).unwrap();
+        assert_eq!(
+            (p.profile.as_str(), p.access_ttl),
+            ("strict+custom", Seconds(60))
+        );
+        let text = text.replace("access_ttl = \"60s\"", "access_ttl = \"60s\"\nrotaton = 1");
+        let file: File = toml::from_str(&text).unwrap();
+        let err = file.policy.resolve(&text).unwrap_err();
+        assert!(
+            matches!(&err, PolicyError::Invalid { field, reason }
+                if field == "rotaton" && reason.starts_with("unknown knob, expected one of `profile`")
+                    && reason.ends_with("(line 7)")),
+            "{err}"
+        );
+        let text = text
+            .replace("rotaton = 1", "access_ttl = 60")
+            .replace("access_ttl = \"60s\"\n", "");
+        let file: File = toml::from_str(&text).unwrap();
+        let err = file.policy.resolve(&text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "policy field `access_ttl`: durations are strings with a unit: write \"60s\" rather than 60 (line 6)"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use percent_encoding::percent_decode_str;
 use crate::config::{AuthMethod, Client};
 use crate::error::AppError;
 use crate::form::Params;
+use crate::secret::SecretExt as _;
 use crate::state::AppState;
 
 /// HTTP Basic credentials, if the request carries them; `Err` for a malformed header.

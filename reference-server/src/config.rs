@@ -1,70 +1,31 @@
 //! Configuration: the clients, users and policy of one server, from a TOML file or built in.
 //!
 //! The file uses the `[[clients]]` and `[policy]` tables of a tokenlife target file
-//! (design.md, "The reference server"); a client's `scope` is what it may ask for
-//! (RFC 6749 §3.3), its `auth` its token endpoint authentication method (RFC 6749 §2.3,
-//! RFC 7591 `token_endpoint_auth_method` names). Unknown keys are errors that name them.
+//! (design.md, "The reference server"), read and checked through the model's configuration
+//! vocabulary, so both files mean the same by them; this file adds the server's own rules
+//! (its client id syntax, a scope set per client) and reads `secret_env` variables.
+//! Unknown keys are errors that name them.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use tokenlife_model::{ClientType, Policy, PolicyError};
+use serde::Deserialize;
+use tokenlife_model::config::{
+    check_clients, check_url, is_http_url, ClientEntry, ConfigFile, FieldError, FileError,
+};
+use tokenlife_model::{Policy, PolicyTable};
+
+pub use tokenlife_model::config::AuthMethod;
 
 use crate::clock::Clock;
 use crate::defects::Defects;
 use crate::scope::Scope;
 use crate::secret::Secret;
 
-/// How a client authenticates at the token, revocation and introspection endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthMethod {
-    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
-    ClientSecretPost,
-    /// A public client: `client_id` only, PKCE required (RFC 7636).
-    None,
-}
-
-impl AuthMethod {
-    /// The registered name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
-            AuthMethod::None => "none",
-        }
-    }
-}
-
-/// A registered client.
-#[derive(Clone, Debug)]
-pub struct Client {
-    /// `client_id`.
-    pub id: String,
-    /// The secret of a confidential client.
-    pub secret: Option<Secret>,
-    /// Its authentication method.
-    pub auth: AuthMethod,
-    /// Its one registered redirect URI (matched exactly).
-    pub redirect_uri: String,
-    /// The scopes it may ask for.
-    pub scope: Scope,
-}
-
-impl Client {
-    /// Confidential or public (RFC 6749 §2.1).
-    pub fn client_type(&self) -> ClientType {
-        match self.auth {
-            AuthMethod::None => ClientType::Public,
-            _ => ClientType::Confidential,
-        }
-    }
-}
+/// A registered client: the model's client registration, its scope held as a set that
+/// requests are compared against.
+pub type Client = tokenlife_model::config::Client<Scope>;
 
 /// The demo confidential client's id (no config file).
 pub const DEMO_CONFIDENTIAL_ID: &str = "demo-confidential";
@@ -187,56 +148,17 @@ impl ServerConfig {
 }
 
 /// A config file that could not be used; the message names the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// The file cannot be read.
-    #[error("failed to read config file `{path}`: {reason}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        reason: String,
-    },
-    /// The file is not valid TOML, or has an unknown or mistyped key.
-    #[error("failed to parse the config file: {0}")]
-    Syntax(String),
-    /// A value is wrong.
-    #[error("config field `{field}`: {reason}")]
-    Invalid {
-        /// The field, as a path (`clients[0].auth`).
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        field: field.into(),
-        reason: reason.into(),
-    }
-}
+pub type ConfigError = FileError<ConfigFile>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     issuer: Option<String>,
     #[serde(default)]
-    clients: Vec<FileClient>,
+    clients: Vec<ClientEntry>,
     #[serde(default)]
     users: Vec<FileUser>,
-    policy: Option<toml::Table>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileClient {
-    id: String,
-    secret: Option<String>,
-    secret_env: Option<String>,
-    auth: Option<AuthMethod>,
-    redirect_uri: String,
-    scope: String,
+    policy: Option<PolicyTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -260,10 +182,7 @@ pub struct FileSettings {
 
 /// Reads and checks a config file.
 pub fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::read(path, &e))?;
     parse(&text, |name| std::env::var(name).ok())
 }
 
@@ -274,107 +193,64 @@ pub fn parse(
 ) -> Result<FileSettings, ConfigError> {
     let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
     if let Some(issuer) = &file.issuer {
-        check_url("issuer", issuer)?;
+        check_url("issuer", issuer, is_http_url)?;
         if issuer.contains('?') {
-            return Err(invalid("issuer", "must not have a query (RFC 8414 §2)"));
+            return Err(ConfigError::invalid(
+                "issuer",
+                "must not have a query (RFC 8414 §2)",
+            ));
         }
     }
     if file.clients.is_empty() {
-        return Err(invalid("clients", "declare at least one [[clients]] table"));
+        return Err(ConfigError::invalid(
+            "clients",
+            "declare at least one [[clients]] table",
+        ));
     }
-    let mut ids = BTreeSet::new();
-    let mut clients = Vec::with_capacity(file.clients.len());
-    for (i, c) in file.clients.into_iter().enumerate() {
-        let at = |f: &str| format!("clients[{i}].{f}");
+    // The server's own rule first: a client id goes into HTTP Basic and the store's keys.
+    for (i, c) in file.clients.iter().enumerate() {
         if c.id.trim().is_empty() || c.id.chars().any(|ch| ch.is_control() || ch == ':') {
-            return Err(invalid(
-                at("id"),
+            return Err(ConfigError::invalid(
+                format!("clients[{i}].id"),
                 "must be non-empty, without ':' or control characters",
             ));
         }
-        if !ids.insert(c.id.clone()) {
-            return Err(invalid(at("id"), format!("`{}` is declared twice", c.id)));
-        }
-        let secret = match (c.secret, c.secret_env) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    at("secret"),
-                    "give `secret` or `secret_env`, not both",
-                ))
-            }
-            (Some(s), None) => Some(Secret::new(s)),
-            (None, Some(var)) => match env(&var) {
-                Some(s) => Some(Secret::new(s)),
-                None => {
-                    return Err(invalid(
-                        at("secret_env"),
-                        format!("the environment variable `{var}` is not set"),
-                    ))
-                }
-            },
-            (None, None) => None,
-        };
-        let auth = c.auth.unwrap_or(if secret.is_some() {
-            AuthMethod::ClientSecretBasic
-        } else {
-            AuthMethod::None
-        });
-        match (auth, &secret) {
-            (AuthMethod::None, Some(_)) => {
-                return Err(invalid(
-                    at("secret"),
-                    "a client with auth = \"none\" is public and has no secret",
-                ))
-            }
-            (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, None) => {
-                return Err(invalid(
-                    at("secret"),
-                    format!(
-                        "auth = \"{}\" needs a secret (or secret_env)",
-                        auth.as_str()
-                    ),
-                ))
-            }
-            (_, Some(s)) if s.expose().is_empty() => {
-                return Err(invalid(at("secret"), "must not be empty"));
-            }
-            _ => {}
-        }
-        check_url(&at("redirect_uri"), &c.redirect_uri)?;
-        if c.redirect_uri.contains('#') {
-            return Err(invalid(
-                at("redirect_uri"),
-                "must not have a fragment (RFC 6749 §3.1.2)",
-            ));
-        }
-        let scope = Scope::parse(&c.scope).ok_or_else(|| {
-            invalid(
-                at("scope"),
+    }
+    let mut clients = Vec::with_capacity(file.clients.len());
+    for (i, c) in check_clients(file.clients, env, is_http_url)?
+        .into_iter()
+        .enumerate()
+    {
+        // The model has checked the tokens, so this cannot fail; an error beats a panic.
+        let scope = Scope::parse(&c.scope.join(" ")).ok_or_else(|| {
+            ConfigError::invalid(
+                format!("clients[{i}].scope"),
                 "must be space-separated scope tokens (RFC 6749 §3.3)",
             )
         })?;
-        clients.push(Client {
-            id: c.id,
-            secret,
-            auth,
-            redirect_uri: c.redirect_uri,
-            scope,
-        });
+        clients.push(c.with_scope(scope));
     }
     let mut users = Vec::new();
     for (i, u) in file.users.into_iter().enumerate() {
         if u.name.trim().is_empty() {
-            return Err(invalid(format!("users[{i}].name"), "must not be empty"));
+            return Err(ConfigError::invalid(
+                format!("users[{i}].name"),
+                "must not be empty",
+            ));
         }
         if users.contains(&u.name) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 format!("users[{i}].name"),
                 format!("`{}` is declared twice", u.name),
             ));
         }
         users.push(u.name);
     }
-    let policy = file.policy.map(policy_from_table).transpose()?;
+    let policy = file
+        .policy
+        .map(|table| table.resolve(text))
+        .transpose()
+        .map_err(|e| FieldError::from_policy("policy", e))?;
     Ok(FileSettings {
         issuer: file.issuer,
         clients,
@@ -383,41 +259,10 @@ pub fn parse(
     })
 }
 
-/// Resolves a `[policy]` table through the model's policy loader.
-fn policy_from_table(table: toml::Table) -> Result<Policy, ConfigError> {
-    let text = toml::to_string(&table).map_err(|e| ConfigError::Syntax(e.to_string()))?;
-    Policy::from_toml(&text).map_err(|e| policy_error("policy", e))
-}
-
-/// A policy error as a config error naming the field under `prefix`.
-pub fn policy_error(prefix: &str, e: PolicyError) -> ConfigError {
-    match e {
-        PolicyError::Invalid { field, reason } => invalid(format!("{prefix}.{field}"), reason),
-        PolicyError::UnknownProfile(_) => invalid(format!("{prefix}.profile"), e.to_string()),
-        PolicyError::Syntax(s) => invalid(prefix, s),
-    }
-}
-
-fn check_url(field: &str, url: &str) -> Result<(), ConfigError> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    match rest {
-        Some(r)
-            if !r.is_empty() && !r.starts_with('/') && !url.chars().any(char::is_whitespace) =>
-        {
-            Ok(())
-        }
-        _ => Err(invalid(
-            field,
-            format!("`{url}` is not an absolute http(s) URL"),
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokenlife_model::ClientType;
 
     const GOOD: &str = r#"
 issuer = "http://127.0.0.1:9000"
@@ -471,43 +316,43 @@ refresh_ttl = "600s"
 
     #[test]
     fn bad_files_name_the_field() {
-        assert!(
-            field_of(&GOOD.replace("scope = \"read\"", "scope = \"read\"\ncolour = 1"))
-                .contains("colour")
-        );
-        assert!(field_of(&GOOD.replace("issuer =", "isuer =")).contains("isuer"));
-        assert_eq!(
-            field_of(&GOOD.replace("APP_B_SECRET", "NOPE")),
-            "clients[1].secret_env"
-        );
-        assert_eq!(
-            field_of(&GOOD.replace("auth = \"none\"", "auth = \"none\"\nsecret = \"x\"")),
-            "clients[2].secret"
-        );
-        assert!(field_of(&GOOD.replace("auth = \"none\"", "auth = \"nope\"")).contains("nope"));
-        assert_eq!(
-            field_of(&GOOD.replace(
+        // Unknown keys and bad values are syntax errors whose message names the key.
+        let named = [
+            ("scope = \"read\"", "scope = \"read\"\ncolour = 1", "colour"),
+            ("issuer =", "isuer =", "isuer"),
+            ("auth = \"none\"", "auth = \"nope\"", "nope"),
+        ];
+        for (from, to, want) in named {
+            assert!(field_of(&GOOD.replacen(from, to, 1)).contains(want), "{to}");
+        }
+        let fields = [
+            ("APP_B_SECRET", "NOPE", "clients[1].secret_env"),
+            (
+                "auth = \"none\"",
+                "auth = \"none\"\nsecret = \"x\"",
+                "clients[2].secret",
+            ),
+            (
                 "profile = \"strict\"",
-                "profile = \"strict\"\nrotaton = \"never\""
-            )),
-            "policy.rotaton"
-        );
-        assert_eq!(
-            field_of(&GOOD.replace("access_ttl = \"60s\"", "access_ttl = \"0s\"")),
-            "policy.access_ttl"
-        );
-        assert_eq!(
-            field_of(&GOOD.replace("profile = \"strict\"", "profile = \"nope\"")),
-            "policy.profile"
-        );
-        assert_eq!(
-            field_of(&GOOD.replace("id = \"app-b\"", "id = \"app-a\"")),
-            "clients[1].id"
-        );
-        assert_eq!(
-            field_of(&GOOD.replacen("http://127.0.0.1:9000/cb", "/cb", 1)),
-            "clients[0].redirect_uri"
-        );
+                "profile = \"strict\"\nrotaton = \"never\"",
+                "policy.rotaton",
+            ),
+            (
+                "access_ttl = \"60s\"",
+                "access_ttl = \"0s\"",
+                "policy.access_ttl",
+            ),
+            (
+                "profile = \"strict\"",
+                "profile = \"nope\"",
+                "policy.profile",
+            ),
+            ("id = \"app-b\"", "id = \"app-a\"", "clients[1].id"),
+            ("http://127.0.0.1:9000/cb", "/cb", "clients[0].redirect_uri"),
+        ];
+        for (from, to, want) in fields {
+            assert_eq!(field_of(&GOOD.replacen(from, to, 1)), want, "{to}");
+        }
     }
 
     #[test]

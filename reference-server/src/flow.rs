@@ -25,7 +25,7 @@ use crate::config::Client;
 use crate::defects::Defect;
 use crate::error::{AppError, OAuthError};
 use crate::scope::{Scope, OFFLINE_ACCESS};
-use crate::secret::{s256_challenge, Secret, TokenHash};
+use crate::secret::{s256_challenge, Secret, SecretExt as _, TokenHash};
 use crate::state::AppState;
 use crate::store::{tx, AccessRow, GrantRow, RefreshChange, RefreshRow, RefreshWrite, RtStatus};
 

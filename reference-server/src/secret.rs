@@ -13,52 +13,40 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// A secret string (a token value or a client secret). `Debug` and `Display` print
-/// `<redacted>`, so a secret never reaches a log line by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A secret string (a token value or a client secret): the model's redacting type, so the
+/// server's config and the harness's target file hold client secrets alike.
+pub use tokenlife_model::config::Secret;
 
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
+/// What the server does with a secret beyond holding it: mint, hash and compare. A trait
+/// rather than methods on the type because the type is the model's, which has neither a
+/// random source nor the hashes.
+pub trait SecretExt {
     /// A fresh opaque token: 256 bits from the operating system's CSPRNG, base64url.
-    pub fn generate() -> Secret {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Secret(URL_SAFE_NO_PAD.encode(bytes))
-    }
-
-    /// The value itself, for the few places that must send or hash it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+    fn generate() -> Secret;
 
     /// The SHA-256 digest under which a token is stored.
-    pub fn digest(&self) -> TokenHash {
-        TokenHash::of(&self.0)
-    }
+    fn digest(&self) -> TokenHash;
 
     /// Compares with `other` in constant time (over SHA-256 digests, so the length of the
     /// stored secret does not leak either).
-    pub fn ct_eq(&self, other: &str) -> bool {
-        let a = Sha256::digest(self.0.as_bytes());
+    fn ct_eq(&self, other: &str) -> bool;
+}
+
+impl SecretExt for Secret {
+    fn generate() -> Secret {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Secret::new(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    fn digest(&self) -> TokenHash {
+        TokenHash::of(self.expose())
+    }
+
+    fn ct_eq(&self, other: &str) -> bool {
+        let a = Sha256::digest(self.expose().as_bytes());
         let b = Sha256::digest(other.as_bytes());
         a.ct_eq(&b).into()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
     }
 }
 
@@ -125,7 +113,7 @@ impl DerivationKey {
         };
         mac.update(b"tokenlife refresh-token successor\0");
         mac.update(presented.expose().as_bytes());
-        Secret(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        Secret::new(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 }
 

@@ -20,7 +20,7 @@ use crate::error::no_store;
 use crate::flow::{self, CODE_TTL};
 use crate::form::{encode, Params};
 use crate::scope::Scope;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretExt as _};
 use crate::state::AppState;
 use crate::store::CodeRow;
 
