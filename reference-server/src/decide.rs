@@ -386,7 +386,10 @@ mod tests {
             Some("the refresh token expired after inactivity")
         );
         t.expires_at = Some(NOW);
-        assert_eq!(rt_expiry(&none, &t, &g, NOW), Some("the refresh token expired"));
+        assert_eq!(
+            rt_expiry(&none, &t, &g, NOW),
+            Some("the refresh token expired")
+        );
         assert_eq!(
             rt_expiry(&defects(&[Defect::ExpiredRtAccepted]), &t, &g, NOW),
             Some("the refresh token expired after inactivity")
@@ -405,7 +408,10 @@ mod tests {
         let wrong = defects(&[Defect::HintIgnoredWrongly]);
         assert_eq!(lookup_order(&none, None), [Refresh, Access]);
         assert_eq!(lookup_order(&none, Some("access_token")), [Access, Refresh]);
-        assert_eq!(lookup_order(&none, Some("refresh_token")), [Refresh, Access]);
+        assert_eq!(
+            lookup_order(&none, Some("refresh_token")),
+            [Refresh, Access]
+        );
         assert_eq!(lookup_order(&wrong, Some("access_token")), [Access]);
         assert_eq!(lookup_order(&wrong, Some("refresh_token")), [Refresh]);
         assert_eq!(lookup_order(&wrong, Some("other")), [Refresh, Access]);
@@ -425,7 +431,12 @@ mod tests {
         let none = Defects::none();
         // At its deadline it is dead, unless a defect ignores the TTL.
         assert!(!bearer_accepted(&none, &t, &g, NOW));
-        assert!(bearer_accepted(&defects(&[Defect::ExpiredAccessAccepted]), &t, &g, NOW));
+        assert!(bearer_accepted(
+            &defects(&[Defect::ExpiredAccessAccepted]),
+            &t,
+            &g,
+            NOW
+        ));
         assert!(at_live(&t, Some(&g), NOW - 1));
         assert!(!at_live(&t, None, NOW - 1));
         let revoked = GrantRow {
@@ -433,7 +444,12 @@ mod tests {
             ..g.clone()
         };
         assert!(!access_active(&none, &t, Some(&revoked), NOW - 1));
-        assert!(access_active(&defects(&[Defect::IntrospectStale]), &t, Some(&revoked), NOW - 1));
+        assert!(access_active(
+            &defects(&[Defect::IntrospectStale]),
+            &t,
+            Some(&revoked),
+            NOW - 1
+        ));
     }
 
     #[test]
@@ -446,6 +462,11 @@ mod tests {
         assert!(!rt_usable(&forgets, &t, NOW));
         let g = grant();
         assert!(!refresh_active(&forgets, &t, &g, NOW));
-        assert!(refresh_active(&defects(&[Defect::RestartForgets, Defect::IntrospectStale]), &t, &g, NOW));
+        assert!(refresh_active(
+            &defects(&[Defect::RestartForgets, Defect::IntrospectStale]),
+            &t,
+            &g,
+            NOW
+        ));
     }
 }

@@ -59,7 +59,10 @@ fn seen(state: &AppState, row: RefreshRow, grant: Option<crate::store::GrantRow>
 }
 
 /// The successor of `token`, if the decision needs it (a grace policy, a rotated token).
-async fn successor_of(state: &AppState, token: &RefreshRow) -> Result<Option<SeenRefresh>, AppError> {
+async fn successor_of(
+    state: &AppState,
+    token: &RefreshRow,
+) -> Result<Option<SeenRefresh>, AppError> {
     let Some(hash) = token
         .successor_hash
         .as_ref()
@@ -343,7 +346,9 @@ pub async fn revoke(
                 tx::revoke_refresh(&mut tx, &hash).await?;
             }
             match cascade {
-                Some(Cascade::RefreshOnly) => tx::revoke_refresh_of_grant(&mut tx, &grant_id).await?,
+                Some(Cascade::RefreshOnly) => {
+                    tx::revoke_refresh_of_grant(&mut tx, &grant_id).await?
+                }
                 Some(Cascade::Grant) => tx::revoke_grant(&mut tx, &grant_id).await?,
                 None => {}
             }

@@ -29,8 +29,8 @@ mod sql;
 mod writer;
 
 pub use rows::{AccessRow, ClientId, CodeRow, GrantId, GrantRow, RefreshRow, RtStatus};
-use sqlx::any::AnyRow;
 use sql::{Arg, Stmt};
+use sqlx::any::AnyRow;
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -441,8 +441,16 @@ async fn exec(conn: &mut AnyConnection, s: &Stmt<'_>) -> Result<u64, sqlx::Error
 }
 
 /// Runs a statement with one text argument: how many rows it changed.
-async fn exec_on(conn: &mut AnyConnection, sql: &'static str, key: &str) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(sql).bind(key).execute(conn).await?.rows_affected())
+async fn exec_on(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    key: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(sql)
+        .bind(key)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
 /// Statements that run inside a write transaction.

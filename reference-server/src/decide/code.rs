@@ -241,7 +241,11 @@ mod tests {
             CodeDecision::Issue(p) => {
                 let mut s = format!("issue at=[{}]", p.issued.scope);
                 assert_eq!(p.refresh.is_some(), p.issued.refresh.is_some());
-                s += if p.refresh.is_some() { " +rt" } else { " no rt" };
+                s += if p.refresh.is_some() {
+                    " +rt"
+                } else {
+                    " no rt"
+                };
                 if let Some(cap) = p.grant.cap_at {
                     s += &format!(" cap=+{}", cap - NOW);
                 }
@@ -250,11 +254,23 @@ mod tests {
                 }
                 assert_eq!(p.grant.id, GrantId::from("g-new"));
                 assert_eq!(p.access.grant_id, p.grant.id);
-                assert_eq!(p.access.expires_at, NOW + i64::from(p.issued.expires_in));
+                assert_eq!(p.access.expires_at, NOW + p.issued.expires_in);
                 s
             }
         }
     }
+
+    /// (case, policy, defects, the code, caller, redirect_uri, code_verifier, expected decision)
+    type Row = (
+        &'static str,
+        Policy,
+        Vec<Defect>,
+        Option<CodeRow>,
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+    );
 
     #[test]
     fn the_code_exchange_table() {
@@ -262,7 +278,7 @@ mod tests {
         let cb = Some("https://a.example/cb");
         let v = Some(VERIFIER);
         #[rustfmt::skip]
-        let table: Vec<(&str, Policy, Vec<Defect>, Option<CodeRow>, &str, Option<&str>, Option<&str>, &str)> = vec![
+        let table: Vec<Row> = vec![
             ("unknown code", profile("bcp"), vec![], None, "a", cb, v, "400 invalid_grant (unknown authorization code)"),
             ("another client's code", profile("bcp"), vec![], code(|_| {}), "b", cb, v,
                 "400 invalid_grant (the authorization code was issued to another client)"),

@@ -11,9 +11,7 @@
 use tokenlife_model::policy::{CheckOrder, GraceSuccessor, Narrowing, Rotation, SuccessorLifetime};
 use tokenlife_model::{ClientType, Policy};
 
-use super::{
-    dead_rt, effective_status, in_grace, plus, rt_expiry, Issued, Refusal, SeenRefresh,
-};
+use super::{dead_rt, effective_status, in_grace, plus, rt_expiry, Issued, Refusal, SeenRefresh};
 use crate::clock::UnixTime;
 use crate::defects::{Defect, Defects};
 use crate::scope::{Scope, OFFLINE_ACCESS};
@@ -202,7 +200,9 @@ pub fn decide_refresh(
         let (refresh, new_successor) = match (g.successor, tokens.derived.clone()) {
             (GraceSuccessor::Same, Some(same)) => (same, None),
             (GraceSuccessor::Same, None) => {
-                return refuse(Refusal::Internal("grace reuse without the derived successor"))
+                return refuse(Refusal::Internal(
+                    "grace reuse without the derived successor",
+                ))
             }
             (GraceSuccessor::New, _) => {
                 let fresh = tokens.fresh.clone();
@@ -410,9 +410,9 @@ mod tests {
 
     fn describe(e: &Refusal) -> String {
         match e {
-            Refusal::OAuth(OAuthError {
-                description, ..
-            }) => format!("{} ({description})", refusal(e)),
+            Refusal::OAuth(OAuthError { description, .. }) => {
+                format!("{} ({description})", refusal(e))
+            }
             Refusal::Internal(_) => refusal(e),
         }
     }
@@ -424,7 +424,11 @@ mod tests {
                 error,
                 revoke_family,
             } => {
-                let family = if revoke_family.is_some() { " +revoke-family" } else { "" };
+                let family = if revoke_family.is_some() {
+                    " +revoke-family"
+                } else {
+                    ""
+                };
                 format!("refuse {}{family}", describe(error))
             }
             RefreshDecision::Grant(p) => {
@@ -500,13 +504,26 @@ mod tests {
 
     const ALL: &str = "offline_access read write";
 
+    /// (case, policy, defects, the token as read, its successor as read, caller, scope
+    /// requested, expected decision)
+    type Row = (
+        &'static str,
+        Policy,
+        Vec<Defect>,
+        Option<SeenRefresh>,
+        Option<SeenRefresh>,
+        &'static str,
+        Option<&'static str>,
+        String,
+    );
+
     #[test]
     fn the_refresh_table() {
         let used = "refuse 400 invalid_grant (the refresh token was already used)";
         let rotated = "rotate to fresh rt=[offline_access read write] exp=+600 at=[offline_access read write]";
         use Defect::*;
         #[rustfmt::skip]
-        let table: Vec<(&str, Policy, Vec<Defect>, Option<SeenRefresh>, Option<SeenRefresh>, &str, Option<&str>, String)> = vec![
+        let table: Vec<Row> = vec![
             ("unknown token", profile("bcp"), vec![], None, None, "a", None,
                 "refuse 400 invalid_grant (unknown refresh token)".into()),
             ("unknown token, wrong-error-code", profile("bcp"), vec![WrongErrorCode], None, None, "a", None,
@@ -636,7 +653,10 @@ mod tests {
             rotation_confidential: Rotation::Never,
             ..profile("bcp")
         };
-        for (owner, rotated) in [(ClientType::Public, true), (ClientType::Confidential, false)] {
+        for (owner, rotated) in [
+            (ClientType::Public, true),
+            (ClientType::Confidential, false),
+        ] {
             let rows = RefreshRows {
                 token: live(),
                 successor: None,

@@ -5,13 +5,15 @@
 
 use tokenlife_model::Policy;
 
-use super::{effective_status, in_grace, rt_expiry, rt_usable, at_live, Refusal, SeenRefresh};
+use super::{at_live, effective_status, in_grace, rt_expiry, rt_usable, Refusal, SeenRefresh};
 use crate::clock::UnixTime;
 use crate::defects::{Defect, Defects};
 use crate::secret::TokenHash;
 use crate::store::{AccessRow, GrantId, GrantRow, RtStatus};
 
 /// The token the lookup found, with what was read beside it.
+// One per request, moved once: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum FoundToken {
     /// A refresh token, and its successor when [`super::needs_successor`] says so.
@@ -182,7 +184,11 @@ mod tests {
             RevokeDecision::Access {
                 cascade_to_refresh, ..
             } => {
-                let cascade = if *cascade_to_refresh { " +refresh-of-grant" } else { "" };
+                let cascade = if *cascade_to_refresh {
+                    " +refresh-of-grant"
+                } else {
+                    ""
+                };
                 format!("revoke at{cascade}")
             }
         }
@@ -219,6 +225,16 @@ mod tests {
         Some(FoundToken::Access(t, Some(g)))
     }
 
+    /// (case, policy, defects, what the lookup found, caller, expected decision)
+    type Row = (
+        &'static str,
+        Policy,
+        Vec<Defect>,
+        Option<FoundToken>,
+        &'static str,
+        &'static str,
+    );
+
     #[test]
     fn the_revocation_table() {
         use Defect::*;
@@ -228,7 +244,7 @@ mod tests {
             p
         };
         #[rustfmt::skip]
-        let table: Vec<(&str, Policy, Vec<Defect>, Option<FoundToken>, &str, &str)> = vec![
+        let table: Vec<Row> = vec![
             ("unknown token", profile("bcp"), vec![], None, "a", "200"),
             ("unknown token, revoke-wrong-response", profile("bcp"), vec![RevokeWrongResponse], None, "a", "400 invalid_request"),
             ("another client's token", profile("bcp"), vec![], refresh(|_| {}), "b", "200, another client's"),
@@ -253,7 +269,14 @@ mod tests {
         ];
         for (name, policy, d, found, client, expected) in table {
             let derived = super::super::needs_derived(&policy).then(|| TokenHash::of("DERIVED"));
-            let got = decide_revoke(&policy, &defects(&d), found.as_ref(), client, derived.as_ref(), NOW);
+            let got = decide_revoke(
+                &policy,
+                &defects(&d),
+                found.as_ref(),
+                client,
+                derived.as_ref(),
+                NOW,
+            );
             assert_eq!(render(&got), expected, "{name}");
         }
     }

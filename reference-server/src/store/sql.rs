@@ -16,9 +16,28 @@ use super::{RefreshChange, RefreshWrite};
 macro_rules! refresh_columns {
     ($p:literal) => {
         concat!(
-            $p, "hash, ", $p, "grant_id, ", $p, "client_id, ", $p, "scope, ", $p, "issued_at, ",
-            $p, "expires_at, ", $p, "idle_deadline, ", $p, "status, ", $p, "consumed_at, ",
-            $p, "reuse_count, ", $p, "successor_hash"
+            $p,
+            "hash, ",
+            $p,
+            "grant_id, ",
+            $p,
+            "client_id, ",
+            $p,
+            "scope, ",
+            $p,
+            "issued_at, ",
+            $p,
+            "expires_at, ",
+            $p,
+            "idle_deadline, ",
+            $p,
+            "status, ",
+            $p,
+            "consumed_at, ",
+            $p,
+            "reuse_count, ",
+            $p,
+            "successor_hash"
         )
     };
 }
@@ -27,8 +46,20 @@ macro_rules! refresh_columns {
 macro_rules! grant_columns {
     ($p:literal) => {
         concat!(
-            $p, "id, ", $p, "client_id, ", $p, "subject, ", $p, "scope, ", $p, "created_at, ",
-            $p, "cap_at, ", $p, "revoked"
+            $p,
+            "id, ",
+            $p,
+            "client_id, ",
+            $p,
+            "subject, ",
+            $p,
+            "scope, ",
+            $p,
+            "created_at, ",
+            $p,
+            "cap_at, ",
+            $p,
+            "revoked"
         )
     };
 }
@@ -311,7 +342,10 @@ mod tests {
             READ_REFRESH_WITH_GRANT,
             "SELECT r.hash, r.grant_id, r.client_id, r.scope, r.issued_at, r.expires_at, r.idle_deadline, r.status, r.consumed_at, r.reuse_count, r.successor_hash, g.id, g.client_id, g.subject, g.scope, g.created_at, g.cap_at, g.revoked FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
         );
-        assert_eq!(READ_REFRESH.matches(", ").count() + 1, super::super::rows::REFRESH_WIDTH);
+        assert_eq!(
+            READ_REFRESH.matches(", ").count() + 1,
+            super::super::rows::REFRESH_WIDTH
+        );
     }
 
     #[test]

@@ -257,6 +257,12 @@ const PLACEHOLDERS: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"]
 
 /// Binds `args` to `$1`, `$2`, … of `stmt`.
 fn bind(stmt: &mut Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<()> {
+    if args.len() > PLACEHOLDERS.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            args.len(),
+            PLACEHOLDERS.len(),
+        ));
+    }
     for (name, arg) in PLACEHOLDERS.iter().zip(args) {
         let at = stmt
             .parameter_index(name)?
@@ -267,12 +273,6 @@ fn bind(stmt: &mut Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<()> {
             Arg::OptInt(i) => stmt.raw_bind_parameter(at, i)?,
             Arg::Scope(scope) => stmt.raw_bind_parameter(at, scope.to_string())?,
         }
-    }
-    if args.len() > PLACEHOLDERS.len() {
-        return Err(rusqlite::Error::InvalidParameterCount(
-            args.len(),
-            PLACEHOLDERS.len(),
-        ));
     }
     Ok(())
 }
