@@ -18,7 +18,7 @@ use crate::error::AppError;
 use crate::scope::Scope;
 use crate::secret::{Secret, TokenHash};
 use crate::state::AppState;
-use crate::store::{tx, AccessRow, GrantId, RefreshRow};
+use crate::store::{tx, AccessRow, GrantId, GrantRow, RefreshRow};
 
 pub use crate::decide::code::pkce_syntax_ok;
 pub use crate::decide::Issued;
@@ -49,7 +49,7 @@ fn forgotten(state: &AppState, hash: &TokenHash) -> bool {
 }
 
 /// A refresh token as read, with its grant and what memory says of it.
-fn seen(state: &AppState, row: RefreshRow, grant: Option<crate::store::GrantRow>) -> SeenRefresh {
+fn seen(state: &AppState, row: RefreshRow, grant: Option<GrantRow>) -> SeenRefresh {
     let forgotten = forgotten(state, &row.hash);
     SeenRefresh {
         row,
