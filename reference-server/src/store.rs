@@ -28,7 +28,10 @@ mod rows;
 mod sql;
 mod writer;
 
-pub use rows::{AccessRow, ClientId, CodeRow, GrantId, GrantRow, RefreshRow, RtStatus};
+pub use rows::{
+    AccessRow, ClientId, CodeRow, GrantId, GrantRow, RefreshChange, RefreshRow, RefreshWrite,
+    RtStatus,
+};
 use sql::{Arg, Stmt};
 use sqlx::any::AnyRow;
 
@@ -89,43 +92,6 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     writer: Option<Arc<writer::Writer>>,
-}
-
-/// What a refresh grant writes: one transaction that starts with the compare-and-set on the
-/// presented token's status, then stores the successor (when rotating) and the access token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshWrite {
-    /// Digest of the presented refresh token.
-    pub presented: TokenHash,
-    /// The statuses the compare-and-set accepts.
-    pub allowed: Vec<RtStatus>,
-    /// Rotate or only touch the presented token.
-    pub change: RefreshChange,
-    /// The new access token.
-    pub access: AccessRow,
-}
-
-/// How a refresh changes the presented token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefreshChange {
-    /// Rotation: the presented token is consumed and `successor` issued.
-    Rotate {
-        /// The time of the rotation (start of a grace window).
-        now: UnixTime,
-        /// The successor refresh token.
-        successor: Box<RefreshRow>,
-        /// Record the consumption but leave the status active (`restart-forgets`).
-        keep_status: bool,
-        /// Write even when the compare-and-set lost (`race-double-spend`).
-        ignore_lost_race: bool,
-        /// Move the grant's absolute cap (`cap-extended`): grant id and new cap.
-        cap: Option<(GrantId, Option<UnixTime>)>,
-    },
-    /// No rotation: the presented token stays, its idle deadline moves.
-    Touch {
-        /// The new idle deadline.
-        idle_deadline: Option<UnixTime>,
-    },
 }
 
 /// The migrations, embedded in the binary.
@@ -252,7 +218,7 @@ impl Store {
             let w = tokio::task::spawn_blocking(move || writer::Writer::start(&path))
                 .await
                 .map_err(|e| StoreError::Connect(sqlx::Error::Io(std::io::Error::other(e))))?
-                .map_err(|e| StoreError::Connect(writer::to_sqlx(e)))?;
+                .map_err(|e| StoreError::Connect(rows::to_sqlx(e)))?;
             store.writer = Some(Arc::new(w));
         }
         Ok(store)

@@ -182,10 +182,52 @@ pub struct AccessRow {
     pub revoked: bool,
 }
 
+/// What a refresh grant writes: one transaction that starts with the compare-and-set on the
+/// presented token's status, then stores the successor (when rotating) and the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshWrite {
+    /// Digest of the presented refresh token.
+    pub presented: TokenHash,
+    /// The statuses the compare-and-set accepts.
+    pub allowed: Vec<RtStatus>,
+    /// Rotate or only touch the presented token.
+    pub change: RefreshChange,
+    /// The new access token.
+    pub access: AccessRow,
+}
+
+/// How a refresh changes the presented token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshChange {
+    /// Rotation: the presented token is consumed and `successor` issued.
+    Rotate {
+        /// The time of the rotation (start of a grace window).
+        now: UnixTime,
+        /// The successor refresh token.
+        successor: Box<RefreshRow>,
+        /// Record the consumption but leave the status active (`restart-forgets`).
+        keep_status: bool,
+        /// Write even when the compare-and-set lost (`race-double-spend`).
+        ignore_lost_race: bool,
+        /// Move the grant's absolute cap (`cap-extended`): grant id and new cap.
+        cap: Option<(GrantId, Option<UnixTime>)>,
+    },
+    /// No rotation: the presented token stays, its idle deadline moves.
+    Touch {
+        /// The new idle deadline.
+        idle_deadline: Option<UnixTime>,
+    },
+}
+
 /// A stored scope: written by [`Scope`]'s `Display`, so parsing it gives the same set back
 /// (an empty text is the empty scope).
 pub(super) fn scope_of(text: &str) -> Scope {
     Scope::parse(text).unwrap_or_default()
+}
+
+/// A rusqlite error as the store's error type (no bound value is ever in it).
+pub(super) fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other(format!("sqlite writer: {e}")))
 }
 
 /// One result row, read by column index: the same decoding for sqlx's rows and for the
@@ -218,20 +260,20 @@ impl Columns for AnyRow {
 
 impl Columns for rusqlite::Row<'_> {
     fn text(&self, i: usize) -> Result<String, sqlx::Error> {
-        self.get(i).map_err(super::writer::to_sqlx)
+        self.get(i).map_err(to_sqlx)
     }
     fn opt_text(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
-        self.get(i).map_err(super::writer::to_sqlx)
+        self.get(i).map_err(to_sqlx)
     }
     fn int(&self, i: usize) -> Result<i64, sqlx::Error> {
-        self.get(i).map_err(super::writer::to_sqlx)
+        self.get(i).map_err(to_sqlx)
     }
     fn opt_int(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
-        self.get(i).map_err(super::writer::to_sqlx)
+        self.get(i).map_err(to_sqlx)
     }
 }
 
-/// A refresh token from [`super::sql::REFRESH_COLUMNS`], starting at column `at`.
+/// A refresh token from the refresh columns of the store's reads, starting at column `at`.
 pub(super) fn refresh_row(r: &impl Columns, at: usize) -> Result<RefreshRow, sqlx::Error> {
     Ok(RefreshRow {
         hash: TokenHash::from_stored(r.text(at)?),
@@ -251,7 +293,7 @@ pub(super) fn refresh_row(r: &impl Columns, at: usize) -> Result<RefreshRow, sql
 /// How many columns [`refresh_row`] reads.
 pub(super) const REFRESH_WIDTH: usize = 11;
 
-/// A grant from [`super::sql::GRANT_COLUMNS`], starting at column `at`; `None` when its id
+/// A grant from the grant columns of the store's reads, starting at column `at`; `None` when its id
 /// is NULL (the outer join found no grant).
 pub(super) fn grant_row(r: &impl Columns, at: usize) -> Result<Option<GrantRow>, sqlx::Error> {
     let Some(id) = r.opt_text(at)? else {
@@ -268,7 +310,7 @@ pub(super) fn grant_row(r: &impl Columns, at: usize) -> Result<Option<GrantRow>,
     }))
 }
 
-/// An access token from [`super::sql::ACCESS_COLUMNS`].
+/// An access token, columns in the order of the store's access-token read.
 pub(super) fn access_row(r: &impl Columns) -> Result<AccessRow, sqlx::Error> {
     Ok(AccessRow {
         hash: TokenHash::from_stored(r.text(0)?),
@@ -280,7 +322,7 @@ pub(super) fn access_row(r: &impl Columns) -> Result<AccessRow, sqlx::Error> {
     })
 }
 
-/// An authorization code from [`super::sql::CODE_COLUMNS`].
+/// An authorization code, columns in the order of the store's code read.
 pub(super) fn code_row(r: &impl Columns) -> Result<CodeRow, sqlx::Error> {
     Ok(CodeRow {
         hash: TokenHash::from_stored(r.text(0)?),

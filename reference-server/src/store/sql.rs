@@ -9,10 +9,9 @@ use std::borrow::Cow;
 
 use crate::scope::Scope;
 
-use super::rows::{AccessRow, GrantRow, RefreshRow, RtStatus};
-use super::{RefreshChange, RefreshWrite};
+use super::rows::{AccessRow, GrantRow, RefreshChange, RefreshRow, RefreshWrite, RtStatus};
 
-/// The columns [`super::rows::refresh_row`] decodes, in its order.
+/// The columns `rows::refresh_row` decodes, in its order.
 macro_rules! refresh_columns {
     ($p:literal) => {
         concat!(
@@ -42,7 +41,7 @@ macro_rules! refresh_columns {
     };
 }
 
-/// The columns [`super::rows::grant_row`] decodes, in its order.
+/// The columns `rows::grant_row` decodes, in its order.
 macro_rules! grant_columns {
     ($p:literal) => {
         concat!(
@@ -84,10 +83,10 @@ pub(super) const READ_REFRESH: &str = concat!(
 pub(super) const READ_GRANT: &str =
     concat!("SELECT ", grant_columns!(""), " FROM grants WHERE id = $1");
 
-/// An access token by digest, in [`super::rows::access_row`]'s order.
+/// An access token by digest, in `rows::access_row`'s order.
 pub(super) const READ_ACCESS: &str = "SELECT hash, grant_id, client_id, scope, expires_at, revoked FROM access_tokens WHERE hash = $1";
 
-/// An authorization code by digest, in [`super::rows::code_row`]'s order.
+/// An authorization code by digest, in `rows::code_row`'s order.
 pub(super) const READ_CODE: &str = "SELECT hash, client_id, subject, redirect_uri, scope, code_challenge, expires_at, used, grant_id FROM authorization_codes WHERE hash = $1";
 
 /// The live grants of a subject.

@@ -36,9 +36,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Statement, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::rows::{self, GrantRow, RefreshRow};
+use super::rows::{self, to_sqlx, GrantRow, RefreshRow, RefreshWrite};
 use super::sql::{self, Arg, Stmt};
-use super::{RefreshWrite, TokenHash};
+use crate::secret::TokenHash;
 
 /// How often the checkpointer runs.
 pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -92,11 +92,6 @@ pub(super) fn sqlite_path(url: &str) -> String {
     let rest = url.strip_prefix("sqlite:").unwrap_or(url);
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     rest.split('?').next().unwrap_or(rest).to_string()
-}
-
-/// A rusqlite error as the store's error type (no bound value is ever in it).
-pub(super) fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
-    sqlx::Error::Io(std::io::Error::other(format!("sqlite writer: {e}")))
 }
 
 impl Writer {
