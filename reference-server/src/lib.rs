@@ -13,7 +13,8 @@
 //! - [`embedded`]: the server in process on a temporary SQLite file with the test clock,
 //!   restartable: the suite's own target.
 //! - [`http`]: [`app`], the router (for `tower::ServiceExt::oneshot` in tests).
-//! - [`flow`]: the token lifecycle, given a time.
+//! - [`decide`]: the token lifecycle's decisions, pure functions of rows, request and time.
+//! - [`flow`]: the token lifecycle's I/O: read, decide, write.
 //! - [`store`]: the database and its compare-and-sets.
 //! - [`defects`]: the injectable real-world bugs.
 //! - [`cli`]: `tokenlife serve`.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod client_auth;
 pub mod clock;
 pub mod config;
+pub mod decide;
 pub mod defects;
 pub mod embedded;
 pub mod error;

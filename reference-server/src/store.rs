@@ -15,15 +15,25 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyArguments, AnyPoolOptions};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 
 use crate::clock::UnixTime;
 use crate::secret::{DerivationKey, TokenHash};
 
+mod rows;
+mod sql;
 mod writer;
+
+pub use rows::{
+    AccessRow, ClientId, CodeRow, GrantId, GrantRow, RefreshChange, RefreshRow, RefreshWrite,
+    RtStatus,
+};
+use sql::{Arg, Stmt};
+use sqlx::any::AnyRow;
 
 /// Why the store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -70,125 +80,6 @@ impl Backend {
     }
 }
 
-/// The status of a refresh token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RtStatus {
-    /// Usable (subject to its deadlines and its grant).
-    Active,
-    /// Rotated: a successor was issued for it.
-    Consumed,
-    /// Revoked (RFC 7009, reuse detection, code replay).
-    Revoked,
-}
-
-impl RtStatus {
-    /// The stored form.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RtStatus::Active => "active",
-            RtStatus::Consumed => "consumed",
-            RtStatus::Revoked => "revoked",
-        }
-    }
-
-    fn parse(s: &str) -> Result<RtStatus, sqlx::Error> {
-        match s {
-            "active" => Ok(RtStatus::Active),
-            "consumed" => Ok(RtStatus::Consumed),
-            "revoked" => Ok(RtStatus::Revoked),
-            other => Err(sqlx::Error::Decode(
-                format!("unknown refresh token status `{other}`").into(),
-            )),
-        }
-    }
-}
-
-/// A grant (a token family): what one authorization-code exchange started.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrantRow {
-    /// Random id.
-    pub id: String,
-    /// The client it was issued to.
-    pub client_id: String,
-    /// The resource owner.
-    pub subject: String,
-    /// The granted scope.
-    pub scope: String,
-    /// When the code was exchanged.
-    pub created_at: UnixTime,
-    /// No refresh token of the grant is usable at or after this time (absolute cap).
-    pub cap_at: Option<UnixTime>,
-    /// The whole grant is revoked, every token of it included.
-    pub revoked: bool,
-}
-
-/// An authorization code (RFC 6749 §4.1.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeRow {
-    /// Digest of the code.
-    pub hash: TokenHash,
-    /// The client it was issued to.
-    pub client_id: String,
-    /// The resource owner who approved.
-    pub subject: String,
-    /// The redirect URI of the authorization request.
-    pub redirect_uri: String,
-    /// The approved scope.
-    pub scope: String,
-    /// The PKCE S256 challenge, if one was sent (RFC 7636).
-    pub code_challenge: Option<String>,
-    /// Dead at or after this time.
-    pub expires_at: UnixTime,
-    /// Already exchanged.
-    pub used: bool,
-    /// The grant its exchange created.
-    pub grant_id: Option<String>,
-}
-
-/// A refresh token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshRow {
-    /// Digest of the token.
-    pub hash: TokenHash,
-    /// Its grant (family).
-    pub grant_id: String,
-    /// The client it was issued to (RFC 6749 §10.4 binding).
-    pub client_id: String,
-    /// Its scope: always the grant's original scope (RFC 6749 §6).
-    pub scope: String,
-    /// When it was issued.
-    pub issued_at: UnixTime,
-    /// Its TTL deadline.
-    pub expires_at: Option<UnixTime>,
-    /// Its idle-timeout deadline (RFC 9700 §4.14.2).
-    pub idle_deadline: Option<UnixTime>,
-    /// Active, consumed or revoked.
-    pub status: RtStatus,
-    /// When it was rotated (start of its grace window).
-    pub consumed_at: Option<UnixTime>,
-    /// How many grace reuses it has had.
-    pub reuse_count: i64,
-    /// Digest of the successor its rotation issued.
-    pub successor_hash: Option<String>,
-}
-
-/// An access token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessRow {
-    /// Digest of the token.
-    pub hash: TokenHash,
-    /// Its grant.
-    pub grant_id: String,
-    /// The client it was issued to.
-    pub client_id: String,
-    /// Its scope (possibly narrower than the grant's).
-    pub scope: String,
-    /// Dead at or after this time.
-    pub expires_at: UnixTime,
-    /// Revoked by itself (RFC 7009); it is dead as well when its grant is revoked.
-    pub revoked: bool,
-}
-
 /// The database, with separate pools for reads and for writes (the same pool except for a
 /// SQLite file, where one writer connection avoids lock contention: WAL with a single writer).
 ///
@@ -201,43 +92,6 @@ pub struct Store {
     write: AnyPool,
     backend: Backend,
     writer: Option<Arc<writer::Writer>>,
-}
-
-/// What a refresh grant writes: one transaction that starts with the compare-and-set on the
-/// presented token's status, then stores the successor (when rotating) and the access token.
-#[derive(Debug, Clone)]
-pub struct RefreshWrite {
-    /// Digest of the presented refresh token.
-    pub presented: TokenHash,
-    /// The statuses the compare-and-set accepts.
-    pub allowed: Vec<RtStatus>,
-    /// Rotate or only touch the presented token.
-    pub change: RefreshChange,
-    /// The new access token.
-    pub access: AccessRow,
-}
-
-/// How a refresh changes the presented token.
-#[derive(Debug, Clone)]
-pub enum RefreshChange {
-    /// Rotation: the presented token is consumed and `successor` issued.
-    Rotate {
-        /// The time of the rotation (start of a grace window).
-        now: UnixTime,
-        /// The successor refresh token.
-        successor: Box<RefreshRow>,
-        /// Record the consumption but leave the status active (`restart-forgets`).
-        keep_status: bool,
-        /// Write even when the compare-and-set lost (`race-double-spend`).
-        ignore_lost_race: bool,
-        /// Move the grant's absolute cap (`cap-extended`): grant id and new cap.
-        cap: Option<(String, Option<UnixTime>)>,
-    },
-    /// No rotation: the presented token stays, its idle deadline moves.
-    Touch {
-        /// The new idle deadline.
-        idle_deadline: Option<UnixTime>,
-    },
 }
 
 /// The migrations, embedded in the binary.
@@ -364,7 +218,7 @@ impl Store {
             let w = tokio::task::spawn_blocking(move || writer::Writer::start(&path))
                 .await
                 .map_err(|e| StoreError::Connect(sqlx::Error::Io(std::io::Error::other(e))))?
-                .map_err(|e| StoreError::Connect(writer::to_sqlx(e)))?;
+                .map_err(|e| StoreError::Connect(rows::to_sqlx(e)))?;
             store.writer = Some(Arc::new(w));
         }
         Ok(store)
@@ -391,41 +245,16 @@ impl Store {
         if let Some(writer) = &self.writer {
             return writer.write_refresh(w).await;
         }
+        let steps = sql::refresh_steps(&w);
         let mut t = self.begin().await?;
-        let won = match &w.change {
-            RefreshChange::Rotate {
-                now,
-                successor,
-                keep_status,
-                ignore_lost_race,
-                cap,
-            } => {
-                let won = tx::consume_refresh(
-                    &mut t,
-                    &w.presented,
-                    &w.allowed,
-                    *now,
-                    &successor.hash,
-                    *keep_status,
-                )
-                .await?;
-                if won || *ignore_lost_race {
-                    tx::insert_refresh(&mut t, successor).await?;
-                    if let Some((grant, cap)) = cap {
-                        tx::set_cap(&mut t, grant, *cap).await?;
-                    }
-                }
-                won || *ignore_lost_race
-            }
-            RefreshChange::Touch { idle_deadline } => {
-                tx::touch_refresh(&mut t, &w.presented, &w.allowed, *idle_deadline).await?
-            }
-        };
-        if !won {
+        let won = exec(&mut t, &steps.compare_and_set).await? == 1;
+        if !won && !steps.proceed_if_lost {
             t.rollback().await?;
             return Ok(false);
         }
-        tx::insert_access(&mut t, &w.access).await?;
+        for s in &steps.then {
+            exec(&mut t, s).await?;
+        }
         t.commit().await?;
         Ok(true)
     }
@@ -439,29 +268,17 @@ impl Store {
             // A SQLite file: a read-only rusqlite connection, no hand-off to sqlx's worker.
             return writer.read_refresh(hash);
         }
-        let row = sqlx::query(
-            "SELECT r.*, g.id AS g_id, g.client_id AS g_client_id, g.subject AS g_subject, g.scope AS g_scope, g.created_at AS g_created_at, g.cap_at AS g_cap_at, g.revoked AS g_revoked FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1",
-        )
-        .bind(hash.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        let rt = rt_from_row(&r)?;
-        let grant = match r.try_get::<Option<String>, _>("g_id")? {
-            None => None,
-            Some(id) => Some(GrantRow {
-                id,
-                client_id: r.try_get("g_client_id")?,
-                subject: r.try_get("g_subject")?,
-                scope: r.try_get("g_scope")?,
-                created_at: r.try_get("g_created_at")?,
-                cap_at: r.try_get("g_cap_at")?,
-                revoked: r.try_get::<i64, _>("g_revoked")? != 0,
-            }),
-        };
-        Ok(Some((rt, grant)))
+        let row = sqlx::query(sql::READ_REFRESH_WITH_GRANT)
+            .bind(hash.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| {
+            Ok((
+                rows::refresh_row(&r, 0)?,
+                rows::grant_row(&r, rows::REFRESH_WIDTH)?,
+            ))
+        })
+        .transpose()
     }
 
     /// The pool for plain reads.
@@ -478,13 +295,11 @@ impl Store {
     /// every instance sharing the database derives the same values.
     pub async fn derivation_key(&self) -> Result<DerivationKey, StoreError> {
         let fresh = DerivationKey::generate();
-        sqlx::query(
-            "INSERT INTO server_state (name, value) VALUES ('successor_key', $1) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(fresh.to_stored())
-        .execute(&self.write)
-        .await
-        .map_err(StoreError::Setup)?;
+        sqlx::query(sql::INSERT_STATE_ONCE)
+            .bind(fresh.to_stored())
+            .execute(&self.write)
+            .await
+            .map_err(StoreError::Setup)?;
         let stored = self
             .state_value("successor_key")
             .await
@@ -499,7 +314,7 @@ impl Store {
 
     /// A value of the `server_state` table.
     pub async fn state_value(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query("SELECT value FROM server_state WHERE name = $1")
+        let row = sqlx::query(sql::READ_STATE)
             .bind(name)
             .fetch_optional(&self.write)
             .await?;
@@ -508,137 +323,100 @@ impl Store {
 
     /// Sets a value of the `server_state` table.
     pub async fn set_state_value(&self, name: &str, value: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO server_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        )
-        .bind(name)
-        .bind(value)
-        .execute(&self.write)
-        .await?;
+        sqlx::query(sql::UPSERT_STATE)
+            .bind(name)
+            .bind(value)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
     /// Stores a new authorization code.
     pub async fn insert_code(&self, c: &CodeRow) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO authorization_codes (hash, client_id, subject, redirect_uri, scope, code_challenge, expires_at, used, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL)",
-        )
-        .bind(c.hash.as_str())
-        .bind(&c.client_id)
-        .bind(&c.subject)
-        .bind(&c.redirect_uri)
-        .bind(&c.scope)
-        .bind(c.code_challenge.as_deref())
-        .bind(c.expires_at)
-        .execute(&self.write)
-        .await?;
+        sqlx::query(sql::INSERT_CODE)
+            .bind(c.hash.as_str())
+            .bind(c.client_id.as_str())
+            .bind(&c.subject)
+            .bind(&c.redirect_uri)
+            .bind(c.scope.to_string())
+            .bind(c.code_challenge.as_deref())
+            .bind(c.expires_at)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
     /// The code with this digest.
     pub async fn code(&self, hash: &TokenHash) -> Result<Option<CodeRow>, sqlx::Error> {
-        let row = sqlx::query("SELECT * FROM authorization_codes WHERE hash = $1")
-            .bind(hash.as_str())
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| {
-            Ok(CodeRow {
-                hash: TokenHash::from_stored(r.try_get("hash")?),
-                client_id: r.try_get("client_id")?,
-                subject: r.try_get("subject")?,
-                redirect_uri: r.try_get("redirect_uri")?,
-                scope: r.try_get("scope")?,
-                code_challenge: r.try_get("code_challenge")?,
-                expires_at: r.try_get("expires_at")?,
-                used: r.try_get::<i64, _>("used")? != 0,
-                grant_id: r.try_get("grant_id")?,
-            })
-        })
-        .transpose()
+        let row = self.read_one(sql::READ_CODE, hash.as_str()).await?;
+        row.map(|r| rows::code_row(&r)).transpose()
     }
 
     /// The grant with this id.
-    pub async fn grant(&self, id: &str) -> Result<Option<GrantRow>, sqlx::Error> {
-        let row = sqlx::query("SELECT * FROM grants WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| grant_from_row(&r)).transpose()
+    pub async fn grant(&self, id: &GrantId) -> Result<Option<GrantRow>, sqlx::Error> {
+        let row = self.read_one(sql::READ_GRANT, id.as_str()).await?;
+        Ok(row.map(|r| rows::grant_row(&r, 0)).transpose()?.flatten())
     }
 
     /// The refresh token with this digest.
     pub async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRow>, sqlx::Error> {
-        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE hash = $1")
-            .bind(hash.as_str())
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| rt_from_row(&r)).transpose()
+        let row = self.read_one(sql::READ_REFRESH, hash.as_str()).await?;
+        row.map(|r| rows::refresh_row(&r, 0)).transpose()
     }
 
     /// The access token with this digest.
     pub async fn access_token(&self, hash: &TokenHash) -> Result<Option<AccessRow>, sqlx::Error> {
-        let row = sqlx::query("SELECT * FROM access_tokens WHERE hash = $1")
-            .bind(hash.as_str())
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| {
-            Ok(AccessRow {
-                hash: TokenHash::from_stored(r.try_get("hash")?),
-                grant_id: r.try_get("grant_id")?,
-                client_id: r.try_get("client_id")?,
-                scope: r.try_get("scope")?,
-                expires_at: r.try_get("expires_at")?,
-                revoked: r.try_get::<i64, _>("revoked")? != 0,
-            })
-        })
-        .transpose()
+        let row = self.read_one(sql::READ_ACCESS, hash.as_str()).await?;
+        row.map(|r| rows::access_row(&r)).transpose()
     }
 
     /// The ids of every live grant of `subject` (for the `revoke-too-much` defect).
-    pub async fn grants_of_subject(&self, subject: &str) -> Result<Vec<String>, sqlx::Error> {
-        let rows = sqlx::query("SELECT id FROM grants WHERE subject = $1 AND revoked = 0")
+    pub async fn grants_of_subject(&self, subject: &str) -> Result<Vec<GrantId>, sqlx::Error> {
+        let rows = sqlx::query(sql::GRANTS_OF_SUBJECT)
             .bind(subject)
             .fetch_all(&self.read)
             .await?;
-        rows.iter().map(|r| r.try_get::<String, _>("id")).collect()
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map(GrantId::from))
+            .collect()
+    }
+
+    /// A point lookup on the read pool: `sql` with its one argument, `$1`.
+    async fn read_one(&self, sql: &'static str, key: &str) -> Result<Option<AnyRow>, sqlx::Error> {
+        sqlx::query(sql).bind(key).fetch_optional(&self.read).await
     }
 }
 
-fn grant_from_row(r: &AnyRow) -> Result<GrantRow, sqlx::Error> {
-    Ok(GrantRow {
-        id: r.try_get("id")?,
-        client_id: r.try_get("client_id")?,
-        subject: r.try_get("subject")?,
-        scope: r.try_get("scope")?,
-        created_at: r.try_get("created_at")?,
-        cap_at: r.try_get("cap_at")?,
-        revoked: r.try_get::<i64, _>("revoked")? != 0,
-    })
+/// `s` with its arguments bound, for sqlx.
+fn bound<'q>(s: &'q Stmt<'q>) -> Query<'q, Any, AnyArguments<'q>> {
+    let mut q = sqlx::query(&s.sql);
+    for a in &s.args {
+        q = match *a {
+            Arg::Text(t) => q.bind(t),
+            Arg::Int(i) => q.bind(i),
+            Arg::OptInt(i) => q.bind(i),
+            Arg::Scope(scope) => q.bind(scope.to_string()),
+        };
+    }
+    q
 }
 
-fn rt_from_row(r: &AnyRow) -> Result<RefreshRow, sqlx::Error> {
-    Ok(RefreshRow {
-        hash: TokenHash::from_stored(r.try_get("hash")?),
-        grant_id: r.try_get("grant_id")?,
-        client_id: r.try_get("client_id")?,
-        scope: r.try_get("scope")?,
-        issued_at: r.try_get("issued_at")?,
-        expires_at: r.try_get("expires_at")?,
-        idle_deadline: r.try_get("idle_deadline")?,
-        status: RtStatus::parse(&r.try_get::<String, _>("status")?)?,
-        consumed_at: r.try_get("consumed_at")?,
-        reuse_count: r.try_get("reuse_count")?,
-        successor_hash: r.try_get("successor_hash")?,
-    })
+/// Runs `s` inside a transaction: how many rows it changed.
+async fn exec(conn: &mut AnyConnection, s: &Stmt<'_>) -> Result<u64, sqlx::Error> {
+    Ok(bound(s).execute(conn).await?.rows_affected())
 }
 
-/// `status IN (…)` for a compare-and-set; the statuses are constants, never input.
-fn status_in(allowed: &[RtStatus]) -> String {
-    let list: Vec<String> = allowed
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    format!("status IN ({})", list.join(", "))
+/// Runs a statement with one text argument: how many rows it changed.
+async fn exec_on(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    key: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(sql)
+        .bind(key)
+        .execute(conn)
+        .await?
+        .rows_affected())
 }
 
 /// Statements that run inside a write transaction.
@@ -646,21 +424,21 @@ pub mod tx {
     use super::*;
 
     /// Marks the code exchanged and records its grant; `false` when it was already used
-    /// (compare-and-set: two concurrent exchanges cannot both win).
+    /// (compare-and-set: two concurrent exchanges cannot both win), unless `compare` is off.
     pub async fn use_code(
         conn: &mut AnyConnection,
         hash: &TokenHash,
-        grant_id: &str,
+        grant_id: &GrantId,
         compare: bool,
     ) -> Result<bool, sqlx::Error> {
         let sql = if compare {
-            "UPDATE authorization_codes SET used = 1, grant_id = $2 WHERE hash = $1 AND used = 0"
+            sql::USE_CODE_ONCE
         } else {
-            "UPDATE authorization_codes SET used = 1, grant_id = $2 WHERE hash = $1"
+            sql::USE_CODE_AGAIN
         };
         let done = sqlx::query(sql)
             .bind(hash.as_str())
-            .bind(grant_id)
+            .bind(grant_id.as_str())
             .execute(conn)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -668,17 +446,7 @@ pub mod tx {
 
     /// Stores a new grant.
     pub async fn insert_grant(conn: &mut AnyConnection, g: &GrantRow) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO grants (id, client_id, subject, scope, created_at, cap_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, 0)",
-        )
-        .bind(&g.id)
-        .bind(&g.client_id)
-        .bind(&g.subject)
-        .bind(&g.scope)
-        .bind(g.created_at)
-        .bind(g.cap_at)
-        .execute(conn)
-        .await?;
+        exec(conn, &sql::insert_grant(g)).await?;
         Ok(())
     }
 
@@ -687,84 +455,14 @@ pub mod tx {
         conn: &mut AnyConnection,
         t: &RefreshRow,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (hash, grant_id, client_id, scope, issued_at, expires_at, idle_deadline, status, consumed_at, reuse_count, successor_hash, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, NULL, 0)",
-        )
-        .bind(t.hash.as_str())
-        .bind(&t.grant_id)
-        .bind(&t.client_id)
-        .bind(&t.scope)
-        .bind(t.issued_at)
-        .bind(t.expires_at)
-        .bind(t.idle_deadline)
-        .bind(t.status.as_str())
-        .execute(conn)
-        .await?;
+        exec(conn, &sql::insert_refresh(t)).await?;
         Ok(())
     }
 
     /// Stores a new access token.
     pub async fn insert_access(conn: &mut AnyConnection, t: &AccessRow) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO access_tokens (hash, grant_id, client_id, scope, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, 0)",
-        )
-        .bind(t.hash.as_str())
-        .bind(&t.grant_id)
-        .bind(&t.client_id)
-        .bind(&t.scope)
-        .bind(t.expires_at)
-        .execute(conn)
-        .await?;
+        exec(conn, &sql::insert_access(t)).await?;
         Ok(())
-    }
-
-    /// Rotation's compare-and-set: marks the token consumed (or, with `keep_status`, only
-    /// records the consumption) if its status is one of `allowed`; `false` when another
-    /// request changed it first.
-    pub async fn consume_refresh(
-        conn: &mut AnyConnection,
-        hash: &TokenHash,
-        allowed: &[RtStatus],
-        now: UnixTime,
-        successor: &TokenHash,
-        keep_status: bool,
-    ) -> Result<bool, sqlx::Error> {
-        let set = if keep_status {
-            "consumed_at = $2, successor_hash = $3, reuse_count = 0, version = version + 1"
-        } else {
-            "status = 'consumed', consumed_at = $2, successor_hash = $3, reuse_count = 0, version = version + 1"
-        };
-        let sql = format!(
-            "UPDATE refresh_tokens SET {set} WHERE hash = $1 AND {}",
-            status_in(allowed)
-        );
-        let done = sqlx::query(&sql)
-            .bind(hash.as_str())
-            .bind(now)
-            .bind(successor.as_str())
-            .execute(conn)
-            .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// A refresh without rotation: the token stays, its idle deadline moves; `false` when
-    /// its status changed since it was read.
-    pub async fn touch_refresh(
-        conn: &mut AnyConnection,
-        hash: &TokenHash,
-        allowed: &[RtStatus],
-        idle_deadline: Option<UnixTime>,
-    ) -> Result<bool, sqlx::Error> {
-        let sql = format!(
-            "UPDATE refresh_tokens SET idle_deadline = $2, version = version + 1 WHERE hash = $1 AND {}",
-            status_in(allowed)
-        );
-        let done = sqlx::query(&sql)
-            .bind(hash.as_str())
-            .bind(idle_deadline)
-            .execute(conn)
-            .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// A grace reuse: counts it if the count is still under `limit` (compare-and-set: no
@@ -778,48 +476,29 @@ pub mod tx {
     ) -> Result<bool, sqlx::Error> {
         // No limit: a bound no count reaches, so both engines see one statement shape.
         let limit = limit.unwrap_or(i64::MAX);
-        let done = match slide {
-            None => sqlx::query(
-                "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, version = version + 1 WHERE hash = $1 AND status = 'consumed' AND reuse_count < $2",
-            )
-            .bind(hash.as_str())
-            .bind(limit)
-            .execute(conn)
-            .await?,
-            Some(now) => sqlx::query(
-                "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, consumed_at = $3, version = version + 1 WHERE hash = $1 AND reuse_count < $2",
-            )
-            .bind(hash.as_str())
-            .bind(limit)
-            .bind(now)
-            .execute(conn)
-            .await?,
+        let mut args = vec![Arg::Text(hash.as_str()), Arg::Int(limit)];
+        let sql = match slide {
+            None => sql::COUNT_REUSE,
+            Some(now) => {
+                args.push(Arg::Int(now));
+                sql::COUNT_REUSE_SLIDING
+            }
         };
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Moves the absolute cap of a grant (the `cap-extended` defect).
-    pub async fn set_cap(
-        conn: &mut AnyConnection,
-        grant_id: &str,
-        cap_at: Option<UnixTime>,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE grants SET cap_at = $2 WHERE id = $1")
-            .bind(grant_id)
-            .bind(cap_at)
-            .execute(conn)
-            .await?;
-        Ok(())
+        let s = Stmt {
+            sql: sql.into(),
+            args,
+        };
+        Ok(exec(conn, &s).await? == 1)
     }
 
     /// Revokes a grant and every token of it (reuse detection, RFC 7009 §2.1 cascade,
     /// code replay). Its access tokens die with the grant: every check of an access token
     /// reads its grant (schema 2), so they are not marked one by one.
-    pub async fn revoke_grant(conn: &mut AnyConnection, grant_id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE grants SET revoked = 1 WHERE id = $1")
-            .bind(grant_id)
-            .execute(&mut *conn)
-            .await?;
+    pub async fn revoke_grant(
+        conn: &mut AnyConnection,
+        grant_id: &GrantId,
+    ) -> Result<(), sqlx::Error> {
+        exec_on(&mut *conn, sql::REVOKE_GRANT, grant_id.as_str()).await?;
         revoke_refresh_of_grant(&mut *conn, grant_id).await?;
         Ok(())
     }
@@ -827,14 +506,9 @@ pub mod tx {
     /// Revokes every refresh token of a grant, its access tokens left alone.
     pub async fn revoke_refresh_of_grant(
         conn: &mut AnyConnection,
-        grant_id: &str,
+        grant_id: &GrantId,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "UPDATE refresh_tokens SET status = 'revoked', version = version + 1 WHERE grant_id = $1",
-        )
-        .bind(grant_id)
-        .execute(conn)
-        .await?;
+        exec_on(conn, sql::REVOKE_REFRESH_OF_GRANT, grant_id.as_str()).await?;
         Ok(())
     }
 
@@ -843,13 +517,7 @@ pub mod tx {
         conn: &mut AnyConnection,
         hash: &TokenHash,
     ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET status = 'revoked', version = version + 1 WHERE hash = $1 AND status = 'consumed'",
-        )
-        .bind(hash.as_str())
-        .execute(conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(exec_on(conn, sql::REVOKE_CONSUMED_REFRESH, hash.as_str()).await? == 1)
     }
 
     /// Revokes one refresh token if it is still active; `false` when it was not.
@@ -857,13 +525,7 @@ pub mod tx {
         conn: &mut AnyConnection,
         hash: &TokenHash,
     ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE refresh_tokens SET status = 'revoked', version = version + 1 WHERE hash = $1 AND status = 'active'",
-        )
-        .bind(hash.as_str())
-        .execute(conn)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(exec_on(conn, sql::REVOKE_ACTIVE_REFRESH, hash.as_str()).await? == 1)
     }
 
     /// Revokes one access token; `false` when it already was.
@@ -871,11 +533,6 @@ pub mod tx {
         conn: &mut AnyConnection,
         hash: &TokenHash,
     ) -> Result<bool, sqlx::Error> {
-        let done =
-            sqlx::query("UPDATE access_tokens SET revoked = 1 WHERE hash = $1 AND revoked = 0")
-                .bind(hash.as_str())
-                .execute(conn)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(exec_on(conn, sql::REVOKE_ACCESS, hash.as_str()).await? == 1)
     }
 }

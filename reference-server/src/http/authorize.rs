@@ -160,14 +160,14 @@ pub(super) async fn authorize(
     let code = Secret::generate();
     let row = CodeRow {
         hash: code.digest(),
-        client_id: client.id.clone(),
+        client_id: client.id.as_str().into(),
         subject,
         redirect_uri: if included {
             redirect_uri.to_string()
         } else {
             String::new()
         },
-        scope: scope.to_string(),
+        scope: scope.clone(),
         code_challenge: challenge,
         expires_at: state.now() + CODE_TTL,
         used: false,

@@ -33,10 +33,12 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Statement, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::{status_in, GrantRow, RefreshChange, RefreshRow, RefreshWrite, RtStatus, TokenHash};
+use super::rows::{self, to_sqlx, GrantRow, RefreshRow, RefreshWrite};
+use super::sql::{self, Arg, Stmt};
+use crate::secret::TokenHash;
 
 /// How often the checkpointer runs.
 pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -79,9 +81,6 @@ pub(super) struct Writer {
     closed: AtomicBool,
 }
 
-/// The refresh grant's lookup: the token with this digest and its grant, one statement.
-const READ_REFRESH: &str = "SELECT r.hash, r.grant_id, r.client_id, r.scope, r.issued_at, r.expires_at, r.idle_deadline, r.status, r.consumed_at, r.reuse_count, r.successor_hash, g.id, g.client_id, g.subject, g.scope, g.created_at, g.cap_at, g.revoked FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id WHERE r.hash = ?1";
-
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer").finish_non_exhaustive()
@@ -93,11 +92,6 @@ pub(super) fn sqlite_path(url: &str) -> String {
     let rest = url.strip_prefix("sqlite:").unwrap_or(url);
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     rest.split('?').next().unwrap_or(rest).to_string()
-}
-
-/// A rusqlite error as the store's error type (no bound value is ever in it).
-pub(super) fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
-    sqlx::Error::Io(std::io::Error::other(format!("sqlite writer: {e}")))
 }
 
 impl Writer {
@@ -238,39 +232,51 @@ fn read_refresh(
     conn: &Connection,
     hash: &TokenHash,
 ) -> Result<Option<(RefreshRow, Option<GrantRow>)>, sqlx::Error> {
-    let mut stmt = conn.prepare_cached(READ_REFRESH).map_err(to_sqlx)?;
-    let mut rows = stmt.query(params![hash.as_str()]).map_err(to_sqlx)?;
+    let mut stmt = conn
+        .prepare_cached(sql::READ_REFRESH_WITH_GRANT)
+        .map_err(to_sqlx)?;
+    bind(&mut stmt, &[Arg::Text(hash.as_str())]).map_err(to_sqlx)?;
+    let mut rows = stmt.raw_query();
     let Some(r) = rows.next().map_err(to_sqlx)? else {
         return Ok(None);
     };
-    let get = |e: rusqlite::Error| to_sqlx(e);
-    let status: String = r.get(7).map_err(get)?;
-    let rt = RefreshRow {
-        hash: TokenHash::from_stored(r.get(0).map_err(get)?),
-        grant_id: r.get(1).map_err(get)?,
-        client_id: r.get(2).map_err(get)?,
-        scope: r.get(3).map_err(get)?,
-        issued_at: r.get(4).map_err(get)?,
-        expires_at: r.get(5).map_err(get)?,
-        idle_deadline: r.get(6).map_err(get)?,
-        status: RtStatus::parse(&status)?,
-        consumed_at: r.get(8).map_err(get)?,
-        reuse_count: r.get(9).map_err(get)?,
-        successor_hash: r.get(10).map_err(get)?,
-    };
-    let grant = match r.get::<_, Option<String>>(11).map_err(get)? {
-        None => None,
-        Some(id) => Some(GrantRow {
-            id,
-            client_id: r.get(12).map_err(get)?,
-            subject: r.get(13).map_err(get)?,
-            scope: r.get(14).map_err(get)?,
-            created_at: r.get(15).map_err(get)?,
-            cap_at: r.get(16).map_err(get)?,
-            revoked: r.get::<_, i64>(17).map_err(get)? != 0,
-        }),
-    };
-    Ok(Some((rt, grant)))
+    Ok(Some((
+        rows::refresh_row(r, 0)?,
+        rows::grant_row(r, rows::REFRESH_WIDTH)?,
+    )))
+}
+
+/// The names SQLite gives the placeholders `$1`, `$2`, …: bound by name, since SQLite numbers
+/// named parameters in the order they first appear, not by the digits in their names.
+const PLACEHOLDERS: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
+
+/// Binds `args` to `$1`, `$2`, … of `stmt`.
+fn bind(stmt: &mut Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<()> {
+    if args.len() > PLACEHOLDERS.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            args.len(),
+            PLACEHOLDERS.len(),
+        ));
+    }
+    for (name, arg) in PLACEHOLDERS.iter().zip(args) {
+        let at = stmt
+            .parameter_index(name)?
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName((*name).to_string()))?;
+        match *arg {
+            Arg::Text(t) => stmt.raw_bind_parameter(at, t)?,
+            Arg::Int(i) => stmt.raw_bind_parameter(at, i)?,
+            Arg::OptInt(i) => stmt.raw_bind_parameter(at, i)?,
+            Arg::Scope(scope) => stmt.raw_bind_parameter(at, scope.to_string())?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs `s` inside the open transaction: how many rows it changed.
+fn exec(tx: &rusqlite::Transaction<'_>, s: &Stmt<'_>) -> rusqlite::Result<usize> {
+    let mut stmt = tx.prepare_cached(&s.sql)?;
+    bind(&mut stmt, &s.args)?;
+    stmt.raw_execute()
 }
 
 /// The writer thread: takes every job queued so far (at most [`MAX_BATCH`] refreshes, up to
@@ -389,72 +395,25 @@ fn write_batch<'w>(
         .collect()
 }
 
-/// One refresh's statements inside a write transaction: the compare-and-set first; `false`,
-/// with nothing written, when it lost.
+/// One refresh's statements inside a write transaction (the sqlx path's, from
+/// [`sql::refresh_steps`]): the compare-and-set first; `false`, with nothing written, when it
+/// lost.
 fn write_refresh(tx: &rusqlite::Transaction<'_>, w: &RefreshWrite) -> rusqlite::Result<bool> {
-    let statuses = status_in(&w.allowed);
-    let written = match &w.change {
-        RefreshChange::Rotate {
-            now,
-            successor,
-            keep_status,
-            ignore_lost_race,
-            cap,
-        } => {
-            let set = if *keep_status {
-                "consumed_at = ?2, successor_hash = ?3, reuse_count = 0, version = version + 1"
-            } else {
-                "status = 'consumed', consumed_at = ?2, successor_hash = ?3, reuse_count = 0, version = version + 1"
-            };
-            let won = tx
-                .prepare_cached(&format!(
-                    "UPDATE refresh_tokens SET {set} WHERE hash = ?1 AND {statuses}"
-                ))?
-                .execute(params![w.presented.as_str(), now, successor.hash.as_str()])?
-                == 1;
-            if won || *ignore_lost_race {
-                tx.prepare_cached(
-                    "INSERT INTO refresh_tokens (hash, grant_id, client_id, scope, issued_at, expires_at, idle_deadline, status, consumed_at, reuse_count, successor_hash, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, 0, NULL, 0)",
-                )?
-                .execute(params![
-                    successor.hash.as_str(),
-                    successor.grant_id,
-                    successor.client_id,
-                    successor.scope,
-                    successor.issued_at,
-                    successor.expires_at,
-                    successor.idle_deadline,
-                    successor.status.as_str(),
-                ])?;
-                if let Some((grant, cap)) = cap {
-                    tx.prepare_cached("UPDATE grants SET cap_at = ?2 WHERE id = ?1")?
-                        .execute(params![grant, cap])?;
-                }
-            }
-            won || *ignore_lost_race
-        }
-        RefreshChange::Touch { idle_deadline } => {
-            tx.prepare_cached(&format!(
-                "UPDATE refresh_tokens SET idle_deadline = ?2, version = version + 1 WHERE hash = ?1 AND {statuses}"
-            ))?
-            .execute(params![w.presented.as_str(), idle_deadline])?
-                == 1
-        }
-    };
-    if !written {
+    let steps = sql::refresh_steps(w);
+    let won = exec(tx, &steps.compare_and_set)? == 1;
+    if !won && !steps.proceed_if_lost {
         return Ok(false);
     }
-    let a = &w.access;
-    tx.prepare_cached(
-        "INSERT INTO access_tokens (hash, grant_id, client_id, scope, expires_at, revoked) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
-    )?
-    .execute(params![a.hash.as_str(), a.grant_id, a.client_id, a.scope, a.expires_at])?;
+    for s in &steps.then {
+        exec(tx, s)?;
+    }
     Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{RefreshChange, RtStatus};
 
     #[test]
     fn paths_of_urls() {
@@ -491,7 +450,7 @@ mod tests {
             hash: hash(name),
             grant_id: "g".into(),
             client_id: "c".into(),
-            scope: "read".into(),
+            scope: crate::scope::Scope::parse("read").unwrap(),
             issued_at: 1,
             expires_at: None,
             idle_deadline: None,
@@ -514,7 +473,7 @@ mod tests {
                 hash: hash(&format!("at-{successor}")),
                 grant_id: "g".into(),
                 client_id: "c".into(),
-                scope: "read".into(),
+                scope: crate::scope::Scope::parse("read").unwrap(),
                 expires_at: 100,
                 revoked: false,
             },

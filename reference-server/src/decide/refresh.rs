@@ -1,0 +1,683 @@
+//! The refresh-token grant's decision (RFC 6749 §6): from the presented token's row, its
+//! grant and (under a grace policy) its successor's row, whether to refuse, rotate, keep
+//! the token, or honour a grace reuse, and exactly what to write.
+//!
+//! The order of checks: the token exists; it is bound to its client (RFC 6749 §10.4); it
+//! and its grant are not revoked; a consumed token is a grace reuse, or refused as expired
+//! (`expiry-before-reuse`) or as reuse, revoking its family when reuse detection is on
+//! (RFC 9700 §4.14.2); a live one is refused past its cap, TTL or idle deadline; then the
+//! scope (RFC 6749 §6, `invalid_scope` §5.2); then rotation as the policy says.
+
+use tokenlife_model::policy::{CheckOrder, GraceSuccessor, Narrowing, Rotation, SuccessorLifetime};
+use tokenlife_model::{ClientType, Policy};
+
+use super::{dead_rt, effective_status, in_grace, plus, rt_expiry, Issued, Refusal, SeenRefresh};
+use crate::clock::UnixTime;
+use crate::defects::{Defect, Defects};
+use crate::scope::{Scope, OFFLINE_ACCESS};
+use crate::secret::{Secret, SecretExt, TokenHash};
+use crate::store::{AccessRow, GrantId, RefreshChange, RefreshRow, RefreshWrite, RtStatus};
+
+/// What the flow read for one refresh.
+#[derive(Debug, Clone)]
+pub struct RefreshRows {
+    /// The presented token and its grant, if the token exists.
+    pub token: Option<SeenRefresh>,
+    /// The token's successor, read when [`super::needs_successor`] says so.
+    pub successor: Option<SeenRefresh>,
+    /// The client type of the token's owner (the caller's, if the owner is not registered).
+    pub owner_type: ClientType,
+}
+
+/// A refresh request, from an authenticated (or identified public) client.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshRequest<'a> {
+    /// The client that asked.
+    pub client_id: &'a str,
+    /// The `scope` parameter, if sent.
+    pub requested: Option<&'a Scope>,
+}
+
+/// New token values the decision may hand out, made by the caller.
+#[derive(Debug, Clone)]
+pub struct NewTokens {
+    /// The access token.
+    pub access: Secret,
+    /// A random refresh token, for a successor not derived from the presented token.
+    pub fresh: Secret,
+    /// The successor derived from the presented token, when [`super::needs_derived`].
+    pub derived: Option<Secret>,
+}
+
+/// What a refresh does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshDecision {
+    /// Refuse; with reuse detection, the family is revoked first.
+    Refuse {
+        /// The answer.
+        error: Refusal,
+        /// Revoke this grant and every token of it before answering.
+        revoke_family: Option<GrantId>,
+    },
+    /// Rotate or keep the presented token: one compare-and-set transaction.
+    Grant(Box<GrantPlan>),
+    /// A consumed token honoured again inside its grace window.
+    Reuse(Box<ReusePlan>),
+}
+
+/// What a lost compare-and-set means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LostRace {
+    /// Read again and decide afresh (the token is then seen consumed: a replay).
+    Retry,
+    /// Answer this (`race-500`).
+    Fail(Refusal),
+}
+
+/// A refresh that rotates or keeps the presented token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantPlan {
+    /// The transaction.
+    pub write: RefreshWrite,
+    /// The answer once it committed.
+    pub issued: Issued,
+    /// Whether the presented token is rotated.
+    pub rotated: bool,
+    /// What to do when the compare-and-set lost.
+    pub on_lost_race: LostRace,
+    /// Remember the presented token as consumed in memory only (`restart-forgets`).
+    pub forget_presented: bool,
+    /// Wait before writing, as a slow server does (the race defects widen the window).
+    pub widen_race_window: bool,
+}
+
+/// A grace reuse: count it (compare-and-set on the count), store a new successor if the
+/// policy mints one, store the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReusePlan {
+    /// The presented (consumed) token.
+    pub presented: TokenHash,
+    /// The most reuses allowed, if limited.
+    pub limit: Option<i64>,
+    /// Restart the window at this time (`grace-too-wide`).
+    pub slide: Option<UnixTime>,
+    /// A new successor to store (`grace_successor = "new"`).
+    pub new_successor: Option<RefreshRow>,
+    /// The new access token.
+    pub access: AccessRow,
+    /// The answer once it committed.
+    pub issued: Issued,
+    /// Wait before writing (the race defects).
+    pub widen_race_window: bool,
+}
+
+/// What the scope of a refresh comes to: the access token's and the new refresh token's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScopePlan {
+    granted: Scope,
+    rt_scope: Scope,
+}
+
+fn refuse(error: Refusal) -> RefreshDecision {
+    RefreshDecision::Refuse {
+        error,
+        revoke_family: None,
+    }
+}
+
+/// Decides a refresh (RFC 6749 §6) at `now`.
+pub fn decide_refresh(
+    policy: &Policy,
+    defects: &Defects,
+    rows: &RefreshRows,
+    request: RefreshRequest<'_>,
+    tokens: NewTokens,
+    now: UnixTime,
+) -> RefreshDecision {
+    let Some(seen) = &rows.token else {
+        return refuse(dead_rt(defects, "unknown refresh token"));
+    };
+    let row = &seen.row;
+    if row.client_id != *request.client_id && !defects.has(Defect::CrossClient) {
+        // RFC 6749 §10.4: bound to its client; the token itself is left alone.
+        return refuse(dead_rt(
+            defects,
+            "the refresh token was issued to another client",
+        ));
+    }
+    let Some(grant) = &seen.grant else {
+        return refuse(Refusal::Internal("a refresh token without its grant"));
+    };
+    let status = effective_status(defects, seen);
+    let revocation_ignored = defects.has(Defect::RevokedStillRefreshes);
+    if (grant.revoked || status == RtStatus::Revoked) && !revocation_ignored {
+        return refuse(dead_rt(defects, "the refresh token was revoked"));
+    }
+    let expired = rt_expiry(defects, row, grant, now);
+    let derived = tokens.derived.as_ref().map(SecretExt::digest);
+    let mut grace = false;
+    if status == RtStatus::Consumed && !defects.has(Defect::ReplayAccepted) {
+        let successor = rows.successor.as_ref();
+        if expired.is_none() && in_grace(policy, defects, row, derived.as_ref(), successor, now) {
+            grace = true;
+        } else if let (Some(why), CheckOrder::ExpiryBeforeReuse) = (expired, policy.check_order) {
+            return refuse(dead_rt(defects, why));
+        } else {
+            // RFC 9700 §4.14.2: an invalidated refresh token came back; someone holds a copy.
+            let revoke = policy.reuse_detection && !defects.has(Defect::NoFamilyRevocation);
+            return RefreshDecision::Refuse {
+                error: dead_rt(defects, "the refresh token was already used"),
+                revoke_family: revoke.then(|| grant.id.clone()),
+            };
+        }
+    } else if let Some(why) = expired {
+        return refuse(dead_rt(defects, why));
+    }
+    let plan = match plan_scope(policy, defects, &row.scope, request.requested) {
+        Ok(plan) => plan,
+        Err(e) => return refuse(e),
+    };
+    // Widen the window between the read and the write, as a slow real server has.
+    let widen_race_window = defects.has(Defect::RaceDoubleSpend) || defects.has(Defect::Race500);
+    let access_row = AccessRow {
+        hash: tokens.access.digest(),
+        grant_id: grant.id.clone(),
+        client_id: row.client_id.clone(),
+        scope: plan.granted.clone(),
+        expires_at: now + i64::from(policy.access_ttl.get()),
+        revoked: false,
+    };
+    let issued = |refresh: Option<Secret>| Issued {
+        access: tokens.access.clone(),
+        expires_in: i64::from(policy.access_ttl.get()),
+        refresh,
+        scope: plan.granted.clone(),
+    };
+    if grace {
+        let Some(g) = policy.grace else {
+            return refuse(Refusal::Internal("grace reuse without a grace window"));
+        };
+        let (refresh, new_successor) = match (g.successor, tokens.derived.clone()) {
+            (GraceSuccessor::Same, Some(same)) => (same, None),
+            (GraceSuccessor::Same, None) => {
+                return refuse(Refusal::Internal(
+                    "grace reuse without the derived successor",
+                ))
+            }
+            (GraceSuccessor::New, _) => {
+                let fresh = tokens.fresh.clone();
+                let successor = successor_row(policy, row, &fresh, &plan.rt_scope, now);
+                (fresh, Some(successor))
+            }
+        };
+        return RefreshDecision::Reuse(Box::new(ReusePlan {
+            presented: row.hash.clone(),
+            limit: g.max_reuse.map(i64::from),
+            slide: defects.has(Defect::GraceTooWide).then_some(now),
+            new_successor,
+            access: access_row,
+            issued: issued(Some(refresh)),
+            widen_race_window,
+        }));
+    }
+    // `any`: this server always rotates, the choice RFC 9700 recommends.
+    let rotated = policy.rotation(rows.owner_type) != Rotation::Never;
+    let mut allowed = vec![RtStatus::Active];
+    if defects.has(Defect::ReplayAccepted) || defects.has(Defect::RaceDoubleSpend) {
+        allowed.push(RtStatus::Consumed);
+    }
+    if revocation_ignored {
+        allowed.push(RtStatus::Revoked);
+    }
+    let (change, refresh) = if rotated {
+        let same = policy
+            .grace
+            .is_some_and(|g| g.successor == GraceSuccessor::Same);
+        // A successor derived from the presented token can be handed out again on a
+        // grace reuse; a token rotated a second time (only through a defect) gets a random one.
+        let successor = match &tokens.derived {
+            Some(derived) if same && row.successor_hash.is_none() => derived.clone(),
+            _ => tokens.fresh.clone(),
+        };
+        let cap = (defects.has(Defect::CapExtended) && policy.absolute_cap.is_some())
+            .then(|| (grant.id.clone(), plus(now, policy.absolute_cap)));
+        let change = RefreshChange::Rotate {
+            now,
+            successor: Box::new(successor_row(policy, row, &successor, &plan.rt_scope, now)),
+            keep_status: defects.has(Defect::RestartForgets),
+            ignore_lost_race: defects.has(Defect::RaceDoubleSpend),
+            cap,
+        };
+        (change, Some(successor))
+    } else {
+        let change = RefreshChange::Touch {
+            idle_deadline: plus(now, policy.idle_timeout),
+        };
+        (change, None)
+    };
+    let on_lost_race = if rotated && defects.has(Defect::Race500) {
+        LostRace::Fail(Refusal::Internal("concurrent refresh: lost the race"))
+    } else {
+        LostRace::Retry
+    };
+    RefreshDecision::Grant(Box::new(GrantPlan {
+        write: RefreshWrite {
+            presented: row.hash.clone(),
+            allowed,
+            change,
+            access: access_row,
+        },
+        issued: issued(refresh),
+        rotated,
+        on_lost_race,
+        forget_presented: rotated && defects.has(Defect::RestartForgets),
+        widen_race_window,
+    }))
+}
+
+/// A successor of `row`: same grant and client, the original scope, and the lifetime the
+/// policy gives successors (a fresh TTL, or what remained of `row`'s).
+fn successor_row(
+    p: &Policy,
+    row: &RefreshRow,
+    token: &Secret,
+    scope: &Scope,
+    now: UnixTime,
+) -> RefreshRow {
+    RefreshRow {
+        hash: token.digest(),
+        grant_id: row.grant_id.clone(),
+        client_id: row.client_id.clone(),
+        scope: scope.clone(),
+        issued_at: now,
+        expires_at: match p.successor_lifetime {
+            SuccessorLifetime::Fresh => plus(now, p.refresh_ttl),
+            SuccessorLifetime::Inherited => row.expires_at,
+        },
+        idle_deadline: plus(now, p.idle_timeout),
+        status: RtStatus::Active,
+        consumed_at: None,
+        reuse_count: 0,
+        successor_hash: None,
+    }
+}
+
+/// RFC 6749 §6: the requested scope must be within the original; omitted means the
+/// original; the new refresh token keeps the original whatever the access token gets.
+fn plan_scope(
+    policy: &Policy,
+    defects: &Defects,
+    original: &Scope,
+    requested: Option<&Scope>,
+) -> Result<ScopePlan, Refusal> {
+    let granted = match requested {
+        None if defects.has(Defect::OmittedScopeShrinks) => shrink(original),
+        None => original.clone(),
+        Some(r) if !r.is_subset(original) => {
+            if defects.has(Defect::ScopeWidening) {
+                r.clone()
+            } else {
+                return Err(Refusal::invalid_scope(
+                    "the requested scope exceeds the scope originally granted",
+                ));
+            }
+        }
+        Some(r) if r == original => r.clone(),
+        Some(r) => match policy.narrowing {
+            Narrowing::Allowed => r.clone(),
+            Narrowing::Ignored => original.clone(),
+            Narrowing::Refused => {
+                return Err(Refusal::invalid_scope(
+                    "this server does not narrow the scope on refresh",
+                ))
+            }
+        },
+    };
+    let rt_scope = if defects.has(Defect::NarrowingShrinksRt) {
+        granted.clone()
+    } else {
+        original.clone()
+    };
+    Ok(ScopePlan { granted, rt_scope })
+}
+
+/// `omitted-scope-shrinks`: the scope a buggy server falls back to.
+fn shrink(original: &Scope) -> Scope {
+    if original.contains(OFFLINE_ACCESS) && original.iter().count() > 1 {
+        return original.without(OFFLINE_ACCESS);
+    }
+    match original.iter().last() {
+        Some(last) if original.iter().count() > 1 => original.without(last),
+        _ => original.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokenlife_model::policy::{Grace, Seconds};
+
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::error::OAuthError;
+
+    fn never() -> Policy {
+        Policy {
+            rotation_public: Rotation::Never,
+            rotation_confidential: Rotation::Never,
+            idle_timeout: Some(Seconds(60)),
+            ..profile("bcp")
+        }
+    }
+
+    fn with(p: Policy, f: impl FnOnce(&mut Policy)) -> Policy {
+        let mut p = p;
+        f(&mut p);
+        p
+    }
+
+    fn grace_new(max_reuse: Option<u8>) -> Policy {
+        with(profile("grace-new"), |p| {
+            p.grace = Some(Grace {
+                window: Some(Seconds(30)),
+                successor: GraceSuccessor::New,
+                max_reuse,
+            });
+        })
+    }
+
+    fn live() -> Option<SeenRefresh> {
+        Some(seen(rt("t")))
+    }
+
+    fn token(f: impl FnOnce(&mut SeenRefresh)) -> Option<SeenRefresh> {
+        let mut t = seen(rt("t"));
+        f(&mut t);
+        Some(t)
+    }
+
+    /// `t`, consumed `ago` seconds ago, rotated to `successor`.
+    fn consumed_to(ago: i64, successor: &str) -> Option<SeenRefresh> {
+        Some(seen(consumed("t", ago, &TokenHash::of(successor))))
+    }
+
+    /// The successor `name`, as read: active, or changed by `f`.
+    fn succ(name: &str, f: impl FnOnce(&mut SeenRefresh)) -> Option<SeenRefresh> {
+        let mut s = seen(rt(name));
+        f(&mut s);
+        s.row.issued_at = NOW - 5;
+        Some(s)
+    }
+
+    fn describe(e: &Refusal) -> String {
+        match e {
+            Refusal::OAuth(OAuthError { description, .. }) => {
+                format!("{} ({description})", refusal(e))
+            }
+            Refusal::Internal(_) => refusal(e),
+        }
+    }
+
+    /// A decision as one line of the table.
+    fn render(d: &RefreshDecision) -> String {
+        match d {
+            RefreshDecision::Refuse {
+                error,
+                revoke_family,
+            } => {
+                let family = if revoke_family.is_some() {
+                    " +revoke-family"
+                } else {
+                    ""
+                };
+                format!("refuse {}{family}", describe(error))
+            }
+            RefreshDecision::Grant(p) => {
+                let mut s = match &p.write.change {
+                    RefreshChange::Rotate {
+                        successor,
+                        keep_status,
+                        ignore_lost_race,
+                        cap,
+                        ..
+                    } => {
+                        let which = if successor.hash == TokenHash::of("DERIVED") {
+                            "derived"
+                        } else {
+                            assert_eq!(successor.hash, TokenHash::of("FRESH"));
+                            "fresh"
+                        };
+                        let mut s = format!("rotate to {which} rt=[{}]", successor.scope);
+                        if let Some(e) = successor.expires_at {
+                            s += &format!(" exp=+{}", e - NOW);
+                        }
+                        for (on, flag) in [
+                            (*keep_status, " +keep-status"),
+                            (*ignore_lost_race, " +ignore-lost-race"),
+                            (cap.is_some(), " +cap"),
+                        ] {
+                            if on {
+                                s += flag;
+                            }
+                        }
+                        s
+                    }
+                    RefreshChange::Touch { idle_deadline } => match idle_deadline {
+                        Some(d) => format!("keep idle=+{}", d - NOW),
+                        None => "keep".into(),
+                    },
+                };
+                s += &format!(" at=[{}]", p.issued.scope);
+                if p.write.allowed != [RtStatus::Active] {
+                    let list: Vec<_> = p.write.allowed.iter().map(|a| a.as_str()).collect();
+                    s += &format!(" allow={}", list.join(","));
+                }
+                if let LostRace::Fail(e) = &p.on_lost_race {
+                    s += &format!(" lost={}", describe(e));
+                }
+                if p.forget_presented {
+                    s += " +forget";
+                }
+                if p.widen_race_window {
+                    s += " +wide";
+                }
+                assert_eq!(p.issued.access, Secret::new("AT"));
+                assert_eq!(p.write.access.hash, TokenHash::of("AT"));
+                assert_eq!(p.write.access.expires_at, NOW + 300);
+                s
+            }
+            RefreshDecision::Reuse(p) => {
+                let which = match &p.new_successor {
+                    Some(s) => format!("new rt=[{}]", s.scope),
+                    None => "same".into(),
+                };
+                let mut s = format!("reuse {which} at=[{}]", p.issued.scope);
+                if let Some(l) = p.limit {
+                    s += &format!(" limit={l}");
+                }
+                if p.slide.is_some() {
+                    s += " +slide";
+                }
+                s
+            }
+        }
+    }
+
+    const ALL: &str = "offline_access read write";
+
+    /// (case, policy, defects, the token as read, its successor as read, caller, scope
+    /// requested, expected decision)
+    type Row = (
+        &'static str,
+        Policy,
+        Vec<Defect>,
+        Option<SeenRefresh>,
+        Option<SeenRefresh>,
+        &'static str,
+        Option<&'static str>,
+        String,
+    );
+
+    #[test]
+    fn the_refresh_table() {
+        let used = "refuse 400 invalid_grant (the refresh token was already used)";
+        let rotated = "rotate to fresh rt=[offline_access read write] exp=+600 at=[offline_access read write]";
+        use Defect::*;
+        #[rustfmt::skip]
+        let table: Vec<Row> = vec![
+            ("unknown token", profile("bcp"), vec![], None, None, "a", None,
+                "refuse 400 invalid_grant (unknown refresh token)".into()),
+            ("unknown token, wrong-error-code", profile("bcp"), vec![WrongErrorCode], None, None, "a", None,
+                "refuse 400 invalid_request (unknown refresh token)".into()),
+            ("unknown token, wrong-status", profile("bcp"), vec![WrongStatus], None, None, "a", None,
+                "refuse 403 invalid_grant (unknown refresh token)".into()),
+            ("rotation always", profile("bcp"), vec![], live(), None, "a", None, rotated.into()),
+            ("rotation any rotates", profile("rfc6749"), vec![], live(), None, "a", None, rotated.into()),
+            ("rotation never keeps the token and moves its idle deadline", never(), vec![], live(), None, "a", None,
+                format!("keep idle=+60 at=[{ALL}]")),
+            ("an inherited lifetime keeps the presented token's deadline",
+                with(profile("bcp"), |p| p.successor_lifetime = SuccessorLifetime::Inherited), vec![], live(), None, "a", None,
+                format!("rotate to fresh rt=[{ALL}] exp=+590 at=[{ALL}]")),
+            ("cross-client", profile("bcp"), vec![], live(), None, "b", None,
+                "refuse 400 invalid_grant (the refresh token was issued to another client)".into()),
+            ("cross-client, defect", profile("bcp"), vec![CrossClient], live(), None, "b", None, rotated.into()),
+            ("a token without its grant", profile("bcp"), vec![], token(|t| t.grant = None), None, "a", None,
+                "refuse 500 a refresh token without its grant".into()),
+            ("revoked token", profile("bcp"), vec![], token(|t| t.row.status = RtStatus::Revoked), None, "a", None,
+                "refuse 400 invalid_grant (the refresh token was revoked)".into()),
+            ("revoked grant", profile("bcp"), vec![], token(|t| t.grant.as_mut().unwrap().revoked = true), None, "a", None,
+                "refuse 400 invalid_grant (the refresh token was revoked)".into()),
+            ("revoked token, revoked-still-refreshes", profile("bcp"), vec![RevokedStillRefreshes],
+                token(|t| t.row.status = RtStatus::Revoked), None, "a", None, format!("{rotated} allow=active,revoked")),
+            ("expired", profile("bcp"), vec![], token(|t| t.row.expires_at = Some(NOW)), None, "a", None,
+                "refuse 400 invalid_grant (the refresh token expired)".into()),
+            ("expired, expired-rt-accepted", profile("bcp"), vec![ExpiredRtAccepted],
+                token(|t| t.row.expires_at = Some(NOW)), None, "a", None, rotated.into()),
+            ("idle", profile("bcp"), vec![], token(|t| t.row.idle_deadline = Some(NOW)), None, "a", None,
+                "refuse 400 invalid_grant (the refresh token expired after inactivity)".into()),
+            ("capped", profile("bcp"), vec![], token(|t| t.grant.as_mut().unwrap().cap_at = Some(NOW)), None, "a", None,
+                "refuse 400 invalid_grant (the grant reached its absolute lifetime)".into()),
+            ("a second use is reuse: the family is revoked", profile("bcp"), vec![], consumed_to(5, "S1"), None, "a", None,
+                format!("{used} +revoke-family")),
+            ("reuse without reuse detection", profile("rfc6749"), vec![], consumed_to(5, "S1"), None, "a", None, used.into()),
+            ("reuse, no-family-revocation", profile("bcp"), vec![NoFamilyRevocation], consumed_to(5, "S1"), None, "a", None, used.into()),
+            ("reuse, replay-accepted", profile("bcp"), vec![ReplayAccepted], consumed_to(5, "S1"), None, "a", None,
+                format!("{rotated} allow=active,consumed")),
+            ("consumed and expired, reuse before expiry", profile("bcp"), vec![],
+                token(|t| { t.row = consumed("t", 5, &TokenHash::of("S1")); t.row.expires_at = Some(NOW); }), None, "a", None,
+                format!("{used} +revoke-family")),
+            ("consumed and expired, expiry before reuse", profile("rfc6749"), vec![],
+                token(|t| { t.row = consumed("t", 5, &TokenHash::of("S1")); t.row.expires_at = Some(NOW); }), None, "a", None,
+                "refuse 400 invalid_grant (the refresh token expired)".into()),
+            ("grace same: rotation derives the successor", profile("grace-same"), vec![], live(), None, "a", None,
+                format!("rotate to derived rt=[{ALL}] exp=+600 at=[{ALL}]")),
+            ("grace same: reuse inside the window", profile("grace-same"), vec![], consumed_to(5, "DERIVED"), succ("DERIVED", |_| {}), "a", None,
+                format!("reuse same at=[{ALL}]")),
+            ("grace same: the window closed", profile("grace-same"), vec![], consumed_to(30, "DERIVED"), succ("DERIVED", |_| {}), "a", None,
+                format!("{used} +revoke-family")),
+            ("grace same: the successor was used", profile("grace-same"), vec![], consumed_to(5, "DERIVED"),
+                succ("DERIVED", |s| s.row.status = RtStatus::Consumed), "a", None, format!("{used} +revoke-family")),
+            ("grace same: the successor was not found", profile("grace-same"), vec![], consumed_to(5, "DERIVED"), None, "a", None,
+                format!("{used} +revoke-family")),
+            ("grace same: rotated under another policy", profile("grace-same"), vec![], consumed_to(5, "S1"), succ("S1", |_| {}), "a", None,
+                format!("{used} +revoke-family")),
+            ("grace same, grace-too-wide: the successor is not looked at, the window slides", profile("grace-same"), vec![GraceTooWide],
+                consumed_to(5, "DERIVED"), succ("DERIVED", |s| s.row.status = RtStatus::Consumed), "a", None,
+                format!("reuse same at=[{ALL}] +slide")),
+            ("grace same: an expired consumed token is reuse", profile("grace-same"), vec![],
+                token(|t| { t.row = consumed("t", 5, &TokenHash::of("DERIVED")); t.row.expires_at = Some(NOW); }), succ("DERIVED", |_| {}), "a", None,
+                format!("{used} +revoke-family")),
+            ("grace new: reuse mints a successor", profile("grace-new"), vec![], consumed_to(5, "S1"), succ("S1", |_| {}), "a", None,
+                format!("reuse new rt=[{ALL}] at=[{ALL}]")),
+            ("grace new: under the reuse count", grace_new(Some(1)), vec![], consumed_to(5, "S1"), succ("S1", |_| {}), "a", None,
+                format!("reuse new rt=[{ALL}] at=[{ALL}] limit=1")),
+            ("grace new: the reuse count is spent", grace_new(Some(1)), vec![],
+                token(|t| { t.row = consumed("t", 5, &TokenHash::of("S1")); t.row.reuse_count = 1; }), succ("S1", |_| {}), "a", None,
+                format!("{used} +revoke-family")),
+            ("grace new: a narrower reuse keeps the refresh token's scope", profile("grace-new"), vec![], consumed_to(5, "S1"), succ("S1", |_| {}), "a", Some("read"),
+                format!("reuse new rt=[{ALL}] at=[read]")),
+            ("narrowing allowed", profile("bcp"), vec![], live(), None, "a", Some("read"),
+                format!("rotate to fresh rt=[{ALL}] exp=+600 at=[read]")),
+            ("narrowing ignored", with(profile("bcp"), |p| p.narrowing = Narrowing::Ignored), vec![], live(), None, "a", Some("read"), rotated.into()),
+            ("narrowing refused", with(profile("bcp"), |p| p.narrowing = Narrowing::Refused), vec![], live(), None, "a", Some("read"),
+                "refuse 400 invalid_scope (this server does not narrow the scope on refresh)".into()),
+            ("narrowing refused, the same scope is fine", with(profile("bcp"), |p| p.narrowing = Narrowing::Refused), vec![], live(), None, "a",
+                Some(ALL), rotated.into()),
+            ("narrowing, narrowing-shrinks-rt", profile("bcp"), vec![NarrowingShrinksRt], live(), None, "a", Some("read"),
+                "rotate to fresh rt=[read] exp=+600 at=[read]".into()),
+            ("widening", profile("bcp"), vec![], live(), None, "a", Some("admin read"),
+                "refuse 400 invalid_scope (the requested scope exceeds the scope originally granted)".into()),
+            ("widening, scope-widening", profile("bcp"), vec![ScopeWidening], live(), None, "a", Some("admin read"),
+                format!("rotate to fresh rt=[{ALL}] exp=+600 at=[admin read]")),
+            ("omitted scope, omitted-scope-shrinks", profile("bcp"), vec![OmittedScopeShrinks], live(), None, "a", None,
+                format!("rotate to fresh rt=[{ALL}] exp=+600 at=[read write]")),
+            ("cap-extended moves the cap", profile("strict"), vec![CapExtended],
+                token(|t| t.grant.as_mut().unwrap().cap_at = Some(NOW + 100)), None, "a", None, format!("rotate to fresh rt=[{ALL}] exp=+600 +cap at=[{ALL}]")),
+            ("cap-extended without a cap does nothing", profile("bcp"), vec![CapExtended], live(), None, "a", None, rotated.into()),
+            ("race-double-spend", profile("bcp"), vec![RaceDoubleSpend], live(), None, "a", None,
+                format!("rotate to fresh rt=[{ALL}] exp=+600 +ignore-lost-race at=[{ALL}] allow=active,consumed +wide")),
+            ("race-500", profile("bcp"), vec![Race500], live(), None, "a", None,
+                format!("{rotated} lost=500 concurrent refresh: lost the race +wide")),
+            ("race-500 without rotation retries", never(), vec![Race500], live(), None, "a", None,
+                format!("keep idle=+60 at=[{ALL}] +wide")),
+            ("restart-forgets keeps the status, remembers in memory", profile("bcp"), vec![RestartForgets], live(), None, "a", None,
+                format!("rotate to fresh rt=[{ALL}] exp=+600 +keep-status at=[{ALL}] +forget")),
+            ("restart-forgets: a remembered token is consumed", profile("bcp"), vec![RestartForgets],
+                token(|t| t.forgotten = true), None, "a", None, format!("{used} +revoke-family")),
+            ("memory is only read under restart-forgets", profile("bcp"), vec![], token(|t| t.forgotten = true), None, "a", None, rotated.into()),
+        ];
+        for (name, policy, d, token, successor, client, requested, expected) in table {
+            let rows = RefreshRows {
+                token,
+                successor,
+                owner_type: ClientType::Confidential,
+            };
+            let requested = requested.map(scope);
+            let request = RefreshRequest {
+                client_id: client,
+                requested: requested.as_ref(),
+            };
+            let tokens = NewTokens {
+                access: Secret::new("AT"),
+                fresh: Secret::new("FRESH"),
+                derived: super::super::needs_derived(&policy).then(|| Secret::new("DERIVED")),
+            };
+            let got = decide_refresh(&policy, &defects(&d), &rows, request, tokens, NOW);
+            assert_eq!(render(&got), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn rotation_follows_the_owners_client_type() {
+        let policy = Policy {
+            rotation_public: Rotation::Always,
+            rotation_confidential: Rotation::Never,
+            ..profile("bcp")
+        };
+        for (owner, rotated) in [
+            (ClientType::Public, true),
+            (ClientType::Confidential, false),
+        ] {
+            let rows = RefreshRows {
+                token: live(),
+                successor: None,
+                owner_type: owner,
+            };
+            let request = RefreshRequest {
+                client_id: "a",
+                requested: None,
+            };
+            let tokens = NewTokens {
+                access: Secret::new("AT"),
+                fresh: Secret::new("FRESH"),
+                derived: None,
+            };
+            match decide_refresh(&policy, &Defects::none(), &rows, request, tokens, NOW) {
+                RefreshDecision::Grant(p) => {
+                    assert_eq!(p.rotated, rotated, "{owner:?}");
+                    assert_eq!(p.issued.refresh.is_some(), rotated, "{owner:?}");
+                }
+                other => panic!("{owner:?}: {other:?}"),
+            }
+        }
+    }
+}
