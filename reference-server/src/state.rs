@@ -10,7 +10,7 @@ use tokenlife_model::Policy;
 
 use crate::clock::{wall_time, Clock, SystemClock, TestClock, UnixTime};
 use crate::config::{Client, ServerConfig};
-use crate::defects::{Defect, Defects};
+use crate::defects::Defects;
 use crate::secret::{DerivationKey, TokenHash};
 use crate::store::{Store, StoreError};
 
@@ -106,11 +106,6 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.0.store
-    }
-
-    /// Whether a defect is injected.
-    pub fn has(&self, d: Defect) -> bool {
-        self.0.defects.has(d)
     }
 
     /// The injected defects.

@@ -14,7 +14,7 @@ use tokenlife_harness::target::{self, ClockConfig, Target};
 use tokenlife_model::policy::Seconds;
 use tokenlife_model::Policy;
 use tokenlife_server::config::demo_clients;
-use tokenlife_server::{AuthMethod, Defect};
+use tokenlife_server::Defect;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
@@ -32,11 +32,7 @@ fn clients_toml() -> String {
         if let Some(secret) = &c.secret {
             s.push_str(&format!("secret = \"{}\"\n", secret.expose()));
         }
-        let auth = match c.auth {
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::ClientSecretPost => "client_secret_post",
-            AuthMethod::None => "none",
-        };
+        let auth = c.auth.as_str();
         s.push_str(&format!(
             "auth = \"{auth}\"\nredirect_uri = \"{REDIRECT}\"\nscope = \"{}\"\n\n",
             c.scope

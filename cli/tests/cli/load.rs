@@ -79,13 +79,13 @@ fn race_double_spend_is_caught() {
     caught(
         "race-double-spend",
         &["--duration", "2s"],
-        "load.double-spend",
+        "race.linearizable",
     );
 }
 
 #[test]
 fn race_500_is_caught() {
-    caught("race-500", &["--duration", "2s"], "load.server-error");
+    caught("race-500", &["--duration", "2s"], "token.well-formed");
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn restart_forgets_is_caught_across_crash_restarts() {
     caught(
         "restart-forgets",
         &["--crash-every", "300ms"],
-        "load.consumed-honoured",
+        "introspect.dead-inactive",
     );
 }
 

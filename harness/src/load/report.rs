@@ -22,7 +22,7 @@ pub const SHOWN: usize = 20;
 /// One violation, written out.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
-    /// The check id (`load.double-spend`).
+    /// The check id, from the shared catalogue (`race.linearizable`).
     pub id: &'static str,
     /// The clause it breaks.
     pub clause: &'static str,
