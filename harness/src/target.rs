@@ -119,6 +119,35 @@ impl Target {
     pub fn client_of(&self, t: ClientType) -> Option<&ClientConfig> {
         self.clients.iter().find(|c| c.client_type() == t)
     }
+
+    /// Whether the target can be run as declared: its policy asks nothing of a client that
+    /// the client's registration cannot give. The harness asks for `offline_access` only
+    /// where a client is registered for it; under `offline_access_required` a client
+    /// without it could get no refresh token at all, and every check would fail for a
+    /// set-up the server cannot change, so that is a set-up error (loading a file and
+    /// connecting both call this, so a target built in code is held to it too).
+    pub fn check(&self) -> Result<(), TargetError> {
+        if self.policy.offline_access_required {
+            if let Some((i, c)) = self
+                .clients
+                .iter()
+                .enumerate()
+                .find(|(_, c)| !c.registers("offline_access"))
+            {
+                return Err(TargetError::invalid(
+                    "policy.offline_access_required",
+                    format!(
+                        "the policy (profile `{}`) requires `offline_access` for a refresh \
+                         token, but client `{}` (clients[{i}]) is not registered for it: add \
+                         `offline_access` to its `scope`, or declare \
+                         `offline_access_required = false`",
+                        self.policy.profile, c.id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Why a target file cannot be used. Messages name the key.
@@ -345,7 +374,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
             .resolve(text)
             .map_err(|e| FieldError::from_policy("policy", e))?,
     };
-    Ok(Target {
+    let target = Target {
         issuer: s.issuer.map(|i| i.trim_end_matches('/').to_string()),
         endpoints: EndpointOverrides {
             authorization: s.authorization_endpoint,
@@ -361,7 +390,9 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
         introspection,
         clock,
         policy,
-    })
+    };
+    target.check()?;
+    Ok(target)
 }
 
 /// The target description of a tokenlife reference server at `url` (its discovery, its
@@ -500,6 +531,21 @@ refresh_ttl = "600s"
         for (from, to, want) in cases {
             assert_eq!(field(&DESIGN.replacen(from, to, 1)), want, "{to}");
         }
+        // `strict` requires offline_access; the public client is not registered for it.
+        let strict = DESIGN
+            .replace("profile = \"bcp\"", "profile = \"strict\"")
+            .replace(
+                "scope = \"openid offline_access read write\"\n\n[authorize]",
+                "scope = \"openid read write\"\n\n[authorize]",
+            );
+        let e = err(&strict);
+        assert_eq!(field(&strict), "policy.offline_access_required");
+        assert!(e.to_string().contains("`spa`"), "{e}");
+        let relaxed = strict.replace(
+            "refresh_ttl = \"600s\"",
+            "refresh_ttl = \"600s\"\noffline_access_required = false",
+        );
+        assert!(parse(&relaxed, |_| None).is_ok());
         let one_client = DESIGN.replacen("[[clients]]\nid = \"spa\"", "[extra]\nid = \"spa\"", 1);
         assert!(err(&one_client).to_string().contains("extra"));
     }

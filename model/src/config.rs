@@ -115,6 +115,13 @@ impl<S> Client<S> {
 }
 
 impl Client {
+    /// Whether the client is registered for the scope `name` (`openid`, `offline_access`):
+    /// a server refuses an authorization that asks for more than the registration
+    /// (`invalid_scope`, RFC 6749 §3.3), so nothing may be asked for that is not here.
+    pub fn registers(&self, name: &str) -> bool {
+        self.scope.iter().any(|s| s == name)
+    }
+
     /// The two resource scopes the model's `read` and `write` bits stand for: the first two
     /// registered scopes other than `openid` and `offline_access`.
     pub fn resource_scopes(&self) -> Vec<String> {
@@ -446,6 +453,7 @@ mod tests {
         assert_eq!(c[0].auth, AuthMethod::ClientSecretBasic);
         assert_eq!(c[1].client_type(), ClientType::Public);
         assert_eq!(c[0].resource_scopes(), vec!["read", "write"]);
+        assert!(c[0].registers("offline_access") && !c[0].registers("admin"));
     }
 
     #[test]

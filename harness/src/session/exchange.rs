@@ -63,10 +63,14 @@ impl Harness {
             } => {
                 let c = self.client(client)?;
                 let mut names = wire::scope_names(c, scope).map_err(Stop::Skipped)?;
-                if offline {
+                // Only what the client is registered for: a server refuses the whole
+                // authorization for one scope too many (`invalid_scope`). A policy that
+                // requires `offline_access` of a client not registered for it is refused
+                // before the run (`Target::check`).
+                if offline && c.registers("offline_access") {
                     names.insert(0, "offline_access".into());
                 }
-                if c.scope.iter().any(|s| s == "openid") {
+                if c.registers("openid") {
                     names.insert(0, "openid".into());
                 }
                 let code = authorize::authorize(

@@ -16,7 +16,7 @@ use crate::http::{Http, HttpConfig, HttpError};
 use crate::report::ScenarioResult;
 use crate::request::Credentials;
 use crate::scenario::By;
-use crate::target::{ClientConfig, ClockConfig, Target};
+use crate::target::{ClientConfig, ClockConfig, Target, TargetError};
 
 /// A boxed future, for the object-safe [`Control`] trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -66,6 +66,9 @@ pub enum ConnectError {
     /// Discovery failed.
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
+    /// The target cannot be run as declared (see [`Target::check`]).
+    #[error(transparent)]
+    Target(#[from] TargetError),
 }
 
 impl ConnectError {
@@ -106,6 +109,7 @@ impl Harness {
         options: RunOptions,
         control: Option<Arc<dyn Control>>,
     ) -> Result<Harness, ConnectError> {
+        target.check()?;
         let mut http_config = options.http.clone();
         http_config.ca_file = target.ca_file.clone();
         http_config.max_rps = target.max_rps;

@@ -92,3 +92,27 @@ pub async fn run_defect(profile: &str, d: Defect) -> Report {
 pub fn failed_ids(r: &Report) -> Vec<String> {
     r.failures.iter().map(|f| f.id.clone()).collect()
 }
+
+/// The reference server (test clock, in-memory store) with the demo clients registered for
+/// other scopes, `[confidential, public]`, and the target that describes it: both sides
+/// register the same scopes, as a real server's administrator and its target file would.
+pub async fn start_registered(
+    policy: Policy,
+    scopes: [&str; 2],
+) -> (tokenlife_server::RunningServer, tokenlife_harness::Target) {
+    let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
+    config.clients = tokenlife_server::config::demo_clients("http://127.0.0.1");
+    for (c, scope) in config.clients.iter_mut().zip(scopes) {
+        c.scope = tokenlife_server::scope::Scope::parse(scope).unwrap();
+    }
+    config.policy = policy.clone();
+    config.test_clock = true;
+    config.demo = false;
+    let server = tokenlife_server::start(config).await.unwrap();
+    let mut clients = Embedded::clients();
+    for (c, scope) in clients.iter_mut().zip(scopes) {
+        c.scope = scope.split(' ').map(String::from).collect();
+    }
+    let target = reference_target(server.url(), clients, policy);
+    (server, target)
+}

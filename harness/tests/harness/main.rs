@@ -8,5 +8,6 @@ mod files;
 mod misbehaving;
 mod oidc;
 mod reference;
+mod registration;
 mod tls;
 mod transcripts;

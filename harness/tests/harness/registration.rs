@@ -1,0 +1,70 @@
+//! Targets as they are: clients registered for other scopes than the demo's, against the
+//! reference server registered the same way. The harness asks only for what a client is
+//! registered for, and a policy the registration cannot meet is a set-up error.
+
+use tokenlife_harness::session::ConnectError;
+use tokenlife_harness::{checks, RunOptions, Verdict};
+use tokenlife_model::Policy;
+
+use crate::common::{shipped, start_registered};
+
+/// The shipped scenarios, the exhaustive sequences to depth 3 and random cases.
+fn suite() -> RunOptions {
+    RunOptions {
+        depth: 3,
+        cases: 8,
+        seed: 3,
+        ..Default::default()
+    }
+}
+
+/// Without `offline_access` in a client's registration the harness must not ask for it
+/// (the server would refuse every authorization `invalid_scope`); under a policy that does
+/// not require it the server issues refresh tokens anyway, and the run is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_without_offline_access_run_clean_and_get_refresh_tokens() {
+    let (server, target) = start_registered(
+        Policy::profile("bcp").unwrap(),
+        ["openid read write", "read write"],
+    )
+    .await;
+    let r = tokenlife_harness::run(target, &shipped(), suite(), None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    assert!(r.conformant(), "{}", r.human());
+    assert!(!r.has_scenario_errors(), "{}", r.human());
+    // Refresh tokens were issued and used, by both clients.
+    let refreshed = r
+        .scenarios
+        .iter()
+        .filter(|s| {
+            s.evaluations
+                .iter()
+                .any(|e| e.id == checks::REFRESH_ACCEPTED.id && e.verdict == Verdict::Passed)
+        })
+        .count();
+    assert!(refreshed >= 10, "{}", r.human());
+    assert!(r.coverage.unwrap().covered > 100, "{}", r.human());
+}
+
+/// `strict` requires `offline_access` for a refresh token: a client not registered for it
+/// can never get one, so the run does not start, naming the client and the knob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_requiring_offline_access_of_a_client_without_it_is_a_setup_error() {
+    let (server, target) = start_registered(
+        Policy::profile("strict").unwrap(),
+        ["openid offline_access read write", "openid read write"],
+    )
+    .await;
+    let e = tokenlife_harness::run(target, &shipped(), suite(), None)
+        .await
+        .unwrap_err();
+    server.shutdown().await;
+    assert!(matches!(e, ConnectError::Target(_)), "{e}");
+    assert!(!e.is_unreachable());
+    let shown = e.to_string();
+    for part in ["offline_access_required", "`demo-public`", "strict"] {
+        assert!(shown.contains(part), "{shown}");
+    }
+}
