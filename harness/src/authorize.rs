@@ -124,9 +124,13 @@ pub fn authorization_url(
         let mut q = u.query_pairs_mut();
         q.append_pair("response_type", "code")
             .append_pair("client_id", &client.id)
-            .append_pair("redirect_uri", &client.redirect_uri)
-            .append_pair("scope", scope)
-            .append_pair("state", state)
+            .append_pair("redirect_uri", &client.redirect_uri);
+        // Nothing to ask for (a client with no resource scope, openid or offline_access):
+        // no `scope` at all, since an empty one is malformed (RFC 6749 §3.3: 1*scope-token).
+        if !scope.is_empty() {
+            q.append_pair("scope", scope);
+        }
+        q.append_pair("state", state)
             .append_pair("code_challenge", &pkce.challenge)
             .append_pair("code_challenge_method", "S256");
         for (k, v) in extra {

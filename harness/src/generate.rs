@@ -2,7 +2,9 @@
 //! reaches within a depth.
 //!
 //! A breadth-first walk of the spec from the initial state, one grant, the model checker's
-//! action alphabet (`LifecycleModel::steps`, restarts added when the target can restart).
+//! action alphabet (`LifecycleModel::steps`) cut to what the target can do ([`Reach`]:
+//! restarts added when the target can restart, scope choices left out for a client with
+//! no resource scope), so the transitions counted are the ones the target can reach.
 //! A transition is (state, action, outcome); for each one first reached, the walk keeps the
 //! action path that reaches it; paths that are prefixes of other kept paths are dropped,
 //! since the longer one covers them. Each sequence starts from a fresh grant, so sequences
@@ -16,7 +18,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use tokenlife_model::explore::fingerprint;
 use tokenlife_model::model::{Bounds, LifecycleModel, Step};
 use tokenlife_model::observe::observe;
-use tokenlife_model::{Action, Outcome, Policy, Spec, State};
+use tokenlife_model::state::Scope;
+use tokenlife_model::{Action, ClientType, Outcome, Policy, Spec, State};
 
 /// A transition: the fingerprint of the state before, the action, the outcome.
 pub type Transition = (u64, Action, Outcome);
@@ -32,19 +35,61 @@ pub struct Generated {
     pub transitions: HashSet<Transition>,
 }
 
+/// What a target lets a walk do beyond the model's own choices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// The target can be restarted: `Restart` once a grant exists.
+    pub restarts: bool,
+    /// Which clients have a resource scope to choose with, `[confidential, public]`: a
+    /// narrow authorization and a refresh that names a scope (narrowing, widening) need
+    /// one; without it a client's every grant is its whole registration.
+    pub scope_choice: [bool; 2],
+}
+
+impl Reach {
+    /// A target that can do everything the model can (two resource scopes per client),
+    /// restartable or not.
+    pub fn full(restarts: bool) -> Reach {
+        Reach {
+            restarts,
+            scope_choice: [true, true],
+        }
+    }
+
+    fn chooses_scope(&self, t: ClientType) -> bool {
+        self.scope_choice[match t {
+            ClientType::Confidential => 0,
+            ClientType::Public => 1,
+        }]
+    }
+
+    /// Whether the target can take `a` in `s`.
+    pub fn allows(&self, s: &State, a: &Action) -> bool {
+        match *a {
+            Action::Authorize { client, scope, .. } => {
+                scope == Scope::ALL || self.chooses_scope(client)
+            }
+            Action::Refresh {
+                rt, scope: Some(_), ..
+            } => self.chooses_scope(s.rt_grant(rt).client),
+            _ => true,
+        }
+    }
+}
+
 /// The model checker's action alphabet for one grant, bounded to `depth` actions: what
 /// every generator (exhaustive, all sequences, random) walks.
 pub struct Walker {
     model: LifecycleModel,
     /// The spec, to step.
     pub spec: Spec,
-    restarts: bool,
+    reach: Reach,
     steps: Vec<Step>,
 }
 
 impl Walker {
-    /// A walker under `policy`; `restarts` adds `Restart` once a grant exists.
-    pub fn new(policy: &Policy, depth: u16, restarts: bool) -> Walker {
+    /// A walker under `policy`, cut to what the target can `reach`.
+    pub fn new(policy: &Policy, depth: u16, reach: Reach) -> Walker {
         Walker {
             model: LifecycleModel::new(
                 policy.clone(),
@@ -55,7 +100,7 @@ impl Walker {
                 },
             ),
             spec: Spec::new(policy.clone()),
-            restarts,
+            reach,
             steps: Vec::new(),
         }
     }
@@ -66,11 +111,11 @@ impl Walker {
         self.model.steps(s, &mut self.steps);
         let mut actions: Vec<Action> = Vec::new();
         for st in &self.steps {
-            if !actions.contains(&st.action) {
+            if !actions.contains(&st.action) && self.reach.allows(s, &st.action) {
                 actions.push(st.action);
             }
         }
-        if self.restarts && s.n_grants > 0 {
+        if self.reach.restarts && s.n_grants > 0 {
             actions.push(Action::Restart);
         }
         actions
@@ -78,8 +123,8 @@ impl Walker {
 }
 
 /// Sequences covering every transition within `depth` actions under `policy`.
-pub fn exhaustive(policy: &Policy, depth: u16, restarts: bool) -> Generated {
-    let mut walker = Walker::new(policy, depth, restarts);
+pub fn exhaustive(policy: &Policy, depth: u16, reach: Reach) -> Generated {
+    let mut walker = Walker::new(policy, depth, reach);
     let mut transitions: HashSet<Transition> = HashSet::new();
     let mut kept: Vec<Vec<Action>> = Vec::new();
     let mut seen: HashMap<State, ()> = HashMap::new();
@@ -134,8 +179,8 @@ pub fn exhaustive(policy: &Policy, depth: u16, restarts: bool) -> Generated {
 /// Every distinct action sequence of exactly `depth` actions (or shorter where nothing can
 /// follow), following every outcome the spec allows; with the transitions of
 /// [`exhaustive`] for coverage. Explodes quickly: for small depths.
-pub fn all_sequences(policy: &Policy, depth: u16, restarts: bool) -> Generated {
-    let mut walker = Walker::new(policy, depth, restarts);
+pub fn all_sequences(policy: &Policy, depth: u16, reach: Reach) -> Generated {
+    let mut walker = Walker::new(policy, depth, reach);
     let mut out: std::collections::BTreeSet<Vec<Action>> = std::collections::BTreeSet::new();
     let mut stack: Vec<(State, Vec<Action>)> = vec![(State::default(), Vec::new())];
     while let Some((s, path)) = stack.pop() {
@@ -164,7 +209,7 @@ pub fn all_sequences(policy: &Policy, depth: u16, restarts: bool) -> Generated {
     Generated {
         depth,
         sequences: out.into_iter().collect(),
-        transitions: exhaustive(policy, depth, restarts).transitions,
+        transitions: exhaustive(policy, depth, reach).transitions,
     }
 }
 
@@ -174,18 +219,64 @@ mod tests {
 
     #[test]
     fn every_sequence_starts_with_an_authorization_and_fits_the_depth() {
-        let g = exhaustive(&Policy::profile("bcp").unwrap_or_default(), 3, false);
+        let none = Reach::full(false);
+        let g = exhaustive(&Policy::profile("bcp").unwrap_or_default(), 3, none);
         assert!(!g.sequences.is_empty());
         assert!(g.transitions.len() >= g.sequences.len());
         for s in &g.sequences {
             assert!(matches!(s[0], Action::Authorize { .. }), "{s:?}");
             assert!(s.len() <= 3);
         }
-        let deeper = exhaustive(&Policy::profile("bcp").unwrap_or_default(), 4, false);
+        let deeper = exhaustive(&Policy::profile("bcp").unwrap_or_default(), 4, none);
         assert!(deeper.transitions.len() > g.transitions.len());
-        let all = all_sequences(&Policy::profile("bcp").unwrap_or_default(), 2, false);
-        let cover = exhaustive(&Policy::profile("bcp").unwrap_or_default(), 2, false);
+        let all = all_sequences(&Policy::profile("bcp").unwrap_or_default(), 2, none);
+        let cover = exhaustive(&Policy::profile("bcp").unwrap_or_default(), 2, none);
         assert!(all.sequences.len() >= cover.sequences.len());
         assert!(all.sequences.iter().all(|s| s.len() <= 2));
+    }
+
+    #[test]
+    fn a_client_without_a_resource_scope_is_walked_without_scope_choices() {
+        let p = Policy::profile("bcp").unwrap_or_default();
+        let full = exhaustive(&p, 3, Reach::full(false));
+        let reach = Reach {
+            restarts: false,
+            scope_choice: [false, true],
+        };
+        let cut = exhaustive(&p, 3, reach);
+        assert!(cut.transitions.len() < full.transitions.len());
+        let mut s = State::default();
+        for seq in &cut.sequences {
+            for a in seq {
+                match *a {
+                    Action::Authorize {
+                        client: ClientType::Confidential,
+                        scope,
+                        ..
+                    } => assert_eq!(scope, Scope::ALL, "{seq:?}"),
+                    Action::Authorize { client, .. } => assert_eq!(client, ClientType::Public),
+                    _ => {}
+                }
+            }
+            // Replayed on the spec, no confidential grant's refresh names a scope.
+            s = State::default();
+            let spec = Spec::new(p.clone());
+            for a in seq {
+                if let Action::Refresh {
+                    rt, scope: Some(_), ..
+                } = *a
+                {
+                    assert_eq!(s.rt_grant(rt).client, ClientType::Public, "{seq:?}");
+                }
+                let Ok(mut outs) = spec.step(&s, a) else {
+                    break;
+                };
+                if outs.is_empty() {
+                    break;
+                }
+                s = outs.swap_remove(0).1;
+            }
+        }
+        assert!(s.n_grants <= 1);
     }
 }

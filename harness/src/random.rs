@@ -18,6 +18,8 @@ use tokenlife_model::spec::{Hint, TokenRef};
 use tokenlife_model::state::Scope;
 use tokenlife_model::{Action, Actor, ClientType, Outcome, Policy, State};
 
+use crate::generate::Reach;
+
 /// One random case: proptest's choice vector (which enabled action, which allowed
 /// outcome, at each step), which shrinks by dropping choices and lowering them.
 pub type Choices = Vec<(u16, u16)>;
@@ -81,9 +83,9 @@ pub fn cases(seed: u64, cases: u32, len: u16) -> Vec<Case> {
 /// model checker's action alphabet (one grant): each step takes the enabled action and
 /// the allowed outcome its choice picks (modulo how many there are). The walk stops
 /// early when nothing is enabled.
-pub fn decode(policy: &Policy, choices: &[(u16, u16)], restarts: bool) -> Vec<Action> {
+pub fn decode(policy: &Policy, choices: &[(u16, u16)], reach: Reach) -> Vec<Action> {
     let len = choices.len().min(u16::MAX as usize) as u16;
-    let mut walker = crate::generate::Walker::new(policy, len, restarts);
+    let mut walker = crate::generate::Walker::new(policy, len, reach);
     let mut s = State::default();
     let mut seq = Vec::with_capacity(choices.len());
     for &(pick, outcome) in choices {
@@ -112,11 +114,11 @@ pub fn sequences(
     seed: u64,
     cases: u32,
     len: u16,
-    restarts: bool,
+    reach: Reach,
 ) -> Vec<Vec<Action>> {
     self::cases(seed, cases, len)
         .iter()
-        .map(|c| decode(policy, &c.current(), restarts))
+        .map(|c| decode(policy, &c.current(), reach))
         .collect()
 }
 
@@ -243,9 +245,9 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_sequences() {
         let p = Policy::profile("bcp").unwrap_or_default();
-        let a = sequences(&p, 7, 5, 6, false);
-        assert_eq!(a, sequences(&p, 7, 5, 6, false));
-        assert_ne!(a, sequences(&p, 8, 5, 6, false));
+        let a = sequences(&p, 7, 5, 6, Reach::full(false));
+        assert_eq!(a, sequences(&p, 7, 5, 6, Reach::full(false)));
+        assert_ne!(a, sequences(&p, 8, 5, 6, Reach::full(false)));
         assert!(a
             .iter()
             .all(|s| matches!(s.first(), Some(Action::Authorize { .. }))));
@@ -256,13 +258,13 @@ mod tests {
     fn shrinking_ends_at_a_shorter_walk() {
         let p = Policy::profile("bcp").unwrap_or_default();
         let mut case = cases(11, 1, 8).pop().unwrap();
-        let first = decode(&p, &case.current(), false);
+        let first = decode(&p, &case.current(), Reach::full(false));
         // Accept every simplification: the walk only gets shorter, ending at one step.
         let mut rounds = 0;
         while case.simplify() && rounds < 10_000 {
             rounds += 1;
         }
-        let last = decode(&p, &case.current(), false);
+        let last = decode(&p, &case.current(), Reach::full(false));
         assert!(last.len() <= first.len());
         assert_eq!(last.len(), 1, "{last:?}");
         assert!(matches!(last[0], Action::Authorize { .. }));

@@ -4,7 +4,7 @@
 //! Key names are exactly design.md's; an unknown key is an error that names it. The
 //! `[[clients]]` and `[policy]` tables are the model's configuration vocabulary, shared
 //! with the reference server's config file and checked by the model; this file adds what
-//! only a target needs (two clients, a resource scope each). PKCE S256 is always used
+//! only a target needs (two clients, a policy its clients' registrations can meet). PKCE S256 is always used
 //! (RFC 7636). Secrets come from the file or from `secret_env`, read here.
 
 use std::collections::BTreeMap;
@@ -266,15 +266,10 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
             "declare two or more [[clients]]: the binding tests need a second client",
         ));
     }
+    // A client with no resource scope (only `openid`, `offline_access`: the userinfo
+    // endpoint as its protected resource) is a target too; the run leaves out what needs
+    // a resource scope and says so.
     let clients = check_clients(file.clients, &env, parses_as_http_url)?;
-    for (i, c) in clients.iter().enumerate() {
-        if c.resource_scopes().is_empty() {
-            return Err(TargetError::invalid(
-                format!("clients[{i}].scope"),
-                "needs at least one resource scope besides openid and offline_access",
-            ));
-        }
-    }
     let authorize = match file.authorize {
         None => AuthorizeConfig {
             mode: AuthorizeMode::Redirect,
@@ -546,6 +541,10 @@ refresh_ttl = "600s"
             "refresh_ttl = \"600s\"\noffline_access_required = false",
         );
         assert!(parse(&relaxed, |_| None).is_ok());
+        // A client with no resource scope is a target too.
+        let bare = DESIGN.replace("openid offline_access read write", "openid offline_access");
+        let t = parse(&bare, |_| None).unwrap();
+        assert!(t.clients[0].resource_scopes().is_empty());
         let one_client = DESIGN.replacen("[[clients]]\nid = \"spa\"", "[extra]\nid = \"spa\"", 1);
         assert!(err(&one_client).to_string().contains("extra"));
     }

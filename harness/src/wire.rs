@@ -13,9 +13,19 @@ use crate::oracle::Observed;
 use crate::secret::Secret;
 use crate::target::ClientConfig;
 
-/// The model scope bits as the client's scope names.
+/// The model scope bits as the client's scope names. A client with no resource scope (the
+/// userinfo endpoint as its protected resource) has one scope only, its whole
+/// registration: the model's whole scope, no resource names; a part of it cannot be asked
+/// for (the walk and the scenarios leave narrowing and widening out for such a client).
 pub fn scope_names(client: &ClientConfig, scope: Scope) -> Result<Vec<String>, String> {
     let names = client.resource_scopes();
+    if names.is_empty() {
+        return if scope == Scope::ALL {
+            Ok(Vec::new())
+        } else {
+            Err(no_resource_scope([client]))
+        };
+    }
     let mut out = Vec::new();
     for bit in 0..Scope::NAMES.len() {
         if scope.0 & (1 << bit) != 0 {
@@ -31,9 +41,24 @@ pub fn scope_names(client: &ClientConfig, scope: Scope) -> Result<Vec<String>, S
     Ok(out)
 }
 
-/// A scope string read as model bits (names the client does not map are ignored).
+/// Why a client cannot take part in scope narrowing or widening: the reason a scenario
+/// that needs them is skipped, and the report's line about what could not be tested.
+pub fn no_resource_scope<'c>(clients: impl IntoIterator<Item = &'c ClientConfig>) -> String {
+    let ids: Vec<String> = clients.into_iter().map(|c| format!("`{}`", c.id)).collect();
+    let who = match ids.as_slice() {
+        [one] => format!("client {one} has"),
+        _ => format!("clients {} have", ids.join(" and ")),
+    };
+    format!("scope narrowing and widening — {who} no resource scope")
+}
+
+/// A scope string read as model bits (names the client does not map are ignored). For a
+/// client with no resource scope every grant is the whole scope (see [`scope_names`]).
 pub fn scope_bits(client: &ClientConfig, text: &str) -> Scope {
     let names = client.resource_scopes();
+    if names.is_empty() {
+        return Scope::ALL;
+    }
     let mut bits = 0u8;
     for word in text.split_whitespace() {
         if let Some(i) = names.iter().position(|n| n == word) {
@@ -266,6 +291,15 @@ pub(crate) mod tests {
         let c = client(AuthMethod::None);
         assert_eq!(scope_names(&c, Scope::ALL).unwrap(), vec!["read", "write"]);
         assert_eq!(scope_bits(&c, "openid offline_access write"), Scope::WRITE);
+        let mut bare = client(AuthMethod::None);
+        bare.scope = vec!["openid".into(), "offline_access".into()];
+        assert_eq!(
+            scope_names(&bare, Scope::ALL).unwrap(),
+            Vec::<String>::new()
+        );
+        let e = scope_names(&bare, Scope::READ).unwrap_err();
+        assert!(e.contains("has no resource scope"), "{e}");
+        assert_eq!(scope_bits(&bare, "openid offline_access"), Scope::ALL);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! Both files carry the same `[[clients]]` table (design.md, "The harness" and "The
 //! reference server"), so its reading lives here once; each file adds the rules only it
-//! has (the server's id syntax, the harness's two clients and resource scopes). A client's
+//! has (the server's id syntax, the harness's two clients). A client's
 //! `scope` is what it is registered for (RFC 6749 §3.3), `auth` its token endpoint
 //! authentication method (RFC 6749 §2.3.1, RFC 7591 `token_endpoint_auth_method` names),
 //! its `redirect_uri` an absolute URI without a fragment (RFC 6749 §3.1.2).

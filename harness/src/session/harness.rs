@@ -12,6 +12,7 @@ use tokenlife_model::{Action, Actor, ClientType, Outcome};
 use super::state::{Session, Stop};
 use crate::checks::{self, Verdict};
 use crate::discovery::{discover, DiscoveryError, Endpoints};
+use crate::generate::Reach;
 use crate::http::{Http, HttpConfig, HttpError};
 use crate::report::ScenarioResult;
 use crate::request::Credentials;
@@ -158,6 +159,23 @@ impl Harness {
     /// A fresh session for `result`.
     pub(super) fn session<'r>(&self, result: &'r mut ScenarioResult) -> Session<'r> {
         Session::new(&self.target, self.options.fail_on_should, result)
+    }
+
+    /// What the walks of this target may do: restarts through [`Control`], scope choices
+    /// for a client with a resource scope.
+    pub(super) fn reach(&self) -> Reach {
+        let chooses = |t| {
+            self.target
+                .client_of(t)
+                .is_some_and(|c| !c.resource_scopes().is_empty())
+        };
+        Reach {
+            restarts: self.control.is_some(),
+            scope_choice: [
+                chooses(ClientType::Confidential),
+                chooses(ClientType::Public),
+            ],
+        }
     }
 
     pub(super) fn client(&self, t: ClientType) -> Result<&ClientConfig, Stop> {

@@ -28,7 +28,7 @@ mod time;
 
 use std::sync::Arc;
 
-use tokenlife_model::Policy;
+use tokenlife_model::{ClientType, Policy};
 
 pub use harness::{BoxFuture, ConnectError, Control, Harness, RunOptions};
 pub use sequence::{CONCURRENCY, SHRINK_RUNS};
@@ -37,6 +37,7 @@ use crate::checks::{self, Verdict};
 use crate::report::{Evaluation, Report, ScenarioResult, ScenarioStatus};
 use crate::scenario::{Scenario, ScenarioSet};
 use crate::target::Target;
+use crate::wire::no_resource_scope;
 
 impl Harness {
     /// Runs every selected scenario, one after another (the endpoint clock is global).
@@ -54,6 +55,14 @@ impl Harness {
                     "the target has no {name} endpoint: scenarios that need it are skipped"
                 ));
             }
+        }
+        let bare: Vec<_> = [ClientType::Confidential, ClientType::Public]
+            .into_iter()
+            .filter_map(|t| self.target.client_of(t))
+            .filter(|c| c.resource_scopes().is_empty())
+            .collect();
+        if !bare.is_empty() {
+            notes.push(format!("could not test: {}", no_resource_scope(bare)));
         }
         if let Some(listed) = self.endpoints.refresh_grant_listed {
             let c = checks::DISCOVERY_REFRESH_GRANT;
@@ -130,11 +139,7 @@ impl Harness {
             } else {
                 crate::generate::exhaustive
             };
-            let g = generate(
-                &self.target.policy,
-                self.options.depth,
-                self.control.is_some(),
-            );
+            let g = generate(&self.target.policy, self.options.depth, self.reach());
             let (r, n, cov) = self.run_generated(&g).await;
             actions += n;
             failed = stop_early && r.status == ScenarioStatus::Failed;

@@ -137,12 +137,12 @@ impl Harness {
         len: u16,
     ) -> (ScenarioResult, usize, Option<Replay>) {
         let name = format!("random-seed-{seed}");
-        let restarts = self.control.is_some();
+        let reach = self.reach();
         let policy = self.target.policy.clone();
         let mut trees = crate::random::cases(seed, cases, len);
         let seqs: Vec<Vec<Action>> = trees
             .iter()
-            .map(|c| crate::random::decode(&policy, &c.current(), restarts))
+            .map(|c| crate::random::decode(&policy, &c.current(), reach))
             .collect();
         let mut actions = 0;
         let mut agg = ScenarioResult::new(name.clone(), GENERATED);
@@ -178,7 +178,7 @@ impl Harness {
             let tree = &mut trees[case];
             let mut more = tree.simplify();
             while more && budget > 0 {
-                let candidate = crate::random::decode(&policy, &tree.current(), restarts);
+                let candidate = crate::random::decode(&policy, &tree.current(), reach);
                 let fails = if candidate == best.0 {
                     true
                 } else {

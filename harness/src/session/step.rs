@@ -4,7 +4,7 @@
 
 use tokenlife_model::explore::fingerprint;
 use tokenlife_model::spec::TokenRef;
-use tokenlife_model::state::{AtId, RtId};
+use tokenlife_model::state::{AtId, RtId, Scope};
 use tokenlife_model::{Action, ClientType, Outcome, State};
 
 use super::exchange::Exchange;
@@ -18,6 +18,7 @@ use crate::report::{ScenarioResult, ScenarioStatus};
 use crate::request::{self, Credentials};
 use crate::scenario::{By, Scenario, StepKind};
 use crate::target::ClockConfig;
+use crate::wire::no_resource_scope;
 
 impl Harness {
     /// What keeps `sc` from running here (policy, endpoints, clients, restarts), if anything.
@@ -66,18 +67,32 @@ impl Harness {
                 _ => {}
             }
         }
-        types
-            .into_iter()
-            .find(|t| self.target.client_of(*t).is_none())
-            .map(|t| {
-                format!(
-                    "the target has no {} client",
-                    match t {
-                        ClientType::Confidential => "confidential",
-                        ClientType::Public => "public",
-                    }
-                )
+        if let Some(t) = types.iter().find(|t| self.target.client_of(**t).is_none()) {
+            return Some(format!(
+                "the target has no {} client",
+                match t {
+                    ClientType::Confidential => "confidential",
+                    ClientType::Public => "public",
+                }
+            ));
+        }
+        // A part of a grant's scope (a narrow authorization, a refresh naming a scope) needs
+        // a resource scope: the scenario's clients without one cannot take part.
+        let chooses_scope = sc.steps.iter().any(|step| {
+            matches!(step.kind, StepKind::Authorize { scope, .. } if scope != Scope::ALL)
+                || matches!(step.kind, StepKind::Refresh { scope: Some(_), .. })
+        });
+        if !chooses_scope {
+            return None;
+        }
+        sc.steps
+            .iter()
+            .filter_map(|step| match step.kind {
+                StepKind::Authorize { client, .. } => self.target.client_of(client),
+                _ => None,
             })
+            .find(|c| c.resource_scopes().is_empty())
+            .map(|c| no_resource_scope([c]))
     }
 
     pub(super) async fn run_scenario(&mut self, sc: &Scenario) -> (ScenarioResult, usize, bool) {

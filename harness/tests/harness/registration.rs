@@ -2,6 +2,7 @@
 //! reference server registered the same way. The harness asks only for what a client is
 //! registered for, and a policy the registration cannot meet is a set-up error.
 
+use tokenlife_harness::report::ScenarioStatus;
 use tokenlife_harness::session::ConnectError;
 use tokenlife_harness::{checks, RunOptions, Verdict};
 use tokenlife_model::Policy;
@@ -67,4 +68,53 @@ async fn a_policy_requiring_offline_access_of_a_client_without_it_is_a_setup_err
     for part in ["offline_access_required", "`demo-public`", "strict"] {
         assert!(shown.contains(part), "{shown}");
     }
+}
+
+/// Clients with no resource scope (only `openid` and `offline_access`, the userinfo
+/// endpoint as their protected resource) are a target: everything but scope narrowing and
+/// widening runs, the scenarios that need those are skipped with the reason, and the
+/// report says in one line what could not be tested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_without_a_resource_scope_run_all_but_scope_choices() {
+    let (server, target) = start_registered(
+        Policy::profile("bcp").unwrap(),
+        ["openid offline_access", "openid offline_access"],
+    )
+    .await;
+    let r = tokenlife_harness::run(target, &shipped(), suite(), None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    assert!(r.conformant(), "{}", r.human());
+    assert!(!r.has_scenario_errors(), "{}", r.human());
+    let line = "could not test: scope narrowing and widening — clients `demo-confidential` and `demo-public` have no resource scope";
+    assert!(r.notes.iter().any(|n| n == line), "{:?}", r.notes);
+    assert!(r.human().contains(line), "{}", r.human());
+    let status = |name: &str| {
+        let s = r.scenarios.iter().find(|s| s.name == name).unwrap();
+        (s.status, s.reason.clone().unwrap_or_default())
+    };
+    for name in ["narrower-scope", "scope-widening-refused"] {
+        let (st, reason) = status(name);
+        assert_eq!(st, ScenarioStatus::Skipped, "{name}: {reason}");
+        assert!(reason.contains("has no resource scope"), "{name}: {reason}");
+    }
+    for name in ["ten-step-flow", "omitted-scope", "family-revocation"] {
+        assert_eq!(status(name).0, ScenarioStatus::Passed, "{name}");
+    }
+    // The walk leaves scope choices out: no generated sequence stops for want of a scope.
+    let generated = r
+        .scenarios
+        .iter()
+        .find(|s| s.name.starts_with("exhaustive"))
+        .unwrap();
+    assert_eq!(
+        generated.status,
+        ScenarioStatus::Passed,
+        "{:?}",
+        generated.reason
+    );
+    assert_eq!(generated.reason, None);
+    let c = r.coverage.unwrap();
+    assert!(c.covered as f64 >= 0.6 * c.transitions as f64, "{c:?}");
 }
