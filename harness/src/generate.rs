@@ -4,7 +4,8 @@
 //! A breadth-first walk of the spec from the initial state, one grant, the model checker's
 //! action alphabet (`LifecycleModel::steps`) cut to what the target can do ([`Reach`]:
 //! restarts added when the target can restart, scope choices left out for a client with
-//! no resource scope), so the transitions counted are the ones the target can reach.
+//! no resource scope, revocation, introspection and resource calls for a target without
+//! that endpoint), so the transitions counted are the ones the target can reach.
 //! A transition is (state, action, outcome); for each one first reached, the walk keeps the
 //! action path that reaches it; paths that are prefixes of other kept paths are dropped,
 //! since the longer one covers them. Each sequence starts from a fresh grant, so sequences
@@ -44,6 +45,12 @@ pub struct Reach {
     /// narrow authorization and a refresh that names a scope (narrowing, widening) need
     /// one; without it a client's every grant is its whole registration.
     pub scope_choice: [bool; 2],
+    /// It has a revocation endpoint (RFC 7009): `Revoke`.
+    pub revocation: bool,
+    /// It has an introspection endpoint (RFC 7662): `Introspect`.
+    pub introspection: bool,
+    /// It has a protected resource: `UseAccess`.
+    pub resource: bool,
 }
 
 impl Reach {
@@ -53,6 +60,9 @@ impl Reach {
         Reach {
             restarts,
             scope_choice: [true, true],
+            revocation: true,
+            introspection: true,
+            resource: true,
         }
     }
 
@@ -72,6 +82,9 @@ impl Reach {
             Action::Refresh {
                 rt, scope: Some(_), ..
             } => self.chooses_scope(s.rt_grant(rt).client),
+            Action::Revoke { .. } => self.revocation,
+            Action::Introspect { .. } => self.introspection,
+            Action::UseAccess { .. } => self.resource,
             _ => true,
         }
     }
@@ -240,8 +253,8 @@ mod tests {
         let p = Policy::profile("bcp").unwrap_or_default();
         let full = exhaustive(&p, 3, Reach::full(false));
         let reach = Reach {
-            restarts: false,
             scope_choice: [false, true],
+            ..Reach::full(false)
         };
         let cut = exhaustive(&p, 3, reach);
         assert!(cut.transitions.len() < full.transitions.len());
@@ -278,5 +291,22 @@ mod tests {
             }
         }
         assert!(s.n_grants <= 1);
+    }
+
+    #[test]
+    fn a_missing_endpoint_removes_just_its_actions() {
+        let p = Policy::profile("bcp").unwrap_or_default();
+        let reach = Reach {
+            revocation: false,
+            introspection: false,
+            ..Reach::full(false)
+        };
+        let cut = exhaustive(&p, 3, reach);
+        let all: Vec<&Action> = cut.sequences.iter().flatten().collect();
+        assert!(!all
+            .iter()
+            .any(|a| matches!(a, Action::Revoke { .. } | Action::Introspect { .. })));
+        assert!(all.iter().any(|a| matches!(a, Action::UseAccess { .. })));
+        assert!(all.iter().any(|a| matches!(a, Action::Refresh { .. })));
     }
 }

@@ -162,7 +162,7 @@ impl Harness {
     }
 
     /// What the walks of this target may do: restarts through [`Control`], scope choices
-    /// for a client with a resource scope.
+    /// for a client with a resource scope, the calls its endpoints allow.
     pub(super) fn reach(&self) -> Reach {
         let chooses = |t| {
             self.target
@@ -175,6 +175,9 @@ impl Harness {
                 chooses(ClientType::Confidential),
                 chooses(ClientType::Public),
             ],
+            revocation: self.endpoints.revocation.is_some(),
+            introspection: self.endpoints.introspection.is_some(),
+            resource: self.endpoints.resource.is_some(),
         }
     }
 

@@ -45,15 +45,24 @@ impl Harness {
         let mut results = Vec::new();
         let mut actions = 0;
         let mut notes = Vec::new();
-        for (name, present) in [
-            ("revocation", self.endpoints.revocation.is_some()),
-            ("introspection", self.endpoints.introspection.is_some()),
-            ("resource", self.endpoints.resource.is_some()),
+        // One line per capability the target lacks; the walks leave its actions out and
+        // the scenarios that need it are skipped with the same reason.
+        for (what, missing) in [
+            (
+                "token revocation (RFC 7009) — the target has no revocation endpoint",
+                self.endpoints.revocation.is_none(),
+            ),
+            (
+                "token introspection (RFC 7662) — the target has no introspection endpoint",
+                self.endpoints.introspection.is_none(),
+            ),
+            (
+                "access tokens at the protected resource — the target has no resource_url",
+                self.endpoints.resource.is_none(),
+            ),
         ] {
-            if !present {
-                notes.push(format!(
-                    "the target has no {name} endpoint: scenarios that need it are skipped"
-                ));
+            if missing {
+                notes.push(format!("could not test: {what}"));
             }
         }
         let bare: Vec<_> = [ClientType::Confidential, ClientType::Public]

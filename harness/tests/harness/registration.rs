@@ -118,3 +118,53 @@ async fn clients_without_a_resource_scope_run_all_but_scope_choices() {
     let c = r.coverage.unwrap();
     assert!(c.covered as f64 >= 0.6 * c.transitions as f64, "{c:?}");
 }
+
+/// A target without revocation and introspection endpoints (no discovery, none given) runs
+/// without those actions: the walks leave them out, the scenarios that need them are
+/// skipped with the reason, and the report says in one line each what could not be tested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_without_revocation_or_introspection_runs_without_them() {
+    let (server, mut target) = start_registered(
+        Policy::profile("bcp").unwrap(),
+        [
+            "openid offline_access read write",
+            "openid offline_access read write",
+        ],
+    )
+    .await;
+    let base = target.issuer.take().unwrap();
+    target.endpoints.authorization = Some(format!("{base}/authorize"));
+    target.endpoints.token = Some(format!("{base}/token"));
+    let r = tokenlife_harness::run(target, &shipped(), suite(), None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    assert!(r.conformant(), "{}", r.human());
+    assert!(!r.has_scenario_errors(), "{}", r.human());
+    for line in [
+        "could not test: token revocation (RFC 7009) — the target has no revocation endpoint",
+        "could not test: token introspection (RFC 7662) — the target has no introspection endpoint",
+    ] {
+        assert!(r.notes.iter().any(|n| n == line), "{:?}", r.notes);
+    }
+    let skipped = |name: &str| {
+        let s = r.scenarios.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(s.status, ScenarioStatus::Skipped, "{name}");
+        s.reason.clone().unwrap_or_default()
+    };
+    assert!(skipped("revoke-refresh-token").contains("no revocation endpoint"));
+    assert!(skipped("introspect-dead-tokens").contains("no introspection endpoint"));
+    // Every generated sequence ran: none stopped for a missing endpoint.
+    for s in r.scenarios.iter().filter(|s| s.file.contains("generated")) {
+        assert_eq!(
+            s.status,
+            ScenarioStatus::Passed,
+            "{}: {:?}",
+            s.name,
+            s.reason
+        );
+        assert_eq!(s.reason, None, "{}", s.name);
+    }
+    let c = r.coverage.unwrap();
+    assert!(c.covered as f64 >= 0.8 * c.transitions as f64, "{c:?}");
+}
