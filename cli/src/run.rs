@@ -270,10 +270,22 @@ mod tests {
         .unwrap();
         assert_eq!(
             run(RunArgs {
-                target: Some(unreachable),
+                target: Some(unreachable.clone()),
                 ..args()
             }),
             EXIT_UNREACHABLE
+        );
+        // `strict` requires offline_access, which these clients are not registered for:
+        // a set-up error before any request.
+        let strict = dir.path().join("strict.toml");
+        let text = std::fs::read_to_string(&unreachable).unwrap();
+        std::fs::write(&strict, format!("{text}[policy]\nprofile = \"strict\"\n")).unwrap();
+        assert_eq!(
+            run(RunArgs {
+                target: Some(strict),
+                ..args()
+            }),
+            EXIT_BAD_FILE
         );
         assert_eq!(
             run(RunArgs {
