@@ -49,14 +49,14 @@ pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> C
         | Rule::GraceReuse { .. } => durable(checks::REFRESH_GRACE),
         Rule::ReuseRefused { .. } => durable(checks::REFRESH_REPLAY),
         Rule::ScopeRefused { widening: true, .. } => checks::REFRESH_WIDENING,
-        Rule::ScopeRefused { .. }
-        | Rule::Refreshed {
-            narrower_asked: true,
-        } => checks::REFRESH_NARROWER,
-        Rule::Refreshed { .. } => match presented(a) {
-            Some(rt) => survived_revocation_check(p, s, rt, h),
-            None => checks::REFRESH_ACCEPTED,
-        },
+        Rule::ScopeRefused { .. } => checks::REFRESH_NARROWER,
+        Rule::Refreshed { narrower_asked } => {
+            match presented(a).and_then(|rt| survived_revocation_check(p, s, rt, h)) {
+                Some(c) => c,
+                None if narrower_asked => checks::REFRESH_NARROWER,
+                None => checks::REFRESH_ACCEPTED,
+            }
+        }
         Rule::AccessHonoured => match a {
             Action::UseAccess { at } if h.others_revoked.contains(&TokenRef::Access(*at)) => {
                 checks::REVOKE_OTHER_CLIENT
@@ -100,25 +100,26 @@ fn presented(a: &Action) -> Option<RtId> {
 }
 
 /// A live refresh token honoured: the check of the revocation it must have survived, if
-/// any, since a refusal would be that revocation reaching too far.
+/// any, since a refusal would be that revocation reaching too far (whatever scope the
+/// refresh asks for: a dead grant is refused before its scope is looked at).
 ///
 /// Its owner's revocation of an access token of the same family comes first: the target
 /// accepted it, so it certainly happened there, and whether it reaches the family's refresh
 /// tokens is exactly what `revoke.access-cascades-to-refresh` pins. Another client's attempt
 /// on the token itself comes next: it must have had no effect at all, so it explains a
 /// refusal only when nothing the owner did can.
-fn survived_revocation_check(p: &Policy, s: &State, rt: RtId, h: &History) -> Check {
+fn survived_revocation_check(p: &Policy, s: &State, rt: RtId, h: &History) -> Option<Check> {
     let family = s.rts[rt.0 as usize].family;
     let access_revoked = h
         .revoked
         .keys()
         .any(|k| matches!(k, TokenRef::Access(a) if s.ats[a.0 as usize].family == family));
     if access_revoked && !p.revoke_access_cascades {
-        checks::REVOKE_ACCESS_CASCADE
+        Some(checks::REVOKE_ACCESS_CASCADE)
     } else if h.others_revoked.contains(&TokenRef::Refresh(rt)) {
-        checks::REVOKE_OTHER_CLIENT
+        Some(checks::REVOKE_OTHER_CLIENT)
     } else {
-        checks::REFRESH_ACCEPTED
+        None
     }
 }
 
@@ -240,15 +241,14 @@ pub fn classify_divergence(
                 } else {
                     primary
                 }
-            } else if matches!(
-                rule,
-                Rule::Refreshed {
-                    narrower_asked: false
-                }
-            ) {
+            } else if let Rule::Refreshed { narrower_asked } = rule {
                 // Tokens answered as allowed but shaped otherwise: the revocation the token
                 // survived (which names the step's check) is not what differs.
-                checks::REFRESH_ROTATION
+                if narrower_asked {
+                    checks::REFRESH_NARROWER
+                } else {
+                    checks::REFRESH_ROTATION
+                }
             } else {
                 primary
             }
@@ -332,6 +332,22 @@ mod tests {
         assert_eq!(
             classify_divergence(&p, &s, &refresh, &h, &expected, &refused),
             checks::REVOKE_ACCESS_CASCADE
+        );
+    }
+
+    #[test]
+    fn a_narrowed_refresh_refused_after_an_access_revocation_is_the_cascade() {
+        let p = no_access_cascade();
+        let (s, h, _) = other_then_access_revoked(&p);
+        let narrowed = Action::Refresh {
+            by: OWNER,
+            rt: RtId(0),
+            scope: Some(Scope::READ),
+        };
+        assert_eq!(classify(&p, &s, &narrowed, &h), checks::REVOKE_ACCESS_CASCADE);
+        assert_eq!(
+            classify(&p, &s, &narrowed, &History::default()),
+            checks::REFRESH_NARROWER
         );
     }
 

@@ -8,5 +8,6 @@ mod files;
 mod misbehaving;
 mod oidc;
 mod reference;
+mod shrinking;
 mod tls;
 mod transcripts;
