@@ -54,3 +54,27 @@ async fn a_shrunk_failure_names_the_cascade_and_keeps_only_the_steps_it_needs() 
         "{text}"
     );
 }
+
+/// Seed 17's failing case holds a theft of RT0 (no step of its own in the scenario file,
+/// but a step of the trace) that the failure does not need: only the final pass, which
+/// tries every step, removes it.
+#[tokio::test]
+async fn the_final_shrinking_pass_removes_a_step_that_mints_nothing_and_is_not_needed() {
+    let declared = Policy::profile("bcp").unwrap();
+    let mut actual = declared.clone();
+    actual.revoke_access_cascades = true;
+    let r = random_against(declared, actual, 17).await;
+    assert_eq!(
+        crate::common::failed_ids(&r),
+        vec!["revoke.access-cascades-to-refresh".to_string()],
+        "{}",
+        r.human()
+    );
+    let random = r
+        .scenarios
+        .iter()
+        .find(|s| s.name == "random-seed-17")
+        .expect("the random phase's result");
+    let reason = random.reason.as_deref().unwrap_or_default();
+    assert!(reason.ends_with("; 3 steps after shrinking"), "{reason}");
+}
