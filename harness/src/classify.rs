@@ -317,14 +317,20 @@ mod tests {
     fn a_refresh_after_an_access_revocation_exercises_the_cascade_not_the_other_client() {
         let p = no_access_cascade();
         let (s, h, refresh) = other_then_access_revoked(&p);
-        assert!(matches!(spec::rule(&p, &s, &refresh), Rule::Refreshed { .. }));
+        assert!(matches!(
+            spec::rule(&p, &s, &refresh),
+            Rule::Refreshed { .. }
+        ));
         assert_eq!(
             classify(&p, &s, &refresh, &h),
             checks::REVOKE_ACCESS_CASCADE
         );
         // Refused (the target's revocation of AT0 ended the grant): the cascade diverged.
-        let (expected, _): (Vec<Outcome>, Vec<State>) =
-            Spec::new(p.clone()).step(&s, &refresh).unwrap().into_iter().unzip();
+        let (expected, _): (Vec<Outcome>, Vec<State>) = Spec::new(p.clone())
+            .step(&s, &refresh)
+            .unwrap()
+            .into_iter()
+            .unzip();
         let refused = Observed::Error {
             status: 400,
             error: ErrorCode::InvalidGrant,
@@ -344,7 +350,10 @@ mod tests {
             rt: RtId(0),
             scope: Some(Scope::READ),
         };
-        assert_eq!(classify(&p, &s, &narrowed, &h), checks::REVOKE_ACCESS_CASCADE);
+        assert_eq!(
+            classify(&p, &s, &narrowed, &h),
+            checks::REVOKE_ACCESS_CASCADE
+        );
         assert_eq!(
             classify(&p, &s, &narrowed, &History::default()),
             checks::REFRESH_NARROWER
@@ -365,8 +374,11 @@ mod tests {
     fn an_honoured_refresh_shaped_otherwise_is_rotation_whatever_it_survived() {
         let p = no_access_cascade();
         let (s, h, refresh) = other_then_access_revoked(&p);
-        let (expected, _): (Vec<Outcome>, Vec<State>) =
-            Spec::new(p.clone()).step(&s, &refresh).unwrap().into_iter().unzip();
+        let (expected, _): (Vec<Outcome>, Vec<State>) = Spec::new(p.clone())
+            .step(&s, &refresh)
+            .unwrap()
+            .into_iter()
+            .unzip();
         // bcp rotates: an answer without a new refresh token is not what was allowed.
         let kept = Observed::Tokens {
             access: crate::secret::Secret::new("at1"),

@@ -49,10 +49,7 @@ async fn a_shrunk_failure_names_the_cascade_and_keeps_only_the_steps_it_needs() 
     assert!(!text.contains("by = \"other\""), "{text}");
     // Authorize, the owner revokes AT0, the owner refreshes with RT0: nothing else.
     assert_eq!(text.matches("[[steps]]").count(), 3, "{text}");
-    assert!(
-        text.contains("token = \"at0\"\nby = \"owner\""),
-        "{text}"
-    );
+    assert!(text.contains("token = \"at0\"\nby = \"owner\""), "{text}");
 }
 
 /// Seed 17's failing case holds a theft of RT0 (no step of its own in the scenario file,
