@@ -49,16 +49,14 @@ pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> C
         | Rule::GraceReuse { .. } => durable(checks::REFRESH_GRACE),
         Rule::ReuseRefused { .. } => durable(checks::REFRESH_REPLAY),
         Rule::ScopeRefused { widening: true, .. } => checks::REFRESH_WIDENING,
-        Rule::ScopeRefused { .. }
-        | Rule::Refreshed {
-            narrower_asked: true,
-        } => checks::REFRESH_NARROWER,
-        Rule::Refreshed { .. } => match presented(a) {
-            Some(rt) if h.others_revoked.contains(&TokenRef::Refresh(rt)) => {
-                checks::REVOKE_OTHER_CLIENT
+        Rule::ScopeRefused { .. } => checks::REFRESH_NARROWER,
+        Rule::Refreshed { narrower_asked } => {
+            match presented(a).and_then(|rt| survived_revocation_check(p, s, rt, h)) {
+                Some(c) => c,
+                None if narrower_asked => checks::REFRESH_NARROWER,
+                None => checks::REFRESH_ACCEPTED,
             }
-            _ => checks::REFRESH_ACCEPTED,
-        },
+        }
         Rule::AccessHonoured => match a {
             Action::UseAccess { at } if h.others_revoked.contains(&TokenRef::Access(*at)) => {
                 checks::REVOKE_OTHER_CLIENT
@@ -98,6 +96,30 @@ fn presented(a: &Action) -> Option<RtId> {
     match *a {
         Action::Refresh { rt, .. } | Action::RefreshLost { rt } => Some(rt),
         _ => None,
+    }
+}
+
+/// A live refresh token honoured: the check of the revocation it must have survived, if
+/// any, since a refusal would be that revocation reaching too far (whatever scope the
+/// refresh asks for: a dead grant is refused before its scope is looked at).
+///
+/// Its owner's revocation of an access token of the same family comes first: the target
+/// accepted it, so it certainly happened there, and whether it reaches the family's refresh
+/// tokens is exactly what `revoke.access-cascades-to-refresh` pins. Another client's attempt
+/// on the token itself comes next: it must have had no effect at all, so it explains a
+/// refusal only when nothing the owner did can.
+fn survived_revocation_check(p: &Policy, s: &State, rt: RtId, h: &History) -> Option<Check> {
+    let family = s.rts[rt.0 as usize].family;
+    let access_revoked = h
+        .revoked
+        .keys()
+        .any(|k| matches!(k, TokenRef::Access(a) if s.ats[a.0 as usize].family == family));
+    if access_revoked && !p.revoke_access_cascades {
+        Some(checks::REVOKE_ACCESS_CASCADE)
+    } else if h.others_revoked.contains(&TokenRef::Refresh(rt)) {
+        Some(checks::REVOKE_OTHER_CLIENT)
+    } else {
+        None
     }
 }
 
@@ -174,7 +196,8 @@ pub fn classify_divergence(
     expected: &[Outcome],
     observed: &Observed,
 ) -> Check {
-    let primary = classify(p, s, a, h);
+    let rule = spec::rule(p, s, a);
+    let primary = check_of(p, s, a, rule, h);
     let all_errors = expected.iter().all(|o| matches!(o, Outcome::Error { .. }));
     let all_tokens = expected.iter().all(|o| matches!(o, Outcome::Tokens { .. }));
     match observed {
@@ -218,12 +241,153 @@ pub fn classify_divergence(
                 } else {
                     primary
                 }
-            } else if primary == checks::REFRESH_ACCEPTED {
-                checks::REFRESH_ROTATION
+            } else if let Rule::Refreshed { narrower_asked } = rule {
+                // Tokens answered as allowed but shaped otherwise: the revocation the token
+                // survived (which names the step's check) is not what differs.
+                if narrower_asked {
+                    checks::REFRESH_NARROWER
+                } else {
+                    checks::REFRESH_ROTATION
+                }
             } else {
                 primary
             }
         }
         _ => primary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokenlife_model::spec::Hint;
+    use tokenlife_model::state::{AtId, Scope};
+    use tokenlife_model::{Actor, ClientType, Spec};
+
+    use super::*;
+
+    const OWNER: Actor = Actor::Client(ClientType::Confidential);
+    const OTHER: Actor = Actor::Client(ClientType::Public);
+
+    /// The reported trace: authorize; the other client tries to revoke RT0; the owner
+    /// revokes AT0 (declared not to cascade). Returns the state, the history and RT0's
+    /// refresh by its owner.
+    fn other_then_access_revoked(p: &Policy) -> (State, History, Action) {
+        let spec = Spec::new(p.clone());
+        let steps = [
+            Action::Authorize {
+                client: ClientType::Confidential,
+                scope: Scope::ALL,
+                offline: true,
+            },
+            Action::Revoke {
+                by: OTHER,
+                token: TokenRef::Refresh(RtId(0)),
+                hint: Hint::Right,
+            },
+            Action::Revoke {
+                by: OWNER,
+                token: TokenRef::Access(AtId(0)),
+                hint: Hint::Right,
+            },
+        ];
+        let mut s = State::default();
+        for a in &steps {
+            s = spec.step(&s, a).unwrap().swap_remove(0).1;
+        }
+        let mut h = History::default();
+        h.others_revoked.insert(TokenRef::Refresh(RtId(0)));
+        h.revoked.insert(TokenRef::Access(AtId(0)), Hint::Right);
+        let refresh = Action::Refresh {
+            by: OWNER,
+            rt: RtId(0),
+            scope: None,
+        };
+        (s, h, refresh)
+    }
+
+    fn no_access_cascade() -> Policy {
+        let mut p = Policy::profile("bcp").unwrap();
+        p.revoke_access_cascades = false;
+        p
+    }
+
+    #[test]
+    fn a_refresh_after_an_access_revocation_exercises_the_cascade_not_the_other_client() {
+        let p = no_access_cascade();
+        let (s, h, refresh) = other_then_access_revoked(&p);
+        assert!(matches!(
+            spec::rule(&p, &s, &refresh),
+            Rule::Refreshed { .. }
+        ));
+        assert_eq!(
+            classify(&p, &s, &refresh, &h),
+            checks::REVOKE_ACCESS_CASCADE
+        );
+        // Refused (the target's revocation of AT0 ended the grant): the cascade diverged.
+        let (expected, _): (Vec<Outcome>, Vec<State>) = Spec::new(p.clone())
+            .step(&s, &refresh)
+            .unwrap()
+            .into_iter()
+            .unzip();
+        let refused = Observed::Error {
+            status: 400,
+            error: ErrorCode::InvalidGrant,
+        };
+        assert_eq!(
+            classify_divergence(&p, &s, &refresh, &h, &expected, &refused),
+            checks::REVOKE_ACCESS_CASCADE
+        );
+    }
+
+    #[test]
+    fn a_narrowed_refresh_refused_after_an_access_revocation_is_the_cascade() {
+        let p = no_access_cascade();
+        let (s, h, _) = other_then_access_revoked(&p);
+        let narrowed = Action::Refresh {
+            by: OWNER,
+            rt: RtId(0),
+            scope: Some(Scope::READ),
+        };
+        assert_eq!(
+            classify(&p, &s, &narrowed, &h),
+            checks::REVOKE_ACCESS_CASCADE
+        );
+        assert_eq!(
+            classify(&p, &s, &narrowed, &History::default()),
+            checks::REFRESH_NARROWER
+        );
+    }
+
+    #[test]
+    fn another_clients_attempt_is_named_when_the_owner_revoked_nothing() {
+        let p = no_access_cascade();
+        let (s, mut h, refresh) = other_then_access_revoked(&p);
+        h.revoked.clear();
+        assert_eq!(classify(&p, &s, &refresh, &h), checks::REVOKE_OTHER_CLIENT);
+        h.others_revoked.clear();
+        assert_eq!(classify(&p, &s, &refresh, &h), checks::REFRESH_ACCEPTED);
+    }
+
+    #[test]
+    fn an_honoured_refresh_shaped_otherwise_is_rotation_whatever_it_survived() {
+        let p = no_access_cascade();
+        let (s, h, refresh) = other_then_access_revoked(&p);
+        let (expected, _): (Vec<Outcome>, Vec<State>) = Spec::new(p.clone())
+            .step(&s, &refresh)
+            .unwrap()
+            .into_iter()
+            .unzip();
+        // bcp rotates: an answer without a new refresh token is not what was allowed.
+        let kept = Observed::Tokens {
+            access: crate::secret::Secret::new("at1"),
+            refresh: None,
+            scope: Some(Scope::ALL),
+        };
+        assert_eq!(
+            classify_divergence(&p, &s, &refresh, &h, &expected, &kept),
+            checks::REFRESH_ROTATION
+        );
     }
 }

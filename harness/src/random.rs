@@ -8,7 +8,10 @@
 //! lower choices: shorter, simpler walks), each candidate run against the target and kept
 //! while the same check still fails; then steps that mint nothing (resource calls,
 //! introspection, revocation, code replay, time, restarts) are dropped one at a time the
-//! same way.
+//! same way; last, one greedy pass tries removing each remaining step, and keeps a removal
+//! when the shorter walk still fails the same check at its last step, so the trace holds
+//! only steps the failure needs. Each pass has its own budget of runs against the target
+//! (`session::sequence`'s `SHRINK_RUNS`, `DROP_RUNS`, `FINAL_PASS_RUNS`).
 //! Clauses: every clause the spec encodes.
 
 use proptest::strategy::{Strategy as _, ValueTree as _};

@@ -20,6 +20,13 @@ use crate::target::ClockConfig;
 /// How many candidate sequences proptest's shrinking may run against the target.
 pub const SHRINK_RUNS: u32 = 64;
 
+/// How many steps the final shrinking pass may try to remove (one run each). With
+/// [`SHRINK_RUNS`] and [`DROP_RUNS`], a failing case costs at most 64 + 32 + 32 runs.
+pub const FINAL_PASS_RUNS: u32 = 32;
+
+/// How many steps that mint nothing shrinking may try to remove (one run each).
+pub const DROP_RUNS: u32 = 32;
+
 /// How many sequences run at once against a real-clock target.
 pub const CONCURRENCY: usize = 256;
 
@@ -129,7 +136,9 @@ impl Harness {
     }
 
     /// Random sequences from `seed`: stops at the first failing case, shrinks it, and
-    /// returns the result with a scenario file that replays it.
+    /// returns the result with a scenario file that replays it. Shrinking runs the target
+    /// at most [`SHRINK_RUNS`] + [`DROP_RUNS`] + [`FINAL_PASS_RUNS`] times: proptest's value
+    /// tree, then steps that mint nothing, then a final greedy pass over every step.
     pub async fn run_random(
         &mut self,
         seed: u64,
@@ -199,9 +208,11 @@ impl Harness {
                 };
             }
             crate::progress::finish(&progress);
+            // Steps after the failing one never ran: they are not part of the failure.
+            best.0.truncate(best.1.result.steps_run.min(best.0.len()));
             // Then drop steps that mint nothing while the same check still fails.
             let mut i = best.0.len().saturating_sub(1);
-            let mut budget = 32;
+            let mut budget = DROP_RUNS;
             while i > 0 && budget > 0 {
                 i -= 1;
                 if !crate::random::droppable(&best.0[i]) {
@@ -213,6 +224,24 @@ impl Harness {
                 let again = run_sequence(Hold::Alone(self), &name, &shorter).await;
                 actions += again.actions;
                 if failing(&again) == Some(id) {
+                    best = (shorter, again);
+                }
+            }
+            // Last, any step at all, minting or not: a step is dropped when the rest still
+            // fails the same check at its last step, so every step left is one the failure
+            // needs (token ids renumber; the candidate is judged on its own terms).
+            best.0.truncate(best.1.result.steps_run.min(best.0.len()));
+            let mut i = best.0.len().saturating_sub(1);
+            let mut budget = FINAL_PASS_RUNS;
+            while i > 0 && budget > 0 {
+                i -= 1;
+                budget -= 1;
+                let mut shorter = best.0.clone();
+                shorter.remove(i);
+                let again = run_sequence(Hold::Alone(self), &name, &shorter).await;
+                actions += again.actions;
+                let at_last = again.result.steps_run == shorter.len();
+                if at_last && failing(&again) == Some(id) {
                     best = (shorter, again);
                 }
             }

@@ -58,7 +58,11 @@ const CATALOGUE: &[(Defect, &str, &str)] = &[
         "bcp",
         "refresh.family-revoked-on-replay",
     ),
-    (Defect::RevokeTooMuch, "bcp", "refresh.valid-accepted"),
+    (
+        Defect::RevokeTooMuch,
+        "bcp",
+        "revoke.access-cascades-to-refresh",
+    ),
     (Defect::WrongErrorCode, "bcp", "token.error-code"),
     (Defect::WrongStatus, "bcp", "token.error-code"),
     (

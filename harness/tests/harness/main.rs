@@ -9,5 +9,6 @@ mod misbehaving;
 mod oidc;
 mod reference;
 mod registration;
+mod shrinking;
 mod tls;
 mod transcripts;

@@ -1,0 +1,77 @@
+//! Random failures are shrunk to the steps they need and named for the step that failed.
+
+use tokenlife_harness::target::reference_target;
+use tokenlife_harness::{Report, RunOptions};
+use tokenlife_model::Policy;
+use tokenlife_server::Defects;
+
+use crate::common::Embedded;
+
+/// A target declaring `declared` in front of a reference server that follows `actual`,
+/// run through the random phase only.
+async fn random_against(declared: Policy, actual: Policy, seed: u64) -> Report {
+    let server = Embedded::start(actual, Defects::default()).await;
+    let target = reference_target(server.0.url(), Embedded::clients(), declared);
+    let none = tokenlife_harness::scenario::from_texts([]).unwrap();
+    let options = RunOptions {
+        seed,
+        cases: 64,
+        random_len: 8,
+        ..RunOptions::default()
+    };
+    let control: std::sync::Arc<dyn tokenlife_harness::session::Control> = server.clone();
+    let report = tokenlife_harness::run(target, &none, options, Some(control))
+        .await
+        .unwrap();
+    server.0.stop().await;
+    report
+}
+
+/// The case reported against a server whose access-token revocation ends the grant while
+/// its policy declares no cascade: seed 16's failing case holds another client's attempt to
+/// revoke RT0 before the owner revokes AT0. The failure is the owner's revocation reaching
+/// RT0, and the other client's attempt is not needed for it.
+#[tokio::test]
+async fn a_shrunk_failure_names_the_cascade_and_keeps_only_the_steps_it_needs() {
+    let declared = Policy::profile("bcp").unwrap();
+    assert!(!declared.revoke_access_cascades);
+    let mut actual = declared.clone();
+    actual.revoke_access_cascades = true;
+    let r = random_against(declared, actual, 16).await;
+    assert_eq!(
+        crate::common::failed_ids(&r),
+        vec!["revoke.access-cascades-to-refresh".to_string()],
+        "{}",
+        r.human()
+    );
+    let replay = r.replays.first().expect("a replay scenario");
+    let text = &replay.scenario;
+    assert!(!text.contains("by = \"other\""), "{text}");
+    // Authorize, the owner revokes AT0, the owner refreshes with RT0: nothing else.
+    assert_eq!(text.matches("[[steps]]").count(), 3, "{text}");
+    assert!(text.contains("token = \"at0\"\nby = \"owner\""), "{text}");
+}
+
+/// Seed 17's failing case holds a theft of RT0 (no step of its own in the scenario file,
+/// but a step of the trace) that the failure does not need: only the final pass, which
+/// tries every step, removes it.
+#[tokio::test]
+async fn the_final_shrinking_pass_removes_a_step_that_mints_nothing_and_is_not_needed() {
+    let declared = Policy::profile("bcp").unwrap();
+    let mut actual = declared.clone();
+    actual.revoke_access_cascades = true;
+    let r = random_against(declared, actual, 17).await;
+    assert_eq!(
+        crate::common::failed_ids(&r),
+        vec!["revoke.access-cascades-to-refresh".to_string()],
+        "{}",
+        r.human()
+    );
+    let random = r
+        .scenarios
+        .iter()
+        .find(|s| s.name == "random-seed-17")
+        .expect("the random phase's result");
+    let reason = random.reason.as_deref().unwrap_or_default();
+    assert!(reason.ends_with("; 3 steps after shrinking"), "{reason}");
+}
