@@ -114,13 +114,19 @@ fn survived_revocation_check(p: &Policy, s: &State, rt: RtId, h: &History) -> Op
         .revoked
         .keys()
         .any(|k| matches!(k, TokenRef::Access(a) if s.ats[a.0 as usize].family == family));
-    if access_revoked && !p.revoke_access_cascades {
+    if access_revoked && !access_revocation_cascades(p) {
         Some(checks::REVOKE_ACCESS_CASCADE)
     } else if h.others_revoked.contains(&TokenRef::Refresh(rt)) {
         Some(checks::REVOKE_OTHER_CLIENT)
     } else {
         None
     }
+}
+
+/// Whether revoking an access token revokes its grant's refresh tokens, read from the
+/// spec's cascade table.
+fn access_revocation_cascades(p: &Policy) -> bool {
+    spec::cascade(p, Rule::AccessRevoked) == spec::Cascade::RefreshTokens
 }
 
 /// A revoked refresh token, or one of a revoked grant: the check of whatever revoked it.
@@ -148,7 +154,7 @@ fn revoked_refresh_check(
                 .revoked
                 .keys()
                 .any(|k| matches!(k, TokenRef::Access(a) if s.ats[a.0 as usize].family == family));
-            if by_access && p.revoke_access_cascades {
+            if by_access && access_revocation_cascades(p) {
                 checks::REVOKE_ACCESS_CASCADE
             } else {
                 checks::REFRESH_REVOKED
