@@ -217,6 +217,14 @@ pub fn classify_divergence(
         {
             primary
         }
+        // A live token refused for its scope, answered as dead instead: the server killed it,
+        // and a revocation it had to survive names the check (the scope was never looked at).
+        Observed::Error {
+            error: ErrorCode::InvalidGrant,
+            ..
+        } if all_errors && matches!(rule, Rule::ScopeRefused { .. }) => presented(a)
+            .and_then(|rt| survived_revocation_check(p, s, rt, h))
+            .unwrap_or(checks::TOKEN_ERROR_CODE),
         Observed::Error { .. } if all_errors => checks::TOKEN_ERROR_CODE,
         Observed::Tokens { scope, refresh, .. } if all_tokens => {
             let scope_differs = scope.is_some_and(|got| {

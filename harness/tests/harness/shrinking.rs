@@ -75,3 +75,24 @@ async fn the_final_shrinking_pass_removes_a_step_that_mints_nothing_and_is_not_n
     let reason = random.reason.as_deref().unwrap_or_default();
     assert!(reason.ends_with("; 3 steps after shrinking"), "{reason}");
 }
+
+/// Seed 7's failing case asks for a wider scope after the owner revoked AT0: the model,
+/// declaring no cascade, expects `invalid_scope` for a live token; the server, whose
+/// revocation reached RT0, answers `invalid_grant`. That names the cascade, not the error
+/// code.
+#[tokio::test]
+async fn a_dead_token_refused_before_its_scope_names_the_revocation_that_killed_it() {
+    let declared = Policy::profile("bcp").unwrap();
+    let mut actual = declared.clone();
+    actual.revoke_access_cascades = true;
+    let r = random_against(declared, actual, 7).await;
+    assert_eq!(
+        crate::common::failed_ids(&r),
+        vec!["revoke.access-cascades-to-refresh".to_string()],
+        "{}",
+        r.human()
+    );
+    let text = &r.replays.first().expect("a replay scenario").scenario;
+    assert_eq!(text.matches("[[steps]]").count(), 3, "{text}");
+    assert!(text.contains("scope = \"read write\""), "{text}");
+}
