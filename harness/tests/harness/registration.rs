@@ -4,7 +4,7 @@
 
 use tokenlife_harness::report::ScenarioStatus;
 use tokenlife_harness::session::ConnectError;
-use tokenlife_harness::{checks, RunOptions, Verdict};
+use tokenlife_harness::{checks, Report, RunOptions, Verdict};
 use tokenlife_model::Policy;
 
 use crate::common::{shipped, start_registered};
@@ -19,20 +19,26 @@ fn suite() -> RunOptions {
     }
 }
 
+/// The shipped suite against the reference server with its two clients registered for
+/// `scopes`, under `policy` on both sides; the server is stopped before the result returns.
+async fn run_registered(policy: Policy, scopes: [&str; 2]) -> Result<Report, ConnectError> {
+    let (server, target) = start_registered(policy, scopes).await;
+    let result = tokenlife_harness::run(target, &shipped(), suite(), None).await;
+    server.shutdown().await;
+    result
+}
+
 /// Without `offline_access` in a client's registration the harness must not ask for it
 /// (the server would refuse every authorization `invalid_scope`); under a policy that does
 /// not require it the server issues refresh tokens anyway, and the run is clean.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_without_offline_access_run_clean_and_get_refresh_tokens() {
-    let (server, target) = start_registered(
+    let r = run_registered(
         Policy::profile("bcp").unwrap(),
         ["openid read write", "read write"],
     )
-    .await;
-    let r = tokenlife_harness::run(target, &shipped(), suite(), None)
-        .await
-        .unwrap();
-    server.shutdown().await;
+    .await
+    .unwrap();
     assert!(r.conformant(), "{}", r.human());
     assert!(!r.has_scenario_errors(), "{}", r.human());
     // Refresh tokens were issued and used, by both clients.
@@ -53,15 +59,12 @@ async fn clients_without_offline_access_run_clean_and_get_refresh_tokens() {
 /// can never get one, so the run does not start, naming the client and the knob.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_requiring_offline_access_of_a_client_without_it_is_a_setup_error() {
-    let (server, target) = start_registered(
+    let e = run_registered(
         Policy::profile("strict").unwrap(),
         ["openid offline_access read write", "openid read write"],
     )
-    .await;
-    let e = tokenlife_harness::run(target, &shipped(), suite(), None)
-        .await
-        .unwrap_err();
-    server.shutdown().await;
+    .await
+    .unwrap_err();
     assert!(matches!(e, ConnectError::Target(_)), "{e}");
     assert!(!e.is_unreachable());
     let shown = e.to_string();
@@ -76,15 +79,12 @@ async fn a_policy_requiring_offline_access_of_a_client_without_it_is_a_setup_err
 /// report says in one line what could not be tested.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_without_a_resource_scope_run_all_but_scope_choices() {
-    let (server, target) = start_registered(
+    let r = run_registered(
         Policy::profile("bcp").unwrap(),
         ["openid offline_access", "openid offline_access"],
     )
-    .await;
-    let r = tokenlife_harness::run(target, &shipped(), suite(), None)
-        .await
-        .unwrap();
-    server.shutdown().await;
+    .await
+    .unwrap();
     assert!(r.conformant(), "{}", r.human());
     assert!(!r.has_scenario_errors(), "{}", r.human());
     let line = "could not test: scope narrowing and widening — clients `demo-confidential` and `demo-public` have no resource scope";

@@ -27,17 +27,23 @@ async fn random_against(declared: Policy, actual: Policy, seed: u64) -> Report {
     report
 }
 
+/// A target declaring `bcp` (no access-token cascade) in front of a server whose access-token
+/// revocation reaches the grant's refresh tokens, as node-oidc-provider's does.
+async fn against_a_cascading_server(seed: u64) -> Report {
+    let declared = Policy::profile("bcp").unwrap();
+    let mut actual = declared.clone();
+    actual.revoke_access_cascades = true;
+    random_against(declared, actual, seed).await
+}
+
 /// The case reported against a server whose access-token revocation ends the grant while
 /// its policy declares no cascade: seed 16's failing case holds another client's attempt to
 /// revoke RT0 before the owner revokes AT0. The failure is the owner's revocation reaching
 /// RT0, and the other client's attempt is not needed for it.
 #[tokio::test]
 async fn a_shrunk_failure_names_the_cascade_and_keeps_only_the_steps_it_needs() {
-    let declared = Policy::profile("bcp").unwrap();
-    assert!(!declared.revoke_access_cascades);
-    let mut actual = declared.clone();
-    actual.revoke_access_cascades = true;
-    let r = random_against(declared, actual, 16).await;
+    assert!(!Policy::profile("bcp").unwrap().revoke_access_cascades);
+    let r = against_a_cascading_server(16).await;
     assert_eq!(
         crate::common::failed_ids(&r),
         vec!["revoke.access-cascades-to-refresh".to_string()],
@@ -57,10 +63,7 @@ async fn a_shrunk_failure_names_the_cascade_and_keeps_only_the_steps_it_needs() 
 /// tries every step, removes it.
 #[tokio::test]
 async fn the_final_shrinking_pass_removes_a_step_that_mints_nothing_and_is_not_needed() {
-    let declared = Policy::profile("bcp").unwrap();
-    let mut actual = declared.clone();
-    actual.revoke_access_cascades = true;
-    let r = random_against(declared, actual, 17).await;
+    let r = against_a_cascading_server(17).await;
     assert_eq!(
         crate::common::failed_ids(&r),
         vec!["revoke.access-cascades-to-refresh".to_string()],
@@ -82,10 +85,7 @@ async fn the_final_shrinking_pass_removes_a_step_that_mints_nothing_and_is_not_n
 /// code.
 #[tokio::test]
 async fn a_dead_token_refused_before_its_scope_names_the_revocation_that_killed_it() {
-    let declared = Policy::profile("bcp").unwrap();
-    let mut actual = declared.clone();
-    actual.revoke_access_cascades = true;
-    let r = random_against(declared, actual, 7).await;
+    let r = against_a_cascading_server(7).await;
     assert_eq!(
         crate::common::failed_ids(&r),
         vec!["revoke.access-cascades-to-refresh".to_string()],
