@@ -8,7 +8,7 @@
 //! and raises a flag when a response honours one. It also records the step's [`Event`] for
 //! `sometimes` properties and keeps who holds which token.
 
-use crate::policy::{CheckOrder, ClientType, Policy};
+use crate::policy::{ClientType, OrderedCheck, Policy};
 use crate::spec::{expiry_reason, Action, Actor, Outcome, TokenRef};
 use crate::state::{seen_grant, seen_rt, AtId, Event, RtId, Scope, State, NONE};
 
@@ -347,25 +347,38 @@ fn refresh(
         }
         Outcome::Error { .. } if processed => {
             // A refused replay of a consumed token is reuse; where the declared policy detects
-            // reuse, the family is now dead (unless expiry wins the check order).
+            // reuse, the family is now dead, unless a check the policy puts first (expiry,
+            // scope) refused it.
             let expired = rt_expired(pre, rt);
+            let widening = req.is_some_and(|r| !r.is_subset(grant.scope));
+            let narrowing_refused = req
+                .is_some_and(|r| r != grant.scope && r.is_subset(grant.scope))
+                && p.narrowing == crate::policy::Narrowing::Refused;
+            let scope_bad = widening || narrowing_refused;
+            let first = |reuse: bool| {
+                p.check_order.first(|c| match c {
+                    OrderedCheck::Scope => scope_bad,
+                    OrderedCheck::Expiry => expired,
+                    OrderedCheck::Reuse => reuse,
+                })
+            };
             if was_consumed
                 && dead_before
                 && !rt_revoked_seen(pre, rt)
                 && p.reuse_detection
-                && (p.check_order == CheckOrder::ReuseBeforeExpiry || !expired)
+                && first(true) == Some(OrderedCheck::Reuse)
             {
                 if family_has_live_at(pre, fam as u8) || family_has_live_rt(p, pre, fam as u8) {
                     post.events |= Event::ReuseDetected.bit();
                 }
                 post.grants[fam].seen |= seen_grant::DEAD_REPLAY;
             } else if !was_consumed && !rt_revoked_seen(pre, rt) {
-                if let Some(reason) = expiry_reason(pre, rt) {
-                    post.events |= reason.bit();
-                } else if matches!(req, Some(r) if r != grant.scope && r.is_subset(grant.scope))
-                    && p.narrowing == crate::policy::Narrowing::Refused
-                {
-                    post.events |= Event::NarrowingRefused.bit();
+                match (first(false), expiry_reason(pre, rt)) {
+                    (Some(OrderedCheck::Expiry), Some(reason)) => post.events |= reason.bit(),
+                    (Some(OrderedCheck::Scope), _) if narrowing_refused => {
+                        post.events |= Event::NarrowingRefused.bit();
+                    }
+                    _ => {}
                 }
             }
         }

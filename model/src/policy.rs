@@ -11,6 +11,10 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod knobs;
+
+pub use knobs::{CascadeValue, CheckOrder, OrderedCheck, RefreshTtlAnchor, RevokeCascade};
+
 /// A duration in whole seconds. In files it is a string: `"90s"`, `"15m"`, `"2h"`, `"1d"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Seconds(pub u32);
@@ -169,16 +173,6 @@ pub enum GraceSuccessor {
     New,
 }
 
-/// Which check wins when a consumed refresh token has also expired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CheckOrder {
-    /// A consumed token is reuse even when expired, so replay detection still fires (Ory Hydra).
-    ReuseBeforeExpiry,
-    /// An expired token is refused as expired; reuse is only detected on live tokens.
-    ExpiryBeforeReuse,
-}
-
 /// The lifetime of a rotated refresh token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -246,6 +240,8 @@ pub struct Policy {
     pub access_ttl: Seconds,
     /// Lifetime of each refresh token, if limited.
     pub refresh_ttl: Option<Seconds>,
+    /// Where a refresh token's lifetime starts: at its issue, or at its access token's expiry.
+    pub refresh_ttl_anchor: RefreshTtlAnchor,
     /// Lifetime of a rotated refresh token.
     pub successor_lifetime: SuccessorLifetime,
     /// No refresh token of a grant outlives the grant by more than this (browser-apps draft).
@@ -317,11 +313,12 @@ impl Policy {
             rotation_confidential: Rotation::Always,
             grace: None,
             reuse_detection: true,
-            check_order: CheckOrder::ReuseBeforeExpiry,
+            check_order: CheckOrder::REUSE_BEFORE_EXPIRY,
             revoke_refresh_cascades: true,
             revoke_access_cascades: false,
             access_ttl: Seconds(300),
             refresh_ttl: Some(Seconds(600)),
+            refresh_ttl_anchor: RefreshTtlAnchor::Issue,
             successor_lifetime: SuccessorLifetime::Fresh,
             absolute_cap: None,
             idle_timeout: None,
@@ -336,7 +333,7 @@ impl Policy {
                 rotation_public: Rotation::Any,
                 rotation_confidential: Rotation::Any,
                 reuse_detection: false,
-                check_order: CheckOrder::ExpiryBeforeReuse,
+                check_order: CheckOrder::EXPIRY_BEFORE_REUSE,
                 revoke_refresh_cascades: false,
                 code_replay_revokes: false,
                 ..bcp
@@ -392,6 +389,17 @@ impl Policy {
     /// Whether some client type may rotate.
     pub fn may_rotate(&self) -> bool {
         self.rotation_public != Rotation::Never || self.rotation_confidential != Rotation::Never
+    }
+
+    /// How long a refresh token lives from its issue, if limited: `refresh_ttl`, plus the
+    /// access token's lifetime when the lifetime is anchored at the access token's expiry.
+    pub fn refresh_lifetime(&self) -> Option<Seconds> {
+        self.refresh_ttl.map(|t| match self.refresh_ttl_anchor {
+            RefreshTtlAnchor::Issue => t,
+            RefreshTtlAnchor::AccessExpiry => {
+                Seconds(t.get().saturating_add(self.access_ttl.get()))
+            }
+        })
     }
 
     /// Whether some client type may refresh without rotating.
@@ -461,6 +469,12 @@ impl Policy {
                 );
             }
         }
+        if self.refresh_ttl_anchor == RefreshTtlAnchor::AccessExpiry && self.refresh_ttl.is_none() {
+            return bad(
+                "refresh_ttl_anchor",
+                "\"access-expiry\" has no effect without a refresh_ttl",
+            );
+        }
         if self.successor_lifetime == SuccessorLifetime::Inherited && self.refresh_ttl.is_none() {
             return bad(
                 "successor_lifetime",
@@ -481,6 +495,14 @@ impl Policy {
         }
         if !self.revoke_refresh_cascades {
             notes.push("RFC7009-2.1: revoking a refresh token should invalidate the access tokens of its grant (revoke_refresh_cascades = false)".into());
+        }
+        if self.may_rotate()
+            && self.reuse_detection
+            && self
+                .check_order
+                .before(OrderedCheck::Scope, OrderedCheck::Reuse)
+        {
+            notes.push(format!("RFC9700-4.14.2: a replayed refresh token that asks for a scope the server refuses is answered invalid_scope and does not revoke its family (check_order = {})", self.check_order));
         }
         if !self.code_replay_revokes {
             notes.push("RFC6749-4.1.2: a replayed authorization code should revoke the tokens issued from it (code_replay_revokes = false)".into());
@@ -629,6 +651,9 @@ pub struct PolicyFile {
     /// Refresh-token lifetime (`"none"` for unlimited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_ttl: Option<MaybeSeconds>,
+    /// Where the refresh-token lifetime starts (`"issue"` or `"access-expiry"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_ttl_anchor: Option<RefreshTtlAnchor>,
     /// Lifetime of a rotated token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor_lifetime: Option<SuccessorLifetime>,
@@ -751,6 +776,7 @@ impl PolicyFile {
             revoke_refresh_cascades,
             revoke_access_cascades,
             access_ttl,
+            refresh_ttl_anchor,
             successor_lifetime,
             narrowing,
             offline_access_required,
@@ -801,6 +827,7 @@ impl PolicyFile {
             revoke_access_cascades: Some(p.revoke_access_cascades),
             access_ttl: Some(p.access_ttl),
             refresh_ttl: Some(MaybeSeconds(p.refresh_ttl)),
+            refresh_ttl_anchor: Some(p.refresh_ttl_anchor),
             successor_lifetime: Some(p.successor_lifetime),
             absolute_cap: Some(MaybeSeconds(p.absolute_cap)),
             idle_timeout: Some(MaybeSeconds(p.idle_timeout)),
@@ -819,103 +846,4 @@ impl PartialEq for PolicyFile {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_and_print() {
-        assert_eq!("90s".parse::<Seconds>(), Ok(Seconds(90)));
-        assert_eq!("15m".parse::<Seconds>(), Ok(Seconds(900)));
-        assert_eq!("2h".parse::<Seconds>(), Ok(Seconds(7200)));
-        assert_eq!("1d".parse::<Seconds>(), Ok(Seconds(86_400)));
-        assert!("90".parse::<Seconds>().unwrap_err().contains("no unit"));
-        assert!("9y"
-            .parse::<Seconds>()
-            .unwrap_err()
-            .contains("unknown unit"));
-        assert!("abc".parse::<Seconds>().is_err());
-        assert_eq!(Seconds(900).to_string(), "15m");
-        assert_eq!(Seconds(61).to_string(), "61s");
-    }
-
-    #[test]
-    fn every_profile_is_valid_and_round_trips() {
-        for name in Policy::profile_names() {
-            let p = Policy::profile(name).unwrap();
-            p.validate().unwrap();
-            assert_eq!(p.profile, name);
-            let back = Policy::from_toml(&p.to_toml()).unwrap();
-            let mut back_named = back.clone();
-            back_named.profile = p.profile.clone();
-            assert_eq!(back_named, p, "{name} does not round-trip");
-        }
-    }
-
-    #[test]
-    fn knobs_beside_profile_override_it() {
-        let p = Policy::from_toml(
-            "profile = \"strict\"\naccess_ttl = \"60s\"\ngrace_window = \"10s\"\ngrace_successor = \"same\"\n",
-        )
-        .unwrap();
-        assert_eq!(p.access_ttl, Seconds(60));
-        assert_eq!(p.absolute_cap, Some(Seconds(900)));
-        assert_eq!(p.grace.unwrap().successor, GraceSuccessor::Same);
-        assert_eq!(p.profile, "strict+custom");
-        let q = Policy::from_toml("[policy]\nprofile = \"grace-new\"\n").unwrap();
-        assert_eq!(q.profile, "grace-new");
-        let none = Policy::from_toml("profile = \"grace-new\"\ngrace_window = \"none\"\n").unwrap();
-        assert_eq!(none.grace, None);
-    }
-
-    #[test]
-    fn a_table_in_a_larger_file_resolves_and_names_its_lines() {
-        #[derive(Deserialize)]
-        struct File {
-            policy: PolicyTable,
-        }
-        let text = "[server]\nx = 1\n\n[policy]\nprofile = \"strict\"\naccess_ttl = \"60s\"\n";
-        let file: File = toml::from_str(text).unwrap();
-        let p = file.policy.resolve(text).unwrap();
-        assert_eq!(
-            (p.profile.as_str(), p.access_ttl),
-            ("strict+custom", Seconds(60))
-        );
-        let text = text.replace("access_ttl = \"60s\"", "access_ttl = \"60s\"\nrotaton = 1");
-        let file: File = toml::from_str(&text).unwrap();
-        let err = file.policy.resolve(&text).unwrap_err();
-        assert!(
-            matches!(&err, PolicyError::Invalid { field, reason }
-                if field == "rotaton" && reason.starts_with("unknown knob, expected one of `profile`")
-                    && reason.ends_with("(line 7)")),
-            "{err}"
-        );
-        let text = text
-            .replace("rotaton = 1", "access_ttl = 60")
-            .replace("access_ttl = \"60s\"\n", "");
-        let file: File = toml::from_str(&text).unwrap();
-        let err = file.policy.resolve(&text).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "policy field `access_ttl`: durations are strings with a unit: write \"60s\" rather than 60 (line 6)"
-        );
-    }
-
-    #[test]
-    fn bad_files_name_the_field() {
-        let err = Policy::from_toml("profile = \"bcp\"\nrotaton = \"always\"\n").unwrap_err();
-        assert!(
-            matches!(&err, PolicyError::Invalid { field, .. } if field == "rotaton"),
-            "{err}"
-        );
-        let err = Policy::from_toml("profile = \"nope\"\n").unwrap_err();
-        assert_eq!(err, PolicyError::UnknownProfile("nope".into()));
-        let err = Policy::from_toml("access_ttl = 60\n").unwrap_err();
-        assert!(err.to_string().contains("\"60s\""), "{err}");
-        let err = Policy::from_toml("access_ttl = \"0s\"\n").unwrap_err();
-        assert!(matches!(&err, PolicyError::Invalid { field, .. } if field == "access_ttl"));
-        let err = Policy::from_toml("rotation = \"never\"\ngrace_window = \"5s\"\n").unwrap_err();
-        assert!(matches!(&err, PolicyError::Invalid { field, .. } if field == "grace_window"));
-        let err = Policy::from_toml("rotation = \"sometimes\"\n").unwrap_err();
-        assert!(err.to_string().contains("sometimes"), "{err}");
-    }
-}
+mod tests;

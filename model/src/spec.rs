@@ -10,7 +10,7 @@
 //! RFC 7662 §2.2; RFC 9700 §4.14.2; OIDC Core §11.
 
 use crate::policy::{
-    CheckOrder, ClientType, GraceSuccessor, Narrowing, Policy, Rotation, SuccessorLifetime,
+    ClientType, GraceSuccessor, Narrowing, OrderedCheck, Policy, Rotation, SuccessorLifetime,
 };
 use crate::state::{
     AccessToken, AtId, Event, Grant, RefreshToken, RtId, RtStatus, Scope, State, NEVER, NONE,
@@ -249,7 +249,7 @@ impl Spec {
                 s,
                 g,
                 scope,
-                p.refresh_ttl.map_or(NEVER, |t| t.get()),
+                p.refresh_lifetime().map_or(NEVER, |t| t.get()),
                 p,
             ))
         } else {
@@ -314,7 +314,7 @@ impl Spec {
             token.scope
         };
         let inherit = |t: &RefreshToken| match p.successor_lifetime {
-            SuccessorLifetime::Fresh => p.refresh_ttl.map_or(NEVER, |v| v.get()),
+            SuccessorLifetime::Fresh => p.refresh_lifetime().map_or(NEVER, |v| v.get()),
             SuccessorLifetime::Inherited => t.exp,
         };
         if grace_reuse {
@@ -356,9 +356,7 @@ impl Spec {
                 };
                 if !self.bug(Mutation::ForgetConsume) {
                     t.status = RtStatus::Consumed;
-                    if p.grace.is_none()
-                        && (p.check_order == CheckOrder::ReuseBeforeExpiry || !p.reuse_detection)
-                    {
+                    if consumed_deadlines_idle(p) {
                         // A consumed token's deadlines no longer change any answer: collapse them.
                         t.exp = 0;
                         t.idle = 0;
@@ -510,43 +508,41 @@ fn refresh_rule(
             token: token.status == RtStatus::Revoked,
         };
     }
+    // Reuse, expiry and scope in the policy's order: the first that applies is the answer.
     let expired = expiry(s, rt);
-    let mut in_grace = false;
-    if token.status == RtStatus::Consumed {
-        if expired.is_none() && in_grace_window(p, s, rt) {
-            in_grace = true;
-        } else if let (Some(e), CheckOrder::ExpiryBeforeReuse) = (expired, p.check_order) {
-            return Rule::ExpiredRefused(e);
-        } else {
-            return Rule::ReuseRefused {
-                expired,
-                in_window: p.grace.is_some() && token.grace > 0,
-            };
-        }
-    } else if let Some(e) = expired {
-        return Rule::ExpiredRefused(e);
+    let consumed = token.status == RtStatus::Consumed;
+    let in_grace = consumed && expired.is_none() && in_grace_window(p, s, rt);
+    let widening = req.is_some_and(|r| !r.is_subset(token.scope));
+    let narrower_asked = req.is_some_and(|r| r != token.scope);
+    let scope_refused = widening || (narrower_asked && p.narrowing == Narrowing::Refused);
+    let first = p.check_order.first(|c| match c {
+        OrderedCheck::Reuse => consumed && !in_grace,
+        OrderedCheck::Expiry => expired.is_some(),
+        OrderedCheck::Scope => scope_refused,
+    });
+    match (first, expired) {
+        (Some(OrderedCheck::Reuse), _) => Rule::ReuseRefused {
+            expired,
+            in_window: p.grace.is_some() && token.grace > 0,
+        },
+        (Some(OrderedCheck::Expiry), Some(e)) => Rule::ExpiredRefused(e),
+        (Some(OrderedCheck::Scope), _) => Rule::ScopeRefused { widening, in_grace },
+        // (Expiry applies only with a deadline passed.)
+        (None | Some(OrderedCheck::Expiry), _) if in_grace => Rule::GraceReuse { narrower_asked },
+        (None | Some(OrderedCheck::Expiry), _) => Rule::Refreshed { narrower_asked },
     }
-    let narrower_asked = match req {
-        Some(r) if !r.is_subset(token.scope) => {
-            return Rule::ScopeRefused {
-                widening: true,
-                in_grace,
-            }
-        }
-        Some(r) if r != token.scope && p.narrowing == Narrowing::Refused => {
-            return Rule::ScopeRefused {
-                widening: false,
-                in_grace,
-            }
-        }
-        Some(r) => r != token.scope,
-        None => false,
-    };
-    if in_grace {
-        Rule::GraceReuse { narrower_asked }
-    } else {
-        Rule::Refreshed { narrower_asked }
-    }
+}
+
+/// Whether a consumed token's deadlines can no longer change any answer, so the spec may
+/// collapse them (fewer states): no grace window, and no refusal of it that depends on
+/// whether it expired (reuse is checked first, or, without reuse detection, expiry and reuse
+/// give the same answer and no scope check sits between them).
+fn consumed_deadlines_idle(p: &Policy) -> bool {
+    use OrderedCheck::{Expiry, Reuse, Scope};
+    let o = p.check_order;
+    let scope_between = o.before(Expiry, Scope) && o.before(Scope, Reuse);
+    let same_answer = !p.reuse_detection && !scope_between;
+    p.grace.is_none() && (o.before(Reuse, Expiry) || same_answer)
 }
 
 /// Whether a consumed token may still be honoured: inside its window, under the reuse
@@ -746,227 +742,4 @@ pub fn advance(s: &mut State, by: u32) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy::Policy;
-
-    fn spec(profile: &str) -> Spec {
-        Spec::new(Policy::profile(profile).unwrap())
-    }
-
-    /// Takes the only allowed outcome of `a`.
-    fn one(sp: &Spec, s: &State, a: Action) -> (Outcome, State) {
-        let mut outs = sp.step(s, &a).unwrap();
-        assert_eq!(outs.len(), 1, "{a}: {outs:?}");
-        outs.remove(0)
-    }
-
-    fn authorize(sp: &Spec, client: ClientType) -> State {
-        let a = Action::Authorize {
-            client,
-            scope: Scope::ALL,
-            offline: true,
-        };
-        one(sp, &State::default(), a).1
-    }
-
-    fn refresh(by: Actor, rt: u8) -> Action {
-        Action::Refresh {
-            by,
-            rt: RtId(rt),
-            scope: None,
-        }
-    }
-
-    const CONF: Actor = Actor::Client(ClientType::Confidential);
-    const PUBLIC: Actor = Actor::Client(ClientType::Public);
-
-    #[test]
-    fn rotation_then_replay_revokes_the_family_under_bcp() {
-        let sp = spec("bcp");
-        let s = authorize(&sp, ClientType::Confidential);
-        let (o, s) = one(&sp, &s, refresh(CONF, 0));
-        assert!(matches!(
-            o,
-            Outcome::Tokens {
-                refresh: Some(RtId(1)),
-                refresh_is_new: true,
-                ..
-            }
-        ));
-        let (o, s) = one(&sp, &s, refresh(CONF, 0));
-        assert_eq!(o, Outcome::invalid_grant());
-        assert!(s.grants[0].revoked);
-        let (o, _) = one(&sp, &s, refresh(CONF, 1));
-        assert_eq!(o, Outcome::invalid_grant());
-        assert!(!at_live(&s, AtId(1)));
-    }
-
-    #[test]
-    fn replay_without_reuse_detection_leaves_the_successor_alive() {
-        let mut p = Policy::profile("bcp").unwrap();
-        p.reuse_detection = false;
-        let sp = Spec::new(p);
-        let s = authorize(&sp, ClientType::Confidential);
-        let (_, s) = one(&sp, &s, refresh(CONF, 0));
-        let (o, s) = one(&sp, &s, refresh(CONF, 0));
-        assert_eq!(o, Outcome::invalid_grant());
-        assert!(rt_usable(&s, RtId(1)));
-    }
-
-    #[test]
-    fn rotation_any_allows_both() {
-        let sp = spec("rfc6749");
-        let s = authorize(&sp, ClientType::Public);
-        let outs = sp.step(&s, &refresh(PUBLIC, 0)).unwrap();
-        let news: Vec<bool> = outs
-            .iter()
-            .map(|(o, _)| {
-                matches!(
-                    o,
-                    Outcome::Tokens {
-                        refresh: Some(_),
-                        ..
-                    }
-                )
-            })
-            .collect();
-        assert_eq!(news, [true, false]);
-    }
-
-    #[test]
-    fn client_binding_and_authentication() {
-        let sp = spec("bcp");
-        let s = authorize(&sp, ClientType::Confidential);
-        assert_eq!(one(&sp, &s, refresh(PUBLIC, 0)).0, Outcome::invalid_grant());
-        assert_eq!(
-            one(&sp, &s, refresh(Actor::Attacker, 0)).0,
-            Outcome::invalid_client()
-        );
-        // Neither refusal touched the token.
-        assert!(rt_usable(&one(&sp, &s, refresh(PUBLIC, 0)).1, RtId(0)));
-        let revokes = sp
-            .step(
-                &s,
-                &Action::Revoke {
-                    by: PUBLIC,
-                    token: TokenRef::Refresh(RtId(0)),
-                    hint: Hint::Wrong,
-                },
-            )
-            .unwrap();
-        assert_eq!(revokes.len(), 2);
-        assert!(revokes.iter().all(|(_, n)| rt_usable(n, RtId(0))));
-    }
-
-    #[test]
-    fn grace_same_returns_the_same_successor_and_grace_new_a_new_one() {
-        for (profile, expected) in [
-            ("grace-same", (RtId(1), false)),
-            ("grace-new", (RtId(2), true)),
-        ] {
-            let sp = spec(profile);
-            let s = authorize(&sp, ClientType::Public);
-            let (_, s) = one(&sp, &s, refresh(PUBLIC, 0));
-            let (o, s) = one(&sp, &s, refresh(PUBLIC, 0));
-            match o {
-                Outcome::Tokens {
-                    refresh: Some(r),
-                    refresh_is_new,
-                    ..
-                } => {
-                    assert_eq!((r, refresh_is_new), expected, "{profile}")
-                }
-                other => panic!("{profile}: {other:?}"),
-            }
-            // After the window, the same replay is reuse.
-            let mut s = s;
-            advance(&mut s, 30);
-            assert_eq!(
-                one(&sp, &s, refresh(PUBLIC, 0)).0,
-                Outcome::invalid_grant(),
-                "{profile}"
-            );
-        }
-    }
-
-    #[test]
-    fn narrowing_narrows_the_access_token_only() {
-        let sp = spec("bcp");
-        let s = authorize(&sp, ClientType::Confidential);
-        let a = Action::Refresh {
-            by: CONF,
-            rt: RtId(0),
-            scope: Some(Scope::READ),
-        };
-        let (o, s) = one(&sp, &s, a);
-        assert!(matches!(
-            o,
-            Outcome::Tokens {
-                scope: Scope::READ,
-                ..
-            }
-        ));
-        assert_eq!(s.rts[1].scope, Scope::ALL);
-        let (o, _) = one(&sp, &s, refresh(CONF, 1));
-        assert!(matches!(
-            o,
-            Outcome::Tokens {
-                scope: Scope::ALL,
-                ..
-            }
-        ));
-        let wide = State {
-            grants: {
-                let mut g = s.grants;
-                g[0].scope = Scope::READ;
-                g
-            },
-            ..s.clone()
-        };
-        let mut narrow_rt = wide.clone();
-        narrow_rt.rts[1].scope = Scope::READ;
-        let a = Action::Refresh {
-            by: CONF,
-            rt: RtId(1),
-            scope: Some(Scope::ALL),
-        };
-        assert_eq!(one(&sp, &narrow_rt, a).0, Outcome::invalid_scope());
-    }
-
-    #[test]
-    fn tick_goes_to_the_next_deadline_and_check_order_decides_expired_replays() {
-        let sp = spec("bcp");
-        let s = authorize(&sp, ClientType::Confidential);
-        assert_eq!(next_deadline(&s), Some(300));
-        let (_, s) = one(&sp, &s, Action::Tick);
-        assert!(!at_live(&s, AtId(0)));
-        assert!(rt_usable(&s, RtId(0)));
-        let (_, s) = one(&sp, &s, Action::Tick);
-        assert!(!rt_usable(&s, RtId(0)));
-        assert_eq!(one(&sp, &s, refresh(CONF, 0)).0, Outcome::invalid_grant());
-
-        // A consumed token presented after it expired: reuse under bcp, plain expiry under
-        // expiry-before-reuse.
-        let mut p = Policy::profile("bcp").unwrap();
-        p.check_order = CheckOrder::ExpiryBeforeReuse;
-        let ebr = Spec::new(p);
-        let s = authorize(&ebr, ClientType::Confidential);
-        let (_, s) = one(&ebr, &s, refresh(CONF, 0));
-        let mut s = s;
-        advance(&mut s, 600);
-        let (_, after) = one(&ebr, &s, refresh(CONF, 0));
-        assert!(!after.grants[0].revoked);
-    }
-
-    #[test]
-    fn unknown_ids_are_an_error_not_a_panic() {
-        let sp = spec("bcp");
-        let s = State::default();
-        assert_eq!(
-            sp.step(&s, &refresh(CONF, 3)),
-            Err(SpecError::UnknownId("RT3".into()))
-        );
-        assert!(sp.step(&s, &Action::UseAccess { at: AtId(0) }).is_err());
-    }
-}
+mod tests;

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use axum::http::StatusCode;
-use tokenlife_model::policy::{GraceSuccessor, Seconds};
+use tokenlife_model::policy::{GraceSuccessor, RefreshTtlAnchor, Seconds};
 use tokenlife_model::{ErrorCode, Policy};
 
 use crate::clock::UnixTime;
@@ -103,6 +103,17 @@ pub struct SeenRefresh {
 /// `now` plus a policy duration, if there is one.
 pub fn plus(now: UnixTime, s: Option<Seconds>) -> Option<UnixTime> {
     s.map(|v| now + i64::from(v.get()))
+}
+
+/// When a refresh token issued at `now` dies of its lifetime, if it does: `refresh_ttl` from
+/// its issue, or from the expiry of the access token issued with it (`refresh_ttl_anchor =
+/// "access-expiry"`, as django-oauth-toolkit counts it).
+pub fn refresh_deadline(policy: &Policy, now: UnixTime) -> Option<UnixTime> {
+    let from = match policy.refresh_ttl_anchor {
+        RefreshTtlAnchor::Issue => now,
+        RefreshTtlAnchor::AccessExpiry => now + i64::from(policy.access_ttl.get()),
+    };
+    plus(from, policy.refresh_ttl)
 }
 
 /// The answer for a refresh token that cannot be used: 400 `invalid_grant`
@@ -372,6 +383,16 @@ mod tests {
         for (d, expected) in table {
             assert_eq!(refusal(&dead_rt(&defects(&d), "x")), expected, "{d:?}");
         }
+    }
+
+    #[test]
+    fn a_refresh_token_lives_from_its_issue_or_from_its_access_tokens_expiry() {
+        let mut p = profile("bcp");
+        assert_eq!(refresh_deadline(&p, NOW), Some(NOW + 600));
+        p.refresh_ttl_anchor = RefreshTtlAnchor::AccessExpiry;
+        assert_eq!(refresh_deadline(&p, NOW), Some(NOW + 300 + 600));
+        p.refresh_ttl = None;
+        assert_eq!(refresh_deadline(&p, NOW), None);
     }
 
     #[test]

@@ -759,6 +759,19 @@ mod tests {
         assert_eq!(b.kinds("bcp"), vec![]);
     }
 
+    #[test]
+    fn a_lifetime_anchored_at_the_access_tokens_expiry_excuses_no_early_refusal() {
+        // RT0 refused 700 s after its issue: past bcp's 600 s, but under the anchor it lives
+        // 300 s + 600 s.
+        let b = B::new().refresh(0, grant(), 700_000, 700_001);
+        assert_eq!(b.kinds("bcp"), vec![]);
+        let p = Policy {
+            refresh_ttl_anchor: tokenlife_model::policy::RefreshTtlAnchor::AccessExpiry,
+            ..Policy::default()
+        };
+        assert_eq!(kinds_under(&p, &b.0), vec![checks::REFRESH_ACCEPTED]);
+    }
+
     fn policies() -> Vec<Policy> {
         let mut all: Vec<Policy> = PROFILES
             .iter()
@@ -770,8 +783,18 @@ mod tests {
             ..bcp.clone()
         });
         all.push(Policy {
-            check_order: tokenlife_model::policy::CheckOrder::ExpiryBeforeReuse,
+            check_order: tokenlife_model::policy::CheckOrder::EXPIRY_BEFORE_REUSE,
             revoke_refresh_cascades: false,
+            ..bcp.clone()
+        });
+        all.push(Policy {
+            check_order: tokenlife_model::policy::CheckOrder::new([
+                tokenlife_model::policy::OrderedCheck::Scope,
+                tokenlife_model::policy::OrderedCheck::Expiry,
+                tokenlife_model::policy::OrderedCheck::Reuse,
+            ])
+            .unwrap(),
+            refresh_ttl_anchor: tokenlife_model::policy::RefreshTtlAnchor::AccessExpiry,
             ..bcp.clone()
         });
         all.push(Policy {

@@ -337,7 +337,7 @@ impl<'a> Facts<'a> {
             SuccessorLifetime::Fresh => born,
             SuccessorLifetime::Inherited => self.created,
         };
-        after(ttl_from, p.refresh_ttl);
+        after(ttl_from, p.refresh_lifetime());
         after(self.created, p.absolute_cap);
         after(born, p.idle_timeout);
         t.saturating_add(tolerance) >= earliest

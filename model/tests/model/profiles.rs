@@ -165,3 +165,40 @@ fn the_threaded_search_finds_what_the_sequential_one_finds() {
         assert_eq!(one.found, two.found, "{name}");
     }
 }
+
+#[test]
+fn every_check_order_and_the_access_expiry_anchor_keep_every_invariant() {
+    // The spec's order of refusals and the observer's reading of it must agree: a replay
+    // refused for its scope or its expiry first does not revoke the family.
+    let mut files: Vec<String> = tokenlife_model::policy::CheckOrder::ALL
+        .iter()
+        .map(|o| {
+            let names: Vec<String> = o
+                .checks()
+                .iter()
+                .map(|c| format!("\"{}\"", c.name()))
+                .collect();
+            format!(
+                "profile = \"bcp\"\nnarrowing = \"refused\"\ncheck_order = [{}]\n",
+                names.join(", ")
+            )
+        })
+        .collect();
+    files.push("profile = \"bcp\"\nrefresh_ttl_anchor = \"access-expiry\"\n".into());
+    files.push(
+        "profile = \"grace-same\"\nrefresh_ttl_anchor = \"access-expiry\"\ncheck_order = [\"scope\", \"reuse\", \"expiry\"]\n"
+            .into(),
+    );
+    for toml in files {
+        let policy = Policy::from_toml(&toml).unwrap();
+        let r = check(&policy, Bounds::default(), 1);
+        assert!(
+            r.passed(),
+            "{toml}: {:?}",
+            r.properties
+                .iter()
+                .filter(|p| p.is_failure())
+                .collect::<Vec<_>>()
+        );
+    }
+}

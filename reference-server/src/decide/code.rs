@@ -8,7 +8,7 @@
 
 use tokenlife_model::Policy;
 
-use super::{plus, Issued, Refusal};
+use super::{plus, refresh_deadline, Issued, Refusal};
 use crate::clock::UnixTime;
 use crate::defects::{Defect, Defects};
 use crate::scope::OFFLINE_ACCESS;
@@ -181,7 +181,7 @@ pub fn decide_code_exchange(
         client_id,
         scope: scope.clone(),
         issued_at: now,
-        expires_at: plus(now, policy.refresh_ttl),
+        expires_at: refresh_deadline(policy, now),
         idle_deadline: plus(now, policy.idle_timeout),
         status: RtStatus::Active,
         consumed_at: None,

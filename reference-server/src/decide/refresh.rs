@@ -3,15 +3,20 @@
 //! the token, or honour a grace reuse, and exactly what to write.
 //!
 //! The order of checks: the token exists; it is bound to its client (RFC 6749 §10.4); it
-//! and its grant are not revoked; a consumed token is a grace reuse, or refused as expired
-//! (`expiry-before-reuse`) or as reuse, revoking its family when reuse detection is on
-//! (RFC 9700 §4.14.2); a live one is refused past its cap, TTL or idle deadline; then the
-//! scope (RFC 6749 §6, `invalid_scope` §5.2); then rotation as the policy says.
+//! and its grant are not revoked; then reuse (a consumed token outside its grace window,
+//! refused and, under reuse detection, its family revoked: RFC 9700 §4.14.2), expiry (cap,
+//! TTL, idle deadline) and the scope (RFC 6749 §6, `invalid_scope` §5.2) in the order of the
+//! policy's `check_order`; then a grace reuse, or rotation as the policy says.
 
-use tokenlife_model::policy::{CheckOrder, GraceSuccessor, Narrowing, Rotation, SuccessorLifetime};
+use tokenlife_model::policy::{
+    GraceSuccessor, Narrowing, OrderedCheck, Rotation, SuccessorLifetime,
+};
 use tokenlife_model::{ClientType, Policy};
 
-use super::{dead_rt, effective_status, in_grace, plus, rt_expiry, Issued, Refusal, SeenRefresh};
+use super::{
+    dead_rt, effective_status, in_grace, plus, refresh_deadline, rt_expiry, Issued, Refusal,
+    SeenRefresh,
+};
 use crate::clock::UnixTime;
 use crate::defects::{Defect, Defects};
 use crate::scope::{Scope, OFFLINE_ACCESS};
@@ -155,25 +160,43 @@ pub fn decide_refresh(
     }
     let expired = rt_expiry(defects, row, grant, now);
     let derived = tokens.derived.as_ref().map(SecretExt::digest);
-    let mut grace = false;
-    if status == RtStatus::Consumed && !defects.has(Defect::ReplayAccepted) {
-        let successor = rows.successor.as_ref();
-        if expired.is_none() && in_grace(policy, defects, row, derived.as_ref(), successor, now) {
-            grace = true;
-        } else if let (Some(why), CheckOrder::ExpiryBeforeReuse) = (expired, policy.check_order) {
-            return refuse(dead_rt(defects, why));
-        } else {
-            // RFC 9700 §4.14.2: an invalidated refresh token came back; someone holds a copy.
-            let revoke = policy.reuse_detection && !defects.has(Defect::NoFamilyRevocation);
-            return RefreshDecision::Refuse {
-                error: dead_rt(defects, "the refresh token was already used"),
-                revoke_family: revoke.then(|| grant.id.clone()),
-            };
+    let consumed = status == RtStatus::Consumed && !defects.has(Defect::ReplayAccepted);
+    let grace = consumed
+        && expired.is_none()
+        && in_grace(
+            policy,
+            defects,
+            row,
+            derived.as_ref(),
+            rows.successor.as_ref(),
+            now,
+        );
+    let scope = plan_scope(policy, defects, &row.scope, request.requested);
+    // Reuse, expiry and scope in the order the policy says this server checks them.
+    for check in policy.check_order.checks() {
+        match check {
+            OrderedCheck::Reuse if consumed && !grace => {
+                // RFC 9700 §4.14.2: an invalidated refresh token came back; someone holds a copy.
+                let revoke = policy.reuse_detection && !defects.has(Defect::NoFamilyRevocation);
+                return RefreshDecision::Refuse {
+                    error: dead_rt(defects, "the refresh token was already used"),
+                    revoke_family: revoke.then(|| grant.id.clone()),
+                };
+            }
+            OrderedCheck::Expiry => {
+                if let Some(why) = expired {
+                    return refuse(dead_rt(defects, why));
+                }
+            }
+            OrderedCheck::Scope => {
+                if let Err(e) = &scope {
+                    return refuse(e.clone());
+                }
+            }
+            OrderedCheck::Reuse => {}
         }
-    } else if let Some(why) = expired {
-        return refuse(dead_rt(defects, why));
     }
-    let plan = match plan_scope(policy, defects, &row.scope, request.requested) {
+    let plan = match scope {
         Ok(plan) => plan,
         Err(e) => return refuse(e),
     };
@@ -291,7 +314,7 @@ fn successor_row(
         scope: scope.clone(),
         issued_at: now,
         expires_at: match p.successor_lifetime {
-            SuccessorLifetime::Fresh => plus(now, p.refresh_ttl),
+            SuccessorLifetime::Fresh => refresh_deadline(p, now),
             SuccessorLifetime::Inherited => row.expires_at,
         },
         idle_deadline: plus(now, p.idle_timeout),
@@ -354,7 +377,7 @@ fn shrink(original: &Scope) -> Scope {
 
 #[cfg(test)]
 mod tests {
-    use tokenlife_model::policy::{Grace, Seconds};
+    use tokenlife_model::policy::{CheckOrder, Grace, RefreshTtlAnchor, Seconds};
 
     use super::super::fixtures::*;
     use super::*;
@@ -522,6 +545,8 @@ mod tests {
         let used = "refuse 400 invalid_grant (the refresh token was already used)";
         let rotated = "rotate to fresh rt=[offline_access read write] exp=+600 at=[offline_access read write]";
         use Defect::*;
+        use OrderedCheck::{Expiry, Reuse, Scope};
+        let order = |checks| CheckOrder::new(checks).unwrap();
         #[rustfmt::skip]
         let table: Vec<Row> = vec![
             ("unknown token", profile("bcp"), vec![], None, None, "a", None,
@@ -568,6 +593,25 @@ mod tests {
             ("consumed and expired, expiry before reuse", profile("rfc6749"), vec![],
                 token(|t| { t.row = consumed("t", 5, &TokenHash::of("S1")); t.row.expires_at = Some(NOW); }), None, "a", None,
                 "refuse 400 invalid_grant (the refresh token expired)".into()),
+            ("scope before reuse: a replay asking too much is refused for its scope, the family kept",
+                with(profile("bcp"), |p| p.check_order = order([Scope, Reuse, Expiry])), vec![], consumed_to(5, "S1"), None, "a", Some("admin read"),
+                "refuse 400 invalid_scope (the requested scope exceeds the scope originally granted)".into()),
+            ("reuse before scope: the same replay is reuse", profile("bcp"), vec![], consumed_to(5, "S1"), None, "a", Some("admin read"),
+                format!("{used} +revoke-family")),
+            ("reuse before scope, narrowing refused: a narrower replay is reuse",
+                with(profile("bcp"), |p| { p.narrowing = Narrowing::Refused; p.check_order = order([Reuse, Scope, Expiry]); }), vec![],
+                consumed_to(5, "S1"), None, "a", Some("read"), format!("{used} +revoke-family")),
+            ("scope before expiry: an expired token asking too much is refused for its scope",
+                with(profile("bcp"), |p| p.check_order = order([Scope, Expiry, Reuse])), vec![], token(|t| t.row.expires_at = Some(NOW)), None, "a",
+                Some("admin read"), "refuse 400 invalid_scope (the requested scope exceeds the scope originally granted)".into()),
+            ("expiry before scope: it is expired", with(profile("bcp"), |p| p.check_order = order([Expiry, Scope, Reuse])), vec![],
+                token(|t| t.row.expires_at = Some(NOW)), None, "a", Some("admin read"), "refuse 400 invalid_grant (the refresh token expired)".into()),
+            ("expiry, scope, reuse: a consumed, unexpired token with a good scope is reuse",
+                with(profile("bcp"), |p| p.check_order = order([Expiry, Scope, Reuse])), vec![], consumed_to(5, "S1"), None, "a", None,
+                format!("{used} +revoke-family")),
+            ("a lifetime anchored at the access token's expiry: the successor lives access_ttl + refresh_ttl",
+                with(profile("bcp"), |p| p.refresh_ttl_anchor = RefreshTtlAnchor::AccessExpiry), vec![], live(), None, "a", None,
+                format!("rotate to fresh rt=[{ALL}] exp=+900 at=[{ALL}]")),
             ("grace same: rotation derives the successor", profile("grace-same"), vec![], live(), None, "a", None,
                 format!("rotate to derived rt=[{ALL}] exp=+600 at=[{ALL}]")),
             ("grace same: reuse inside the window", profile("grace-same"), vec![], consumed_to(5, "DERIVED"), succ("DERIVED", |_| {}), "a", None,

@@ -262,3 +262,52 @@ async fn unknown_and_revoked_refresh_tokens_are_invalid_grant() {
     assert_eq!(s.revoke(&A, t.rt(), None).await.status, StatusCode::OK);
     assert_invalid_grant(&s.refresh(&A, t.rt(), None).await);
 }
+
+/// A replay of a consumed token that asks for more than the grant: whether the server looks
+/// at the scope or at the reuse first decides the answer and the family's fate.
+async fn widening_replay(order: &str) -> (Resp, bool) {
+    let s = Srv::new(policy(&format!("profile = \"bcp\"\ncheck_order = {order}"))).await;
+    let t0 = s.login(&A, "offline_access read").await;
+    let t1 = tokens(&s.refresh(&A, t0.rt(), None).await);
+    let answer = s
+        .refresh(&A, t0.rt(), Some("offline_access read write"))
+        .await;
+    (answer, s.refreshes(&A, t1.rt()).await)
+}
+
+#[tokio::test]
+async fn scope_before_reuse_refuses_a_widening_replay_for_its_scope() {
+    let (answer, family_lives) = widening_replay("[\"scope\", \"reuse\", \"expiry\"]").await;
+    assert_invalid_scope(&answer);
+    assert!(family_lives);
+    for order in [
+        "\"reuse-before-expiry\"",
+        "[\"reuse\", \"scope\", \"expiry\"]",
+    ] {
+        let (answer, family_lives) = widening_replay(order).await;
+        assert_invalid_grant(&answer);
+        assert!(!family_lives, "{order}");
+    }
+}
+
+/// Whether a refresh token with a 100 s lifetime still refreshes 120 s after its issue.
+async fn alive_after_120s(anchor: &str) -> bool {
+    let s = Srv::new(policy(&format!(
+        "profile = \"bcp\"\naccess_ttl = \"50s\"\nrefresh_ttl = \"100s\"\nrefresh_ttl_anchor = \"{anchor}\""
+    )))
+    .await;
+    let t0 = s.login(&A, FULL).await;
+    s.advance(120).await;
+    let alive = s.refreshes(&A, t0.rt()).await;
+    // Anchored at the access token's expiry, it dies at 50 s + 100 s.
+    let t1 = s.login(&A, FULL).await;
+    s.advance(150).await;
+    assert_invalid_grant(&s.refresh(&A, t1.rt(), None).await);
+    alive
+}
+
+#[tokio::test]
+async fn refresh_ttl_anchor_counts_the_lifetime_from_the_access_tokens_expiry() {
+    assert!(!alive_after_120s("issue").await);
+    assert!(alive_after_120s("access-expiry").await);
+}

@@ -1,0 +1,335 @@
+//! The spec's unit tests.
+
+use super::*;
+use crate::policy::{CheckOrder, OrderedCheck, Policy, RefreshTtlAnchor};
+
+fn spec(profile: &str) -> Spec {
+    Spec::new(Policy::profile(profile).unwrap())
+}
+
+/// Takes the only allowed outcome of `a`.
+fn one(sp: &Spec, s: &State, a: Action) -> (Outcome, State) {
+    let mut outs = sp.step(s, &a).unwrap();
+    assert_eq!(outs.len(), 1, "{a}: {outs:?}");
+    outs.remove(0)
+}
+
+fn authorize(sp: &Spec, client: ClientType) -> State {
+    let a = Action::Authorize {
+        client,
+        scope: Scope::ALL,
+        offline: true,
+    };
+    one(sp, &State::default(), a).1
+}
+
+fn refresh(by: Actor, rt: u8) -> Action {
+    Action::Refresh {
+        by,
+        rt: RtId(rt),
+        scope: None,
+    }
+}
+
+const CONF: Actor = Actor::Client(ClientType::Confidential);
+const PUBLIC: Actor = Actor::Client(ClientType::Public);
+
+#[test]
+fn rotation_then_replay_revokes_the_family_under_bcp() {
+    let sp = spec("bcp");
+    let s = authorize(&sp, ClientType::Confidential);
+    let (o, s) = one(&sp, &s, refresh(CONF, 0));
+    assert!(matches!(
+        o,
+        Outcome::Tokens {
+            refresh: Some(RtId(1)),
+            refresh_is_new: true,
+            ..
+        }
+    ));
+    let (o, s) = one(&sp, &s, refresh(CONF, 0));
+    assert_eq!(o, Outcome::invalid_grant());
+    assert!(s.grants[0].revoked);
+    let (o, _) = one(&sp, &s, refresh(CONF, 1));
+    assert_eq!(o, Outcome::invalid_grant());
+    assert!(!at_live(&s, AtId(1)));
+}
+
+#[test]
+fn replay_without_reuse_detection_leaves_the_successor_alive() {
+    let mut p = Policy::profile("bcp").unwrap();
+    p.reuse_detection = false;
+    let sp = Spec::new(p);
+    let s = authorize(&sp, ClientType::Confidential);
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    let (o, s) = one(&sp, &s, refresh(CONF, 0));
+    assert_eq!(o, Outcome::invalid_grant());
+    assert!(rt_usable(&s, RtId(1)));
+}
+
+#[test]
+fn rotation_any_allows_both() {
+    let sp = spec("rfc6749");
+    let s = authorize(&sp, ClientType::Public);
+    let outs = sp.step(&s, &refresh(PUBLIC, 0)).unwrap();
+    let news: Vec<bool> = outs
+        .iter()
+        .map(|(o, _)| {
+            matches!(
+                o,
+                Outcome::Tokens {
+                    refresh: Some(_),
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(news, [true, false]);
+}
+
+#[test]
+fn client_binding_and_authentication() {
+    let sp = spec("bcp");
+    let s = authorize(&sp, ClientType::Confidential);
+    assert_eq!(one(&sp, &s, refresh(PUBLIC, 0)).0, Outcome::invalid_grant());
+    assert_eq!(
+        one(&sp, &s, refresh(Actor::Attacker, 0)).0,
+        Outcome::invalid_client()
+    );
+    // Neither refusal touched the token.
+    assert!(rt_usable(&one(&sp, &s, refresh(PUBLIC, 0)).1, RtId(0)));
+    let revokes = sp
+        .step(
+            &s,
+            &Action::Revoke {
+                by: PUBLIC,
+                token: TokenRef::Refresh(RtId(0)),
+                hint: Hint::Wrong,
+            },
+        )
+        .unwrap();
+    assert_eq!(revokes.len(), 2);
+    assert!(revokes.iter().all(|(_, n)| rt_usable(n, RtId(0))));
+}
+
+#[test]
+fn grace_same_returns_the_same_successor_and_grace_new_a_new_one() {
+    for (profile, expected) in [
+        ("grace-same", (RtId(1), false)),
+        ("grace-new", (RtId(2), true)),
+    ] {
+        let sp = spec(profile);
+        let s = authorize(&sp, ClientType::Public);
+        let (_, s) = one(&sp, &s, refresh(PUBLIC, 0));
+        let (o, s) = one(&sp, &s, refresh(PUBLIC, 0));
+        match o {
+            Outcome::Tokens {
+                refresh: Some(r),
+                refresh_is_new,
+                ..
+            } => {
+                assert_eq!((r, refresh_is_new), expected, "{profile}")
+            }
+            other => panic!("{profile}: {other:?}"),
+        }
+        // After the window, the same replay is reuse.
+        let mut s = s;
+        advance(&mut s, 30);
+        assert_eq!(
+            one(&sp, &s, refresh(PUBLIC, 0)).0,
+            Outcome::invalid_grant(),
+            "{profile}"
+        );
+    }
+}
+
+#[test]
+fn narrowing_narrows_the_access_token_only() {
+    let sp = spec("bcp");
+    let s = authorize(&sp, ClientType::Confidential);
+    let a = Action::Refresh {
+        by: CONF,
+        rt: RtId(0),
+        scope: Some(Scope::READ),
+    };
+    let (o, s) = one(&sp, &s, a);
+    assert!(matches!(
+        o,
+        Outcome::Tokens {
+            scope: Scope::READ,
+            ..
+        }
+    ));
+    assert_eq!(s.rts[1].scope, Scope::ALL);
+    let (o, _) = one(&sp, &s, refresh(CONF, 1));
+    assert!(matches!(
+        o,
+        Outcome::Tokens {
+            scope: Scope::ALL,
+            ..
+        }
+    ));
+    let wide = State {
+        grants: {
+            let mut g = s.grants;
+            g[0].scope = Scope::READ;
+            g
+        },
+        ..s.clone()
+    };
+    let mut narrow_rt = wide.clone();
+    narrow_rt.rts[1].scope = Scope::READ;
+    let a = Action::Refresh {
+        by: CONF,
+        rt: RtId(1),
+        scope: Some(Scope::ALL),
+    };
+    assert_eq!(one(&sp, &narrow_rt, a).0, Outcome::invalid_scope());
+}
+
+#[test]
+fn tick_goes_to_the_next_deadline_and_check_order_decides_expired_replays() {
+    let sp = spec("bcp");
+    let s = authorize(&sp, ClientType::Confidential);
+    assert_eq!(next_deadline(&s), Some(300));
+    let (_, s) = one(&sp, &s, Action::Tick);
+    assert!(!at_live(&s, AtId(0)));
+    assert!(rt_usable(&s, RtId(0)));
+    let (_, s) = one(&sp, &s, Action::Tick);
+    assert!(!rt_usable(&s, RtId(0)));
+    assert_eq!(one(&sp, &s, refresh(CONF, 0)).0, Outcome::invalid_grant());
+
+    // A consumed token presented after it expired: reuse under bcp, plain expiry under
+    // expiry-before-reuse.
+    let mut p = Policy::profile("bcp").unwrap();
+    p.check_order = CheckOrder::EXPIRY_BEFORE_REUSE;
+    let ebr = Spec::new(p);
+    let s = authorize(&ebr, ClientType::Confidential);
+    let (_, s) = one(&ebr, &s, refresh(CONF, 0));
+    let mut s = s;
+    advance(&mut s, 600);
+    let (_, after) = one(&ebr, &s, refresh(CONF, 0));
+    assert!(!after.grants[0].revoked);
+}
+
+#[test]
+fn unknown_ids_are_an_error_not_a_panic() {
+    let sp = spec("bcp");
+    let s = State::default();
+    assert_eq!(
+        sp.step(&s, &refresh(CONF, 3)),
+        Err(SpecError::UnknownId("RT3".into()))
+    );
+    assert!(sp.step(&s, &Action::UseAccess { at: AtId(0) }).is_err());
+}
+
+/// `bcp` with its refusals checked in `order`.
+fn ordered(order: [OrderedCheck; 3]) -> Spec {
+    let mut p = Policy::profile("bcp").unwrap();
+    p.check_order = CheckOrder::new(order).unwrap();
+    Spec::new(p)
+}
+
+/// A grant of `read` only, so that asking `read write` is widening.
+fn authorize_read(sp: &Spec) -> State {
+    let a = Action::Authorize {
+        client: ClientType::Confidential,
+        scope: Scope::READ,
+        offline: true,
+    };
+    one(sp, &State::default(), a).1
+}
+
+#[test]
+fn scope_before_reuse_refuses_a_widening_replay_for_its_scope_and_keeps_the_family() {
+    use OrderedCheck::{Expiry, Reuse, Scope as S};
+    let widening_replay = Action::Refresh {
+        by: CONF,
+        rt: RtId(0),
+        scope: Some(Scope::ALL),
+    };
+    for (order, answer, family_revoked) in [
+        ([S, Reuse, Expiry], Outcome::invalid_scope(), false),
+        ([Reuse, S, Expiry], Outcome::invalid_grant(), true),
+        ([Reuse, Expiry, S], Outcome::invalid_grant(), true),
+    ] {
+        let sp = ordered(order);
+        let s = authorize_read(&sp);
+        let (_, s) = one(&sp, &s, refresh(CONF, 0));
+        let (o, after) = one(&sp, &s, widening_replay);
+        assert_eq!(
+            (o, after.grants[0].revoked),
+            (answer, family_revoked),
+            "{order:?}"
+        );
+        assert_eq!(rt_usable(&after, RtId(1)), !family_revoked, "{order:?}");
+    }
+}
+
+#[test]
+fn scope_before_expiry_refuses_an_expired_widening_request_for_its_scope() {
+    use OrderedCheck::{Expiry, Reuse, Scope as S};
+    let widening = Action::Refresh {
+        by: CONF,
+        rt: RtId(0),
+        scope: Some(Scope::ALL),
+    };
+    for (order, answer) in [
+        ([S, Expiry, Reuse], Outcome::invalid_scope()),
+        ([Expiry, S, Reuse], Outcome::invalid_grant()),
+        ([Reuse, Expiry, S], Outcome::invalid_grant()),
+    ] {
+        let sp = ordered(order);
+        let mut s = authorize_read(&sp);
+        advance(&mut s, 600);
+        assert_eq!(one(&sp, &s, widening).0, answer, "{order:?}");
+    }
+}
+
+#[test]
+fn every_order_names_a_rule_for_an_expired_consumed_widening_replay() {
+    // All three refusals apply: the first of the order is the rule.
+    let widening = Action::Refresh {
+        by: CONF,
+        rt: RtId(0),
+        scope: Some(Scope::ALL),
+    };
+    for order in CheckOrder::ALL {
+        let mut p = Policy::profile("grace-new").unwrap();
+        p.check_order = order;
+        let sp = Spec::new(p.clone());
+        let s = authorize_read(&sp);
+        let (_, mut s) = one(&sp, &s, refresh(CONF, 0));
+        advance(&mut s, 600);
+        let got = rule(&p, &s, &widening);
+        let expected = match order.checks()[0] {
+            OrderedCheck::Scope => "refused: scope widening",
+            OrderedCheck::Reuse => "refused as consumed (reuse)",
+            OrderedCheck::Expiry => "refused: past its lifetime",
+        };
+        assert_eq!(got.to_string(), expected, "{order}");
+    }
+}
+
+#[test]
+fn a_lifetime_anchored_at_the_access_tokens_expiry_adds_the_access_ttl() {
+    for (anchor, alive_at_600) in [
+        (RefreshTtlAnchor::Issue, false),
+        (RefreshTtlAnchor::AccessExpiry, true),
+    ] {
+        let mut p = Policy::profile("bcp").unwrap();
+        p.refresh_ttl_anchor = anchor;
+        let sp = Spec::new(p);
+        let s = authorize(&sp, ClientType::Confidential);
+        let mut at_600 = s.clone();
+        advance(&mut at_600, 600);
+        assert_eq!(rt_usable(&at_600, RtId(0)), alive_at_600, "{anchor:?}");
+        let mut at_900 = s.clone();
+        advance(&mut at_900, 900);
+        assert!(!rt_usable(&at_900, RtId(0)), "{anchor:?}");
+        // A fresh successor counts the same way from its own issue.
+        let (_, mut s) = one(&sp, &s, refresh(CONF, 0));
+        advance(&mut s, 600);
+        assert_eq!(rt_usable(&s, RtId(1)), alive_at_600, "{anchor:?}");
+    }
+}
