@@ -217,14 +217,19 @@ pub fn classify_divergence(
         {
             primary
         }
-        // A live token refused for its scope, answered as dead instead: the server killed it,
-        // and a revocation it had to survive names the check (the scope was never looked at).
+        // A token refused for its scope, answered as dead instead. Live: the server killed
+        // it, and a revocation it had to survive names the check (the scope was never looked
+        // at). Consumed or expired too: the server checked that before the scope, against the
+        // policy's order, and the scope check the policy puts first names it.
         Observed::Error {
             error: ErrorCode::InvalidGrant,
             ..
-        } if all_errors && matches!(rule, Rule::ScopeRefused { .. }) => presented(a)
-            .and_then(|rt| survived_revocation_check(p, s, rt, h))
-            .unwrap_or(checks::TOKEN_ERROR_CODE),
+        } if all_errors && matches!(rule, Rule::ScopeRefused { .. }) => match presented(a) {
+            Some(rt) if !spec::rt_usable(s, rt) => primary,
+            rt => rt
+                .and_then(|rt| survived_revocation_check(p, s, rt, h))
+                .unwrap_or(checks::TOKEN_ERROR_CODE),
+        },
         Observed::Error { .. } if all_errors => checks::TOKEN_ERROR_CODE,
         Observed::Tokens { scope, refresh, .. } if all_tokens => {
             let scope_differs = scope.is_some_and(|got| {

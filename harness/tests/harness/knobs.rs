@@ -1,0 +1,95 @@
+//! The policy knobs for how real servers behave (check order, refresh-token lifetime anchor,
+//! revocation cascade targets), against the reference server: a server that follows the
+//! declared value passes every scenario and exhaustive sequence, and a server that follows
+//! another value is caught under the check that names the behaviour.
+
+use tokenlife_harness::{Report, RunOptions};
+use tokenlife_model::Policy;
+use tokenlife_server::Defects;
+
+use crate::common::{failed_ids, shipped, Embedded};
+
+fn policy(toml: &str) -> Policy {
+    Policy::from_toml(toml).unwrap()
+}
+
+/// The shipped scenarios, the exhaustive sequences to depth 3 and a short random phase,
+/// against a server following `actual`, judged under `declared`.
+async fn run(declared: Policy, actual: Policy) -> Report {
+    let server = Embedded::start(actual, Defects::none()).await;
+    let target =
+        tokenlife_harness::target::reference_target(server.0.url(), Embedded::clients(), declared);
+    let control: std::sync::Arc<dyn tokenlife_harness::session::Control> = server.clone();
+    let options = RunOptions {
+        depth: 3,
+        seed: 11,
+        cases: 32,
+        ..RunOptions::default()
+    };
+    let report = tokenlife_harness::run(target, &shipped(), options, Some(control))
+        .await
+        .unwrap();
+    server.0.stop().await;
+    report
+}
+
+/// Every new value, on a profile where it changes answers.
+fn new_values() -> Vec<Policy> {
+    [
+        "profile = \"bcp\"\nnarrowing = \"refused\"\ncheck_order = [\"scope\", \"reuse\", \"expiry\"]\n",
+        "profile = \"bcp\"\nnarrowing = \"refused\"\ncheck_order = [\"expiry\", \"scope\", \"reuse\"]\n",
+        "profile = \"bcp\"\ncheck_order = [\"scope\", \"expiry\", \"reuse\"]\n",
+        "profile = \"bcp\"\nrefresh_ttl_anchor = \"access-expiry\"\n",
+        "profile = \"bcp\"\nrefresh_ttl = \"2m\"\nrefresh_ttl_anchor = \"access-expiry\"\n",
+        "profile = \"grace-same\"\nrefresh_ttl_anchor = \"access-expiry\"\n",
+    ]
+    .into_iter()
+    .map(policy)
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_following_each_new_value_passes() {
+    for p in new_values() {
+        let r = run(p.clone(), p.clone()).await;
+        assert!(r.conformant(), "{}:\n{}", p.to_toml(), r.human());
+        // (The shipped narrower-scope scenario assumes a narrowing server.)
+        if p.narrowing != tokenlife_model::policy::Narrowing::Refused {
+            assert!(!r.has_scenario_errors(), "{}:\n{}", p.to_toml(), r.human());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_checking_reuse_first_is_caught_under_a_declared_scope_first_order() {
+    let declared = policy(
+        "profile = \"bcp\"\nnarrowing = \"refused\"\ncheck_order = [\"scope\", \"reuse\", \"expiry\"]\n",
+    );
+    let actual = policy("profile = \"bcp\"\nnarrowing = \"refused\"\n");
+    let r = run(declared, actual).await;
+    assert!(!r.conformant(), "{}", r.human());
+    let ids = failed_ids(&r);
+    assert!(
+        ids.iter()
+            .all(|id| id == "refresh.narrower-scope" || id == "refresh.scope-widening-refused"),
+        "{ids:?}\n{}",
+        r.human()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_counting_from_issue_is_caught_under_a_declared_access_expiry_anchor() {
+    // A refresh token shorter-lived than its access token: the server's dies at 2 min, the
+    // declared one at 5 min + 2 min, and the access token's expiry at 5 min lies between.
+    let short = "profile = \"bcp\"\nrefresh_ttl = \"2m\"\n";
+    let declared = policy(&format!("{short}refresh_ttl_anchor = \"access-expiry\"\n"));
+    let r = run(declared, policy(short)).await;
+    assert!(!r.conformant(), "{}", r.human());
+    // A plain refresh with the token the policy says is live: a live token refused.
+    let ids = failed_ids(&r);
+    assert!(
+        ids.iter().any(|id| id == "refresh.valid-accepted"),
+        "{ids:?}\n{}",
+        r.human()
+    );
+}
