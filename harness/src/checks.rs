@@ -143,6 +143,8 @@ checks! {
         "Revoking a refresh token invalidates the access tokens of its grant (as the policy declares).";
     REVOKE_ACCESS_CASCADE = "revoke.access-cascades-to-refresh", "RFC7009-2.1", May, true,
         "Revoking an access token revokes its refresh token exactly as the policy declares.";
+    REVOKE_CONSUMED = "revoke.consumed-refresh-token", "RFC7009-2.1", May, true,
+        "Revoking a consumed refresh token ends what the policy declares (revoke_consumed_cascades), and nothing more.";
     REVOKE_HINT = "revoke.wrong-hint", "RFC7009-2.1", Must, true,
         "A wrong `token_type_hint` does not stop the revocation.";
     REVOKE_OTHER_CLIENT = "revoke.other-client-unaffected", "RFC7009-2.1", Must, true,

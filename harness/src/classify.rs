@@ -8,7 +8,7 @@
 //! §2.2; RFC 7662 §2.2; RFC 9700 §4.14.2).
 
 use tokenlife_model::spec::{self, Expiry, Rule, TokenRef};
-use tokenlife_model::state::{seen_grant, RtId};
+use tokenlife_model::state::{seen_grant, seen_rt, RtId};
 use tokenlife_model::{Action, ErrorCode, Outcome, Policy, State};
 
 use crate::checks::{self, Check};
@@ -72,8 +72,14 @@ pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> C
             };
             let family = s.ats[at.0 as usize].family;
             let own = TokenRef::Access(at);
+            let by_cascade = || {
+                family_revocation(p, s, h, family, own)
+                    .filter(|_| !dead_by_replay_or_code(s, family))
+            };
             if token_revoked && h.revoked.contains_key(&own) {
                 revoked_token_check(h, own, checks::REVOKE_ACCESS)
+            } else if let Some(c) = by_cascade().filter(|_| token_revoked || grant_revoked) {
+                c
             } else if token_revoked || grant_revoked {
                 dead_grant_check(s, family)
             } else {
@@ -85,6 +91,7 @@ pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> C
         Rule::RevokeByOtherClient
         | Rule::RefreshRevoked
         | Rule::AccessRevoked
+        | Rule::ConsumedRevoked
         | Rule::DeadTokenRevoked => checks::REVOKE_OK,
         Rule::TimePasses | Rule::Stolen => checks::CLOCK,
         Rule::Restarted => checks::RESTART_DURABLE,
@@ -116,6 +123,11 @@ fn survived_revocation_check(p: &Policy, s: &State, rt: RtId, h: &History) -> Op
         .any(|k| matches!(k, TokenRef::Access(a) if s.ats[a.0 as usize].family == family));
     if access_revoked && !access_revocation_cascades(p) {
         Some(checks::REVOKE_ACCESS_CASCADE)
+    } else if let Some(c) = consumed_revocation_survived(p, s, h, family, TokenRef::Refresh(rt))
+        .filter(|_| p.revoke_consumed_cascades != spec::Cascade::None)
+    {
+        // (Where nothing cascades, only a divergence names it: see `classify_divergence`.)
+        Some(c)
     } else if h.others_revoked.contains(&TokenRef::Refresh(rt)) {
         Some(checks::REVOKE_OTHER_CLIENT)
     } else {
@@ -126,7 +138,126 @@ fn survived_revocation_check(p: &Policy, s: &State, rt: RtId, h: &History) -> Op
 /// Whether revoking an access token revokes its grant's refresh tokens, read from the
 /// spec's cascade table.
 fn access_revocation_cascades(p: &Policy) -> bool {
-    spec::cascade(p, Rule::AccessRevoked) == spec::Cascade::RefreshTokens
+    spec::cascade(p, Rule::AccessRevoked).ends_refresh_tokens()
+}
+
+/// Whether a cascade reaches a token of this kind.
+fn reaches(c: spec::Cascade, t: TokenRef) -> bool {
+    match t {
+        TokenRef::Refresh(_) => c.ends_refresh_tokens(),
+        TokenRef::Access(_) => c.ends_access_tokens(),
+    }
+}
+
+/// A refresh token of `family` its owner revoked once it was seen consumed: the rule that
+/// revocation fell under (a consumed token past any grace, or one inside it).
+fn consumed_revocations<'h>(
+    s: &'h State,
+    h: &'h History,
+    family: u8,
+) -> impl Iterator<Item = RtId> + 'h {
+    h.revoked.keys().filter_map(move |k| match *k {
+        TokenRef::Refresh(r)
+            if s.rts[r.0 as usize].family == family
+                && s.rts[r.0 as usize].seen & seen_rt::CONSUMED != 0 =>
+        {
+            Some(r)
+        }
+        _ => None,
+    })
+}
+
+/// The check of the owner's revocation, in `own`'s family, that ended `own` (a token other
+/// than the one revoked) by its cascade, read from the spec's cascade table: an access
+/// token's first, then a consumed refresh token's, then a live refresh token's.
+fn family_revocation(
+    p: &Policy,
+    s: &State,
+    h: &History,
+    family: u8,
+    own: TokenRef,
+) -> Option<Check> {
+    let of_family = |k: &TokenRef| match *k {
+        TokenRef::Refresh(r) => s.rts[r.0 as usize].family == family,
+        TokenRef::Access(a) => s.ats[a.0 as usize].family == family,
+    };
+    let revoked: Vec<TokenRef> = h
+        .revoked
+        .keys()
+        .copied()
+        .filter(|k| *k != own && of_family(k))
+        .collect();
+    let access = revoked.iter().any(|k| matches!(k, TokenRef::Access(_)));
+    if access && reaches(spec::cascade(p, Rule::AccessRevoked), own) {
+        return Some(checks::REVOKE_ACCESS_CASCADE);
+    }
+    if consumed_revocations(s, h, family).any(|r| TokenRef::Refresh(r) != own)
+        && reaches(spec::cascade(p, Rule::ConsumedRevoked), own)
+    {
+        return Some(checks::REVOKE_CONSUMED);
+    }
+    let live_refresh = revoked.iter().any(|k| match *k {
+        TokenRef::Refresh(r) => s.rts[r.0 as usize].seen & seen_rt::CONSUMED == 0,
+        TokenRef::Access(_) => false,
+    });
+    if live_refresh && reaches(spec::cascade(p, Rule::RefreshRevoked), own) {
+        return Some(match own {
+            TokenRef::Access(_) => checks::REVOKE_CASCADE,
+            TokenRef::Refresh(_) => checks::REFRESH_REVOKED,
+        });
+    }
+    None
+}
+
+/// A token the policy says is live, refused: the owner's revocation in its family whose
+/// declared cascade does not reach it, which reached too far (an access token's first, then
+/// a consumed refresh token's, then a live refresh token's reaching an access token).
+fn revocation_reached_too_far(p: &Policy, s: &State, h: &History, own: TokenRef) -> Option<Check> {
+    let family = match own {
+        TokenRef::Refresh(r) => s.rts[r.0 as usize].family,
+        TokenRef::Access(a) => s.ats[a.0 as usize].family,
+    };
+    let others = |access: bool| {
+        h.revoked.keys().any(|k| {
+            *k != own
+                && match *k {
+                    TokenRef::Access(a) => access && s.ats[a.0 as usize].family == family,
+                    TokenRef::Refresh(r) => {
+                        !access
+                            && s.rts[r.0 as usize].family == family
+                            && s.rts[r.0 as usize].seen & seen_rt::CONSUMED == 0
+                    }
+                }
+        })
+    };
+    if others(true) && !reaches(spec::cascade(p, Rule::AccessRevoked), own) {
+        return Some(checks::REVOKE_ACCESS_CASCADE);
+    }
+    if let Some(c) = consumed_revocation_survived(p, s, h, family, own) {
+        return Some(c);
+    }
+    let refresh_cascade = spec::cascade(p, Rule::RefreshRevoked);
+    (matches!(own, TokenRef::Access(_)) && others(false) && !reaches(refresh_cascade, own))
+        .then_some(checks::REVOKE_CASCADE)
+}
+
+/// A token honoured after its owner revoked a consumed refresh token of its family whose
+/// declared cascade does not reach it: a refusal is that revocation reaching too far.
+fn consumed_revocation_survived(
+    p: &Policy,
+    s: &State,
+    h: &History,
+    family: u8,
+    own: TokenRef,
+) -> Option<Check> {
+    let revoked = consumed_revocations(s, h, family).any(|r| TokenRef::Refresh(r) != own);
+    (revoked && !reaches(spec::cascade(p, Rule::ConsumedRevoked), own))
+        .then_some(checks::REVOKE_CONSUMED)
+}
+
+/// Whether the grant died of a replay or a replayed code rather than a revocation.
+fn dead_by_replay_or_code(s: &State, family: u8) -> bool {
+    s.grants[family as usize].seen & (seen_grant::DEAD_REPLAY | seen_grant::DEAD_CODE) != 0
 }
 
 /// A revoked refresh token, or one of a revoked grant: the check of whatever revoked it.
@@ -142,23 +273,16 @@ fn revoked_refresh_check(
     if token && h.revoked.contains_key(&own) {
         return revoked_token_check(h, own, checks::REVOKE_REFRESH);
     }
-    if !grant {
-        // Revoked without its own revocation or its grant's: an access token's cascade.
-        return checks::REVOKE_ACCESS_CASCADE;
-    }
     let family = s.rts[rt.0 as usize].family;
+    if !grant {
+        // Revoked without its own revocation or its grant's: another token's cascade to the
+        // grant's refresh tokens (an access token's, where nothing else says otherwise).
+        return family_revocation(p, s, h, family, own).unwrap_or(checks::REVOKE_ACCESS_CASCADE);
+    }
     match dead_grant_check(s, family) {
+        // The family died by a revocation request: of an AT, a consumed RT or a live RT.
         c if c == checks::REVOKE_CASCADE => {
-            // The family died by a revocation request: of an AT (cascade to RTs) or an RT.
-            let by_access = h
-                .revoked
-                .keys()
-                .any(|k| matches!(k, TokenRef::Access(a) if s.ats[a.0 as usize].family == family));
-            if by_access && access_revocation_cascades(p) {
-                checks::REVOKE_ACCESS_CASCADE
-            } else {
-                checks::REFRESH_REVOKED
-            }
+            family_revocation(p, s, h, family, own).unwrap_or(checks::REFRESH_REVOKED)
         }
         c => c,
     }
@@ -206,6 +330,24 @@ pub fn classify_divergence(
     let primary = check_of(p, s, a, rule, h);
     let all_errors = expected.iter().all(|o| matches!(o, Outcome::Error { .. }));
     let all_tokens = expected.iter().all(|o| matches!(o, Outcome::Tokens { .. }));
+    // A live token refused: a revocation in its family reached further than declared.
+    let refused = matches!(
+        observed,
+        Observed::Error { .. } | Observed::Resource { ok: false }
+    );
+    let own = match *a {
+        Action::Refresh { rt, .. } | Action::RefreshLost { rt } => Some(TokenRef::Refresh(rt)),
+        Action::UseAccess { at } => Some(TokenRef::Access(at)),
+        _ => None,
+    };
+    if refused
+        && matches!(rule, Rule::Refreshed { .. } | Rule::AccessHonoured)
+        && primary != checks::REVOKE_ACCESS_CASCADE
+    {
+        if let Some(c) = own.and_then(|t| revocation_reached_too_far(p, s, h, t)) {
+            return c;
+        }
+    }
     match observed {
         // A dead token refused for its scope: the server never noticed it was dead.
         Observed::Error {
@@ -328,7 +470,7 @@ mod tests {
 
     fn no_access_cascade() -> Policy {
         let mut p = Policy::profile("bcp").unwrap();
-        p.revoke_access_cascades = false;
+        p.revoke_access_cascades = spec::Cascade::None;
         p
     }
 
@@ -407,6 +549,126 @@ mod tests {
         assert_eq!(
             classify_divergence(&p, &s, &refresh, &h, &expected, &kept),
             checks::REFRESH_ROTATION
+        );
+    }
+}
+
+#[cfg(test)]
+mod cascade_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokenlife_model::spec::Hint;
+    use tokenlife_model::state::{AtId, Scope};
+    use tokenlife_model::{Actor, ClientType, Spec};
+
+    use super::*;
+
+    const OWNER: Actor = Actor::Client(ClientType::Confidential);
+
+    /// Authorize, rotate RT0 to RT1, then the owner revokes `revoked`: the state under `p`
+    /// and the history.
+    fn rotated_then_revoked(p: &Policy, revoked: TokenRef) -> (State, History) {
+        let spec = Spec::new(p.clone());
+        let steps = [
+            Action::Authorize {
+                client: ClientType::Confidential,
+                scope: Scope::ALL,
+                offline: true,
+            },
+            Action::Refresh {
+                by: OWNER,
+                rt: RtId(0),
+                scope: None,
+            },
+            Action::Revoke {
+                by: OWNER,
+                token: revoked,
+                hint: Hint::Right,
+            },
+        ];
+        let mut s = State::default();
+        for a in &steps {
+            let (o, mut next) = spec.step(&s, a).unwrap().swap_remove(0);
+            tokenlife_model::observe::observe(p, &s, a, &o, &mut next);
+            s = next;
+        }
+        let mut h = History::default();
+        h.revoked.insert(revoked, Hint::Right);
+        (s, h)
+    }
+
+    fn policy(toml: &str) -> Policy {
+        Policy::from_toml(toml).unwrap()
+    }
+
+    const REFRESH_RT1: Action = Action::Refresh {
+        by: OWNER,
+        rt: RtId(1),
+        scope: None,
+    };
+
+    #[test]
+    fn a_refresh_refused_after_a_consumed_tokens_revocation_names_that_revocation() {
+        // Declared: nothing cascades (bcp); the server ended the grant.
+        let p = policy("profile = \"bcp\"\n");
+        let (s, h) = rotated_then_revoked(&p, TokenRef::Refresh(RtId(0)));
+        assert_eq!(classify(&p, &s, &REFRESH_RT1, &h), checks::REFRESH_ACCEPTED);
+        let expected: Vec<Outcome> = Spec::new(p.clone())
+            .step(&s, &REFRESH_RT1)
+            .unwrap()
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        let refused = Observed::Error {
+            status: 400,
+            error: ErrorCode::InvalidGrant,
+        };
+        assert_eq!(
+            classify_divergence(&p, &s, &REFRESH_RT1, &h, &expected, &refused),
+            checks::REVOKE_CONSUMED
+        );
+        // Declared: the grant ends (node-oidc-provider); the refusal is that cascade's.
+        let node = policy("profile = \"bcp\"\nrevoke_consumed_cascades = \"grant\"\n");
+        let (s, h) = rotated_then_revoked(&node, TokenRef::Refresh(RtId(0)));
+        assert!(matches!(
+            spec::rule(&node, &s, &REFRESH_RT1),
+            Rule::RevokedRefused { grant: true, .. }
+        ));
+        assert_eq!(
+            classify(&node, &s, &REFRESH_RT1, &h),
+            checks::REVOKE_CONSUMED
+        );
+        let use_at1 = Action::UseAccess { at: AtId(1) };
+        assert_eq!(classify(&node, &s, &use_at1, &h), checks::REVOKE_CONSUMED);
+    }
+
+    #[test]
+    fn an_access_token_ended_by_another_access_tokens_revocation_is_that_cascade() {
+        let use_at1 = Action::UseAccess { at: AtId(1) };
+        for target in ["access-tokens", "grant"] {
+            let p = policy(&format!(
+                "profile = \"bcp\"\nrevoke_access_cascades = \"{target}\"\n"
+            ));
+            let (s, h) = rotated_then_revoked(&p, TokenRef::Access(AtId(0)));
+            assert!(matches!(
+                spec::rule(&p, &s, &use_at1),
+                Rule::AccessRefused { .. }
+            ));
+            assert_eq!(
+                classify(&p, &s, &use_at1, &h),
+                checks::REVOKE_ACCESS_CASCADE,
+                "{target}"
+            );
+        }
+        // Declared to end nothing else, the server ended AT1: the same check names it.
+        let p = policy("profile = \"bcp\"\n");
+        let (s, h) = rotated_then_revoked(&p, TokenRef::Access(AtId(0)));
+        assert_eq!(classify(&p, &s, &use_at1, &h), checks::RESOURCE_LIVE);
+        let refused = Observed::Resource { ok: false };
+        let expected = [Outcome::Resource { ok: true }];
+        assert_eq!(
+            classify_divergence(&p, &s, &use_at1, &h, &expected, &refused),
+            checks::REVOKE_ACCESS_CASCADE
         );
     }
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokenlife_model::policy::{CheckOrder, GraceSuccessor, Narrowing, Rotation};
+use tokenlife_model::policy::{CheckOrder, GraceSuccessor, Narrowing, RevokeCascade, Rotation};
 use tokenlife_model::spec::Hint;
 use tokenlife_model::state::Scope;
 use tokenlife_model::{ClientType, ErrorCode, Outcome, Policy};
@@ -227,9 +227,9 @@ pub struct Requires {
     pub reuse_detection: Option<bool>,
     /// Which check wins for a consumed, expired token.
     pub check_order: Option<CheckOrder>,
-    /// Revoking an RT revokes its grant.
+    /// Revoking an RT ends something besides it (any target).
     pub revoke_refresh_cascades: Option<bool>,
-    /// Revoking an AT revokes its RTs.
+    /// Revoking an AT ends something besides it (any target).
     pub revoke_access_cascades: Option<bool>,
     /// Refresh tokens expire.
     pub refresh_ttl: Option<bool>,
@@ -294,14 +294,14 @@ impl Requires {
             eq(
                 "revoke_refresh_cascades",
                 self.revoke_refresh_cascades,
-                p.revoke_refresh_cascades,
+                p.revoke_refresh_cascades != RevokeCascade::None,
             )
         })
         .or_else(|| {
             eq(
                 "revoke_access_cascades",
                 self.revoke_access_cascades,
-                p.revoke_access_cascades,
+                p.revoke_access_cascades != RevokeCascade::None,
             )
         })
         .or_else(|| eq("refresh_ttl", self.refresh_ttl, p.refresh_ttl.is_some()))

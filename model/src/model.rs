@@ -353,7 +353,7 @@ pub const PROPERTIES: &[PropertyInfo] = &[
         kind: Kind::Sometimes,
         group: Group::Invariant,
         clause: "RFC7009-2.1",
-        applies: |p| p.revoke_refresh_cascades,
+        applies: |p| p.revoke_refresh_cascades.ends_access_tokens(),
         condition: ev_cascade_at,
     },
     PropertyInfo {
@@ -362,7 +362,7 @@ pub const PROPERTIES: &[PropertyInfo] = &[
         kind: Kind::Sometimes,
         group: Group::Invariant,
         clause: "RFC7009-2.1",
-        applies: |p| p.revoke_access_cascades,
+        applies: |p| p.revoke_access_cascades.ends_refresh_tokens(),
         condition: ev_cascade_rt,
     },
     PropertyInfo {

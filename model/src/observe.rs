@@ -8,7 +8,7 @@
 //! and raises a flag when a response honours one. It also records the step's [`Event`] for
 //! `sometimes` properties and keeps who holds which token.
 
-use crate::policy::{ClientType, OrderedCheck, Policy};
+use crate::policy::{ClientType, OrderedCheck, Policy, RevokeCascade};
 use crate::spec::{expiry_reason, Action, Actor, Outcome, TokenRef};
 use crate::state::{seen_grant, seen_rt, AtId, Event, RtId, Scope, State, NONE};
 
@@ -154,31 +154,23 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
             match token {
                 TokenRef::Refresh(r) => {
                     // A token the server may still honour (live, or consumed inside its grace
-                    // window) is revoked; a dead one is "invalid" and stays as it is (§2.2).
+                    // window) is revoked; a dead one is "invalid" and stays as it is (§2.2),
+                    // unless the policy has a consumed token's revocation end more.
                     if !rt_known_dead(p, pre, r) {
                         post.rts[r.0 as usize].seen |= seen_rt::REVOKED;
                         post.events |= Event::RevokedRefresh.bit();
-                        if p.revoke_refresh_cascades {
-                            if family_has_live_at(pre, fam as u8) {
-                                post.events |= Event::CascadeToAccess.bit();
-                            }
-                            post.grants[fam].seen |= seen_grant::DEAD_REVOKE;
-                        }
+                        cascade_seen(p, pre, post, fam, p.revoke_refresh_cascades, false);
+                    } else if consumed_unexpired(pre, r)
+                        && p.revoke_consumed_cascades != RevokeCascade::None
+                    {
+                        post.rts[r.0 as usize].seen |= seen_rt::REVOKED;
+                        cascade_seen(p, pre, post, fam, p.revoke_consumed_cascades, false);
                     }
                 }
                 TokenRef::Access(a) => {
                     if !at_known_dead(pre, a) {
                         post.ats[a.0 as usize].seen_revoked = true;
-                        if p.revoke_access_cascades {
-                            if family_has_live_rt(p, pre, fam as u8) {
-                                post.events |= Event::CascadeToRefresh.bit();
-                            }
-                            for i in 0..post.n_rts as usize {
-                                if post.rts[i].family as usize == fam {
-                                    post.rts[i].seen |= seen_rt::REVOKED;
-                                }
-                            }
-                        }
+                        cascade_seen(p, pre, post, fam, p.revoke_access_cascades, true);
                     }
                 }
             }
@@ -188,6 +180,49 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
             let g = &mut post.grants[pre.rts[rt.0 as usize].family as usize];
             g.seen |= seen_grant::STOLEN;
             g.atk_rt = rt.0;
+        }
+    }
+}
+
+/// A consumed token, dead only because it was consumed: not seen revoked, unexpired, its
+/// grant not seen dead.
+fn consumed_unexpired(s: &State, rt: RtId) -> bool {
+    rt_consumed_seen(s, rt) && !rt_revoked_seen(s, rt) && !rt_expired(s, rt)
+}
+
+/// What the client learns from a 200 revocation whose policy ends `c` of grant `fam` too.
+/// The events are those of the `sometimes` properties: a refresh token's revocation cutting
+/// off a live access token, an access token's cutting off a live refresh token.
+fn cascade_seen(
+    p: &Policy,
+    pre: &State,
+    post: &mut State,
+    fam: usize,
+    c: RevokeCascade,
+    of_access: bool,
+) {
+    if c.ends_access_tokens() && !of_access && family_has_live_at(pre, fam as u8) {
+        post.events |= Event::CascadeToAccess.bit();
+    }
+    if c.ends_refresh_tokens() && of_access && family_has_live_rt(p, pre, fam as u8) {
+        post.events |= Event::CascadeToRefresh.bit();
+    }
+    if c == RevokeCascade::Grant {
+        post.grants[fam].seen |= seen_grant::DEAD_REVOKE;
+        return;
+    }
+    if c.ends_refresh_tokens() {
+        for t in post.rts[..post.n_rts as usize].iter_mut() {
+            if t.family as usize == fam {
+                t.seen |= seen_rt::REVOKED;
+            }
+        }
+    }
+    if c.ends_access_tokens() {
+        for t in post.ats[..post.n_ats as usize].iter_mut() {
+            if t.family as usize == fam {
+                t.seen_revoked = true;
+            }
         }
     }
 }

@@ -230,12 +230,16 @@ pub struct Policy {
     pub grace: Option<Grace>,
     /// Replay of a consumed refresh token revokes its whole family (RFC 9700 §4.14.2).
     pub reuse_detection: bool,
-    /// Which check wins for a consumed token that has also expired.
+    /// Which refusal wins when several of scope, reuse and expiry apply to a refresh.
     pub check_order: CheckOrder,
-    /// Revoking a refresh token revokes its grant, access tokens included (RFC 7009 §2.1 SHOULD).
-    pub revoke_refresh_cascades: bool,
-    /// Revoking an access token revokes the refresh tokens of its grant (RFC 7009 §2.1 MAY).
-    pub revoke_access_cascades: bool,
+    /// What revoking a live (or in-grace) refresh token ends besides it (RFC 7009 §2.1: the
+    /// grant's access tokens SHOULD go).
+    pub revoke_refresh_cascades: RevokeCascade,
+    /// What revoking a live access token ends besides it (RFC 7009 §2.1 MAY).
+    pub revoke_access_cascades: RevokeCascade,
+    /// What revoking a consumed refresh token (outside any grace, unexpired, of a live grant)
+    /// ends; `none`: it is an invalid token and nothing happens (RFC 7009 §2.2).
+    pub revoke_consumed_cascades: RevokeCascade,
     /// Lifetime of an access token (its `expires_in`).
     pub access_ttl: Seconds,
     /// Lifetime of each refresh token, if limited.
@@ -314,8 +318,9 @@ impl Policy {
             grace: None,
             reuse_detection: true,
             check_order: CheckOrder::REUSE_BEFORE_EXPIRY,
-            revoke_refresh_cascades: true,
-            revoke_access_cascades: false,
+            revoke_refresh_cascades: RevokeCascade::Grant,
+            revoke_access_cascades: RevokeCascade::None,
+            revoke_consumed_cascades: RevokeCascade::None,
             access_ttl: Seconds(300),
             refresh_ttl: Some(Seconds(600)),
             refresh_ttl_anchor: RefreshTtlAnchor::Issue,
@@ -334,7 +339,7 @@ impl Policy {
                 rotation_confidential: Rotation::Any,
                 reuse_detection: false,
                 check_order: CheckOrder::EXPIRY_BEFORE_REUSE,
-                revoke_refresh_cascades: false,
+                revoke_refresh_cascades: RevokeCascade::None,
                 code_replay_revokes: false,
                 ..bcp
             },
@@ -493,8 +498,8 @@ impl Policy {
         if self.may_rotate() && !self.reuse_detection {
             notes.push("RFC9700-4.14.2: a rotating server should revoke the family when an invalidated refresh token is replayed (reuse_detection = false)".into());
         }
-        if !self.revoke_refresh_cascades {
-            notes.push("RFC7009-2.1: revoking a refresh token should invalidate the access tokens of its grant (revoke_refresh_cascades = false)".into());
+        if !self.revoke_refresh_cascades.ends_access_tokens() {
+            notes.push(format!("RFC7009-2.1: revoking a refresh token should invalidate the access tokens of its grant (revoke_refresh_cascades = \"{}\")", self.revoke_refresh_cascades));
         }
         if self.may_rotate()
             && self.reuse_detection
@@ -639,12 +644,15 @@ pub struct PolicyFile {
     /// Which check wins for a consumed, expired token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_order: Option<CheckOrder>,
-    /// Revoking a refresh token revokes its grant.
+    /// What revoking a refresh token ends (`true`: the grant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoke_refresh_cascades: Option<bool>,
-    /// Revoking an access token revokes its grant's refresh tokens.
+    pub revoke_refresh_cascades: Option<CascadeValue>,
+    /// What revoking an access token ends (`true`: the grant's refresh tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoke_access_cascades: Option<bool>,
+    pub revoke_access_cascades: Option<CascadeValue>,
+    /// What revoking a consumed refresh token ends (`true`: the grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_consumed_cascades: Option<CascadeValue>,
     /// Access-token lifetime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_ttl: Option<Seconds>,
@@ -773,8 +781,6 @@ impl PolicyFile {
         set!(
             reuse_detection,
             check_order,
-            revoke_refresh_cascades,
-            revoke_access_cascades,
             access_ttl,
             refresh_ttl_anchor,
             successor_lifetime,
@@ -782,6 +788,17 @@ impl PolicyFile {
             offline_access_required,
             code_replay_revokes
         );
+        // A boolean keeps the meaning it had before the targets: `true` was the grant for a
+        // refresh token's revocation, its refresh tokens for an access token's.
+        if let Some(v) = self.revoke_refresh_cascades {
+            p.revoke_refresh_cascades = v.resolve(RevokeCascade::Grant);
+        }
+        if let Some(v) = self.revoke_access_cascades {
+            p.revoke_access_cascades = v.resolve(RevokeCascade::RefreshTokens);
+        }
+        if let Some(v) = self.revoke_consumed_cascades {
+            p.revoke_consumed_cascades = v.resolve(RevokeCascade::Grant);
+        }
         if let Some(v) = self.refresh_ttl {
             p.refresh_ttl = v.0;
         }
@@ -823,8 +840,9 @@ impl PolicyFile {
             grace_max_reuse: p.grace.map(|g| MaxReuse(g.max_reuse)),
             reuse_detection: Some(p.reuse_detection),
             check_order: Some(p.check_order),
-            revoke_refresh_cascades: Some(p.revoke_refresh_cascades),
-            revoke_access_cascades: Some(p.revoke_access_cascades),
+            revoke_refresh_cascades: Some(CascadeValue::Target(p.revoke_refresh_cascades)),
+            revoke_access_cascades: Some(CascadeValue::Target(p.revoke_access_cascades)),
+            revoke_consumed_cascades: Some(CascadeValue::Target(p.revoke_consumed_cascades)),
             access_ttl: Some(p.access_ttl),
             refresh_ttl: Some(MaybeSeconds(p.refresh_ttl)),
             refresh_ttl_anchor: Some(p.refresh_ttl_anchor),

@@ -102,6 +102,11 @@ pub enum Rule {
     /// A live access token is revoked by its client; the policy says whether the grant's
     /// refresh tokens go with it ([`cascade`]).
     AccessRevoked,
+    /// A consumed refresh token (outside any grace, unexpired, of a live grant) is revoked by
+    /// its client: 200; the policy says what, if anything, ends with it ([`cascade`]). Where
+    /// nothing does, the spec may have collapsed the token's deadlines and name it a
+    /// [`Rule::DeadTokenRevoked`] instead: the same answer, and nothing changes either way.
+    ConsumedRevoked,
     /// A token already dead is named in a revocation: 200, nothing changes.
     DeadTokenRevoked,
     /// A live token introspected (a refresh token may also be declined as inactive).
@@ -132,7 +137,7 @@ impl Rule {
             Rule::ExpiredRefused(Expiry::Cap) => "browser-apps",
             Rule::AccessHonoured => "RFC6750-2",
             Rule::AccessRefused { .. } => "RFC6750-3.1",
-            Rule::RevokeByOtherClient => "RFC7009-2.1",
+            Rule::RevokeByOtherClient | Rule::ConsumedRevoked => "RFC7009-2.1",
             Rule::RefreshRevoked | Rule::AccessRevoked => "RFC7009-2",
             Rule::DeadTokenRevoked => "RFC7009-2.2",
             Rule::IntrospectedLive | Rule::IntrospectedDead => "RFC7662-2.2",
@@ -168,6 +173,7 @@ impl fmt::Display for Rule {
             Rule::RevokeByOtherClient => f.write_str("another client's token is not revoked"),
             Rule::RefreshRevoked => f.write_str("the refresh token is revoked"),
             Rule::AccessRevoked => f.write_str("the access token is revoked"),
+            Rule::ConsumedRevoked => f.write_str("a consumed refresh token is revoked"),
             Rule::DeadTokenRevoked => f.write_str("a dead token is revoked: nothing changes"),
             Rule::IntrospectedLive => f.write_str("a live token is introspected"),
             Rule::IntrospectedDead => f.write_str("a dead token is introspected as inactive"),
@@ -178,17 +184,9 @@ impl fmt::Display for Rule {
     }
 }
 
-/// What a rule does to the rest of the grant, beyond the token it names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Cascade {
-    /// Nothing beyond the token itself.
-    None,
-    /// The grant and every token of it are revoked.
-    Grant,
-    /// Every refresh token of the grant is revoked (its access tokens are not).
-    RefreshTokens,
-}
+/// What a rule does to the rest of the grant, beyond the token it names: nothing, the
+/// grant's refresh tokens, its access tokens, or the whole grant.
+pub use crate::policy::RevokeCascade as Cascade;
 
 /// What `rule` does to the rest of the grant under `policy`: the one reading of reuse
 /// detection (RFC 9700 §4.14.2), code replay (RFC 6749 §4.1.2) and the revocation cascades
@@ -198,8 +196,9 @@ pub fn cascade(policy: &Policy, rule: Rule) -> Cascade {
     match rule {
         Rule::ReuseRefused { .. } => when(policy.reuse_detection, Cascade::Grant),
         Rule::CodeReplayRefused => when(policy.code_replay_revokes, Cascade::Grant),
-        Rule::RefreshRevoked => when(policy.revoke_refresh_cascades, Cascade::Grant),
-        Rule::AccessRevoked => when(policy.revoke_access_cascades, Cascade::RefreshTokens),
+        Rule::RefreshRevoked => policy.revoke_refresh_cascades,
+        Rule::AccessRevoked => policy.revoke_access_cascades,
+        Rule::ConsumedRevoked => policy.revoke_consumed_cascades,
         _ => Cascade::None,
     }
 }
@@ -220,6 +219,13 @@ mod tests {
         let floor = Policy::profile("rfc6749").expect("rfc6749");
         assert_eq!(cascade(&floor, reuse), Cascade::None);
         assert_eq!(cascade(&bcp, Rule::OtherClientsToken), Cascade::None);
+        assert_eq!(cascade(&bcp, Rule::ConsumedRevoked), Cascade::None);
+        let node = Policy::from_toml(
+            "revoke_access_cascades = \"grant\"\nrevoke_consumed_cascades = \"grant\"\n",
+        )
+        .expect("a policy");
+        assert_eq!(cascade(&node, Rule::AccessRevoked), Cascade::Grant);
+        assert_eq!(cascade(&node, Rule::ConsumedRevoked), Cascade::Grant);
     }
 
     #[test]

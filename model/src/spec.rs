@@ -395,9 +395,16 @@ impl Spec {
             (Rule::RefreshRevoked, TokenRef::Refresh(r)) => {
                 let fam = s.rts[r.0 as usize].family;
                 kill_rt(&mut s.rts[r.0 as usize]);
-                if cascade(&self.policy, rule) == Cascade::Grant {
-                    revoke_grant(s, fam);
-                }
+                end(s, fam, cascade(&self.policy, rule));
+            }
+            // Revoking a consumed token changes something only where the policy says it
+            // ends more than the (already dead) token.
+            (Rule::ConsumedRevoked, TokenRef::Refresh(r))
+                if cascade(&self.policy, rule) != Cascade::None =>
+            {
+                let fam = s.rts[r.0 as usize].family;
+                kill_rt(&mut s.rts[r.0 as usize]);
+                end(s, fam, cascade(&self.policy, rule));
             }
             (Rule::AccessRevoked, TokenRef::Access(a))
                 if !self.bug(Mutation::ForgetAccessRevocation) =>
@@ -406,9 +413,7 @@ impl Spec {
                 let t = &mut s.ats[a.0 as usize];
                 t.revoked = true;
                 t.exp = 0;
-                if cascade(&self.policy, rule) == Cascade::RefreshTokens {
-                    kill_family_rts(s, fam);
-                }
+                end(s, fam, cascade(&self.policy, rule));
             }
             // A dead token is "invalid" and nothing happens (RFC 7009 §2.2).
             _ => {}
@@ -534,7 +539,8 @@ fn refresh_rule(
 }
 
 /// Whether a consumed token's deadlines can no longer change any answer, so the spec may
-/// collapse them (fewer states): no grace window, and no refusal of it that depends on
+/// collapse them (fewer states): no grace window, no cascade when it is revoked (which
+/// applies to unexpired tokens only), and no refusal of it that depends on
 /// whether it expired (reuse is checked first, or, without reuse detection, expiry and reuse
 /// give the same answer and no scope check sits between them).
 fn consumed_deadlines_idle(p: &Policy) -> bool {
@@ -542,7 +548,9 @@ fn consumed_deadlines_idle(p: &Policy) -> bool {
     let o = p.check_order;
     let scope_between = o.before(Expiry, Scope) && o.before(Scope, Reuse);
     let same_answer = !p.reuse_detection && !scope_between;
-    p.grace.is_none() && (o.before(Reuse, Expiry) || same_answer)
+    p.grace.is_none()
+        && p.revoke_consumed_cascades == Cascade::None
+        && (o.before(Reuse, Expiry) || same_answer)
 }
 
 /// Whether a consumed token may still be honoured: inside its window, under the reuse
@@ -586,10 +594,38 @@ fn revoke_rule(p: &Policy, bug: Option<Mutation>, s: &State, by: Actor, token: T
         }
         TokenRef::Access(a) => at_live(s, a),
     };
+    let consumed_revoked = match token {
+        // Consumed outside any grace (else it is honoured), unexpired, of a live grant.
+        TokenRef::Refresh(r) => {
+            s.rts[r.0 as usize].status == RtStatus::Consumed
+                && !s.grants[fam as usize].revoked
+                && expiry(s, r).is_none()
+        }
+        TokenRef::Access(_) => false,
+    };
     match (honoured, token) {
+        (false, _) if consumed_revoked => Rule::ConsumedRevoked,
         (false, _) => Rule::DeadTokenRevoked,
         (true, TokenRef::Refresh(_)) => Rule::RefreshRevoked,
         (true, TokenRef::Access(_)) => Rule::AccessRevoked,
+    }
+}
+
+/// Ends what a cascade reaches in grant `fam`.
+fn end(s: &mut State, fam: u8, c: Cascade) {
+    match c {
+        Cascade::None => {}
+        Cascade::RefreshTokens => kill_family_rts(s, fam),
+        Cascade::AccessTokens => {
+            for t in s.ats[..s.n_ats as usize]
+                .iter_mut()
+                .filter(|t| t.family == fam)
+            {
+                t.revoked = true;
+                t.exp = 0;
+            }
+        }
+        Cascade::Grant => revoke_grant(s, fam),
     }
 }
 

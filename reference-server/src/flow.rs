@@ -310,6 +310,28 @@ pub async fn revoke(
     token: &str,
     hint: Option<&str>,
 ) -> Result<(), AppError> {
+    // A decision read a token that a concurrent request changed before the write (a refresh
+    // rotated it, a cascade revoked it): its cascade would be the wrong one, so decide again
+    // on a fresh read. Each retry follows another request's write, so a few suffice.
+    for _ in 0..REVOKE_ATTEMPTS {
+        if revoke_once(state, client, token, hint).await? {
+            return Ok(());
+        }
+    }
+    Err(AppError::internal("revocation: the token kept changing"))
+}
+
+/// How often a revocation decides again after losing a race.
+const REVOKE_ATTEMPTS: usize = 8;
+
+/// One attempt at a revocation: `Ok(false)` when the token changed between the read and the
+/// write (nothing was written).
+async fn revoke_once(
+    state: &AppState,
+    client: &Client,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<bool, AppError> {
     let now = state.now();
     let found = find(state, token, hint).await?;
     let derived = derived(state, &Secret::new(token)).map(|s| s.digest());
@@ -340,34 +362,47 @@ pub async fn revoke(
             cascade,
         } => {
             let mut tx = store.begin().await?;
-            if consumed {
-                tx::revoke_consumed_refresh(&mut tx, &hash).await?;
+            let revoked = if consumed {
+                tx::revoke_consumed_refresh(&mut tx, &hash).await?
             } else {
-                tx::revoke_refresh(&mut tx, &hash).await?;
+                tx::revoke_refresh(&mut tx, &hash).await?
+            };
+            if !revoked {
+                // Rolled back on drop.
+                return Ok(false);
             }
-            match cascade {
-                Some(Cascade::RefreshOnly) => {
-                    tx::revoke_refresh_of_grant(&mut tx, &grant_id).await?
-                }
-                Some(Cascade::Grant) => tx::revoke_grant(&mut tx, &grant_id).await?,
-                None => {}
-            }
+            end(&mut tx, &grant_id, cascade).await?;
             tx.commit().await?;
-            tracing::info!(grant = %grant_id, cascade = cascade.is_some(), "refresh token revoked");
+            tracing::info!(grant = %grant_id, consumed, cascade = ?cascade, "refresh token revoked");
         }
         RevokeDecision::Access {
             hash,
             grant_id,
-            cascade_to_refresh,
+            cascade,
         } => {
             let mut tx = store.begin().await?;
-            tx::revoke_access(&mut tx, &hash).await?;
-            if cascade_to_refresh {
-                tx::revoke_refresh_of_grant(&mut tx, &grant_id).await?;
+            if !tx::revoke_access(&mut tx, &hash).await? {
+                return Ok(false);
             }
+            end(&mut tx, &grant_id, cascade).await?;
             tx.commit().await?;
-            tracing::info!(grant = %grant_id, cascade = cascade_to_refresh, "access token revoked");
+            tracing::info!(grant = %grant_id, cascade = ?cascade, "access token revoked");
         }
+    }
+    Ok(true)
+}
+
+/// Writes what a revocation's cascade ends in `grant_id`, in the revocation's transaction.
+async fn end(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    grant_id: &GrantId,
+    cascade: Option<Cascade>,
+) -> Result<(), AppError> {
+    match cascade {
+        Some(Cascade::RefreshOnly) => tx::revoke_refresh_of_grant(tx, grant_id).await?,
+        Some(Cascade::AccessOnly) => tx::revoke_access_of_grant(tx, grant_id).await?,
+        Some(Cascade::Grant) => tx::revoke_grant(tx, grant_id).await?,
+        None => {}
     }
     Ok(())
 }

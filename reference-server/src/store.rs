@@ -512,7 +512,17 @@ pub mod tx {
         Ok(())
     }
 
-    /// Revokes a consumed refresh token (one still inside its grace window).
+    /// Revokes every access token of a grant, its refresh tokens left alone.
+    pub async fn revoke_access_of_grant(
+        conn: &mut AnyConnection,
+        grant_id: &GrantId,
+    ) -> Result<(), sqlx::Error> {
+        exec_on(conn, sql::REVOKE_ACCESS_OF_GRANT, grant_id.as_str()).await?;
+        Ok(())
+    }
+
+    /// Revokes a consumed refresh token (inside its grace window, or one whose revocation
+    /// the policy has end more than itself).
     pub async fn revoke_consumed_refresh(
         conn: &mut AnyConnection,
         hash: &TokenHash,

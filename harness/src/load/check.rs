@@ -24,6 +24,7 @@
 //! exactly; the load judges concurrency, crashes and durability.
 
 use tokenlife_model::policy::{GraceSuccessor, Rotation};
+use tokenlife_model::spec::Cascade;
 use tokenlife_model::{ErrorCode, Policy};
 
 use super::facts::{micros, Facts, First, RtFacts};
@@ -135,8 +136,8 @@ fn judge_op(
                 || t.revocation.maybe.before(done)
                 || f.rt_may_expire(x, done)
                 || (cascades.replay && f.replays.not_of(x).before(done))
-                || (cascades.refresh_revocation && f.rt_revoke_any.before(done))
-                || (cascades.access_revocation && f.at_revoke_any.before(done));
+                || (cascades.rt_revocation_ends_rts() && f.rt_revoke_any.before(done))
+                || (cascades.access.ends_refresh_tokens() && f.at_revoke_any.before(done));
             if !excused {
                 out.push(violation(
                     checks::REFRESH_ACCEPTED,
@@ -152,7 +153,8 @@ fn judge_op(
             let excused = t.revocation.maybe.before(done)
                 || f.at_may_expire(a, done)
                 || (cascades.replay && f.replays.any().before(done))
-                || (cascades.refresh_revocation && f.rt_revoke_any.before(done));
+                || (cascades.rt_revocation_ends_ats() && f.rt_revoke_any.before(done))
+                || (cascades.access.ends_access_tokens() && f.at_revoke_any.before(done));
             if !excused {
                 out.push(violation(
                     checks::RESOURCE_LIVE,
@@ -194,10 +196,10 @@ fn describe_killer(f: &Facts<'_>, op: usize) -> String {
         Request::Refresh(r) => {
             format!("refused replay of {r} (reuse detection revokes the family)")
         }
-        Request::RevokeRefresh(r) if f.cascades.refresh_revocation => {
+        Request::RevokeRefresh(r) if f.cascades.refresh == Cascade::Grant => {
             format!("revocation of {r} (which revokes the family)")
         }
-        Request::RevokeAccess(a) if f.cascades.access_revocation => {
+        Request::RevokeAccess(a) if f.cascades.access.ends_refresh_tokens() => {
             format!("revocation of {a} (which revokes the family's refresh tokens)")
         }
         other => format!("{other}"),
@@ -749,7 +751,7 @@ mod tests {
             .op(Request::UseAccess(At(0)), Response::Honoured, 4, Some(5));
         assert_eq!(b.kinds("bcp"), vec![checks::REVOKE_ACCESS]);
         let p = Policy {
-            revoke_access_cascades: true,
+            revoke_access_cascades: tokenlife_model::policy::RevokeCascade::RefreshTokens,
             ..Policy::default()
         };
         let b = B::new()
@@ -772,6 +774,80 @@ mod tests {
         assert_eq!(kinds_under(&p, &b.0), vec![checks::REFRESH_ACCEPTED]);
     }
 
+    #[test]
+    fn every_cascade_target_excuses_what_it_ends() {
+        use tokenlife_model::policy::RevokeCascade::{AccessTokens, Grant, RefreshTokens};
+        // RT0 refused, and AT0 refused at the resource, after a revocation answered 200.
+        let after = |revoke: Request| {
+            B::new()
+                .op(revoke, Response::Honoured, 2, Some(3))
+                .refresh(0, grant(), 4, 5)
+                .op(Request::UseAccess(At(0)), Response::Denied, 6, Some(7))
+        };
+        let with = |f: &dyn Fn(&mut Policy)| {
+            let mut p = Policy::default();
+            f(&mut p);
+            p
+        };
+        let at_revoked = after(Request::RevokeAccess(At(0)));
+        // AT0's own revocation explains its refusal; RT0's needs the cascade.
+        let none =
+            with(&|p| p.revoke_access_cascades = tokenlife_model::policy::RevokeCascade::None);
+        assert_eq!(
+            kinds_under(&none, &at_revoked.0),
+            vec![checks::REFRESH_ACCEPTED]
+        );
+        for target in [RefreshTokens, Grant] {
+            let p = with(&|p| p.revoke_access_cascades = target);
+            assert_eq!(kinds_under(&p, &at_revoked.0), vec![], "{target}");
+        }
+        // AT1 (of a rotation) refused after AT0's revocation ended the grant's access tokens.
+        let b = B::new()
+            .refresh(0, tokens(1, Some(1)), 2, 3)
+            .op(Request::RevokeAccess(At(0)), Response::Honoured, 4, Some(5))
+            .op(Request::UseAccess(At(1)), Response::Denied, 6, Some(7));
+        assert_eq!(kinds_under(&none, &b.0), vec![checks::RESOURCE_LIVE]);
+        for target in [AccessTokens, Grant] {
+            let p = with(&|p| p.revoke_access_cascades = target);
+            assert_eq!(kinds_under(&p, &b.0), vec![], "{target}");
+        }
+        // A consumed RT0 revoked: RT1 and AT1 refused only where its cascade reaches them.
+        let b = B::new()
+            .refresh(0, tokens(1, Some(1)), 2, 3)
+            .op(
+                Request::RevokeRefresh(Rt(0)),
+                Response::Honoured,
+                4,
+                Some(5),
+            )
+            .op(Request::UseAccess(At(1)), Response::Denied, 6, Some(7))
+            .refresh(1, grant(), 8, 9);
+        // (A live refresh token's revocation is taken to cascade nowhere here, so that only
+        // the consumed token's cascade can explain the refusals.)
+        let consumed = |c| {
+            with(&move |p| {
+                p.revoke_refresh_cascades = tokenlife_model::policy::RevokeCascade::None;
+                p.revoke_consumed_cascades = c;
+            })
+        };
+        assert_eq!(
+            kinds_under(
+                &consumed(tokenlife_model::policy::RevokeCascade::None),
+                &b.0
+            ),
+            vec![checks::RESOURCE_LIVE, checks::REFRESH_ACCEPTED]
+        );
+        assert_eq!(kinds_under(&consumed(Grant), &b.0), vec![]);
+        assert_eq!(
+            kinds_under(&consumed(RefreshTokens), &b.0),
+            vec![checks::RESOURCE_LIVE]
+        );
+        assert_eq!(
+            kinds_under(&consumed(AccessTokens), &b.0),
+            vec![checks::REFRESH_ACCEPTED]
+        );
+    }
+
     fn policies() -> Vec<Policy> {
         let mut all: Vec<Policy> = PROFILES
             .iter()
@@ -779,12 +855,12 @@ mod tests {
             .collect();
         let bcp = Policy::default();
         all.push(Policy {
-            revoke_access_cascades: true,
+            revoke_access_cascades: tokenlife_model::policy::RevokeCascade::RefreshTokens,
             ..bcp.clone()
         });
         all.push(Policy {
             check_order: tokenlife_model::policy::CheckOrder::EXPIRY_BEFORE_REUSE,
-            revoke_refresh_cascades: false,
+            revoke_refresh_cascades: tokenlife_model::policy::RevokeCascade::None,
             ..bcp.clone()
         });
         all.push(Policy {
@@ -797,6 +873,30 @@ mod tests {
             refresh_ttl_anchor: tokenlife_model::policy::RefreshTtlAnchor::AccessExpiry,
             ..bcp.clone()
         });
+        {
+            use tokenlife_model::policy::RevokeCascade::{
+                self, AccessTokens, Grant, RefreshTokens,
+            };
+            for c in RevokeCascade::ALL {
+                all.push(Policy {
+                    revoke_consumed_cascades: c,
+                    ..bcp.clone()
+                });
+            }
+            for c in [AccessTokens, Grant] {
+                all.push(Policy {
+                    revoke_access_cascades: c,
+                    ..bcp.clone()
+                });
+            }
+            for c in [RefreshTokens, AccessTokens] {
+                all.push(Policy {
+                    revoke_refresh_cascades: c,
+                    revoke_consumed_cascades: c,
+                    ..bcp.clone()
+                });
+            }
+        }
         all.push(Policy {
             rotation_public: Rotation::Never,
             rotation_confidential: Rotation::Never,
@@ -817,7 +917,7 @@ mod tests {
                 successor: GraceSuccessor::Same,
                 max_reuse: Some(2),
             }),
-            revoke_refresh_cascades: false,
+            revoke_refresh_cascades: tokenlife_model::policy::RevokeCascade::None,
             ..bcp
         });
         all

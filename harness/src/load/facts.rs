@@ -175,10 +175,12 @@ impl Replays {
 pub(super) struct Cascades {
     /// A refused replay of a consumed refresh token revokes the grant (reuse detection).
     pub(super) replay: bool,
-    /// Revoking a refresh token revokes the grant.
-    pub(super) refresh_revocation: bool,
-    /// Revoking an access token revokes the grant's refresh tokens.
-    pub(super) access_revocation: bool,
+    /// What revoking a live refresh token ends.
+    pub(super) refresh: Cascade,
+    /// What revoking a live access token ends.
+    pub(super) access: Cascade,
+    /// What revoking a consumed refresh token ends.
+    pub(super) consumed: Cascade,
 }
 
 impl Cascades {
@@ -189,9 +191,26 @@ impl Cascades {
         };
         Cascades {
             replay: cascade(p, replay) == Cascade::Grant,
-            refresh_revocation: cascade(p, Rule::RefreshRevoked) == Cascade::Grant,
-            access_revocation: cascade(p, Rule::AccessRevoked) == Cascade::RefreshTokens,
+            refresh: cascade(p, Rule::RefreshRevoked),
+            access: cascade(p, Rule::AccessRevoked),
+            consumed: cascade(p, Rule::ConsumedRevoked),
         }
+    }
+
+    /// Revoking a refresh token (live or consumed) may end other refresh tokens.
+    pub(super) fn rt_revocation_ends_rts(self) -> bool {
+        self.refresh.ends_refresh_tokens() || self.consumed.ends_refresh_tokens()
+    }
+
+    /// Revoking a refresh token (live or consumed) may end access tokens.
+    pub(super) fn rt_revocation_ends_ats(self) -> bool {
+        self.refresh.ends_access_tokens() || self.consumed.ends_access_tokens()
+    }
+
+    /// Some revocation may end refresh tokens without the grant: then a refused refresh
+    /// token proves nothing about its family.
+    fn ends_rts_without_grant(self) -> bool {
+        [self.refresh, self.consumed, self.access].contains(&Cascade::RefreshTokens)
     }
 }
 
@@ -368,9 +387,20 @@ impl<'a> Facts<'a> {
     pub(super) fn family_death(&self) -> First {
         let cascades = self.cascades;
         let mut dead = First::NONE;
+        // A revocation that may have ended refresh tokens without the grant, before `t`.
+        let partial_before = |t: Micros| {
+            cascades.ends_rts_without_grant()
+                && (self.rt_revoke_any.before(t) || self.at_revoke_any.before(t))
+        };
+        // Its own revocation ends the grant, or (consumed, nothing cascading) leaves the
+        // token consumed, so that a refusal is a replay.
+        let own_kills_grant = cascades.refresh == Cascade::Grant
+            && matches!(cascades.consumed, Cascade::None | Cascade::Grant);
         for (i, op) in self.ops.iter().enumerate() {
             let t = op.done();
-            let at_cascade_before = cascades.access_revocation && self.at_revoke_any.before(t);
+            let at_cascade_before = (cascades.access.ends_refresh_tokens()
+                && self.at_revoke_any.before(t))
+                || partial_before(t);
             match (op.request, op.response) {
                 (
                     Request::Refresh(x),
@@ -384,14 +414,13 @@ impl<'a> Facts<'a> {
                     // revocation: that cascaded to the grant. Its grant revoked: dead already.
                     let f = &self.rts[x.0 as usize];
                     let surely_consumed = f.rotated.before(op.invoked);
-                    let own_revocation_cascades =
-                        cascades.refresh_revocation || !f.revocation.maybe.before(t);
-                    if cascades.refresh_revocation || (surely_consumed && own_revocation_cascades) {
+                    let own_ok = own_kills_grant || !f.revocation.maybe.before(t);
+                    if own_ok && (cascades.refresh == Cascade::Grant || surely_consumed) {
                         dead.offer(t, i);
                     }
                 }
                 (Request::RevokeRefresh(x), Response::Honoured)
-                    if cascades.refresh_revocation
+                    if cascades.refresh == Cascade::Grant
                         && !at_cascade_before
                         && !self.rts[x.0 as usize].consumer.before(t)
                         && !self.rt_may_expire(x, t) =>
@@ -408,12 +437,20 @@ impl<'a> Facts<'a> {
     /// revocation of an unexpired access token under the access-token cascade.
     pub(super) fn refresh_death(&self, family: First) -> First {
         let mut dead = family;
-        if !self.cascades.access_revocation {
+        let c = self.cascades;
+        if !c.access.ends_refresh_tokens() {
             return dead;
         }
         for (i, op) in self.ops.iter().enumerate() {
             if let (Request::RevokeAccess(a), Response::Honoured) = (op.request, op.response) {
-                if !self.at_may_expire(a, op.done()) {
+                // The access token may have been ended already by a cascade that left the
+                // refresh tokens alive: then this revocation ended nothing.
+                let ended_before = (c.rt_revocation_ends_ats()
+                    && self.rt_revoke_any.before(op.done()))
+                    || (c.access.ends_access_tokens()
+                        && self.at_revoke_any.op != i
+                        && self.at_revoke_any.before(op.done()));
+                if !self.at_may_expire(a, op.done()) && !ended_before {
                     dead.offer(op.done(), i);
                 }
             }

@@ -16,17 +16,60 @@ fn policy(toml: &str) -> Policy {
 /// The shipped scenarios, the exhaustive sequences to depth 3 and a short random phase,
 /// against a server following `actual`, judged under `declared`.
 async fn run(declared: Policy, actual: Policy) -> Report {
+    run_set(declared, actual, 3, &shipped()).await
+}
+
+/// A consumed refresh token revoked, then its successor and access token used. (Revoking a
+/// consumed token changes no model state where nothing cascades, so the transition cover
+/// does not follow it with a refresh: this scenario does.)
+const CONSUMED_REVOKED: &str = r#"
+name = "revoke-consumed-refresh-token"
+description = "Revoking a consumed refresh token ends what the policy declares (RFC 7009 §2.1, §2.2)."
+
+[[steps]]
+action = "authorize"
+access = "at1"
+refresh = "rt1"
+
+[[steps]]
+action = "refresh"
+rt = "rt1"
+access = "at2"
+refresh = "rt2"
+
+[[steps]]
+action = "revoke"
+token = "rt1"
+hint = "right"
+expect = "ok"
+
+[[steps]]
+action = "use-access"
+at = "at2"
+
+[[steps]]
+action = "refresh"
+rt = "rt2"
+"#;
+
+/// `set` against a server following `actual`, judged under `declared`.
+async fn run_set(
+    declared: Policy,
+    actual: Policy,
+    depth: u16,
+    set: &tokenlife_harness::scenario::ScenarioSet,
+) -> Report {
     let server = Embedded::start(actual, Defects::none()).await;
     let target =
         tokenlife_harness::target::reference_target(server.0.url(), Embedded::clients(), declared);
     let control: std::sync::Arc<dyn tokenlife_harness::session::Control> = server.clone();
     let options = RunOptions {
-        depth: 3,
+        depth,
         seed: 11,
         cases: 32,
         ..RunOptions::default()
     };
-    let report = tokenlife_harness::run(target, &shipped(), options, Some(control))
+    let report = tokenlife_harness::run(target, set, options, Some(control))
         .await
         .unwrap();
     server.0.stop().await;
@@ -42,6 +85,10 @@ fn new_values() -> Vec<Policy> {
         "profile = \"bcp\"\nrefresh_ttl_anchor = \"access-expiry\"\n",
         "profile = \"bcp\"\nrefresh_ttl = \"2m\"\nrefresh_ttl_anchor = \"access-expiry\"\n",
         "profile = \"grace-same\"\nrefresh_ttl_anchor = \"access-expiry\"\n",
+        "profile = \"bcp\"\nrevoke_access_cascades = \"grant\"\nrevoke_consumed_cascades = \"grant\"\n",
+        "profile = \"bcp\"\nrevoke_access_cascades = \"access-tokens\"\nrevoke_refresh_cascades = \"refresh-tokens\"\n",
+        "profile = \"rfc6749\"\nrevoke_refresh_cascades = \"access-tokens\"\nrevoke_consumed_cascades = \"refresh-tokens\"\n",
+        "profile = \"grace-new\"\nrevoke_consumed_cascades = \"access-tokens\"\n",
     ]
     .into_iter()
     .map(policy)
@@ -92,4 +139,33 @@ async fn a_server_counting_from_issue_is_caught_under_a_declared_access_expiry_a
         "{ids:?}\n{}",
         r.human()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_revocations_end_the_grant_is_caught_under_bcp() {
+    // node-oidc-provider's cascades, one at a time: revoking an access token, or a consumed
+    // refresh token, ends the grant.
+    let consumed =
+        tokenlife_harness::scenario::from_texts([("consumed.toml", CONSUMED_REVOKED)]).unwrap();
+    for (knob, id, set) in [
+        (
+            "revoke_access_cascades",
+            "revoke.access-cascades-to-refresh",
+            shipped(),
+        ),
+        (
+            "revoke_consumed_cascades",
+            "revoke.consumed-refresh-token",
+            consumed,
+        ),
+    ] {
+        let actual = policy(&format!("profile = \"bcp\"\n{knob} = \"grant\"\n"));
+        let r = run_set(Policy::profile("bcp").unwrap(), actual.clone(), 3, &set).await;
+        assert!(!r.conformant(), "{}", r.human());
+        let ids = failed_ids(&r);
+        assert!(ids.iter().all(|i| i == id), "{id}: {ids:?}\n{}", r.human());
+        // Declared as it is, the same server passes the same run.
+        let r = run_set(actual.clone(), actual, 3, &set).await;
+        assert!(r.conformant(), "{knob}: {}", r.human());
+    }
 }

@@ -32,7 +32,7 @@ async fn random_against(declared: Policy, actual: Policy, seed: u64) -> Report {
 async fn against_a_cascading_server(seed: u64) -> Report {
     let declared = Policy::profile("bcp").unwrap();
     let mut actual = declared.clone();
-    actual.revoke_access_cascades = true;
+    actual.revoke_access_cascades = tokenlife_model::policy::RevokeCascade::RefreshTokens;
     random_against(declared, actual, seed).await
 }
 
@@ -42,7 +42,10 @@ async fn against_a_cascading_server(seed: u64) -> Report {
 /// RT0, and the other client's attempt is not needed for it.
 #[tokio::test]
 async fn a_shrunk_failure_names_the_cascade_and_keeps_only_the_steps_it_needs() {
-    assert!(!Policy::profile("bcp").unwrap().revoke_access_cascades);
+    assert!(!Policy::profile("bcp")
+        .unwrap()
+        .revoke_access_cascades
+        .ends_refresh_tokens());
     let r = against_a_cascading_server(16).await;
     assert_eq!(
         crate::common::failed_ids(&r),

@@ -138,3 +138,35 @@ fn bad_orders_and_anchors_name_the_knob_and_the_value() {
         "{err}"
     );
 }
+
+#[test]
+fn cascades_take_the_old_booleans_or_a_target_and_round_trip() {
+    let old = Policy::from_toml("revoke_refresh_cascades = true\nrevoke_access_cascades = true\n")
+        .unwrap();
+    assert_eq!(old.revoke_refresh_cascades, RevokeCascade::Grant);
+    assert_eq!(old.revoke_access_cascades, RevokeCascade::RefreshTokens);
+    assert_eq!(old.revoke_consumed_cascades, RevokeCascade::None);
+    let off = Policy::from_toml("revoke_refresh_cascades = false\n").unwrap();
+    assert_eq!(off.revoke_refresh_cascades, RevokeCascade::None);
+    let node = Policy::from_toml(
+        "revoke_access_cascades = \"grant\"\nrevoke_consumed_cascades = true\nrevoke_refresh_cascades = \"access-tokens\"\n",
+    )
+    .unwrap();
+    assert_eq!(node.revoke_consumed_cascades, RevokeCascade::Grant);
+    assert_eq!(Policy::from_toml(&node.to_toml()).unwrap(), node);
+    // Ending the access tokens satisfies RFC 7009 §2.1's SHOULD; ending only the refresh
+    // tokens does not.
+    let note = |p: &Policy| {
+        p.notes()
+            .iter()
+            .any(|n| n.contains("revoke_refresh_cascades"))
+    };
+    assert!(!note(&node));
+    let rts = Policy::from_toml("revoke_refresh_cascades = \"refresh-tokens\"\n").unwrap();
+    assert!(note(&rts));
+    let err = Policy::from_toml("revoke_access_cascades = \"everything\"\n").unwrap_err();
+    assert!(
+        matches!(&err, PolicyError::Invalid { field, reason } if field == "revoke_access_cascades" && reason.contains("`everything`")),
+        "{err}"
+    );
+}

@@ -333,3 +333,91 @@ fn a_lifetime_anchored_at_the_access_tokens_expiry_adds_the_access_ttl() {
         assert_eq!(rt_usable(&s, RtId(1)), alive_at_600, "{anchor:?}");
     }
 }
+
+fn cascading(knob: &str, target: &str) -> Spec {
+    Spec::new(Policy::from_toml(&format!("profile = \"bcp\"\n{knob} = \"{target}\"\n")).unwrap())
+}
+
+fn revoke(token: TokenRef) -> Action {
+    Action::Revoke {
+        by: CONF,
+        token,
+        hint: Hint::Right,
+    }
+}
+
+/// After authorize and one refresh (AT0, RT0 consumed; AT1, RT1 live), what revoking
+/// `token` leaves alive: (AT0, AT1, RT1).
+fn left_alive(sp: &Spec, token: TokenRef) -> (bool, bool, bool) {
+    let s = authorize(sp, ClientType::Confidential);
+    let (_, s) = one(sp, &s, refresh(CONF, 0));
+    let (o, s) = one(sp, &s, revoke(token));
+    assert_eq!(o, Outcome::Revocation { ok: true });
+    (
+        at_live(&s, AtId(0)),
+        at_live(&s, AtId(1)),
+        rt_usable(&s, RtId(1)),
+    )
+}
+
+#[test]
+fn revoking_an_access_token_ends_what_its_cascade_targets() {
+    let at1 = TokenRef::Access(AtId(1));
+    for (target, expected) in [
+        ("none", (true, false, true)),
+        ("refresh-tokens", (true, false, false)),
+        ("access-tokens", (false, false, true)),
+        ("grant", (false, false, false)),
+    ] {
+        let sp = cascading("revoke_access_cascades", target);
+        assert_eq!(left_alive(&sp, at1), expected, "{target}");
+    }
+    // `true` keeps its old meaning: the grant's refresh tokens.
+    let old = Spec::new(Policy::from_toml("revoke_access_cascades = true\n").unwrap());
+    assert_eq!(left_alive(&old, at1), (true, false, false));
+}
+
+#[test]
+fn revoking_a_refresh_token_ends_what_its_cascade_targets() {
+    let rt1 = TokenRef::Refresh(RtId(1));
+    for (target, expected) in [
+        ("none", (true, true, false)),
+        ("refresh-tokens", (true, true, false)),
+        ("access-tokens", (false, false, false)),
+        ("grant", (false, false, false)),
+    ] {
+        let sp = cascading("revoke_refresh_cascades", target);
+        assert_eq!(left_alive(&sp, rt1), expected, "{target}");
+    }
+}
+
+#[test]
+fn revoking_a_consumed_refresh_token_ends_what_its_cascade_targets() {
+    let rt0 = TokenRef::Refresh(RtId(0));
+    for (target, expected) in [
+        ("none", (true, true, true)),
+        ("refresh-tokens", (true, true, false)),
+        ("access-tokens", (false, false, true)),
+        ("grant", (false, false, false)),
+    ] {
+        let sp = cascading("revoke_consumed_cascades", target);
+        let s = authorize(&sp, ClientType::Confidential);
+        let (_, s) = one(&sp, &s, refresh(CONF, 0));
+        // (Under `none` the spec collapses a consumed token's deadlines, so it may call the
+        // token dead: the same answer, and nothing changes either way.)
+        if target != "none" {
+            assert_eq!(
+                sp.rule(&s, &revoke(rt0)),
+                Ok(Rule::ConsumedRevoked),
+                "{target}"
+            );
+        }
+        assert_eq!(left_alive(&sp, rt0), expected, "{target}");
+    }
+    // An expired consumed token is dead: nothing cascades.
+    let sp = cascading("revoke_consumed_cascades", "grant");
+    let s = authorize(&sp, ClientType::Confidential);
+    let (_, mut s) = one(&sp, &s, refresh(CONF, 0));
+    advance(&mut s, 600);
+    assert_eq!(sp.rule(&s, &revoke(rt0)), Ok(Rule::DeadTokenRevoked));
+}

@@ -167,7 +167,7 @@ fn the_threaded_search_finds_what_the_sequential_one_finds() {
 }
 
 #[test]
-fn every_check_order_and_the_access_expiry_anchor_keep_every_invariant() {
+fn every_new_knob_value_keeps_every_invariant() {
     // The spec's order of refusals and the observer's reading of it must agree: a replay
     // refused for its scope or its expiry first does not revoke the family.
     let mut files: Vec<String> = tokenlife_model::policy::CheckOrder::ALL
@@ -185,6 +185,20 @@ fn every_check_order_and_the_access_expiry_anchor_keep_every_invariant() {
         })
         .collect();
     files.push("profile = \"bcp\"\nrefresh_ttl_anchor = \"access-expiry\"\n".into());
+    // Every cascade target of every revocation.
+    for knob in [
+        "revoke_access_cascades",
+        "revoke_refresh_cascades",
+        "revoke_consumed_cascades",
+    ] {
+        for target in ["none", "refresh-tokens", "access-tokens", "grant"] {
+            files.push(format!("profile = \"bcp\"\n{knob} = \"{target}\"\n"));
+        }
+    }
+    files.push(
+        "profile = \"grace-new\"\nrevoke_consumed_cascades = \"grant\"\nrevoke_access_cascades = \"access-tokens\"\n"
+            .into(),
+    );
     files.push(
         "profile = \"grace-same\"\nrefresh_ttl_anchor = \"access-expiry\"\ncheck_order = [\"scope\", \"reuse\", \"expiry\"]\n"
             .into(),

@@ -3,6 +3,7 @@
 //! its successor. Unknown tokens and other clients' tokens get a 200 and nothing changes
 //! (§2.2); so does a token already dead.
 
+use tokenlife_model::policy::RevokeCascade;
 use tokenlife_model::Policy;
 
 use super::{at_live, effective_status, in_grace, rt_expiry, rt_usable, Refusal, SeenRefresh};
@@ -55,7 +56,8 @@ pub enum RevokeDecision {
     Refresh {
         /// The token.
         hash: TokenHash,
-        /// It is consumed (honoured inside its grace window), not active.
+        /// It is consumed (honoured inside its grace window, or past it where the policy has
+        /// a consumed token's revocation end more), not active.
         consumed: bool,
         /// Its grant.
         grant_id: GrantId,
@@ -68,18 +70,34 @@ pub enum RevokeDecision {
         hash: TokenHash,
         /// Its grant.
         grant_id: GrantId,
-        /// The grant's refresh tokens go with it.
-        cascade_to_refresh: bool,
+        /// What goes with it.
+        cascade: Option<Cascade>,
     },
 }
 
-/// What revoking a refresh token takes with it.
+/// What a revocation takes with it besides the token (RFC 7009 §2.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cascade {
     /// The grant, every token of it included.
     Grant,
-    /// The grant's refresh tokens only, its access tokens left alive (`revoke-keeps-access`).
+    /// The grant's refresh tokens only, its access tokens left alive (also what
+    /// `revoke-keeps-access` leaves of a refresh token's cascade to the grant).
     RefreshOnly,
+    /// The grant's access tokens only, its refresh tokens left alive.
+    AccessOnly,
+}
+
+/// The server's cascade for a policy's target; `revoke-keeps-access` drops the access
+/// tokens from a refresh token's.
+fn cascade_of(target: RevokeCascade, keeps_access: bool) -> Option<Cascade> {
+    match (target, keeps_access) {
+        (RevokeCascade::None, _) | (RevokeCascade::AccessTokens, true) => None,
+        (RevokeCascade::RefreshTokens, _) | (RevokeCascade::Grant, true) => {
+            Some(Cascade::RefreshOnly)
+        }
+        (RevokeCascade::AccessTokens, false) => Some(Cascade::AccessOnly),
+        (RevokeCascade::Grant, false) => Some(Cascade::Grant),
+    }
 }
 
 /// Decides a revocation by `client_id` at `now`. `derived` is the successor derived from the
@@ -126,21 +144,31 @@ pub fn decide_revoke(
                     .as_ref()
                     .is_some_and(|g| !g.revoked && rt_expiry(defects, t, g, now).is_none())
                 && in_grace(policy, defects, t, derived, successor.as_ref(), now);
-            if !usable && !in_grace_window {
-                return RevokeDecision::Nothing;
+            let keeps_access = defects.has(Defect::RevokeKeepsAccess);
+            if usable || in_grace_window {
+                return RevokeDecision::Refresh {
+                    hash: t.hash.clone(),
+                    consumed: in_grace_window,
+                    grant_id: t.grant_id.clone(),
+                    cascade: cascade_of(policy.revoke_refresh_cascades, keeps_access),
+                };
             }
-            let cascade = policy.revoke_refresh_cascades.then(|| {
-                if defects.has(Defect::RevokeKeepsAccess) {
-                    Cascade::RefreshOnly
-                } else {
-                    Cascade::Grant
-                }
-            });
-            RevokeDecision::Refresh {
-                hash: t.hash.clone(),
-                consumed: in_grace_window,
-                grant_id: t.grant_id.clone(),
-                cascade,
+            // A consumed token past any grace, unexpired, of a live grant: "invalid" (§2.2),
+            // unless the policy has its revocation end more (node-oidc-provider: the grant).
+            // (The stored status: a token only remembered as consumed is active in the store.)
+            let consumed_live_grant = t.status == RtStatus::Consumed
+                && token
+                    .grant
+                    .as_ref()
+                    .is_some_and(|g| !g.revoked && rt_expiry(defects, t, g, now).is_none());
+            match cascade_of(policy.revoke_consumed_cascades, false) {
+                Some(cascade) if consumed_live_grant => RevokeDecision::Refresh {
+                    hash: t.hash.clone(),
+                    consumed: true,
+                    grant_id: t.grant_id.clone(),
+                    cascade: Some(cascade),
+                },
+                _ => RevokeDecision::Nothing,
             }
         }
         FoundToken::Access(t, g) => {
@@ -150,7 +178,7 @@ pub fn decide_revoke(
             RevokeDecision::Access {
                 hash: t.hash.clone(),
                 grant_id: t.grant_id.clone(),
-                cascade_to_refresh: policy.revoke_access_cascades,
+                cascade: cascade_of(policy.revoke_access_cascades, false),
             }
         }
     }
@@ -174,23 +202,20 @@ mod tests {
                 if *consumed {
                     s += " (consumed)";
                 }
-                match cascade {
-                    Some(Cascade::Grant) => s += " +grant",
-                    Some(Cascade::RefreshOnly) => s += " +refresh-of-grant",
-                    None => {}
-                }
-                s
+                s + cascade_text(*cascade)
             }
-            RevokeDecision::Access {
-                cascade_to_refresh, ..
-            } => {
-                let cascade = if *cascade_to_refresh {
-                    " +refresh-of-grant"
-                } else {
-                    ""
-                };
-                format!("revoke at{cascade}")
+            RevokeDecision::Access { cascade, .. } => {
+                format!("revoke at{}", cascade_text(*cascade))
             }
+        }
+    }
+
+    fn cascade_text(c: Option<Cascade>) -> &'static str {
+        match c {
+            Some(Cascade::Grant) => " +grant",
+            Some(Cascade::RefreshOnly) => " +refresh-of-grant",
+            Some(Cascade::AccessOnly) => " +access-of-grant",
+            None => "",
         }
     }
 
@@ -238,11 +263,17 @@ mod tests {
     #[test]
     fn the_revocation_table() {
         use Defect::*;
-        let cascades_access = || {
+        let with = |f: &dyn Fn(&mut Policy)| {
             let mut p = profile("bcp");
-            p.revoke_access_cascades = true;
+            f(&mut p);
             p
         };
+        let cascades_access = || with(&|p| p.revoke_access_cascades = RefreshTokens);
+        let access_to = |c| with(&move |p| p.revoke_access_cascades = c);
+        let refresh_to = |c| with(&move |p| p.revoke_refresh_cascades = c);
+        let consumed_to = |c| with(&move |p| p.revoke_consumed_cascades = c);
+        let consumed = || refresh(|t| t.row.status = RtStatus::Consumed);
+        use RevokeCascade::{AccessTokens, Grant, RefreshTokens};
         #[rustfmt::skip]
         let table: Vec<Row> = vec![
             ("unknown token", profile("bcp"), vec![], None, "a", "200"),
@@ -263,6 +294,19 @@ mod tests {
             ("restart-forgets: a remembered token is consumed", profile("bcp"), vec![RestartForgets], refresh(|t| t.forgotten = true), "a", "200"),
             ("a live access token", profile("bcp"), vec![], access(|_, _| {}), "a", "revoke at"),
             ("a live access token, cascading", cascades_access(), vec![], access(|_, _| {}), "a", "revoke at +refresh-of-grant"),
+            ("a live access token, cascading to the grant's access tokens", access_to(AccessTokens), vec![], access(|_, _| {}), "a", "revoke at +access-of-grant"),
+            ("a live access token, cascading to the grant", access_to(Grant), vec![], access(|_, _| {}), "a", "revoke at +grant"),
+            ("a live refresh token, cascading to its refresh tokens only", refresh_to(RefreshTokens), vec![], refresh(|_| {}), "a", "revoke rt +refresh-of-grant"),
+            ("a live refresh token, cascading to its access tokens only", refresh_to(AccessTokens), vec![], refresh(|_| {}), "a", "revoke rt +access-of-grant"),
+            ("revoke-keeps-access drops the access tokens from an access-only cascade", refresh_to(AccessTokens), vec![RevokeKeepsAccess], refresh(|_| {}), "a", "revoke rt"),
+            ("a consumed token, cascading to the grant", consumed_to(Grant), vec![], consumed(), "a", "revoke rt (consumed) +grant"),
+            ("a consumed token, cascading to its refresh tokens", consumed_to(RefreshTokens), vec![], consumed(), "a", "revoke rt (consumed) +refresh-of-grant"),
+            ("a consumed token, cascading to its access tokens", consumed_to(AccessTokens), vec![], consumed(), "a", "revoke rt (consumed) +access-of-grant"),
+            ("a consumed and expired token is dead, whatever its cascade", consumed_to(Grant), vec![],
+                refresh(|t| { t.row.status = RtStatus::Consumed; t.row.expires_at = Some(NOW); }), "a", "200"),
+            ("a consumed token of a revoked grant is dead", consumed_to(Grant), vec![],
+                refresh(|t| { t.row.status = RtStatus::Consumed; t.grant.as_mut().unwrap().revoked = true; }), "a", "200"),
+            ("a revoked token is not consumed", consumed_to(Grant), vec![], refresh(|t| t.row.status = RtStatus::Revoked), "a", "200"),
             ("an expired access token", profile("bcp"), vec![], access(|t, _| t.expires_at = NOW), "a", "200"),
             ("a revoked access token", profile("bcp"), vec![], access(|t, _| t.revoked = true), "a", "200"),
             ("an access token of a revoked grant", profile("bcp"), vec![], access(|_, g| g.revoked = true), "a", "200"),

@@ -144,6 +144,10 @@ pub(super) const REVOKE_CONSUMED_REFRESH: &str = "UPDATE refresh_tokens SET stat
 /// Revokes an active refresh token.
 pub(super) const REVOKE_ACTIVE_REFRESH: &str = "UPDATE refresh_tokens SET status = 'revoked', version = version + 1 WHERE hash = $1 AND status = 'active'";
 
+/// Revokes every access token of a grant.
+pub(super) const REVOKE_ACCESS_OF_GRANT: &str =
+    "UPDATE access_tokens SET revoked = 1 WHERE grant_id = $1 AND revoked = 0";
+
 /// Revokes an access token.
 pub(super) const REVOKE_ACCESS: &str =
     "UPDATE access_tokens SET revoked = 1 WHERE hash = $1 AND revoked = 0";
@@ -372,6 +376,7 @@ mod tests {
             REVOKE_REFRESH_OF_GRANT,
             REVOKE_CONSUMED_REFRESH,
             REVOKE_ACTIVE_REFRESH,
+            REVOKE_ACCESS_OF_GRANT,
             REVOKE_ACCESS,
         ];
         for sql in all {

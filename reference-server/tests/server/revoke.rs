@@ -107,3 +107,85 @@ async fn revoking_a_consumed_token_inside_its_grace_window_revokes_it() {
     assert_invalid_grant(&s.refresh(&A, t.rt(), None).await);
     assert!(!s.works(&t.access).await);
 }
+
+/// Authorize and rotate once under `knob = target`, revoke `which` ("at0", "at1", "rt0" —
+/// consumed — or "rt1"), and say what is left alive: (AT0, AT1, RT1 refreshes).
+async fn after_revoking(knob: &str, target: &str, which: &str) -> (bool, bool, bool) {
+    let s = Srv::new(policy(&format!("profile = \"bcp\"\n{knob} = \"{target}\""))).await;
+    let t0 = s.login(&A, FULL).await;
+    let t1 = tokens(&s.refresh(&A, t0.rt(), None).await);
+    let token = match which {
+        "at0" => t0.access.clone(),
+        "at1" => t1.access.clone(),
+        "rt0" => t0.rt().to_string(),
+        _ => t1.rt().to_string(),
+    };
+    ok(&s.revoke(&A, &token, None).await);
+    let at0 = s.works(&t0.access).await;
+    let at1 = s.works(&t1.access).await;
+    (at0, at1, s.refreshes(&A, t1.rt()).await)
+}
+
+#[tokio::test]
+async fn revoke_access_cascades_ends_each_target() {
+    let knob = "revoke_access_cascades";
+    assert_eq!(
+        after_revoking(knob, "none", "at1").await,
+        (true, false, true)
+    );
+    assert_eq!(
+        after_revoking(knob, "refresh-tokens", "at1").await,
+        (true, false, false)
+    );
+    assert_eq!(
+        after_revoking(knob, "access-tokens", "at1").await,
+        (false, false, true)
+    );
+    assert_eq!(
+        after_revoking(knob, "grant", "at1").await,
+        (false, false, false)
+    );
+}
+
+#[tokio::test]
+async fn revoke_refresh_cascades_ends_each_target() {
+    let knob = "revoke_refresh_cascades";
+    assert_eq!(
+        after_revoking(knob, "none", "rt1").await,
+        (true, true, false)
+    );
+    assert_eq!(
+        after_revoking(knob, "refresh-tokens", "rt1").await,
+        (true, true, false)
+    );
+    assert_eq!(
+        after_revoking(knob, "access-tokens", "rt1").await,
+        (false, false, false)
+    );
+    assert_eq!(
+        after_revoking(knob, "grant", "rt1").await,
+        (false, false, false)
+    );
+}
+
+#[tokio::test]
+async fn revoke_consumed_cascades_ends_each_target() {
+    // RT0 is consumed by the rotation: under `none` its revocation changes nothing.
+    let knob = "revoke_consumed_cascades";
+    assert_eq!(
+        after_revoking(knob, "none", "rt0").await,
+        (true, true, true)
+    );
+    assert_eq!(
+        after_revoking(knob, "refresh-tokens", "rt0").await,
+        (true, true, false)
+    );
+    assert_eq!(
+        after_revoking(knob, "access-tokens", "rt0").await,
+        (false, false, true)
+    );
+    assert_eq!(
+        after_revoking(knob, "grant", "rt0").await,
+        (false, false, false)
+    );
+}
