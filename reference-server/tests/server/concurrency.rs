@@ -66,3 +66,35 @@ async fn parallel_exchanges_of_one_code_give_one_success() {
         .iter()
         .all(|s| *s == StatusCode::OK || *s == StatusCode::BAD_REQUEST));
 }
+
+/// A revocation racing a rotation of the same refresh token: where the rotation won, the
+/// revocation found a consumed token and must not cascade as if it had been live (here the
+/// live token's cascade ends the grant's access tokens, the consumed token's nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_that_lost_the_race_to_a_rotation_does_not_cascade() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("race.db").display());
+    let p = policy("profile = \"rfc6749\"\nrevoke_refresh_cascades = \"access-tokens\"");
+    let server = tokenlife_server::start(config(p, Defects::none(), &db))
+        .await
+        .unwrap();
+    let s = Srv::remote(&server);
+    for round in 0..20 {
+        let t0 = s.login(&A, FULL).await;
+        let (refreshed, revoked) = tokio::join!(
+            s.refresh(&A, t0.rt(), None),
+            s.revoke(&A, t0.rt(), Some("refresh_token"))
+        );
+        assert_eq!(revoked.status, StatusCode::OK);
+        if refreshed.status == StatusCode::OK {
+            // The rotation came first: the revocation ended nothing.
+            let t1 = tokens(&refreshed);
+            assert!(s.works(&t0.access).await, "round {round}");
+            assert!(s.works(&t1.access).await, "round {round}");
+        } else {
+            assert_invalid_grant(&refreshed);
+            assert!(!s.works(&t0.access).await, "round {round}");
+        }
+    }
+    server.shutdown().await;
+}
