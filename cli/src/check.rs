@@ -101,6 +101,9 @@ pub fn run(args: CheckArgs) -> u8 {
         Ok(p) => p,
         Err(f) => return fail(f.code(), f),
     };
+    // The RFC standing of the declared knobs where it departs from a MUST or SHOULD, as
+    // `tokenlife profiles` prints it for the built-in ones.
+    let notes = policy.notes();
     let report = check_with(
         LifecycleModel::new(policy, bounds),
         threads,
@@ -111,7 +114,12 @@ pub fn run(args: CheckArgs) -> u8 {
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
-        Format::Human => out!("{}", render::report(&report)),
+        Format::Human => {
+            out!("{}", render::report(&report));
+            for note in notes {
+                outln!("note: {note}");
+            }
+        }
     }
     if report.passed() {
         EXIT_OK

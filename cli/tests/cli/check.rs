@@ -89,6 +89,33 @@ fn policy_file_with_overrides() {
 }
 
 #[test]
+fn a_policy_files_knobs_print_their_rfc_standing() {
+    let dir = std::env::temp_dir().join(format!("tokenlife-cli-notes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("node.toml");
+    std::fs::write(
+        &f,
+        "profile = \"bcp\"\nrevoke_refresh_cascades = \"refresh-tokens\"\nrevoke_consumed_cascades = \"grant\"\ncheck_order = [\"scope\", \"reuse\", \"expiry\"]\n",
+    )
+    .unwrap();
+    let o = tokenlife(&["check", "--policy", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let notes: Vec<&str> = out.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(notes.len(), 2, "{out}");
+    assert!(
+        notes[0].contains("RFC7009-2.1") && notes[0].contains("\"refresh-tokens\""),
+        "{out}"
+    );
+    assert!(
+        notes[1].contains("RFC9700-4.14.2")
+            && notes[1].contains("[\"scope\", \"reuse\", \"expiry\"]"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn exit_codes() {
     let unknown = tokenlife(&["check", "--profile", "nope"]);
     assert_eq!(unknown.status.code(), Some(2));
