@@ -383,7 +383,8 @@ impl<'a> Facts<'a> {
     }
 
     /// When the family is surely revoked: a refused replay under reuse detection, or a 200
-    /// revocation of a refresh token that was surely still honoured, under the cascade.
+    /// revocation of a refresh token that was surely still honoured, or of an unexpired
+    /// access token, under a cascade to the grant.
     pub(super) fn family_death(&self) -> First {
         let cascades = self.cascades;
         let mut dead = First::NONE;
@@ -418,6 +419,15 @@ impl<'a> Facts<'a> {
                     if own_ok && (cascades.refresh == Cascade::Grant || surely_consumed) {
                         dead.offer(t, i);
                     }
+                }
+                // An access token's revocation that ends the grant (node-oidc-provider), of a
+                // token nothing else may have ended first.
+                (Request::RevokeAccess(a), Response::Honoured)
+                    if cascades.access == Cascade::Grant
+                        && !self.at_may_expire(a, t)
+                        && !(cascades.rt_revocation_ends_ats() && self.rt_revoke_any.before(t)) =>
+                {
+                    dead.offer(t, i);
                 }
                 (Request::RevokeRefresh(x), Response::Honoured)
                     if cascades.refresh == Cascade::Grant
