@@ -170,3 +170,26 @@ fn cascades_take_the_old_booleans_or_a_target_and_round_trip() {
         "{err}"
     );
 }
+
+#[test]
+fn a_policy_table_takes_the_new_knobs_as_a_file_does() {
+    #[derive(Deserialize)]
+    struct File {
+        policy: PolicyTable,
+    }
+    let text = "[policy]\nprofile = \"bcp\"\ncheck_order = [\"expiry\", \"scope\", \"reuse\"]\nrevoke_access_cascades = \"grant\"\nrevoke_consumed_cascades = true\nrefresh_ttl_anchor = \"access-expiry\"\n";
+    let file: File = toml::from_str(text).unwrap();
+    let p = file.policy.resolve(text).unwrap();
+    assert_eq!(p, Policy::from_toml(text).unwrap());
+    assert_eq!(p.revoke_consumed_cascades, RevokeCascade::Grant);
+    let bad = text.replace(
+        "[\"expiry\", \"scope\", \"reuse\"]",
+        "[\"expiry\", \"scope\"]",
+    );
+    let file: File = toml::from_str(&bad).unwrap();
+    let err = file.policy.resolve(&bad).unwrap_err();
+    assert!(
+        matches!(&err, PolicyError::Invalid { field, reason } if field == "check_order" && reason.contains("names 2 of the three") && reason.ends_with("(line 3)")),
+        "{err}"
+    );
+}
