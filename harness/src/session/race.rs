@@ -29,6 +29,9 @@ impl Harness {
         count: u8,
         with_revoke: bool,
     ) -> Result<(), Stop> {
+        // The whole race goes out at once, whatever bounds the requests in flight; its
+        // slots are taken before the clock is read, so waiting for them is no model time.
+        let _slots = self.slots(count as usize).await;
         if let ClockConfig::Real { skew } = &self.target.clock {
             s.set.sync(s.elapsed(), skew.get());
         }
@@ -90,8 +93,14 @@ impl Harness {
         } else {
             format!("{count} concurrent refreshes with {rt}")
         };
+        // Requests that got no answer: the race cannot be judged, an infrastructure problem.
+        let mut unanswered: Vec<String> = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             let read = match joined {
+                Ok((_, _, Err(e), _)) if e.is_infrastructure() => {
+                    unanswered.push(e.to_string());
+                    continue;
+                }
                 Ok((false, sent, Ok(r), at)) => {
                     wire::read_token(&r, c).map(|(o, _)| (refresh, sent, o, at))
                 }
@@ -122,6 +131,9 @@ impl Harness {
                     return Err(Stop::Failed(format!("step {n}: {m}")));
                 }
             }
+        }
+        if let Some(first) = unanswered.first() {
+            return Err(s.unanswered(n, &what, unanswered.len(), first));
         }
         s.set.widen(whole_seconds(began.elapsed()));
         s.actions += count as usize;
