@@ -218,9 +218,14 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
             );
         }
     }
-    // Findings first: a failure is a verdict even when other requests went unanswered;
-    // unanswered requests alone say only that the target was not reliably reachable.
-    Ok(if report.has_scenario_errors() {
+    Ok(exit_of(&report))
+}
+
+/// A finished run's exit code. Findings first: a failure is a verdict even when other
+/// requests went unanswered; unanswered requests alone say only that the target was not
+/// reliably reachable (4).
+fn exit_of(report: &tokenlife_harness::Report) -> u8 {
+    if report.has_scenario_errors() {
         EXIT_BAD_FILE
     } else if !report.conformant() {
         EXIT_FINDINGS
@@ -228,13 +233,13 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
         EXIT_UNREACHABLE
     } else {
         EXIT_OK
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::EXIT_USAGE;
+    use crate::outcome::{EXIT_UNREACHABLE, EXIT_USAGE};
     use tokenlife_model::Policy;
     use tokenlife_server::Defects;
 
@@ -352,6 +357,45 @@ mod tests {
             }),
             EXIT_FINDINGS
         );
+    }
+
+    #[test]
+    fn unanswered_requests_alone_exit_4_and_a_failure_beside_them_1() {
+        use tokenlife_harness::checks::{self, Verdict};
+        use tokenlife_harness::report::{Evaluation, Interruption, ScenarioResult};
+        let report = |failed: bool, interrupted: bool| {
+            let mut s = ScenarioResult::new("s", "s.toml");
+            let verdict = if failed {
+                Verdict::Failed
+            } else {
+                Verdict::Passed
+            };
+            s.evaluations
+                .push(Evaluation::new(checks::REFRESH_REPLAY, verdict, 1, None));
+            if interrupted {
+                s.infrastructure.push(Interruption {
+                    scenario: "s".into(),
+                    step: 2,
+                    requests: 1,
+                    message: "no answer from http://h/token within 1 s".into(),
+                    trace: Vec::new(),
+                });
+            }
+            tokenlife_harness::Report::new(
+                "t".into(),
+                "bcp".into(),
+                String::new(),
+                1,
+                String::new(),
+                vec![s],
+                Vec::new(),
+                1,
+            )
+        };
+        assert_eq!(exit_of(&report(false, false)), EXIT_OK);
+        assert_eq!(exit_of(&report(false, true)), EXIT_UNREACHABLE);
+        assert_eq!(exit_of(&report(true, true)), EXIT_FINDINGS);
+        assert_eq!(exit_of(&report(true, false)), EXIT_FINDINGS);
     }
 
     #[test]

@@ -12,3 +12,4 @@ mod registration;
 mod shrinking;
 mod tls;
 mod transcripts;
+mod unanswered;

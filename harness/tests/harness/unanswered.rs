@@ -1,0 +1,261 @@
+//! A target that does not answer some requests, and one watched for how many requests it
+//! has in flight: the reference server behind a small proxy that stalls the requests a rule
+//! picks and counts the others. An unanswered request is an infrastructure problem of the
+//! run (its own section, never a failed check, never passed), a real failure beside it
+//! still fails, and `concurrency` / `in_flight` bound what the server sees at once.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokenlife_harness::http::HttpConfig;
+use tokenlife_harness::report::ScenarioStatus;
+use tokenlife_harness::target::{reference_target, ClockConfig};
+use tokenlife_harness::{Report, RunOptions};
+use tokenlife_model::policy::Seconds;
+use tokenlife_model::Policy;
+use tokenlife_server::{Defect, Defects};
+use tokio::net::TcpListener;
+
+use crate::common::{shipped, Embedded};
+
+/// Which requests the proxy never answers.
+type Rule = fn(&Method, &str) -> bool;
+
+struct Proxy {
+    upstream: String,
+    client: reqwest::Client,
+    stall: Rule,
+    delay: Duration,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+async fn forward(
+    State(p): State<Arc<Proxy>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path_and_query().map_or("/", |pq| pq.as_str()).to_string();
+    if (p.stall)(&method, uri.path()) {
+        return std::future::pending().await;
+    }
+    let now = p.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    p.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    // Long enough that requests sent together overlap at the server.
+    tokio::time::sleep(p.delay).await;
+    let mut req = p.client.request(method, format!("{}{path}", p.upstream));
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            req = req.header(name, value);
+        }
+    }
+    let answer = req.body(body).send().await;
+    p.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let Ok(r) = answer else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let status = r.status();
+    let mut out = HeaderMap::new();
+    for (name, value) in r.headers() {
+        if name != "content-length" && name != "transfer-encoding" {
+            out.append(name, value.clone());
+        }
+    }
+    let body = r.bytes().await.unwrap_or_default();
+    (status, out, body).into_response()
+}
+
+/// The reference server (issuer: the proxy, so discovery and redirects name the proxy)
+/// behind a proxy that stalls what `stall` picks. `real_clock`: the server's wall clock.
+async fn behind_proxy(
+    policy: Policy,
+    defects: Defects,
+    stall: Rule,
+    real_clock: bool,
+) -> (tokenlife_server::RunningServer, tokenlife_harness::Target, Arc<Proxy>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
+    config.clients = tokenlife_server::config::demo_clients("http://127.0.0.1");
+    config.issuer = Some(url.clone());
+    config.policy = policy.clone();
+    config.defects = defects;
+    config.test_clock = !real_clock;
+    config.demo = false;
+    let server = tokenlife_server::start(config).await.unwrap();
+    let proxy = Arc::new(Proxy {
+        upstream: server.url().trim_end_matches('/').to_string(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        stall,
+        delay: Duration::from_millis(if real_clock { 100 } else { 0 }),
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
+    });
+    let app = Router::new().fallback(forward).with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut target = reference_target(&url, Embedded::clients(), policy);
+    if real_clock {
+        target.clock = ClockConfig::Real { skew: Seconds(1) };
+    }
+    (server, target, proxy)
+}
+
+fn stall_revocation(m: &Method, path: &str) -> bool {
+    m == Method::POST && path.ends_with("/revoke")
+}
+
+fn stall_nothing(_: &Method, _: &str) -> bool {
+    false
+}
+
+async fn run_two(defects: Defects, only: &[&str]) -> Report {
+    let (server, target, _) =
+        behind_proxy(Policy::default(), defects, stall_revocation, false).await;
+    let options = RunOptions {
+        http: HttpConfig {
+            timeout: Duration::from_secs(1),
+            ..HttpConfig::default()
+        },
+        only: only.iter().map(|s| s.to_string()).collect(),
+        skip: vec!["client-authentication".into()],
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target, &shipped(), options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    r
+}
+
+#[tokio::test]
+async fn a_request_without_an_answer_is_an_infrastructure_problem_not_a_failure() {
+    let r = run_two(Defects::none(), &["ten-step-flow", "revoke-refresh-token"]).await;
+    let human = r.human();
+    assert!(r.failures.is_empty(), "{human}");
+    assert!(r.conformant() && r.interrupted(), "{human}");
+    assert_eq!(r.infrastructure.len(), 1, "{human}");
+    let i = &r.infrastructure[0];
+    assert_eq!(i.scenario, "revoke-refresh-token", "{human}");
+    assert_eq!(i.requests, 1);
+    assert!(i.message.contains("no answer from"), "{}", i.message);
+    assert!(i.message.contains("/revoke"), "{}", i.message);
+    let status = |name: &str| r.scenarios.iter().find(|s| s.name == name).unwrap().status;
+    assert_eq!(status("ten-step-flow"), ScenarioStatus::Passed, "{human}");
+    assert_eq!(
+        status("revoke-refresh-token"),
+        ScenarioStatus::Interrupted,
+        "{human}"
+    );
+    // Not passed: the revocation's checks were never evaluated.
+    let stopped = r
+        .scenarios
+        .iter()
+        .find(|s| s.name == "revoke-refresh-token")
+        .unwrap();
+    assert!(
+        stopped
+            .evaluations
+            .iter()
+            .all(|e| !e.id.starts_with("revoke.")),
+        "{human}"
+    );
+    assert!(
+        human.contains("infrastructure problems (not verdicts"),
+        "{human}"
+    );
+    assert!(human.contains("--concurrency"), "{human}");
+    assert!(human.contains("1 request got no answer"), "{human}");
+    let junit = tokenlife_harness::export::junit(&r);
+    assert!(junit.contains("errors=\"1\""), "{junit}");
+    assert!(junit.contains("<error message=\"no answer from"), "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
+    let md = tokenlife_harness::export::markdown(&r);
+    assert!(md.contains("## Infrastructure problems"), "{md}");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["infrastructure"][0]["step"], i.step);
+    assert_eq!(json["failed"], 0);
+}
+
+#[tokio::test]
+async fn a_real_failure_beside_an_unanswered_request_is_still_a_failure() {
+    let r = run_two(
+        Defects::from(Defect::ReplayAccepted),
+        &["replay-rotated-refresh-token", "revoke-refresh-token"],
+    )
+    .await;
+    let human = r.human();
+    assert!(!r.conformant(), "{human}");
+    assert!(
+        r.failures.iter().any(|f| f.id == "refresh.replay-rejected"),
+        "{human}"
+    );
+    assert!(r.failures.iter().all(|f| f.scenario != "revoke-refresh-token"));
+    assert_eq!(r.infrastructure.len(), 1, "{human}");
+    assert!(human.contains("infrastructure problems"), "{human}");
+}
+
+#[tokio::test]
+async fn an_expected_divergence_not_seen_in_an_interrupted_run_is_not_stale() {
+    let mut r = run_two(Defects::none(), &["revoke-refresh-token"]).await;
+    let expected = vec![tokenlife_harness::export::ExpectedDivergence {
+        check: "revoke.refresh-token".into(),
+        reason: "pinned".into(),
+        scenario: Some("revoke-refresh-token".into()),
+    }];
+    tokenlife_harness::export::apply_expected(&mut r, &expected);
+    assert!(r.stale.is_empty(), "{}", r.human());
+    assert!(r.notes.iter().any(|n| n.contains("not confirmed stale")));
+}
+
+/// Random sequences on a real clock through the counting proxy: the most requests it saw
+/// in flight at once.
+async fn max_in_flight(concurrency: usize, in_flight: usize) -> (usize, Report) {
+    let mut policy = Policy::default();
+    policy.access_ttl = Seconds(1);
+    policy.refresh_ttl = Some(Seconds(3));
+    let (server, target, proxy) = behind_proxy(policy, Defects::none(), stall_nothing, true).await;
+    let none = tokenlife_harness::scenario::from_texts(Vec::<(&str, &str)>::new()).unwrap();
+    let options = RunOptions {
+        skip: vec!["client-authentication".into()],
+        seed: 3,
+        cases: 4,
+        random_len: 3,
+        concurrency,
+        in_flight,
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target, &none, options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    (proxy.max_in_flight.load(Ordering::SeqCst), r)
+}
+
+#[tokio::test]
+async fn concurrency_one_runs_one_sequence_at_a_time() {
+    let (max, r) = max_in_flight(1, 0).await;
+    assert!(r.actions > 0, "{}", r.human());
+    assert_eq!(max, 1, "{}", r.human());
+}
+
+#[tokio::test]
+async fn in_flight_bounds_the_requests_the_server_sees_at_once() {
+    // Four sequences begin together: unbounded, the proxy sees more than two at once...
+    let (max, r) = max_in_flight(4, 0).await;
+    assert!(max > 2, "{max}: {}", r.human());
+    // ...bounded to two, two at once, never more.
+    let (max, r) = max_in_flight(4, 2).await;
+    assert!(r.actions > 0, "{}", r.human());
+    assert_eq!(max, 2, "{}", r.human());
+}
