@@ -43,7 +43,10 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path_and_query().map_or("/", |pq| pq.as_str()).to_string();
+    let path = uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_string();
     if (p.stall)(&method, uri.path()) {
         return std::future::pending().await;
     }
@@ -80,7 +83,11 @@ async fn behind_proxy(
     defects: Defects,
     stall: Rule,
     real_clock: bool,
-) -> (tokenlife_server::RunningServer, tokenlife_harness::Target, Arc<Proxy>) {
+) -> (
+    tokenlife_server::RunningServer,
+    tokenlife_harness::Target,
+    Arc<Proxy>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
@@ -200,7 +207,10 @@ async fn a_real_failure_beside_an_unanswered_request_is_still_a_failure() {
         r.failures.iter().any(|f| f.id == "refresh.replay-rejected"),
         "{human}"
     );
-    assert!(r.failures.iter().all(|f| f.scenario != "revoke-refresh-token"));
+    assert!(r
+        .failures
+        .iter()
+        .all(|f| f.scenario != "revoke-refresh-token"));
     assert_eq!(r.infrastructure.len(), 1, "{human}");
     assert!(human.contains("infrastructure problems"), "{human}");
 }
@@ -221,9 +231,11 @@ async fn an_expected_divergence_not_seen_in_an_interrupted_run_is_not_stale() {
 /// Random sequences on a real clock through the counting proxy: the most requests it saw
 /// in flight at once.
 async fn max_in_flight(concurrency: usize, in_flight: usize) -> (usize, Report) {
-    let mut policy = Policy::default();
-    policy.access_ttl = Seconds(1);
-    policy.refresh_ttl = Some(Seconds(3));
+    let policy = Policy {
+        access_ttl: Seconds(1),
+        refresh_ttl: Some(Seconds(3)),
+        ..Policy::default()
+    };
     let (server, target, proxy) = behind_proxy(policy, Defects::none(), stall_nothing, true).await;
     let none = tokenlife_harness::scenario::from_texts(Vec::<(&str, &str)>::new()).unwrap();
     let options = RunOptions {
