@@ -32,6 +32,9 @@ struct Proxy {
     client: reqwest::Client,
     stall: Rule,
     delay: Duration,
+    /// One request at a time, as a single-process development server hashing a client
+    /// secret on every request serves them.
+    serial: Option<tokio::sync::Mutex<()>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -52,6 +55,10 @@ async fn forward(
     }
     let now = p.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     p.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _one = match &p.serial {
+        Some(m) => Some(m.lock().await),
+        None => None,
+    };
     // Long enough that requests sent together overlap at the server.
     tokio::time::sleep(p.delay).await;
     let mut req = p.client.request(method, format!("{}{path}", p.upstream));
@@ -78,16 +85,25 @@ async fn forward(
 
 /// The reference server (issuer: the proxy, so discovery and redirects name the proxy)
 /// behind a proxy that stalls what `stall` picks. `real_clock`: the server's wall clock.
-async fn behind_proxy(
+async fn behind_proxy(policy: Policy, defects: Defects, stall: Rule, real_clock: bool) -> Proxied {
+    behind(policy, defects, stall, real_clock, false).await
+}
+
+/// The server, its target (through the proxy) and the proxy.
+type Proxied = (
+    tokenlife_server::RunningServer,
+    tokenlife_harness::Target,
+    Arc<Proxy>,
+);
+
+/// [`behind_proxy`], serving one request at a time when `serial`.
+async fn behind(
     policy: Policy,
     defects: Defects,
     stall: Rule,
     real_clock: bool,
-) -> (
-    tokenlife_server::RunningServer,
-    tokenlife_harness::Target,
-    Arc<Proxy>,
-) {
+    serial: bool,
+) -> Proxied {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
@@ -106,6 +122,7 @@ async fn behind_proxy(
             .unwrap(),
         stall,
         delay: Duration::from_millis(if real_clock { 100 } else { 0 }),
+        serial: serial.then(|| tokio::sync::Mutex::new(())),
         in_flight: AtomicUsize::new(0),
         max_in_flight: AtomicUsize::new(0),
     });
@@ -231,17 +248,34 @@ async fn an_expected_divergence_not_seen_in_an_interrupted_run_is_not_stale() {
 /// Random sequences on a real clock through the counting proxy: the most requests it saw
 /// in flight at once.
 async fn max_in_flight(concurrency: usize, in_flight: usize) -> (usize, Report) {
+    sequences_through(concurrency, in_flight, false, 4, Duration::from_secs(10)).await
+}
+
+/// `cases` random sequences on a real clock through the counting proxy (serving one
+/// request at a time when `serial`), with a request `timeout`.
+async fn sequences_through(
+    concurrency: usize,
+    in_flight: usize,
+    serial: bool,
+    cases: u32,
+    timeout: Duration,
+) -> (usize, Report) {
     let policy = Policy {
         access_ttl: Seconds(1),
         refresh_ttl: Some(Seconds(3)),
         ..Policy::default()
     };
-    let (server, target, proxy) = behind_proxy(policy, Defects::none(), stall_nothing, true).await;
+    let (server, target, proxy) =
+        behind(policy, Defects::none(), stall_nothing, true, serial).await;
     let none = tokenlife_harness::scenario::from_texts(Vec::<(&str, &str)>::new()).unwrap();
     let options = RunOptions {
         skip: vec!["client-authentication".into()],
+        http: HttpConfig {
+            timeout,
+            ..HttpConfig::default()
+        },
         seed: 3,
-        cases: 4,
+        cases,
         random_len: 3,
         concurrency,
         in_flight,
@@ -270,4 +304,17 @@ async fn in_flight_bounds_the_requests_the_server_sees_at_once() {
     let (max, r) = max_in_flight(4, 2).await;
     assert!(r.actions > 0, "{}", r.human());
     assert_eq!(max, 2, "{}", r.human());
+}
+
+#[tokio::test]
+async fn a_server_that_answers_one_request_at_a_time_survives_a_bounded_run() {
+    // 48 sequences begin together against a server that takes 100 ms per request, one at a
+    // time: unbounded, the last of the first requests waits ~4.8 s, past a 2 s timeout...
+    let timeout = Duration::from_secs(2);
+    let (_, r) = sequences_through(256, 0, true, 48, timeout).await;
+    assert!(r.interrupted() && r.failures.is_empty(), "{}", r.human());
+    // ...eight in flight, at most ~0.8 s: every request is answered.
+    let (max, r) = sequences_through(256, 8, true, 48, timeout).await;
+    assert!(max <= 8, "{max}");
+    assert!(!r.interrupted() && r.conformant(), "{}", r.human());
 }
