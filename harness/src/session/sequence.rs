@@ -2,7 +2,8 @@
 //! cover (or every sequence) to a depth with its [`Coverage`], and random sequences from a
 //! seed, the first failing one shrunk with proptest's value tree and returned as a scenario
 //! file that replays it ([`Replay`]). With a real clock and no restarts, sequences run at
-//! once, each waiting on its own timers.
+//! once (up to `RunOptions::concurrency`), each waiting on its own timers. A sequence whose
+//! request got no answer stops as an infrastructure problem, with no verdict.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -30,7 +31,8 @@ pub const DROP_RUNS: u32 = 32;
 /// How many sequences run at once against a real-clock target unless
 /// [`RunOptions::concurrency`](super::RunOptions::concurrency) says otherwise. They mostly
 /// sleep until a token expires, so many at once keep a run short; what a server feels is
-/// the requests in flight, which [`HttpConfig::in_flight`](crate::http::HttpConfig) bounds.
+/// the requests in flight, which [`RunOptions::in_flight`](super::RunOptions::in_flight)
+/// bounds.
 pub const CONCURRENCY: usize = 256;
 
 /// The file a generated result names.
@@ -216,9 +218,13 @@ impl Harness {
             crate::progress::phase(&progress, "shrinking", SHRINK_RUNS as u64);
             let mut best = (seq.clone(), run);
             let mut budget = SHRINK_RUNS;
+            // A candidate that got no answer did not reproduce the failure (only a failed
+            // check of the same id does); and a target that stopped answering ends shrinking,
+            // rather than waiting out a timeout per candidate: the failure is shown as it is.
+            let mut stalled = false;
             let tree = &mut trees[case];
             let mut more = tree.simplify();
-            while more && budget > 0 {
+            while more && budget > 0 && !stalled {
                 let candidate = crate::random::decode(&policy, &tree.current(), reach);
                 let fails = if candidate == best.0 {
                     true
@@ -227,8 +233,7 @@ impl Harness {
                     crate::progress::advance(&progress, 1);
                     let mut again = run_sequence(Hold::Alone(self), &name, &candidate).await;
                     actions += again.actions;
-                    note_interruptions(&mut agg, &mut again, &shrinking);
-                    // A candidate that got no answer did not reproduce the failure.
+                    stalled |= note_interruptions(&mut agg, &mut again, &shrinking);
                     let same = failing(&again) == Some(id);
                     if same {
                         best = (candidate, again);
@@ -247,7 +252,7 @@ impl Harness {
             // Then drop steps that mint nothing while the same check still fails.
             let mut i = best.0.len().saturating_sub(1);
             let mut budget = DROP_RUNS;
-            while i > 0 && budget > 0 {
+            while i > 0 && budget > 0 && !stalled {
                 i -= 1;
                 if !crate::random::droppable(&best.0[i]) {
                     continue;
@@ -257,7 +262,7 @@ impl Harness {
                 shorter.remove(i);
                 let mut again = run_sequence(Hold::Alone(self), &name, &shorter).await;
                 actions += again.actions;
-                note_interruptions(&mut agg, &mut again, &shrinking);
+                stalled |= note_interruptions(&mut agg, &mut again, &shrinking);
                 if failing(&again) == Some(id) {
                     best = (shorter, again);
                 }
@@ -268,14 +273,14 @@ impl Harness {
             best.0.truncate(best.1.result.steps_run.min(best.0.len()));
             let mut i = best.0.len().saturating_sub(1);
             let mut budget = FINAL_PASS_RUNS;
-            while i > 0 && budget > 0 {
+            while i > 0 && budget > 0 && !stalled {
                 i -= 1;
                 budget -= 1;
                 let mut shorter = best.0.clone();
                 shorter.remove(i);
                 let mut again = run_sequence(Hold::Alone(self), &name, &shorter).await;
                 actions += again.actions;
-                note_interruptions(&mut agg, &mut again, &shrinking);
+                stalled |= note_interruptions(&mut agg, &mut again, &shrinking);
                 let at_last = again.result.steps_run == shorter.len();
                 if at_last && failing(&again) == Some(id) {
                     best = (shorter, again);
@@ -424,8 +429,10 @@ async fn bounded<F: Future>(futs: Vec<F>, limit: usize) -> Vec<F::Output> {
     out.into_iter().flatten().collect()
 }
 
-/// Moves `run`'s infrastructure problems into `agg`, each named `as_name` (which sequence).
-fn note_interruptions(agg: &mut ScenarioResult, run: &mut SequenceRun, as_name: &str) {
+/// Moves `run`'s infrastructure problems into `agg`, each named `as_name` (which sequence);
+/// whether it had any.
+fn note_interruptions(agg: &mut ScenarioResult, run: &mut SequenceRun, as_name: &str) -> bool {
+    let any = !run.result.infrastructure.is_empty();
     agg.infrastructure.extend(
         std::mem::take(&mut run.result.infrastructure)
             .into_iter()
@@ -434,6 +441,7 @@ fn note_interruptions(agg: &mut ScenarioResult, run: &mut SequenceRun, as_name: 
                 p
             }),
     );
+    any
 }
 
 /// A finished sequence: its result marked by how it stopped.

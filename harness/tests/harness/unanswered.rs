@@ -4,7 +4,7 @@
 //! run (its own section, never a failed check, never passed), a real failure beside it
 //! still fails, and `concurrency` / `in_flight` bound what the server sees at once.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,8 @@ struct Proxy {
     serial: Option<tokio::sync::Mutex<()>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Once set, nothing more is answered.
+    stalled: AtomicBool,
 }
 
 async fn forward(
@@ -50,7 +52,7 @@ async fn forward(
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_string();
-    if (p.stall)(&method, uri.path()) {
+    if (p.stall)(&method, uri.path()) || p.stalled.load(Ordering::SeqCst) {
         return std::future::pending().await;
     }
     let now = p.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -125,6 +127,7 @@ async fn behind(
         serial: serial.then(|| tokio::sync::Mutex::new(())),
         in_flight: AtomicUsize::new(0),
         max_in_flight: AtomicUsize::new(0),
+        stalled: AtomicBool::new(false),
     });
     let app = Router::new().fallback(forward).with_state(proxy.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -317,4 +320,64 @@ async fn a_server_that_answers_one_request_at_a_time_survives_a_bounded_run() {
     let (max, r) = sequences_through(256, 8, true, 48, timeout).await;
     assert!(max <= 8, "{max}");
     assert!(!r.interrupted() && r.conformant(), "{}", r.human());
+}
+
+/// Stops the proxy answering when shrinking begins.
+struct StallOnShrinking(Arc<Proxy>);
+
+impl tokenlife_harness::progress::Progress for StallOnShrinking {
+    fn phase(&self, name: &str, _: u64) {
+        if name == "shrinking" {
+            self.0.stalled.store(true, Ordering::SeqCst);
+        }
+    }
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Seed 1's random failure against a server whose access-token revocation ends the grant
+/// (as in `shrinking`), with the target going silent as shrinking begins: no candidate that
+/// got no answer is taken for the failure reproducing, shrinking stops at the first one
+/// instead of waiting out a timeout per candidate, and the failure is reported as found.
+#[tokio::test]
+async fn a_target_silent_while_shrinking_leaves_the_failure_as_found() {
+    let declared = Policy::profile("bcp").unwrap();
+    let actual = Policy {
+        revoke_access_cascades: true,
+        ..declared.clone()
+    };
+    let (server, mut target, proxy) =
+        behind_proxy(actual, Defects::none(), stall_nothing, false).await;
+    target.policy = declared;
+    let none = tokenlife_harness::scenario::from_texts(Vec::<(&str, &str)>::new()).unwrap();
+    let options = RunOptions {
+        http: HttpConfig {
+            timeout: Duration::from_secs(1),
+            ..HttpConfig::default()
+        },
+        skip: vec!["client-authentication".into()],
+        seed: 1,
+        cases: 64,
+        random_len: 8,
+        progress: Some(tokenlife_harness::progress::ProgressSink::new(
+            StallOnShrinking(proxy.clone()),
+        )),
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target, &none, options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    let human = r.human();
+    assert_eq!(
+        crate::common::failed_ids(&r),
+        vec!["revoke.access-cascades-to-refresh".to_string()],
+        "{human}"
+    );
+    assert!(!r.replays.is_empty(), "{human}");
+    assert_eq!(r.infrastructure.len(), 1, "{human}");
+    assert!(
+        r.infrastructure[0].scenario.ends_with("(shrinking)"),
+        "{human}"
+    );
 }
