@@ -73,8 +73,10 @@ pub struct RunArgs {
     /// problem, never a failed check: exit 4 when nothing else failed.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
-    /// Real-clock sequences in flight at once. They mostly sleep until a token expires, so
-    /// fewer make a run longer, not gentler: --in-flight is what a server feels.
+    /// Real-clock sequences in flight at once. They mostly sleep until a token expires:
+    /// more finish sooner, fewer keep each on the model's schedule (a step that waits meets
+    /// its deadlines late and covers another transition than planned). --in-flight is what
+    /// a server feels.
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub concurrency: u64,
     /// Requests in flight at once, across all sequences (a race sends its requests

@@ -19,7 +19,7 @@ fn help_documents_the_bounds_and_the_timeout() {
     let help = stdout(&o);
     for words in [
         "--concurrency <CONCURRENCY>",
-        "[default: 256]",
+        "[default: 64]",
         "--in-flight <IN_FLIGHT>",
         "[default: 8]",
         "infrastructure problem",

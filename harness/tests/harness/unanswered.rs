@@ -39,6 +39,9 @@ struct Proxy {
     max_in_flight: AtomicUsize,
     /// Once set, nothing more is answered.
     stalled: AtomicBool,
+    /// Token requests seen, and how many of them are answered.
+    token_requests: AtomicUsize,
+    token_limit: AtomicUsize,
 }
 
 async fn forward(
@@ -52,7 +55,10 @@ async fn forward(
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_string();
-    if (p.stall)(&method, uri.path()) || p.stalled.load(Ordering::SeqCst) {
+    let over = method == Method::POST
+        && uri.path().ends_with("/token")
+        && p.token_requests.fetch_add(1, Ordering::SeqCst) >= p.token_limit.load(Ordering::SeqCst);
+    if over || (p.stall)(&method, uri.path()) || p.stalled.load(Ordering::SeqCst) {
         return std::future::pending().await;
     }
     let now = p.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -128,6 +134,8 @@ async fn behind(
         in_flight: AtomicUsize::new(0),
         max_in_flight: AtomicUsize::new(0),
         stalled: AtomicBool::new(false),
+        token_requests: AtomicUsize::new(0),
+        token_limit: AtomicUsize::new(usize::MAX),
     });
     let app = Router::new().fallback(forward).with_state(proxy.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -380,4 +388,63 @@ async fn a_target_silent_while_shrinking_leaves_the_failure_as_found() {
         r.infrastructure[0].scenario.ends_with("(shrinking)"),
         "{human}"
     );
+}
+
+#[tokio::test]
+async fn a_race_with_an_unanswered_request_is_judged_on_the_answers_then_stops() {
+    let r = race_with_three_unanswered(Defects::none()).await;
+    let human = r.human();
+    assert!(r.failures.is_empty(), "{human}");
+    let race = r
+        .scenarios
+        .iter()
+        .find(|s| s.name == "race-refresh")
+        .unwrap();
+    assert_eq!(race.status, ScenarioStatus::Interrupted, "{human}");
+    assert!(
+        race.evaluations.iter().any(
+            |e| e.id == "race.linearizable" && e.verdict == tokenlife_harness::Verdict::Passed
+        ),
+        "{human}"
+    );
+    assert_eq!(r.infrastructure.len(), 1, "{human}");
+    assert_eq!(r.infrastructure[0].requests, 3, "{human}");
+}
+
+#[tokio::test]
+async fn a_double_spend_among_the_answers_of_a_race_fails_whatever_the_unanswered_did() {
+    let r = race_with_three_unanswered(Defects::from(Defect::RaceDoubleSpend)).await;
+    assert_eq!(
+        crate::common::failed_ids(&r),
+        vec!["race.linearizable".to_string()],
+        "{}",
+        r.human()
+    );
+    assert!(
+        r.failures[0].message.contains("3 more got no answer"),
+        "{}",
+        r.human()
+    );
+}
+
+/// `race-refresh` through the proxy: the code exchange and two of the race's five refreshes
+/// are answered (which two, the order they reach the proxy decides), the other three never.
+async fn race_with_three_unanswered(defects: Defects) -> Report {
+    let (server, target, proxy) =
+        behind_proxy(Policy::default(), defects, stall_nothing, false).await;
+    proxy.token_limit.store(3, Ordering::SeqCst);
+    let options = RunOptions {
+        http: HttpConfig {
+            timeout: Duration::from_secs(1),
+            ..HttpConfig::default()
+        },
+        only: vec!["race-refresh".into()],
+        skip: vec!["client-authentication".into()],
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target, &shipped(), options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    r
 }
