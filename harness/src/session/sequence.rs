@@ -34,7 +34,7 @@ pub const DROP_RUNS: u32 = 32;
 /// (for a slot, or at a busy server) meets its deadlines later than the model planned, and
 /// covers another transition than the one it was generated for. Measured against
 /// node-oidc-provider (README, "Running the suite"): 256 covered 30–38% of the transitions
-/// in 80–95 s, 128 66% in 93 s, 64 68–72% in ~115 s, 32 and 16 no more in 170 and 282 s.
+/// in 80–95 s, 128 66% in 93 s, 64 66–72% in 114–122 s, 32 and 16 72% in 170 and 282 s.
 pub const CONCURRENCY: usize = 64;
 
 /// The file a generated result names.
