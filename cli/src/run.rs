@@ -5,7 +5,8 @@
 //! steps restart it on the same file. With `--target FILE`, any server described by a
 //! target file (design.md, "The harness"). Exit codes: 0 conformant, 1 failed checks,
 //! 2 usage, 3 a bad target or scenario file (or a scenario the policy contradicts),
-//! 4 target unreachable.
+//! 4 target unreachable: at the start, or, with nothing failed, some request got no answer
+//! during the run (an infrastructure problem, listed in its own section of the report).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -18,7 +19,14 @@ use tokenlife_server::Defect;
 use crate::embedded::{run_embedded, RANDOM_LEN};
 use crate::outcome::{
     exit_code, out, outln, runtime, Failure, Format, EXIT_BAD_FILE, EXIT_FINDINGS, EXIT_OK,
+    EXIT_UNREACHABLE,
 };
+
+/// `--concurrency`'s default: the harness's.
+const DEFAULT_CONCURRENCY: u64 = tokenlife_harness::session::CONCURRENCY as u64;
+
+/// `--in-flight`'s default (README, "Running the suite", says how it was chosen).
+const DEFAULT_IN_FLIGHT: u64 = 8;
 use crate::policy::load_policy;
 
 /// Arguments of `tokenlife run`.
@@ -60,9 +68,24 @@ pub struct RunArgs {
     /// entry fails the run.
     #[arg(long)]
     pub expect_divergences: Option<PathBuf>,
-    /// Per-request timeout in seconds.
+    /// Per-request timeout in seconds. A request that gets no answer in time (or whose
+    /// connection is refused or breaks) stops its scenario or sequence as an infrastructure
+    /// problem, never a failed check: exit 4 when nothing else failed.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// Real-clock sequences in flight at once. They mostly sleep until a token expires:
+    /// more finish sooner, fewer keep each on the model's schedule (a step that waits meets
+    /// its deadlines late and covers another transition than planned). --in-flight is what
+    /// a server feels.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub concurrency: u64,
+    /// Requests in flight at once, across all sequences (a race sends its requests
+    /// together whatever this says). The default keeps a single-process development server,
+    /// which hashes a client secret on every confidential-client request, answering within
+    /// --timeout; a step waits for a slot before it starts, so a busy target costs time,
+    /// not verdicts.
+    #[arg(long, default_value_t = DEFAULT_IN_FLIGHT, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub in_flight: u64,
     /// The seed of the random sequences (default: a fresh one, printed in the report).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -153,6 +176,8 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
         progress: (args.format == Format::Human && !args.quiet)
             .then(|| tokenlife_harness::progress::ProgressSink::new(Bars::default())),
         stop_at_first_failure: false,
+        concurrency: usize::try_from(args.concurrency).unwrap_or(usize::MAX),
+        in_flight: usize::try_from(args.in_flight).unwrap_or(usize::MAX),
     };
     let runtime = runtime()?;
     let started = Instant::now();
@@ -195,13 +220,22 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
             );
         }
     }
-    Ok(if report.has_scenario_errors() {
+    Ok(exit_of(&report))
+}
+
+/// A finished run's exit code. Findings first: a failure is a verdict even when other
+/// requests went unanswered; unanswered requests alone say only that the target was not
+/// reliably reachable (4).
+fn exit_of(report: &tokenlife_harness::Report) -> u8 {
+    if report.has_scenario_errors() {
         EXIT_BAD_FILE
-    } else if report.conformant() {
-        EXIT_OK
-    } else {
+    } else if !report.conformant() {
         EXIT_FINDINGS
-    })
+    } else if report.interrupted() {
+        EXIT_UNREACHABLE
+    } else {
+        EXIT_OK
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +267,8 @@ mod tests {
             report_dir: None,
             expect_divergences: None,
             timeout: 2,
+            concurrency: DEFAULT_CONCURRENCY,
+            in_flight: DEFAULT_IN_FLIGHT,
             seed: Some(1),
             cases: 0,
             format: Format::Json,
@@ -323,6 +359,45 @@ mod tests {
             }),
             EXIT_FINDINGS
         );
+    }
+
+    #[test]
+    fn unanswered_requests_alone_exit_4_and_a_failure_beside_them_1() {
+        use tokenlife_harness::checks::{self, Verdict};
+        use tokenlife_harness::report::{Evaluation, Interruption, ScenarioResult};
+        let report = |failed: bool, interrupted: bool| {
+            let mut s = ScenarioResult::new("s", "s.toml");
+            let verdict = if failed {
+                Verdict::Failed
+            } else {
+                Verdict::Passed
+            };
+            s.evaluations
+                .push(Evaluation::new(checks::REFRESH_REPLAY, verdict, 1, None));
+            if interrupted {
+                s.infrastructure.push(Interruption {
+                    scenario: "s".into(),
+                    step: 2,
+                    requests: 1,
+                    message: "no answer from http://h/token within 1 s".into(),
+                    trace: Vec::new(),
+                });
+            }
+            tokenlife_harness::Report::new(
+                "t".into(),
+                "bcp".into(),
+                String::new(),
+                1,
+                String::new(),
+                vec![s],
+                Vec::new(),
+                1,
+            )
+        };
+        assert_eq!(exit_of(&report(false, false)), EXIT_OK);
+        assert_eq!(exit_of(&report(false, true)), EXIT_UNREACHABLE);
+        assert_eq!(exit_of(&report(true, true)), EXIT_FINDINGS);
+        assert_eq!(exit_of(&report(true, false)), EXIT_FINDINGS);
     }
 
     #[test]

@@ -80,7 +80,17 @@ pub fn apply_expected(report: &mut Report, expected: &[ExpectedDivergence]) {
     report.failed = keep.len();
     report.failures = keep;
     for (e, used) in expected.iter().zip(used) {
-        if !used {
+        if !used && report.interrupted() {
+            // The run may have stopped before the divergence: not tested, not stale.
+            report.notes.push(format!(
+                "{}{}: expected to diverge, not seen; not confirmed stale because some requests got no answer",
+                e.check,
+                e.scenario
+                    .as_ref()
+                    .map(|s| format!(" in {s}"))
+                    .unwrap_or_default(),
+            ));
+        } else if !used {
             report.stale.push(format!(
                 "{}{}: expected to diverge ({}), but it held",
                 e.check,
@@ -158,8 +168,21 @@ pub fn junit(r: &Report) -> String {
             cases.push_str("</testcase>\n");
         }
     }
+    // An infrastructure problem is an error of the run, not a failure of the server.
+    let errors = r.infrastructure.len();
+    for i in &r.infrastructure {
+        tests += 1;
+        let _ = writeln!(
+            cases,
+            "    <testcase classname=\"{}\" name=\"infrastructure (step {})\"><error message=\"{}\">{}</error></testcase>",
+            xml(&i.scenario),
+            i.step,
+            xml(&i.message),
+            xml(&i.trace.join("\n"))
+        );
+    }
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\">\n    <properties><property name=\"target\" value=\"{}\"/><property name=\"policy\" value=\"{}\"/><property name=\"seed\" value=\"{}\"/><property name=\"scenarios_hash\" value=\"{}\"/></properties>\n{cases}  </testsuite>\n</testsuites>\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">\n    <properties><property name=\"target\" value=\"{}\"/><property name=\"policy\" value=\"{}\"/><property name=\"seed\" value=\"{}\"/><property name=\"scenarios_hash\" value=\"{}\"/></properties>\n{cases}  </testsuite>\n</testsuites>\n",
         xml(&r.tool),
         xml(&r.target),
         xml(&r.profile),
@@ -252,6 +275,23 @@ pub fn markdown(r: &Report) -> String {
     }
     for s in &r.stale {
         let _ = writeln!(out, "- stale expected divergence: {s}");
+    }
+    if let Some(line) = r.infrastructure_summary() {
+        let _ = writeln!(out, "## Infrastructure problems\n\n{line}.\n");
+        out.push_str(
+            "| scenario or sequence | step | requests | what happened |\n|---|---|---|---|\n",
+        );
+        for i in &r.infrastructure {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                i.scenario,
+                i.step,
+                i.requests,
+                i.message.replace('|', "/")
+            );
+        }
+        out.push('\n');
     }
     out.push_str("\n<details><summary>Resolved policy</summary>\n\n```toml\n");
     out.push_str(&r.policy);

@@ -99,6 +99,22 @@ impl HttpError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, HttpError::Connect { .. } | HttpError::Timeout { .. })
     }
+
+    /// Whether the exchange says nothing about the server's OAuth behaviour, only that it
+    /// could not answer in time: no answer within the timeout, a connection refused or
+    /// broken mid-run, 429 after every retry. A run reports these as infrastructure
+    /// problems (what it could not finish is not tested), never as a failed check: an
+    /// overloaded development server is not a non-conformant one. A body over the cap and
+    /// a bad URL are answers, judged as such.
+    pub fn is_infrastructure(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Timeout { .. }
+                | HttpError::Connect { .. }
+                | HttpError::Dropped { .. }
+                | HttpError::RateLimited { .. }
+        )
+    }
 }
 
 /// A URL without query or fragment, for messages.

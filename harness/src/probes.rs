@@ -9,7 +9,7 @@
 use crate::checks::{self, Verdict};
 use crate::discovery::Endpoints;
 use crate::http::Http;
-use crate::report::{Evaluation, ScenarioResult};
+use crate::report::{Evaluation, Interruption, ScenarioResult, ScenarioStatus};
 use crate::request::{self, Credentials};
 use crate::secret::Secret;
 use crate::target::{AuthMethod, Target};
@@ -68,7 +68,30 @@ pub async fn client_authentication(
         "the request body"
     };
     let c = checks::TOKEN_INVALID_CLIENT;
+    let line = |answer: &str| {
+        format!(
+            "1. {} refreshes with a wrong client secret over {how} → {answer}",
+            client.id
+        )
+    };
     let (verdict, message, answer) = match http.send(&req).await {
+        Err(e) if e.is_infrastructure() => {
+            // No answer is no verdict: the probe is not tested.
+            let mut r = ScenarioResult::new("client-authentication", "(probe)");
+            let trace = vec![line(&format!("no answer: {e}"))];
+            r.status = ScenarioStatus::Interrupted;
+            r.reason = Some(format!("infrastructure problem at step 1: {e}"));
+            r.steps_run = 1;
+            r.transcript = trace.clone();
+            r.infrastructure.push(Interruption {
+                scenario: r.name.clone(),
+                step: 1,
+                requests: 1,
+                message: e.to_string(),
+                trace,
+            });
+            return Some(r);
+        }
         Err(e) => (Verdict::Failed, Some(e.to_string()), e.to_string()),
         Ok(r) => {
             let error = r
@@ -97,10 +120,7 @@ pub async fn client_authentication(
     Some(ScenarioResult::single(
         "client-authentication",
         "(probe)",
-        format!(
-            "1. {} refreshes with a wrong client secret over {how} → {answer}",
-            client.id
-        ),
+        line(&answer),
         Evaluation::new(c, verdict, 1, message),
     ))
 }

@@ -12,6 +12,10 @@ use serde::Serialize;
 
 use crate::checks::{Check, Level, Verdict};
 
+/// How many infrastructure problems the human report lists (an overloaded target can stop
+/// hundreds of sequences; report.json has them all).
+const SHOWN_INTERRUPTIONS: usize = 10;
+
 /// One evaluation of a check.
 #[derive(Clone, Debug, Serialize)]
 pub struct Evaluation {
@@ -60,6 +64,9 @@ pub enum ScenarioStatus {
     Skipped,
     /// The scenario itself is wrong for this policy (a pinned expectation the model contradicts).
     Error,
+    /// Stopped by an infrastructure problem (a request got no answer): what it had not
+    /// reached is not tested, and nothing is judged about the server.
+    Interrupted,
 }
 
 /// One scenario's result.
@@ -80,6 +87,26 @@ pub struct ScenarioResult {
     pub transcript: Vec<String>,
     /// Every check evaluation.
     pub evaluations: Vec<Evaluation>,
+    /// What stopped it without a verdict (the report lists them all at its top level).
+    #[serde(skip)]
+    pub infrastructure: Vec<Interruption>,
+}
+
+/// A request the target did not answer (no answer within the timeout, a connection refused
+/// or broken mid-run, 429 after every retry): it stopped its scenario or sequence, and is an
+/// infrastructure problem of the run, not a verdict on the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Interruption {
+    /// The scenario, or the generated sequence (`exhaustive-depth-4, sequence 17`).
+    pub scenario: String,
+    /// The step (1-based) whose request got no answer.
+    pub step: usize,
+    /// The requests of that step that got no answer (a race sends several).
+    pub requests: usize,
+    /// What happened, redacted.
+    pub message: String,
+    /// The transcript up to that step.
+    pub trace: Vec<String>,
 }
 
 impl ScenarioResult {
@@ -93,6 +120,7 @@ impl ScenarioResult {
             steps_run: 0,
             transcript: Vec::new(),
             evaluations: Vec::new(),
+            infrastructure: Vec::new(),
         }
     }
 
@@ -201,6 +229,9 @@ pub struct Report {
     pub stale: Vec<String>,
     /// Notes: skipped endpoints, truncated state sets.
     pub notes: Vec<String>,
+    /// Infrastructure problems: requests that got no answer, each of which stopped its
+    /// scenario or sequence (not verdicts; what they stopped is not tested).
+    pub infrastructure: Vec<Interruption>,
     /// Failing random cases, each as a scenario file that replays it.
     pub replays: Vec<Replay>,
     /// Transition coverage of the exhaustive sequences, if they ran.
@@ -237,6 +268,10 @@ impl Report {
                 }
             }
         }
+        let infrastructure = scenarios
+            .iter()
+            .flat_map(|s| s.infrastructure.iter().cloned())
+            .collect();
         let (mut passed, mut failed, mut warnings) = (0, 0, 0);
         for ((scenario, _), (v, e)) in &worst {
             match v {
@@ -281,6 +316,7 @@ impl Report {
             expected: Vec::new(),
             stale: Vec::new(),
             notes,
+            infrastructure,
             replays: Vec::new(),
             coverage: None,
             scenarios,
@@ -290,6 +326,28 @@ impl Report {
     /// Whether the run found nothing that fails.
     pub fn conformant(&self) -> bool {
         self.failed == 0 && self.stale.is_empty()
+    }
+
+    /// Whether some request got no answer (exit 4 when nothing failed: the target was not
+    /// reliably reachable).
+    pub fn interrupted(&self) -> bool {
+        !self.infrastructure.is_empty()
+    }
+
+    /// One line: how many requests in how many scenarios or sequences got no answer, and
+    /// what to try; `None` when every request was answered.
+    pub fn infrastructure_summary(&self) -> Option<String> {
+        if self.infrastructure.is_empty() {
+            return None;
+        }
+        let requests: usize = self.infrastructure.iter().map(|i| i.requests).sum();
+        let stopped = self.infrastructure.len();
+        Some(format!(
+            "infrastructure problems: {requests} request{} got no answer (timeout, connection refused or broken, 429), stopping {stopped} scenario{} or sequence{}; the target was not reliably reachable, and what they stopped is not tested — try a lower --concurrency or --in-flight, or a longer --timeout",
+            if requests == 1 { "" } else { "s" },
+            if stopped == 1 { "" } else { "s" },
+            if stopped == 1 { "" } else { "s" },
+        ))
     }
 
     /// Whether some scenario is wrong for the policy.
@@ -312,6 +370,7 @@ impl Report {
                 ScenarioStatus::Failed => "FAIL",
                 ScenarioStatus::Skipped => "skip",
                 ScenarioStatus::Error => "ERR ",
+                ScenarioStatus::Interrupted => "INTR",
             };
             out.push_str(&format!("{mark} {}", s.name));
             if let Some(r) = &s.reason {
@@ -384,10 +443,30 @@ impl Report {
         for n in &self.notes {
             out.push_str(&format!("\nnote: {n}\n"));
         }
+        if !self.infrastructure.is_empty() {
+            out.push_str(
+                "\ninfrastructure problems (not verdicts on the server; what they stopped is not tested)\n",
+            );
+            for i in self.infrastructure.iter().take(SHOWN_INTERRUPTIONS) {
+                out.push_str(&format!(
+                    "  {}, step {}: {}\n",
+                    i.scenario, i.step, i.message
+                ));
+            }
+            if self.infrastructure.len() > SHOWN_INTERRUPTIONS {
+                out.push_str(&format!(
+                    "  ... and {} more (report.json lists every one)\n",
+                    self.infrastructure.len() - SHOWN_INTERRUPTIONS
+                ));
+            }
+        }
         out.push_str(&format!(
             "\n{} checks: {} passed, {} failed, {} warnings; {} actions\n",
             self.checks, self.passed, self.failed, self.warnings, self.actions
         ));
+        if let Some(line) = self.infrastructure_summary() {
+            out.push_str(&format!("{line}\n"));
+        }
         out
     }
 }

@@ -9,6 +9,7 @@ mod check;
 mod load;
 mod mutants;
 mod profiles;
+mod run;
 
 /// Runs `tokenlife` with `args` in a clean environment.
 pub fn tokenlife(args: &[&str]) -> Output {

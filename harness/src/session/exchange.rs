@@ -13,7 +13,7 @@ use super::protocol::{Protocol, Reference};
 use super::state::{GrantWire, Session, Stop};
 use crate::authorize;
 use crate::checks::{self, Check, Verdict};
-use crate::http::{Request, Response};
+use crate::http::{HttpError, Request, Response};
 use crate::oracle::{owner_of, Observed};
 use crate::request::{self, Credentials};
 use crate::scenario::StepKind;
@@ -27,11 +27,24 @@ pub(super) enum Exchange {
     Stop(Stop),
     /// The answer is no OAuth answer at all: `Check` (its well-formedness) fails.
     Broken(Check, String),
+    /// No answer came (timeout, connection refused or broken, 429 after every retry): an
+    /// infrastructure problem, not a verdict (see [`HttpError::is_infrastructure`]).
+    Unanswered(String),
 }
 
 impl From<Stop> for Exchange {
     fn from(stop: Stop) -> Exchange {
         Exchange::Stop(stop)
+    }
+}
+
+/// An exchange that gave no response: no answer at all is an infrastructure problem, any
+/// other transport error breaks `well_formed` (`prefix` leads its message).
+fn broken_or_unanswered(well_formed: Check, prefix: &str, e: &HttpError) -> Exchange {
+    if e.is_infrastructure() {
+        Exchange::Unanswered(e.to_string())
+    } else {
+        Exchange::Broken(well_formed, format!("{prefix}{e}"))
     }
 }
 
@@ -44,7 +57,7 @@ impl Harness {
         self.http
             .send(req)
             .await
-            .map_err(|e| Exchange::Broken(well_formed, e.to_string()))
+            .map_err(|e| broken_or_unanswered(well_formed, "", &e))
     }
 
     /// Performs the HTTP exchange(s) of an action.
@@ -81,11 +94,14 @@ impl Harness {
                     &names.join(" "),
                 )
                 .await
-                .map_err(|e| {
-                    Exchange::Broken(
+                .map_err(|e| match e {
+                    authorize::AuthorizeError::Http(h) => {
+                        broken_or_unanswered(checks::AUTHORIZE_TOKENS, "authorization failed: ", &h)
+                    }
+                    e => Exchange::Broken(
                         checks::AUTHORIZE_TOKENS,
                         format!("authorization failed: {e}"),
-                    )
+                    ),
                 })?;
                 let g = s.grants.len();
                 s.redactor.add(&code.code, format!("CODE(G{g})"));
@@ -231,6 +247,7 @@ impl Harness {
         let c = self
             .client(ClientType::Confidential)
             .or_else(|_| self.client(ClientType::Public))?;
+        let _slot = self.slots(1).await;
         let token = format!("tokenlife-unknown-{}", authorize::random_token(16));
         s.actions += 1;
         let revoke = matches!(kind, StepKind::RevokeUnknown);
@@ -261,6 +278,9 @@ impl Harness {
         };
         let r = match self.http.send(&req).await {
             Ok(r) => r,
+            Err(e) if e.is_infrastructure() => {
+                return Err(s.unanswered(n, what, 1, &e.to_string()))
+            }
             Err(e) => return Err(broken(s, e.to_string())),
         };
         if revoke {

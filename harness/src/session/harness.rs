@@ -6,6 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use tokio::sync::{Semaphore, SemaphorePermit};
+
 use tokenlife_model::explore::fingerprint;
 use tokenlife_model::{Action, Actor, ClientType, Outcome};
 
@@ -56,6 +58,14 @@ pub struct RunOptions {
     pub progress: Option<crate::progress::ProgressSink>,
     /// Stop at the first failed check (what `tokenlife mutants` needs: killed or not).
     pub stop_at_first_failure: bool,
+    /// Real-clock sequences in flight at once (0: [`CONCURRENCY`](super::CONCURRENCY)).
+    /// Races stay concurrent whatever it says: they are the test.
+    pub concurrency: usize,
+    /// Steps with a request in flight at once, across all sequences (0: no bound). A step
+    /// waits for a slot before it reads the clock and sends, so a busy target makes a run
+    /// slower, never a request time out in the harness's own queue; a race takes as many
+    /// slots as it sends requests (every slot, when there are fewer) and goes out at once.
+    pub in_flight: usize,
 }
 
 /// Why a run could not start.
@@ -92,6 +102,8 @@ pub struct Harness {
     pub(super) clock_url: Option<String>,
     pub(super) control: Option<Arc<dyn Control>>,
     pub(super) options: RunOptions,
+    /// [`RunOptions::in_flight`] slots, when bounded.
+    slots: Option<Semaphore>,
 }
 
 impl std::fmt::Debug for Harness {
@@ -126,8 +138,17 @@ impl Harness {
             endpoints,
             clock_url,
             control,
+            slots: (options.in_flight > 0).then(|| Semaphore::new(options.in_flight)),
             options,
         })
+    }
+
+    /// Takes `n` step slots at once (every slot, when there are fewer); `None` when the
+    /// requests in flight are not bounded.
+    pub(super) async fn slots(&self, n: usize) -> Option<SemaphorePermit<'_>> {
+        let slots = self.slots.as_ref()?;
+        let n = n.clamp(1, self.options.in_flight.max(1));
+        slots.acquire_many(u32::try_from(n).unwrap_or(1)).await.ok()
     }
 
     /// The endpoints in use.

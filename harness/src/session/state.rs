@@ -13,7 +13,7 @@ use super::protocol::Reference;
 use crate::checks::{Check, Verdict};
 use crate::generate::Transition;
 use crate::oracle::{owner_of, Bindings, History, Observed, StateSet};
-use crate::report::{Evaluation, ScenarioResult};
+use crate::report::{Evaluation, Interruption, ScenarioResult};
 use crate::scenario::StepKind;
 use crate::secret::{Redactor, Secret};
 use crate::target::Target;
@@ -26,6 +26,9 @@ pub(super) enum Stop {
     Skipped(String),
     /// The scenario is wrong for this policy.
     Error(String),
+    /// A request got no answer (see [`Session::unanswered`]): an infrastructure problem,
+    /// no verdict.
+    Unanswered(String),
 }
 
 /// A name's model id.
@@ -118,6 +121,22 @@ impl Session<'_> {
             e.trace = Some(self.result.transcript.clone());
         }
         self.result.evaluations.push(e);
+    }
+
+    /// Step `n` (`what`) stops because `requests` of its requests got no answer (`why`): a
+    /// transcript line and an [`Interruption`] instead of a verdict, since a target too
+    /// busy to answer in time says nothing about how it treats tokens.
+    pub(super) fn unanswered(&mut self, n: usize, what: &str, requests: usize, why: &str) -> Stop {
+        let why = self.redactor.apply(why);
+        self.line(format!("{n}. {what} → no answer: {why}"));
+        self.result.infrastructure.push(Interruption {
+            scenario: self.result.name.clone(),
+            step: n,
+            requests,
+            message: why.clone(),
+            trace: self.result.transcript.clone(),
+        });
+        Stop::Unanswered(format!("step {n}: {why}"))
     }
 
     /// The attacker copies a refresh token: no exchange, only the model changes.

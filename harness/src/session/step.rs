@@ -130,6 +130,10 @@ impl Harness {
                 result.status = ScenarioStatus::Error;
                 result.reason = Some(m);
             }
+            Some(Stop::Unanswered(m)) => {
+                result.status = ScenarioStatus::Interrupted;
+                result.reason = Some(format!("infrastructure problem at {m}"));
+            }
         }
         if result.status == ScenarioStatus::Passed
             && result
@@ -147,6 +151,7 @@ impl Harness {
         let Some(url) = &self.endpoints.revocation else {
             return;
         };
+        let _slot = self.slots(1).await;
         let first = s.set.states().first().cloned();
         let Some(state) = first else { return };
         let tokens =
@@ -253,6 +258,8 @@ impl Harness {
         expect: Option<crate::scenario::Expect>,
         note: Option<&str>,
     ) -> Result<(), Stop> {
+        // A slot before the clock is read: waiting for one is no model time.
+        let _slot = self.slots(1).await;
         if let ClockConfig::Real { skew } = &self.target.clock {
             s.set.sync(s.elapsed(), skew.get());
         }
@@ -279,6 +286,9 @@ impl Harness {
         let (observed, presented, protocol) = match exchanged {
             Ok(x) => x,
             Err(Exchange::Stop(stop)) => return Err(stop),
+            Err(Exchange::Unanswered(msg)) => {
+                return Err(s.unanswered(n, &action.to_string(), 1, &msg));
+            }
             Err(Exchange::Broken(well_formed, msg)) => {
                 let msg = s.redactor.apply(&msg);
                 s.line(format!("{n}. {action} → {msg}"));

@@ -62,9 +62,12 @@ impl Harness {
                 s.set.sync(s.elapsed(), skew.get());
                 total += d;
             } else {
-                self.advance(d).await.map_err(|m| {
-                    s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
-                    Stop::Failed(format!("step {n}: {m}"))
+                self.advance(d).await.map_err(|e| match e {
+                    Advance::Unanswered(m) => s.unanswered(n, "time passes", 1, &m),
+                    Advance::Refused(m) => {
+                        s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
+                        Stop::Failed(format!("step {n}: {m}"))
+                    }
                 })?;
                 s.set.advance(d);
                 total += d;
@@ -85,7 +88,7 @@ impl Harness {
     }
 
     /// Moves the server's clock on by `seconds` (a real clock: waits them out plus the skew).
-    async fn advance(&self, seconds: u32) -> Result<(), String> {
+    async fn advance(&self, seconds: u32) -> Result<(), Advance> {
         match &self.target.clock {
             ClockConfig::Endpoint { .. } => {
                 let url = self.clock_url.clone().unwrap_or_default();
@@ -96,12 +99,19 @@ impl Harness {
                         serde_json::json!({ "advance_seconds": seconds }),
                     ))
                     .await
-                    .map_err(|e| format!("the clock endpoint: {e}"))?;
+                    .map_err(|e| {
+                        let m = format!("the clock endpoint: {e}");
+                        if e.is_infrastructure() {
+                            Advance::Unanswered(m)
+                        } else {
+                            Advance::Refused(m)
+                        }
+                    })?;
                 if !(200..300).contains(&r.status) {
-                    return Err(format!(
+                    return Err(Advance::Refused(format!(
                         "the clock endpoint answered {} to advance_seconds = {seconds}",
                         r.status
-                    ));
+                    )));
                 }
                 Ok(())
             }
@@ -114,6 +124,14 @@ impl Harness {
             }
         }
     }
+}
+
+/// Why the test clock did not move.
+enum Advance {
+    /// The clock endpoint got no answer: an infrastructure problem.
+    Unanswered(String),
+    /// It answered, but not with success: `clock.advance` fails.
+    Refused(String),
 }
 
 /// A duration in whole seconds (rounded down), for [`StateSet::widen`](crate::oracle::StateSet::widen).

@@ -13,3 +13,4 @@ mod registration;
 mod shrinking;
 mod tls;
 mod transcripts;
+mod unanswered;

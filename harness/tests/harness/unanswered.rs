@@ -1,0 +1,450 @@
+//! A target that does not answer some requests, and one watched for how many requests it
+//! has in flight: the reference server behind a small proxy that stalls the requests a rule
+//! picks and counts the others. An unanswered request is an infrastructure problem of the
+//! run (its own section, never a failed check, never passed), a real failure beside it
+//! still fails, and `concurrency` / `in_flight` bound what the server sees at once.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tokenlife_harness::http::HttpConfig;
+use tokenlife_harness::report::ScenarioStatus;
+use tokenlife_harness::target::{reference_target, ClockConfig};
+use tokenlife_harness::{Report, RunOptions};
+use tokenlife_model::policy::Seconds;
+use tokenlife_model::Policy;
+use tokenlife_server::{Defect, Defects};
+use tokio::net::TcpListener;
+
+use crate::common::{shipped, Embedded};
+
+/// Which requests the proxy never answers.
+type Rule = fn(&Method, &str) -> bool;
+
+struct Proxy {
+    upstream: String,
+    client: reqwest::Client,
+    stall: Rule,
+    delay: Duration,
+    /// One request at a time, as a single-process development server hashing a client
+    /// secret on every request serves them.
+    serial: Option<tokio::sync::Mutex<()>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    /// Once set, nothing more is answered.
+    stalled: AtomicBool,
+    /// Token requests seen, and how many of them are answered.
+    token_requests: AtomicUsize,
+    token_limit: AtomicUsize,
+}
+
+async fn forward(
+    State(p): State<Arc<Proxy>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_string();
+    let over = method == Method::POST
+        && uri.path().ends_with("/token")
+        && p.token_requests.fetch_add(1, Ordering::SeqCst) >= p.token_limit.load(Ordering::SeqCst);
+    if over || (p.stall)(&method, uri.path()) || p.stalled.load(Ordering::SeqCst) {
+        return std::future::pending().await;
+    }
+    let now = p.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    p.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _one = match &p.serial {
+        Some(m) => Some(m.lock().await),
+        None => None,
+    };
+    // Long enough that requests sent together overlap at the server.
+    tokio::time::sleep(p.delay).await;
+    let mut req = p.client.request(method, format!("{}{path}", p.upstream));
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            req = req.header(name, value);
+        }
+    }
+    let answer = req.body(body).send().await;
+    p.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let Ok(r) = answer else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let status = r.status();
+    let mut out = HeaderMap::new();
+    for (name, value) in r.headers() {
+        if name != "content-length" && name != "transfer-encoding" {
+            out.append(name, value.clone());
+        }
+    }
+    let body = r.bytes().await.unwrap_or_default();
+    (status, out, body).into_response()
+}
+
+/// The reference server (issuer: the proxy, so discovery and redirects name the proxy)
+/// behind a proxy that stalls what `stall` picks. `real_clock`: the server's wall clock.
+async fn behind_proxy(policy: Policy, defects: Defects, stall: Rule, real_clock: bool) -> Proxied {
+    behind(policy, defects, stall, real_clock, false).await
+}
+
+/// The server, its target (through the proxy) and the proxy.
+type Proxied = (
+    tokenlife_server::RunningServer,
+    tokenlife_harness::Target,
+    Arc<Proxy>,
+);
+
+/// [`behind_proxy`], serving one request at a time when `serial`.
+async fn behind(
+    policy: Policy,
+    defects: Defects,
+    stall: Rule,
+    real_clock: bool,
+    serial: bool,
+) -> Proxied {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
+    config.clients = tokenlife_server::config::demo_clients("http://127.0.0.1");
+    config.issuer = Some(url.clone());
+    config.policy = policy.clone();
+    config.defects = defects;
+    config.test_clock = !real_clock;
+    config.demo = false;
+    let server = tokenlife_server::start(config).await.unwrap();
+    let proxy = Arc::new(Proxy {
+        upstream: server.url().trim_end_matches('/').to_string(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        stall,
+        delay: Duration::from_millis(if real_clock { 100 } else { 0 }),
+        serial: serial.then(|| tokio::sync::Mutex::new(())),
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
+        stalled: AtomicBool::new(false),
+        token_requests: AtomicUsize::new(0),
+        token_limit: AtomicUsize::new(usize::MAX),
+    });
+    let app = Router::new().fallback(forward).with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut target = reference_target(&url, Embedded::clients(), policy);
+    if real_clock {
+        target.clock = ClockConfig::Real { skew: Seconds(1) };
+    }
+    (server, target, proxy)
+}
+
+fn stall_revocation(m: &Method, path: &str) -> bool {
+    m == Method::POST && path.ends_with("/revoke")
+}
+
+fn stall_nothing(_: &Method, _: &str) -> bool {
+    false
+}
+
+async fn run_two(defects: Defects, only: &[&str]) -> Report {
+    let (server, target, _) =
+        behind_proxy(Policy::default(), defects, stall_revocation, false).await;
+    let options = RunOptions {
+        http: HttpConfig {
+            timeout: Duration::from_secs(1),
+            ..HttpConfig::default()
+        },
+        only: only.iter().map(|s| s.to_string()).collect(),
+        skip: vec!["client-authentication".into()],
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target, &shipped(), options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    r
+}
+
+#[tokio::test]
+async fn a_request_without_an_answer_is_an_infrastructure_problem_not_a_failure() {
+    let r = run_two(Defects::none(), &["ten-step-flow", "revoke-refresh-token"]).await;
+    let human = r.human();
+    assert!(r.failures.is_empty(), "{human}");
+    assert!(r.conformant() && r.interrupted(), "{human}");
+    assert_eq!(r.infrastructure.len(), 1, "{human}");
+    let i = &r.infrastructure[0];
+    assert_eq!(i.scenario, "revoke-refresh-token", "{human}");
+    assert_eq!(i.requests, 1);
+    assert!(i.message.contains("no answer from"), "{}", i.message);
+    assert!(i.message.contains("/revoke"), "{}", i.message);
+    let status = |name: &str| r.scenarios.iter().find(|s| s.name == name).unwrap().status;
+    assert_eq!(status("ten-step-flow"), ScenarioStatus::Passed, "{human}");
+    assert_eq!(
+        status("revoke-refresh-token"),
+        ScenarioStatus::Interrupted,
+        "{human}"
+    );
+    // Not passed: the revocation's checks were never evaluated.
+    let stopped = r
+        .scenarios
+        .iter()
+        .find(|s| s.name == "revoke-refresh-token")
+        .unwrap();
+    assert!(
+        stopped
+            .evaluations
+            .iter()
+            .all(|e| !e.id.starts_with("revoke.")),
+        "{human}"
+    );
+    assert!(
+        human.contains("infrastructure problems (not verdicts"),
+        "{human}"
+    );
+    assert!(human.contains("--concurrency"), "{human}");
+    assert!(human.contains("1 request got no answer"), "{human}");
+    let junit = tokenlife_harness::export::junit(&r);
+    assert!(junit.contains("errors=\"1\""), "{junit}");
+    assert!(junit.contains("<error message=\"no answer from"), "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
+    let md = tokenlife_harness::export::markdown(&r);
+    assert!(md.contains("## Infrastructure problems"), "{md}");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["infrastructure"][0]["step"], i.step);
+    assert_eq!(json["failed"], 0);
+}
+
+#[tokio::test]
+async fn a_real_failure_beside_an_unanswered_request_is_still_a_failure() {
+    let r = run_two(
+        Defects::from(Defect::ReplayAccepted),
+        &["replay-rotated-refresh-token", "revoke-refresh-token"],
+    )
+    .await;
+    let human = r.human();
+    assert!(!r.conformant(), "{human}");
+    assert!(
+        r.failures.iter().any(|f| f.id == "refresh.replay-rejected"),
+        "{human}"
+    );
+    assert!(r
+        .failures
+        .iter()
+        .all(|f| f.scenario != "revoke-refresh-token"));
+    assert_eq!(r.infrastructure.len(), 1, "{human}");
+    assert!(human.contains("infrastructure problems"), "{human}");
+}
+
+#[tokio::test]
+async fn an_expected_divergence_not_seen_in_an_interrupted_run_is_not_stale() {
+    let mut r = run_two(Defects::none(), &["revoke-refresh-token"]).await;
+    let expected = vec![tokenlife_harness::export::ExpectedDivergence {
+        check: "revoke.refresh-token".into(),
+        reason: "pinned".into(),
+        scenario: Some("revoke-refresh-token".into()),
+    }];
+    tokenlife_harness::export::apply_expected(&mut r, &expected);
+    assert!(r.stale.is_empty(), "{}", r.human());
+    assert!(r.notes.iter().any(|n| n.contains("not confirmed stale")));
+}
+
+/// Random sequences on a real clock through the counting proxy: the most requests it saw
+/// in flight at once.
+async fn max_in_flight(concurrency: usize, in_flight: usize) -> (usize, Report) {
+    sequences_through(concurrency, in_flight, false, 4, Duration::from_secs(10)).await
+}
+
+/// `cases` random sequences on a real clock through the counting proxy (serving one
+/// request at a time when `serial`), with a request `timeout`.
+async fn sequences_through(
+    concurrency: usize,
+    in_flight: usize,
+    serial: bool,
+    cases: u32,
+    timeout: Duration,
+) -> (usize, Report) {
+    let policy = Policy {
+        access_ttl: Seconds(1),
+        refresh_ttl: Some(Seconds(3)),
+        ..Policy::default()
+    };
+    let (server, target, proxy) =
+        behind(policy, Defects::none(), stall_nothing, true, serial).await;
+    let none = tokenlife_harness::scenario::from_texts(Vec::<(&str, &str)>::new()).unwrap();
+    let options = RunOptions {
+        skip: vec!["client-authentication".into()],
+        http: HttpConfig {
+            timeout,
+            ..HttpConfig::default()
+        },
+        seed: 3,
+        cases,
+        random_len: 3,
+        concurrency,
+        in_flight,
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target, &none, options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    (proxy.max_in_flight.load(Ordering::SeqCst), r)
+}
+
+#[tokio::test]
+async fn concurrency_one_runs_one_sequence_at_a_time() {
+    let (max, r) = max_in_flight(1, 0).await;
+    assert!(r.actions > 0, "{}", r.human());
+    assert_eq!(max, 1, "{}", r.human());
+}
+
+#[tokio::test]
+async fn in_flight_bounds_the_requests_the_server_sees_at_once() {
+    // Four sequences begin together: unbounded, the proxy sees more than two at once...
+    let (max, r) = max_in_flight(4, 0).await;
+    assert!(max > 2, "{max}: {}", r.human());
+    // ...bounded to two, two at once, never more.
+    let (max, r) = max_in_flight(4, 2).await;
+    assert!(r.actions > 0, "{}", r.human());
+    assert_eq!(max, 2, "{}", r.human());
+}
+
+#[tokio::test]
+async fn a_server_that_answers_one_request_at_a_time_survives_a_bounded_run() {
+    // 48 sequences begin together against a server that takes 100 ms per request, one at a
+    // time: unbounded, the last of the first requests waits ~4.8 s, past a 2 s timeout...
+    let timeout = Duration::from_secs(2);
+    let (_, r) = sequences_through(256, 0, true, 48, timeout).await;
+    assert!(r.interrupted() && r.failures.is_empty(), "{}", r.human());
+    // ...eight in flight, at most ~0.8 s: every request is answered.
+    let (max, r) = sequences_through(256, 8, true, 48, timeout).await;
+    assert!(max <= 8, "{max}");
+    assert!(!r.interrupted() && r.conformant(), "{}", r.human());
+}
+
+/// Stops the proxy answering when shrinking begins.
+struct StallOnShrinking(Arc<Proxy>);
+
+impl tokenlife_harness::progress::Progress for StallOnShrinking {
+    fn phase(&self, name: &str, _: u64) {
+        if name == "shrinking" {
+            self.0.stalled.store(true, Ordering::SeqCst);
+        }
+    }
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Seed 1's random failure against a server whose access-token revocation ends the grant
+/// (as in `shrinking`), with the target going silent as shrinking begins: no candidate that
+/// got no answer is taken for the failure reproducing, shrinking stops at the first one
+/// instead of waiting out a timeout per candidate, and the failure is reported as found.
+#[tokio::test]
+async fn a_target_silent_while_shrinking_leaves_the_failure_as_found() {
+    let declared = Policy::profile("bcp").unwrap();
+    let actual = Policy {
+        revoke_access_cascades: true,
+        ..declared.clone()
+    };
+    let (server, mut target, proxy) =
+        behind_proxy(actual, Defects::none(), stall_nothing, false).await;
+    target.policy = declared;
+    let none = tokenlife_harness::scenario::from_texts(Vec::<(&str, &str)>::new()).unwrap();
+    let options = RunOptions {
+        http: HttpConfig {
+            timeout: Duration::from_secs(1),
+            ..HttpConfig::default()
+        },
+        skip: vec!["client-authentication".into()],
+        seed: 1,
+        cases: 64,
+        random_len: 8,
+        progress: Some(tokenlife_harness::progress::ProgressSink::new(
+            StallOnShrinking(proxy.clone()),
+        )),
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target, &none, options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    let human = r.human();
+    assert_eq!(
+        crate::common::failed_ids(&r),
+        vec!["revoke.access-cascades-to-refresh".to_string()],
+        "{human}"
+    );
+    assert!(!r.replays.is_empty(), "{human}");
+    assert_eq!(r.infrastructure.len(), 1, "{human}");
+    assert!(
+        r.infrastructure[0].scenario.ends_with("(shrinking)"),
+        "{human}"
+    );
+}
+
+#[tokio::test]
+async fn a_race_with_an_unanswered_request_is_judged_on_the_answers_then_stops() {
+    let r = race_with_three_unanswered(Defects::none()).await;
+    let human = r.human();
+    assert!(r.failures.is_empty(), "{human}");
+    let race = r
+        .scenarios
+        .iter()
+        .find(|s| s.name == "race-refresh")
+        .unwrap();
+    assert_eq!(race.status, ScenarioStatus::Interrupted, "{human}");
+    assert!(
+        race.evaluations.iter().any(
+            |e| e.id == "race.linearizable" && e.verdict == tokenlife_harness::Verdict::Passed
+        ),
+        "{human}"
+    );
+    assert_eq!(r.infrastructure.len(), 1, "{human}");
+    assert_eq!(r.infrastructure[0].requests, 3, "{human}");
+}
+
+#[tokio::test]
+async fn a_double_spend_among_the_answers_of_a_race_fails_whatever_the_unanswered_did() {
+    let r = race_with_three_unanswered(Defects::from(Defect::RaceDoubleSpend)).await;
+    assert_eq!(
+        crate::common::failed_ids(&r),
+        vec!["race.linearizable".to_string()],
+        "{}",
+        r.human()
+    );
+    assert!(
+        r.failures[0].message.contains("3 more got no answer"),
+        "{}",
+        r.human()
+    );
+}
+
+/// `race-refresh` through the proxy: the code exchange and two of the race's five refreshes
+/// are answered (which two, the order they reach the proxy decides), the other three never.
+async fn race_with_three_unanswered(defects: Defects) -> Report {
+    let (server, target, proxy) =
+        behind_proxy(Policy::default(), defects, stall_nothing, false).await;
+    proxy.token_limit.store(3, Ordering::SeqCst);
+    let options = RunOptions {
+        http: HttpConfig {
+            timeout: Duration::from_secs(1),
+            ..HttpConfig::default()
+        },
+        only: vec!["race-refresh".into()],
+        skip: vec!["client-authentication".into()],
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target, &shipped(), options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    r
+}
