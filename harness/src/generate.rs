@@ -3,9 +3,10 @@
 //!
 //! A breadth-first walk of the spec from the initial state, one grant, the model checker's
 //! action alphabet (`LifecycleModel::steps`) cut to what the target can do ([`Reach`]:
-//! restarts added when the target can restart, scope choices left out for a client with
-//! no resource scope, revocation, introspection and resource calls for a target without
-//! that endpoint), so the transitions counted are the ones the target can reach.
+//! restarts added when the target can restart, a strict subset of a client's scope left out
+//! for a client registered for fewer than two resource scopes ([`Scopes`]), revocation,
+//! introspection and resource calls for a target without that endpoint), so the
+//! transitions counted are the ones the target can reach.
 //! A transition is (state, action, outcome); for each one first reached, the walk keeps the
 //! action path that reaches it; paths that are prefixes of other kept paths are dropped,
 //! since the longer one covers them. Each sequence starts from a fresh grant, so sequences
@@ -32,8 +33,57 @@ pub struct Generated {
     pub depth: u16,
     /// The sequences to run.
     pub sequences: Vec<Vec<Action>>,
-    /// Every transition reachable within the depth.
+    /// Every transition the target can reach within the depth.
     pub transitions: HashSet<Transition>,
+    /// How many transitions the model reaches within the depth with every capability (as
+    /// many as `transitions` for a target that has them all).
+    pub model_transitions: usize,
+}
+
+/// How the model's two resource scopes (`read`, `write`) stand on a client's registration.
+///
+/// The model's whole scope is always the client's whole resource registration; what a
+/// registration with fewer than two resource scopes lacks is a *strict subset* of it. RFC
+/// 6749 §6 gives a refresh two ways to name a scope other than the grant's: narrowing ("the
+/// requested scope MUST NOT include any scope not originally granted", a strict subset) and
+/// widening (a scope not originally granted, refused). Narrowing needs a strict subset of
+/// the grant, and widening as the model makes it (from a grant narrower than the
+/// registration, asking for the rest) needs a grant that is itself a strict subset: both
+/// need two resource scopes. Everything else (a grant, an omitted `scope`, the same scope
+/// named again) needs none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scopes {
+    /// No resource scope (only `openid` / `offline_access`, the userinfo endpoint as the
+    /// protected resource): a grant is the whole registration and no `scope` can be named.
+    None,
+    /// One resource scope: it is the model's whole scope (`read write`), and can be named
+    /// on a refresh; no strict subset of it exists.
+    One,
+    /// Two or more: the first two are `read` and `write`.
+    #[default]
+    Two,
+}
+
+impl Scopes {
+    /// The scopes of a registration with `n` resource scopes.
+    pub fn of(n: usize) -> Scopes {
+        match n {
+            0 => Scopes::None,
+            1 => Scopes::One,
+            _ => Scopes::Two,
+        }
+    }
+
+    /// Whether a client registered so can ask for `scope` (at authorization, or named on a
+    /// refresh): the whole scope always (named only with a resource scope), a strict
+    /// subset only with two.
+    pub fn can_ask(self, scope: Scope, named: bool) -> bool {
+        match self {
+            Scopes::Two => true,
+            Scopes::One => scope == Scope::ALL,
+            Scopes::None => scope == Scope::ALL && !named,
+        }
+    }
 }
 
 /// What a target lets a walk do beyond the model's own choices.
@@ -41,10 +91,8 @@ pub struct Generated {
 pub struct Reach {
     /// The target can be restarted: `Restart` once a grant exists.
     pub restarts: bool,
-    /// Which clients have a resource scope to choose with, `[confidential, public]`: a
-    /// narrow authorization and a refresh that names a scope (narrowing, widening) need
-    /// one; without it a client's every grant is its whole registration.
-    pub scope_choice: [bool; 2],
+    /// What each client's registration lets it ask for, `[confidential, public]`.
+    pub scopes: [Scopes; 2],
     /// It has a revocation endpoint (RFC 7009): `Revoke`.
     pub revocation: bool,
     /// It has an introspection endpoint (RFC 7662): `Introspect`.
@@ -59,29 +107,35 @@ impl Reach {
     pub fn full(restarts: bool) -> Reach {
         Reach {
             restarts,
-            scope_choice: [true, true],
+            scopes: [Scopes::Two, Scopes::Two],
             revocation: true,
             introspection: true,
             resource: true,
         }
     }
 
-    fn chooses_scope(&self, t: ClientType) -> bool {
-        self.scope_choice[match t {
+    /// What client type `t` can ask for.
+    pub fn scopes(&self, t: ClientType) -> Scopes {
+        self.scopes[match t {
             ClientType::Confidential => 0,
             ClientType::Public => 1,
         }]
     }
 
+    /// Whether every capability the model has is there (the walk is the model's own).
+    pub fn is_full(&self) -> bool {
+        *self == Reach::full(self.restarts)
+    }
+
     /// Whether the target can take `a` in `s`.
     pub fn allows(&self, s: &State, a: &Action) -> bool {
         match *a {
-            Action::Authorize { client, scope, .. } => {
-                scope == Scope::ALL || self.chooses_scope(client)
-            }
+            Action::Authorize { client, scope, .. } => self.scopes(client).can_ask(scope, false),
             Action::Refresh {
-                rt, scope: Some(_), ..
-            } => self.chooses_scope(s.rt_grant(rt).client),
+                rt,
+                scope: Some(scope),
+                ..
+            } => self.scopes(s.rt_grant(rt).client).can_ask(scope, true),
             Action::Revoke { .. } => self.revocation,
             Action::Introspect { .. } => self.introspection,
             Action::UseAccess { .. } => self.resource,
@@ -135,8 +189,20 @@ impl Walker {
     }
 }
 
-/// Sequences covering every transition within `depth` actions under `policy`.
+/// Sequences covering every transition within `depth` actions under `policy` that the
+/// target can `reach`.
 pub fn exhaustive(policy: &Policy, depth: u16, reach: Reach) -> Generated {
+    let mut g = cover(policy, depth, reach);
+    if !reach.is_full() {
+        g.model_transitions = cover(policy, depth, Reach::full(reach.restarts))
+            .transitions
+            .len();
+    }
+    g
+}
+
+/// [`exhaustive`] for one reach (`model_transitions` counts that reach's transitions).
+fn cover(policy: &Policy, depth: u16, reach: Reach) -> Generated {
     let mut walker = Walker::new(policy, depth, reach);
     let mut transitions: HashSet<Transition> = HashSet::new();
     let mut kept: Vec<Vec<Action>> = Vec::new();
@@ -185,6 +251,7 @@ pub fn exhaustive(policy: &Policy, depth: u16, reach: Reach) -> Generated {
     Generated {
         depth,
         sequences,
+        model_transitions: transitions.len(),
         transitions,
     }
 }
@@ -219,10 +286,12 @@ pub fn all_sequences(policy: &Policy, depth: u16, reach: Reach) -> Generated {
             out.insert(path);
         }
     }
+    let cover = exhaustive(policy, depth, reach);
     Generated {
         depth,
         sequences: out.into_iter().collect(),
-        transitions: exhaustive(policy, depth, reach).transitions,
+        transitions: cover.transitions,
+        model_transitions: cover.model_transitions,
     }
 }
 
@@ -253,7 +322,7 @@ mod tests {
         let p = Policy::profile("bcp").unwrap_or_default();
         let full = exhaustive(&p, 3, Reach::full(false));
         let reach = Reach {
-            scope_choice: [false, true],
+            scopes: [Scopes::None, Scopes::Two],
             ..Reach::full(false)
         };
         let cut = exhaustive(&p, 3, reach);
@@ -308,5 +377,40 @@ mod tests {
             .any(|a| matches!(a, Action::Revoke { .. } | Action::Introspect { .. })));
         assert!(all.iter().any(|a| matches!(a, Action::UseAccess { .. })));
         assert!(all.iter().any(|a| matches!(a, Action::Refresh { .. })));
+    }
+
+    #[test]
+    fn one_resource_scope_walks_everything_but_a_strict_subset() {
+        let p = Policy::profile("bcp").unwrap_or_default();
+        let full = exhaustive(&p, 3, Reach::full(false));
+        let one = Reach {
+            scopes: [Scopes::One, Scopes::One],
+            ..Reach::full(false)
+        };
+        assert!(!one.is_full() && Reach::full(true).is_full());
+        let cut = exhaustive(&p, 3, one);
+        assert!(cut.transitions.len() < full.transitions.len());
+        assert!(cut.transitions.len() * 2 > full.transitions.len());
+        assert_eq!(cut.model_transitions, full.transitions.len());
+        assert_eq!(full.model_transitions, full.transitions.len());
+        for (_, a, _) in &cut.transitions {
+            match *a {
+                Action::Authorize { scope, .. } => assert_eq!(scope, Scope::ALL),
+                Action::Refresh { scope, .. } => assert_eq!(scope, None, "{a:?}"),
+                _ => {}
+            }
+        }
+        // The model names a scope on a refresh only to narrow or widen: one resource scope
+        // walks as none does; what differs is what a scenario may name (the whole scope).
+        let none = Reach {
+            scopes: [Scopes::None, Scopes::None],
+            ..Reach::full(false)
+        };
+        assert_eq!(exhaustive(&p, 3, none).transitions, cut.transitions);
+        assert!(Scopes::One.can_ask(Scope::ALL, true));
+        assert!(!Scopes::None.can_ask(Scope::ALL, true));
+        assert!(!Scopes::One.can_ask(Scope::READ, false));
+        assert!(Scopes::Two.can_ask(Scope::READ, true));
+        assert_eq!(Scopes::of(1), Scopes::One);
     }
 }

@@ -8,64 +8,93 @@
 use tokenlife_model::state::Scope;
 use tokenlife_model::ErrorCode;
 
+use crate::generate::Scopes;
 use crate::http::Response;
 use crate::oracle::Observed;
 use crate::secret::Secret;
 use crate::target::ClientConfig;
 
-/// The model scope bits as the client's scope names. A client with no resource scope (the
-/// userinfo endpoint as its protected resource) has one scope only, its whole
-/// registration: the model's whole scope, no resource names; a part of it cannot be asked
-/// for (the walk and the scenarios leave narrowing and widening out for such a client).
+/// How the model's scopes stand on `client`'s registration (see [`Scopes`]).
+pub fn scopes_of(client: &ClientConfig) -> Scopes {
+    Scopes::of(client.resource_scopes().len())
+}
+
+/// The model scope bits as the client's scope names. The model's whole scope is the
+/// client's whole resource registration: its two first resource scopes, its one resource
+/// scope, or none at all (the userinfo endpoint as its protected resource: no resource
+/// names). A strict subset of the whole needs two resource scopes; asked of a client with
+/// fewer, the error is the capability it lacks (the walk and the scenarios leave such
+/// requests out beforehand, see [`Scopes::can_ask`]).
 pub fn scope_names(client: &ClientConfig, scope: Scope) -> Result<Vec<String>, String> {
     let names = client.resource_scopes();
-    if names.is_empty() {
-        return if scope == Scope::ALL {
-            Ok(Vec::new())
-        } else {
-            Err(no_resource_scope([client]))
-        };
+    match Scopes::of(names.len()) {
+        Scopes::None if scope == Scope::ALL => Ok(Vec::new()),
+        Scopes::None => Err(no_resource_scope([client])),
+        Scopes::One if scope == Scope::ALL => Ok(names),
+        Scopes::One => Err(one_resource_scope([client])),
+        Scopes::Two => Ok((0..Scope::NAMES.len())
+            .filter(|bit| scope.0 & (1 << bit) != 0)
+            .filter_map(|bit| names.get(bit).cloned())
+            .collect()),
     }
-    let mut out = Vec::new();
-    for bit in 0..Scope::NAMES.len() {
-        if scope.0 & (1 << bit) != 0 {
-            out.push(names.get(bit).cloned().ok_or_else(|| {
-                format!(
-                    "client `{}` has no resource scope for the model's `{}`",
-                    client.id,
-                    Scope::NAMES[bit]
-                )
-            })?);
-        }
+}
+
+/// "client `a` has" / "clients `a` and `b` have".
+fn who<'c>(clients: impl IntoIterator<Item = &'c ClientConfig>, one: &str, many: &str) -> String {
+    let ids: Vec<String> = clients.into_iter().map(|c| format!("`{}`", c.id)).collect();
+    match ids.as_slice() {
+        [id] => format!("client {id} {one}"),
+        _ => format!("clients {} {many}", ids.join(" and ")),
     }
-    Ok(out)
 }
 
 /// Why a client cannot take part in scope narrowing or widening: the reason a scenario
 /// that needs them is skipped, and the report's line about what could not be tested.
 pub fn no_resource_scope<'c>(clients: impl IntoIterator<Item = &'c ClientConfig>) -> String {
-    let ids: Vec<String> = clients.into_iter().map(|c| format!("`{}`", c.id)).collect();
-    let who = match ids.as_slice() {
-        [one] => format!("client {one} has"),
-        _ => format!("clients {} have", ids.join(" and ")),
-    };
-    format!("scope narrowing and widening — {who} no resource scope")
+    format!(
+        "scope narrowing and widening — {} no resource scope",
+        who(clients, "has", "have")
+    )
+}
+
+/// The capability clients registered for one resource scope lack: a strict subset of it.
+/// Narrowing a refresh to a strict subset of the grant (RFC 6749 §6) needs one, and so
+/// does the model's widening, which starts from a grant narrower than the registration.
+/// The report's line about it, and the reason of each scenario it accounts for.
+pub fn one_resource_scope<'c>(clients: impl IntoIterator<Item = &'c ClientConfig>) -> String {
+    let clients: Vec<&ClientConfig> = clients.into_iter().collect();
+    let names: Vec<String> = clients
+        .iter()
+        .flat_map(|c| c.resource_scopes())
+        .map(|n| format!("`{n}`"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    format!(
+        "a strict subset of a grant's scope: narrowing on refresh, and widening from a narrower grant (RFC 6749 §6) — {} one resource scope ({}), and a strict subset needs two",
+        who(clients, "is registered for", "are registered for"),
+        names.join(", ")
+    )
 }
 
 /// A scope string read as model bits (names the client does not map are ignored). For a
-/// client with no resource scope every grant is the whole scope (see [`scope_names`]).
+/// client with no resource scope every grant is the whole scope; for one with one, its
+/// name is the whole scope (see [`scope_names`]).
 pub fn scope_bits(client: &ClientConfig, text: &str) -> Scope {
     let names = client.resource_scopes();
-    if names.is_empty() {
-        return Scope::ALL;
+    let has = |name: &String| text.split_whitespace().any(|w| w == name);
+    match Scopes::of(names.len()) {
+        Scopes::None => Scope::ALL,
+        Scopes::One if names.iter().any(has) => Scope::ALL,
+        Scopes::One => Scope::EMPTY,
+        Scopes::Two => Scope(
+            names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| has(n))
+                .fold(0u8, |bits, (i, _)| bits | 1 << i),
+        ),
     }
-    let mut bits = 0u8;
-    for word in text.split_whitespace() {
-        if let Some(i) = names.iter().position(|n| n == word) {
-            bits |= 1 << i;
-        }
-    }
-    Scope(bits)
 }
 
 /// What a token response showed besides the tokens, for the protocol checks.
@@ -300,6 +329,18 @@ pub(crate) mod tests {
         let e = scope_names(&bare, Scope::READ).unwrap_err();
         assert!(e.contains("has no resource scope"), "{e}");
         assert_eq!(scope_bits(&bare, "openid offline_access"), Scope::ALL);
+        let mut one = client(AuthMethod::None);
+        one.scope = vec!["openid".into(), "offline_access".into(), "api".into()];
+        assert_eq!(scopes_of(&one), Scopes::One);
+        assert_eq!(scope_names(&one, Scope::ALL).unwrap(), vec!["api"]);
+        let e = scope_names(&one, Scope::READ).unwrap_err();
+        assert!(
+            e.contains("client `app a` is registered for one resource scope (`api`)"),
+            "{e}"
+        );
+        assert_eq!(scope_bits(&one, "openid offline_access api"), Scope::ALL);
+        assert_eq!(scope_bits(&one, "openid"), Scope::EMPTY);
+        assert_eq!(scope_bits(&c, "read write"), Scope::ALL);
     }
 
     #[test]
