@@ -6,7 +6,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokenlife_model::explore::fingerprint;
 use tokenlife_model::{Action, Actor, ClientType, Outcome};
 
 use super::state::{Session, Stop};
@@ -222,11 +221,8 @@ impl Harness {
                 return Err(Stop::Failed(format!("step {n}: restart failed: {m}")));
             }
         }
-        s.covered.insert((
-            fingerprint(s.set.first()),
-            Action::Restart,
-            Outcome::Nothing,
-        ));
+        let pre = s.set.first().clone();
+        s.cover(&pre, Action::Restart, Outcome::Nothing);
         s.set.restart();
         s.history.restarted = true;
         s.line(format!("{n}. the server restarts"));

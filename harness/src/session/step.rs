@@ -2,7 +2,6 @@
 //! action judged by the oracle and the protocol checks, or time, a restart, a race, an
 //! unknown token), how it ended, and the clean-up of what it minted.
 
-use tokenlife_model::explore::fingerprint;
 use tokenlife_model::spec::TokenRef;
 use tokenlife_model::state::{AtId, RtId, Scope};
 use tokenlife_model::{Action, ClientType, Outcome, State};
@@ -332,7 +331,7 @@ impl Harness {
                 let note = note.map(|t| format!("  ({t})")).unwrap_or_default();
                 s.line(format!("{n}. {action} → {outcome}{note}"));
                 s.eval(check, Verdict::Passed, n, None);
-                s.covered.insert((fingerprint(&state), action, outcome));
+                s.cover(&state, action, outcome);
                 s.outcomes.insert(n, outcome);
                 s.name_minted(kind, &outcome)?;
                 s.note_revocation(&action, &state);
