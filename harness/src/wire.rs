@@ -14,25 +14,60 @@ use crate::oracle::Observed;
 use crate::secret::Secret;
 use crate::target::ClientConfig;
 
+/// The scope a refresh names to widen a grant of a client registered for one resource
+/// scope: a scope token no grant of it holds (see [`scope_names`]).
+pub const NOT_GRANTED: &str = "tokenlife-not-granted";
+
+/// What the model's scope bits stand for on the wire, for one grant of one client.
+enum Map {
+    /// These names are the model's whole scope together (one resource scope, or none).
+    Whole(Vec<String>),
+    /// Bit `i` is `names[i]`.
+    Bits(Vec<String>),
+}
+
+/// The map for a grant of `grant` (the scope it was authorized with) to `client`.
+///
+/// The model's whole scope is the client's whole resource registration. With two resource
+/// scopes, `read` and `write` are the first two. With none, the grant is the registration
+/// and no scope can be named. With one, a grant of the whole scope is that name; a grant of
+/// the model's `read` (a strict subset) is that name too, and `write` then stands for
+/// [`NOT_GRANTED`], a scope the grant does not hold: asking for `read write` on a refresh
+/// asks for a scope "not originally granted by the resource owner", which RFC 6749 §6
+/// forbids and §5.2 answers `invalid_scope` ("exceeds the scope granted"), so widening is
+/// tested with one scope. Narrowing a grant of the whole scope to a strict subset is what
+/// one scope cannot express (see [`one_resource_scope`]).
+fn map(client: &ClientConfig, grant: Scope) -> Map {
+    let mut names = client.resource_scopes();
+    match Scopes::of(names.len()) {
+        Scopes::One if grant != Scope::ALL => {
+            names.push(NOT_GRANTED.to_string());
+            Map::Bits(names)
+        }
+        Scopes::None | Scopes::One => Map::Whole(names),
+        Scopes::Two => Map::Bits(names),
+    }
+}
+
 /// How the model's scopes stand on `client`'s registration (see [`Scopes`]).
 pub fn scopes_of(client: &ClientConfig) -> Scopes {
     Scopes::of(client.resource_scopes().len())
 }
 
-/// The model scope bits as the client's scope names. The model's whole scope is the
-/// client's whole resource registration: its two first resource scopes, its one resource
-/// scope, or none at all (the userinfo endpoint as its protected resource: no resource
-/// names). A strict subset of the whole needs two resource scopes; asked of a client with
-/// fewer, the error is the capability it lacks (the walk and the scenarios leave such
-/// requests out beforehand, see [`Scopes::can_ask`]).
-pub fn scope_names(client: &ClientConfig, scope: Scope) -> Result<Vec<String>, String> {
-    let names = client.resource_scopes();
-    match Scopes::of(names.len()) {
-        Scopes::None if scope == Scope::ALL => Ok(Vec::new()),
-        Scopes::None => Err(no_resource_scope([client])),
-        Scopes::One if scope == Scope::ALL => Ok(names),
-        Scopes::One => Err(one_resource_scope([client])),
-        Scopes::Two => Ok((0..Scope::NAMES.len())
+/// The model scope bits as the client's scope names, in a grant authorized for `grant`
+/// (see `map`). A strict subset of a whole grant needs two resource scopes; asked of a
+/// client with fewer, the error is the capability it lacks (the walk and the scenarios
+/// leave such requests out beforehand, see [`Scopes`]).
+pub fn scope_names(
+    client: &ClientConfig,
+    grant: Scope,
+    scope: Scope,
+) -> Result<Vec<String>, String> {
+    match map(client, grant) {
+        Map::Whole(names) if scope == Scope::ALL => Ok(names),
+        Map::Whole(names) if names.is_empty() => Err(no_resource_scope([client])),
+        Map::Whole(_) => Err(one_resource_scope([client])),
+        Map::Bits(names) => Ok((0..Scope::NAMES.len())
             .filter(|bit| scope.0 & (1 << bit) != 0)
             .filter_map(|bit| names.get(bit).cloned())
             .collect()),
@@ -57,10 +92,9 @@ pub fn no_resource_scope<'c>(clients: impl IntoIterator<Item = &'c ClientConfig>
     )
 }
 
-/// The capability clients registered for one resource scope lack: a strict subset of it.
-/// Narrowing a refresh to a strict subset of the grant (RFC 6749 §6) needs one, and so
-/// does the model's widening, which starts from a grant narrower than the registration.
-/// The report's line about it, and the reason of each scenario it accounts for.
+/// The capability clients registered for one resource scope lack: a strict subset of a
+/// grant of it, which narrowing a refresh (RFC 6749 §6) needs. The report's line about it,
+/// and the reason of each scenario it accounts for.
 pub fn one_resource_scope<'c>(clients: impl IntoIterator<Item = &'c ClientConfig>) -> String {
     let clients: Vec<&ClientConfig> = clients.into_iter().collect();
     let names: Vec<String> = clients
@@ -71,23 +105,20 @@ pub fn one_resource_scope<'c>(clients: impl IntoIterator<Item = &'c ClientConfig
         .into_iter()
         .collect();
     format!(
-        "a strict subset of a grant's scope: narrowing on refresh, and widening from a narrower grant (RFC 6749 §6) — {} one resource scope ({}), and a strict subset needs two",
+        "scope narrowing, a refresh asking for a strict subset of the grant (RFC 6749 §6) — {} one resource scope ({}), and a strict subset needs two",
         who(clients, "is registered for", "are registered for"),
         names.join(", ")
     )
 }
 
-/// A scope string read as model bits (names the client does not map are ignored). For a
-/// client with no resource scope every grant is the whole scope; for one with one, its
-/// name is the whole scope (see [`scope_names`]).
-pub fn scope_bits(client: &ClientConfig, text: &str) -> Scope {
-    let names = client.resource_scopes();
+/// A scope string read as model bits in a grant authorized for `grant` (names the map
+/// does not hold are ignored; see `map`).
+pub fn scope_bits(client: &ClientConfig, grant: Scope, text: &str) -> Scope {
     let has = |name: &String| text.split_whitespace().any(|w| w == name);
-    match Scopes::of(names.len()) {
-        Scopes::None => Scope::ALL,
-        Scopes::One if names.iter().any(has) => Scope::ALL,
-        Scopes::One => Scope::EMPTY,
-        Scopes::Two => Scope(
+    match map(client, grant) {
+        Map::Whole(names) if names.is_empty() || names.iter().any(has) => Scope::ALL,
+        Map::Whole(_) => Scope::EMPTY,
+        Map::Bits(names) => Scope(
             names
                 .iter()
                 .enumerate()
@@ -140,8 +171,13 @@ pub fn id_token_claims(token: &str) -> Result<IdClaims, String> {
         .collect())
 }
 
-/// Reads a token endpoint response; `Err` says why it is no OAuth response at all.
-pub fn read_token(r: &Response, client: &ClientConfig) -> Result<(Observed, TokenExtras), String> {
+/// Reads a token endpoint response for a grant authorized for `grant`; `Err` says why it
+/// is no OAuth response at all.
+pub fn read_token(
+    r: &Response,
+    client: &ClientConfig,
+    grant: Scope,
+) -> Result<(Observed, TokenExtras), String> {
     let body = r
         .json_object()
         .map_err(|e| format!("{} from the token endpoint: {e}", r.status))?;
@@ -178,7 +214,7 @@ pub fn read_token(r: &Response, client: &ClientConfig) -> Result<(Observed, Toke
                 Observed::Tokens {
                     access: Secret::new(access),
                     refresh,
-                    scope: scope_text.map(|s| scope_bits(client, s)),
+                    scope: scope_text.map(|s| scope_bits(client, grant, s)),
                 },
                 extras,
             ))
@@ -317,30 +353,41 @@ pub(crate) mod tests {
 
     #[test]
     fn scopes_map_both_ways() {
+        let all = Scope::ALL;
         let c = client(AuthMethod::None);
-        assert_eq!(scope_names(&c, Scope::ALL).unwrap(), vec!["read", "write"]);
-        assert_eq!(scope_bits(&c, "openid offline_access write"), Scope::WRITE);
+        assert_eq!(scope_names(&c, all, all).unwrap(), vec!["read", "write"]);
+        assert_eq!(
+            scope_bits(&c, all, "openid offline_access write"),
+            Scope::WRITE
+        );
+        assert_eq!(scope_bits(&c, Scope::READ, "read write"), all);
         let mut bare = client(AuthMethod::None);
         bare.scope = vec!["openid".into(), "offline_access".into()];
-        assert_eq!(
-            scope_names(&bare, Scope::ALL).unwrap(),
-            Vec::<String>::new()
-        );
-        let e = scope_names(&bare, Scope::READ).unwrap_err();
+        assert_eq!(scope_names(&bare, all, all).unwrap(), Vec::<String>::new());
+        let e = scope_names(&bare, all, Scope::READ).unwrap_err();
         assert!(e.contains("has no resource scope"), "{e}");
-        assert_eq!(scope_bits(&bare, "openid offline_access"), Scope::ALL);
+        assert_eq!(scope_bits(&bare, all, "openid offline_access"), all);
+        // One resource scope: a whole grant is that name, and cannot be narrowed.
         let mut one = client(AuthMethod::None);
         one.scope = vec!["openid".into(), "offline_access".into(), "api".into()];
         assert_eq!(scopes_of(&one), Scopes::One);
-        assert_eq!(scope_names(&one, Scope::ALL).unwrap(), vec!["api"]);
-        let e = scope_names(&one, Scope::READ).unwrap_err();
+        assert_eq!(scope_names(&one, all, all).unwrap(), vec!["api"]);
+        let e = scope_names(&one, all, Scope::READ).unwrap_err();
         assert!(
             e.contains("client `app a` is registered for one resource scope (`api`)"),
             "{e}"
         );
-        assert_eq!(scope_bits(&one, "openid offline_access api"), Scope::ALL);
-        assert_eq!(scope_bits(&one, "openid"), Scope::EMPTY);
-        assert_eq!(scope_bits(&c, "read write"), Scope::ALL);
+        assert_eq!(scope_bits(&one, all, "openid offline_access api"), all);
+        assert_eq!(scope_bits(&one, all, "openid"), Scope::EMPTY);
+        // A `read` grant is that name too; widening it asks for a scope it does not hold.
+        let read = Scope::READ;
+        assert_eq!(scope_names(&one, read, read).unwrap(), vec!["api"]);
+        assert_eq!(
+            scope_names(&one, read, all).unwrap(),
+            vec!["api", NOT_GRANTED]
+        );
+        assert_eq!(scope_bits(&one, read, "openid api"), read);
+        assert_eq!(scope_bits(&one, read, &format!("api {NOT_GRANTED}")), all);
     }
 
     #[test]
@@ -351,7 +398,7 @@ pub(crate) mod tests {
             headers: vec![("cache-control".into(), "no-store".into())],
             body: br#"{"access_token":"a","refresh_token":"r","token_type":"Bearer","expires_in":60,"scope":"read"}"#.to_vec(),
         };
-        let (o, x) = read_token(&ok, &c).unwrap();
+        let (o, x) = read_token(&ok, &c, Scope::ALL).unwrap();
         assert!(matches!(
             o,
             Observed::Tokens {
@@ -365,6 +412,8 @@ pub(crate) mod tests {
             headers: vec![],
             body: b"oops".to_vec(),
         };
-        assert!(read_token(&bad, &c).unwrap_err().contains("500"));
+        assert!(read_token(&bad, &c, Scope::ALL)
+            .unwrap_err()
+            .contains("500"));
     }
 }

@@ -11,9 +11,8 @@
 # Environment: TOKENLIFE (the binary; default target/debug/tokenlife, built first),
 # ACCESS_TTL / REFRESH_TTL / SKEW (passed to start.js), SEED (the random sequences' seed,
 # default 1), REPORT_DIR (keeps report.json, junit.xml and report.md), SCOPES (passed to
-# start.js: the clients' registered scopes; with fewer than two resource scopes, e.g.
-# SCOPES="openid offline_access api", the second target: its expected divergences are
-# expected-divergences-one-scope.toml).
+# start.js: the clients' registered scopes; SCOPES="openid offline_access api" is the
+# second target, one resource scope).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -47,19 +46,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-
-# Which target: the default registration (two resource scopes), or $SCOPES. A registration
-# with fewer than two resource scopes cannot show a strict subset of its scope, so the pin
-# that needs one cannot run and its expected divergence would be stale: that target has
-# its own file.
-expected="$here/expected-divergences.toml"
-resource_scopes=0
-for s in ${SCOPES:-}; do
-  case "$s" in openid | offline_access) ;; *) resource_scopes=$((resource_scopes + 1)) ;; esac
-done
-if [ -n "${SCOPES:-}" ] && [ "$resource_scopes" -lt 2 ]; then
-  expected="$here/expected-divergences-one-scope.toml"
-fi
 
 echo "== starting node-oidc-provider${SCOPES:+ (scopes: $SCOPES)}"
 target="$work/target.toml"
@@ -99,7 +85,7 @@ fi
 started=$(date +%s)
 set +e
 "$bin" run --target "$target" --seed "${SEED:-1}" \
-  --scenarios "$scenarios" --expect-divergences "$expected" "${report_args[@]}" "$@"
+  --scenarios "$scenarios" --expect-divergences "$here/expected-divergences.toml" "${report_args[@]}" "$@"
 code=$?
 set -e
 echo "tokenlife run against node-oidc-provider: exit $code after $(($(date +%s) - started)) s"

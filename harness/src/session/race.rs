@@ -34,7 +34,7 @@ impl Harness {
         }
         let began = tokio::time::Instant::now();
         let state = s.set.first().clone();
-        let owner = state.rt_grant(rt).client;
+        let (owner, grant) = (state.rt_grant(rt).client, state.rt_grant(rt).scope);
         let c = self.client(owner)?;
         let value = s.value(TokenRef::Refresh(rt))?;
         let refresh = Action::Refresh {
@@ -93,7 +93,7 @@ impl Harness {
         while let Some(joined) = tasks.join_next().await {
             let read = match joined {
                 Ok((false, sent, Ok(r), at)) => {
-                    wire::read_token(&r, c).map(|(o, _)| (refresh, sent, o, at))
+                    wire::read_token(&r, c, grant).map(|(o, _)| (refresh, sent, o, at))
                 }
                 Ok((true, sent, Ok(r), at)) => {
                     wire::read_revocation(&r).map(|(o, _)| (revoke, sent, o, at))

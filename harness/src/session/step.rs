@@ -98,19 +98,44 @@ impl Harness {
         })
     }
 
-    /// The capability `sc` needs and the target lacks, if any: a strict subset of a grant's
-    /// scope (a narrow authorization, a refresh narrowing or naming a scope beyond a narrow
-    /// grant) from a client registered for one resource scope. Such a scenario is accounted
-    /// for by the report's line about that capability, not skipped.
+    /// The capability `sc` needs and the target lacks, if any: narrowing (a refresh that
+    /// names a strict subset of its grant's scope) by a client registered for one resource
+    /// scope. Such a scenario is accounted for by the report's line about that capability,
+    /// not skipped. The grant of each named refresh token is followed through the steps;
+    /// a token the steps do not trace counts as a whole grant.
     pub(super) fn untestable(&self, sc: &Scenario) -> Option<String> {
-        let subset = sc.steps.iter().any(|step| match step.kind {
-            StepKind::Authorize { scope, .. } => scope != Scope::ALL,
-            StepKind::Refresh {
-                scope: Some(scope), ..
-            } => scope != Scope::ALL,
-            _ => false,
-        });
-        if !subset {
+        let mut grant_of: std::collections::HashMap<&str, Scope> = Default::default();
+        let mut narrows = false;
+        for step in &sc.steps {
+            match &step.kind {
+                StepKind::Authorize {
+                    scope,
+                    refresh: Some(name),
+                    ..
+                } => {
+                    grant_of.insert(name, *scope);
+                }
+                StepKind::Refresh {
+                    rt, scope, refresh, ..
+                } => {
+                    let grant = grant_of.get(rt.as_str()).copied().unwrap_or(Scope::ALL);
+                    narrows |= scope.is_some_and(|r| r != grant && r.is_subset(grant));
+                    if let Some(name) = refresh {
+                        grant_of.insert(name, grant);
+                    }
+                }
+                StepKind::RefreshLost {
+                    rt,
+                    refresh: Some(name),
+                    ..
+                } => {
+                    let grant = grant_of.get(rt.as_str()).copied().unwrap_or(Scope::ALL);
+                    grant_of.insert(name, grant);
+                }
+                _ => {}
+            }
+        }
+        if !narrows {
             return None;
         }
         self.authorizing(sc)
