@@ -60,8 +60,9 @@ pub enum ScenarioStatus {
     Skipped,
     /// The scenario itself is wrong for this policy (a pinned expectation the model contradicts).
     Error,
-    /// Not run: it needs a capability the target lacks (a strict subset of a client's one
-    /// resource scope); the report's `could not test:` line for that capability names it.
+    /// Not run: it needs a capability the target lacks (narrowing, for a client registered
+    /// for one resource scope); the report's `could not test:` line for that capability
+    /// names it.
     Untestable,
 }
 
