@@ -247,11 +247,7 @@ pub fn markdown(r: &Report) -> String {
         r.actions
     );
     if let Some(c) = &r.coverage {
-        let _ = writeln!(
-            out,
-            "Exhaustive to depth {}: {} sequences, {} of {} model transitions covered.\n",
-            c.depth, c.sequences, c.covered, c.transitions
-        );
+        let _ = writeln!(out, "Exhaustive to depth {}: {}.\n", c.depth, c.summary());
     }
     out.push_str("| scenario | status | note |\n|---|---|---|\n");
     for s in &r.scenarios {

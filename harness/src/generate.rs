@@ -3,9 +3,11 @@
 //!
 //! A breadth-first walk of the spec from the initial state, one grant, the model checker's
 //! action alphabet (`LifecycleModel::steps`) cut to what the target can do ([`Reach`]:
-//! restarts added when the target can restart, scope choices left out for a client with
-//! no resource scope, revocation, introspection and resource calls for a target without
-//! that endpoint), so the transitions counted are the ones the target can reach.
+//! restarts added when the target can restart, narrowing left out for a client registered
+//! for fewer than two resource scopes and every named scope for one with none
+//! ([`Scopes`]), revocation,
+//! introspection and resource calls for a target without that endpoint), so the
+//! transitions counted are the ones the target can reach.
 //! A transition is (state, action, outcome); for each one first reached, the walk keeps the
 //! action path that reaches it; paths that are prefixes of other kept paths are dropped,
 //! since the longer one covers them. Each sequence starts from a fresh grant, so sequences
@@ -32,8 +34,58 @@ pub struct Generated {
     pub depth: u16,
     /// The sequences to run.
     pub sequences: Vec<Vec<Action>>,
-    /// Every transition reachable within the depth.
+    /// Every transition the target can reach within the depth.
     pub transitions: HashSet<Transition>,
+    /// How many transitions the model reaches within the depth with every capability (as
+    /// many as `transitions` for a target that has them all).
+    pub model_transitions: usize,
+}
+
+/// How the model's two resource scopes (`read`, `write`) stand on a client's registration.
+///
+/// The model's whole scope is always the client's whole resource registration. RFC 6749 §6
+/// gives a refresh two ways to name a scope other than the grant's: narrowing (a strict
+/// subset of the grant) and widening (a scope "not originally granted", refused). Widening
+/// needs a scope the grant does not hold, which any registration has (a scope it was never
+/// granted, see `wire::scope_names`); narrowing needs a strict subset of the grant, which a
+/// grant of one resource scope does not have. So one resource scope leaves out only
+/// narrowing a whole grant; none leaves out every named scope.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scopes {
+    /// No resource scope (only `openid` / `offline_access`, the userinfo endpoint as the
+    /// protected resource): a grant is the whole registration and no `scope` can be named.
+    None,
+    /// One resource scope: it is the model's whole scope, and a `read` grant's too.
+    One,
+    /// Two or more: the first two are `read` and `write`.
+    #[default]
+    Two,
+}
+
+impl Scopes {
+    /// The scopes of a registration with `n` resource scopes.
+    pub fn of(n: usize) -> Scopes {
+        match n {
+            0 => Scopes::None,
+            1 => Scopes::One,
+            _ => Scopes::Two,
+        }
+    }
+
+    /// Whether a client registered so can be authorized for `scope`.
+    pub fn can_authorize(self, scope: Scope) -> bool {
+        self != Scopes::None || scope == Scope::ALL
+    }
+
+    /// Whether it can name `scope` on a refresh of a grant of `grant`: anything with two
+    /// resource scopes, nothing with none, and with one anything but narrowing.
+    pub fn can_refresh(self, grant: Scope, scope: Scope) -> bool {
+        match self {
+            Scopes::Two => true,
+            Scopes::One => scope == grant || !scope.is_subset(grant),
+            Scopes::None => false,
+        }
+    }
 }
 
 /// What a target lets a walk do beyond the model's own choices.
@@ -41,10 +93,8 @@ pub struct Generated {
 pub struct Reach {
     /// The target can be restarted: `Restart` once a grant exists.
     pub restarts: bool,
-    /// Which clients have a resource scope to choose with, `[confidential, public]`: a
-    /// narrow authorization and a refresh that names a scope (narrowing, widening) need
-    /// one; without it a client's every grant is its whole registration.
-    pub scope_choice: [bool; 2],
+    /// What each client's registration lets it ask for, `[confidential, public]`.
+    pub scopes: [Scopes; 2],
     /// It has a revocation endpoint (RFC 7009): `Revoke`.
     pub revocation: bool,
     /// It has an introspection endpoint (RFC 7662): `Introspect`.
@@ -59,29 +109,38 @@ impl Reach {
     pub fn full(restarts: bool) -> Reach {
         Reach {
             restarts,
-            scope_choice: [true, true],
+            scopes: [Scopes::Two, Scopes::Two],
             revocation: true,
             introspection: true,
             resource: true,
         }
     }
 
-    fn chooses_scope(&self, t: ClientType) -> bool {
-        self.scope_choice[match t {
+    /// What client type `t` can ask for.
+    pub fn scopes(&self, t: ClientType) -> Scopes {
+        self.scopes[match t {
             ClientType::Confidential => 0,
             ClientType::Public => 1,
         }]
     }
 
+    /// Whether every capability the model has is there (the walk is the model's own).
+    pub fn is_full(&self) -> bool {
+        *self == Reach::full(self.restarts)
+    }
+
     /// Whether the target can take `a` in `s`.
     pub fn allows(&self, s: &State, a: &Action) -> bool {
         match *a {
-            Action::Authorize { client, scope, .. } => {
-                scope == Scope::ALL || self.chooses_scope(client)
-            }
+            Action::Authorize { client, scope, .. } => self.scopes(client).can_authorize(scope),
             Action::Refresh {
-                rt, scope: Some(_), ..
-            } => self.chooses_scope(s.rt_grant(rt).client),
+                rt,
+                scope: Some(scope),
+                ..
+            } => {
+                let g = s.rt_grant(rt);
+                self.scopes(g.client).can_refresh(g.scope, scope)
+            }
             Action::Revoke { .. } => self.revocation,
             Action::Introspect { .. } => self.introspection,
             Action::UseAccess { .. } => self.resource,
@@ -135,8 +194,20 @@ impl Walker {
     }
 }
 
-/// Sequences covering every transition within `depth` actions under `policy`.
+/// Sequences covering every transition within `depth` actions under `policy` that the
+/// target can `reach`.
 pub fn exhaustive(policy: &Policy, depth: u16, reach: Reach) -> Generated {
+    let mut g = cover(policy, depth, reach);
+    if !reach.is_full() {
+        g.model_transitions = cover(policy, depth, Reach::full(reach.restarts))
+            .transitions
+            .len();
+    }
+    g
+}
+
+/// [`exhaustive`] for one reach (`model_transitions` counts that reach's transitions).
+fn cover(policy: &Policy, depth: u16, reach: Reach) -> Generated {
     let mut walker = Walker::new(policy, depth, reach);
     let mut transitions: HashSet<Transition> = HashSet::new();
     let mut kept: Vec<Vec<Action>> = Vec::new();
@@ -185,6 +256,7 @@ pub fn exhaustive(policy: &Policy, depth: u16, reach: Reach) -> Generated {
     Generated {
         depth,
         sequences,
+        model_transitions: transitions.len(),
         transitions,
     }
 }
@@ -219,10 +291,12 @@ pub fn all_sequences(policy: &Policy, depth: u16, reach: Reach) -> Generated {
             out.insert(path);
         }
     }
+    let cover = exhaustive(policy, depth, reach);
     Generated {
         depth,
         sequences: out.into_iter().collect(),
-        transitions: exhaustive(policy, depth, reach).transitions,
+        transitions: cover.transitions,
+        model_transitions: cover.model_transitions,
     }
 }
 
@@ -253,7 +327,7 @@ mod tests {
         let p = Policy::profile("bcp").unwrap_or_default();
         let full = exhaustive(&p, 3, Reach::full(false));
         let reach = Reach {
-            scope_choice: [false, true],
+            scopes: [Scopes::None, Scopes::Two],
             ..Reach::full(false)
         };
         let cut = exhaustive(&p, 3, reach);
@@ -308,5 +382,57 @@ mod tests {
             .any(|a| matches!(a, Action::Revoke { .. } | Action::Introspect { .. })));
         assert!(all.iter().any(|a| matches!(a, Action::UseAccess { .. })));
         assert!(all.iter().any(|a| matches!(a, Action::Refresh { .. })));
+    }
+
+    #[test]
+    fn one_resource_scope_walks_everything_but_narrowing() {
+        let p = Policy::profile("bcp").unwrap_or_default();
+        let full = exhaustive(&p, 3, Reach::full(false));
+        let one = Reach {
+            scopes: [Scopes::One, Scopes::One],
+            ..Reach::full(false)
+        };
+        assert!(!one.is_full() && Reach::full(true).is_full());
+        let cut = exhaustive(&p, 3, one);
+        assert!(cut.transitions.len() < full.transitions.len());
+        assert!(cut.transitions.len() * 10 > full.transitions.len() * 8);
+        assert_eq!(cut.model_transitions, full.transitions.len());
+        assert_eq!(full.model_transitions, full.transitions.len());
+        let mut widened = false;
+        for seq in &cut.sequences {
+            let mut s = State::default();
+            let spec = Spec::new(p.clone());
+            for a in seq {
+                if let Action::Refresh {
+                    rt, scope: Some(r), ..
+                } = *a
+                {
+                    let grant = s.rt_grant(rt).scope;
+                    assert!(r == grant || !r.is_subset(grant), "narrowing in {seq:?}");
+                    widened |= !r.is_subset(grant);
+                }
+                let Ok(mut outs) = spec.step(&s, a) else {
+                    break;
+                };
+                if outs.is_empty() {
+                    break;
+                }
+                let (o, mut post) = outs.swap_remove(0);
+                observe(&p, &s, a, &o, &mut post);
+                s = post;
+            }
+        }
+        assert!(widened, "widening is walked with one resource scope");
+        let none = Reach {
+            scopes: [Scopes::None, Scopes::None],
+            ..Reach::full(false)
+        };
+        assert!(exhaustive(&p, 3, none).transitions.len() < cut.transitions.len());
+        assert!(Scopes::One.can_refresh(Scope::READ, Scope::ALL));
+        assert!(!Scopes::One.can_refresh(Scope::ALL, Scope::READ));
+        assert!(!Scopes::None.can_refresh(Scope::ALL, Scope::ALL));
+        assert!(Scopes::One.can_authorize(Scope::READ));
+        assert!(!Scopes::None.can_authorize(Scope::READ));
+        assert_eq!(Scopes::of(1), Scopes::One);
     }
 }

@@ -67,6 +67,10 @@ pub enum ScenarioStatus {
     /// Stopped by an infrastructure problem (a request got no answer): what it had not
     /// reached is not tested, and nothing is judged about the server.
     Interrupted,
+    /// Not run: it needs a capability the target lacks (narrowing, for a client registered
+    /// for one resource scope); the report's `could not test:` line for that capability
+    /// names it.
+    Untestable,
 }
 
 /// One scenario's result.
@@ -163,8 +167,11 @@ pub struct Coverage {
     pub depth: u16,
     /// Sequences run.
     pub sequences: usize,
-    /// Transitions the model reaches within the depth.
+    /// Transitions within the depth the target can reach: the model's, less those that
+    /// need a capability the target lacks (an endpoint, a strict subset of a scope).
     pub transitions: usize,
+    /// Every transition the model reaches within the depth, whatever the target can do.
+    pub model_transitions: usize,
     /// Those the run took.
     pub covered: usize,
     /// Distinct (state, action) pairs within the depth: where the server may choose (rotation
@@ -173,6 +180,30 @@ pub struct Coverage {
     pub pairs: usize,
     /// The pairs the run took (with any outcome).
     pub pairs_covered: usize,
+}
+
+impl Coverage {
+    /// "N sequences, C of M transitions the target can reach covered (P%) …": the line the
+    /// human report, the generated result's transcript and `report.md` share.
+    pub fn summary(&self) -> String {
+        let of_model = if self.model_transitions > self.transitions {
+            format!(
+                "; the model has {} within the depth, the rest need what the target lacks",
+                self.model_transitions
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{} sequences, {} of {} transitions the target can reach covered ({:.0}%{of_model}), {} of {} (state, action) pairs",
+            self.sequences,
+            self.covered,
+            self.transitions,
+            100.0 * self.covered as f64 / (self.transitions.max(1)) as f64,
+            self.pairs_covered,
+            self.pairs
+        )
+    }
 }
 
 /// A failed or warned check, with the trace that shows it.
@@ -371,6 +402,7 @@ impl Report {
                 ScenarioStatus::Skipped => "skip",
                 ScenarioStatus::Error => "ERR ",
                 ScenarioStatus::Interrupted => "INTR",
+                ScenarioStatus::Untestable => "n/a ",
             };
             out.push_str(&format!("{mark} {}", s.name));
             if let Some(r) = &s.reason {
@@ -415,14 +447,9 @@ impl Report {
         }
         if let Some(c) = &self.coverage {
             out.push_str(&format!(
-                "\nexhaustive to depth {}: {} sequences, {} of {} model transitions covered ({:.0}%), {} of {} (state, action) pairs\n",
+                "\nexhaustive to depth {}: {}\n",
                 c.depth,
-                c.sequences,
-                c.covered,
-                c.transitions,
-                100.0 * c.covered as f64 / (c.transitions.max(1)) as f64,
-                c.pairs_covered,
-                c.pairs
+                c.summary()
             ));
         }
         for r in &self.replays {

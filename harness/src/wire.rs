@@ -8,64 +8,124 @@
 use tokenlife_model::state::Scope;
 use tokenlife_model::ErrorCode;
 
+use crate::generate::Scopes;
 use crate::http::Response;
 use crate::oracle::Observed;
 use crate::secret::Secret;
 use crate::target::ClientConfig;
 
-/// The model scope bits as the client's scope names. A client with no resource scope (the
-/// userinfo endpoint as its protected resource) has one scope only, its whole
-/// registration: the model's whole scope, no resource names; a part of it cannot be asked
-/// for (the walk and the scenarios leave narrowing and widening out for such a client).
-pub fn scope_names(client: &ClientConfig, scope: Scope) -> Result<Vec<String>, String> {
-    let names = client.resource_scopes();
-    if names.is_empty() {
-        return if scope == Scope::ALL {
-            Ok(Vec::new())
-        } else {
-            Err(no_resource_scope([client]))
-        };
-    }
-    let mut out = Vec::new();
-    for bit in 0..Scope::NAMES.len() {
-        if scope.0 & (1 << bit) != 0 {
-            out.push(names.get(bit).cloned().ok_or_else(|| {
-                format!(
-                    "client `{}` has no resource scope for the model's `{}`",
-                    client.id,
-                    Scope::NAMES[bit]
-                )
-            })?);
+/// The scope a refresh names to widen a grant of a client registered for one resource
+/// scope: a scope token no grant of it holds (see [`scope_names`]).
+pub const NOT_GRANTED: &str = "tokenlife-not-granted";
+
+/// What the model's scope bits stand for on the wire, for one grant of one client.
+enum Map {
+    /// These names are the model's whole scope together (one resource scope, or none).
+    Whole(Vec<String>),
+    /// Bit `i` is `names[i]`.
+    Bits(Vec<String>),
+}
+
+/// The map for a grant of `grant` (the scope it was authorized with) to `client`.
+///
+/// The model's whole scope is the client's whole resource registration. With two resource
+/// scopes, `read` and `write` are the first two. With none, the grant is the registration
+/// and no scope can be named. With one, a grant of the whole scope is that name; a grant of
+/// the model's `read` (a strict subset) is that name too, and `write` then stands for
+/// [`NOT_GRANTED`], a scope the grant does not hold: asking for `read write` on a refresh
+/// asks for a scope "not originally granted by the resource owner", which RFC 6749 §6
+/// forbids and §5.2 answers `invalid_scope` ("exceeds the scope granted"), so widening is
+/// tested with one scope. Narrowing a grant of the whole scope to a strict subset is what
+/// one scope cannot express (see [`one_resource_scope`]).
+fn map(client: &ClientConfig, grant: Scope) -> Map {
+    let mut names = client.resource_scopes();
+    match Scopes::of(names.len()) {
+        Scopes::One if grant != Scope::ALL => {
+            names.push(NOT_GRANTED.to_string());
+            Map::Bits(names)
         }
+        Scopes::None | Scopes::One => Map::Whole(names),
+        Scopes::Two => Map::Bits(names),
     }
-    Ok(out)
+}
+
+/// How the model's scopes stand on `client`'s registration (see [`Scopes`]).
+pub fn scopes_of(client: &ClientConfig) -> Scopes {
+    Scopes::of(client.resource_scopes().len())
+}
+
+/// The model scope bits as the client's scope names, in a grant authorized for `grant`
+/// (see `map`). A strict subset of a whole grant needs two resource scopes; asked of a
+/// client with fewer, the error is the capability it lacks (the walk and the scenarios
+/// leave such requests out beforehand, see [`Scopes`]).
+pub fn scope_names(
+    client: &ClientConfig,
+    grant: Scope,
+    scope: Scope,
+) -> Result<Vec<String>, String> {
+    match map(client, grant) {
+        Map::Whole(names) if scope == Scope::ALL => Ok(names),
+        Map::Whole(names) if names.is_empty() => Err(no_resource_scope([client])),
+        Map::Whole(_) => Err(one_resource_scope([client])),
+        Map::Bits(names) => Ok((0..Scope::NAMES.len())
+            .filter(|bit| scope.0 & (1 << bit) != 0)
+            .filter_map(|bit| names.get(bit).cloned())
+            .collect()),
+    }
+}
+
+/// "client `a` has" / "clients `a` and `b` have".
+fn who<'c>(clients: impl IntoIterator<Item = &'c ClientConfig>, one: &str, many: &str) -> String {
+    let ids: Vec<String> = clients.into_iter().map(|c| format!("`{}`", c.id)).collect();
+    match ids.as_slice() {
+        [id] => format!("client {id} {one}"),
+        _ => format!("clients {} {many}", ids.join(" and ")),
+    }
 }
 
 /// Why a client cannot take part in scope narrowing or widening: the reason a scenario
 /// that needs them is skipped, and the report's line about what could not be tested.
 pub fn no_resource_scope<'c>(clients: impl IntoIterator<Item = &'c ClientConfig>) -> String {
-    let ids: Vec<String> = clients.into_iter().map(|c| format!("`{}`", c.id)).collect();
-    let who = match ids.as_slice() {
-        [one] => format!("client {one} has"),
-        _ => format!("clients {} have", ids.join(" and ")),
-    };
-    format!("scope narrowing and widening — {who} no resource scope")
+    format!(
+        "scope narrowing and widening — {} no resource scope",
+        who(clients, "has", "have")
+    )
 }
 
-/// A scope string read as model bits (names the client does not map are ignored). For a
-/// client with no resource scope every grant is the whole scope (see [`scope_names`]).
-pub fn scope_bits(client: &ClientConfig, text: &str) -> Scope {
-    let names = client.resource_scopes();
-    if names.is_empty() {
-        return Scope::ALL;
+/// The capability clients registered for one resource scope lack: a strict subset of a
+/// grant of it, which narrowing a refresh (RFC 6749 §6) needs. The report's line about it,
+/// and the reason of each scenario it accounts for.
+pub fn one_resource_scope<'c>(clients: impl IntoIterator<Item = &'c ClientConfig>) -> String {
+    let clients: Vec<&ClientConfig> = clients.into_iter().collect();
+    let names: Vec<String> = clients
+        .iter()
+        .flat_map(|c| c.resource_scopes())
+        .map(|n| format!("`{n}`"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    format!(
+        "scope narrowing, a refresh asking for a strict subset of the grant (RFC 6749 §6) — {} one resource scope ({}), and a strict subset needs two",
+        who(clients, "is registered for", "are registered for"),
+        names.join(", ")
+    )
+}
+
+/// A scope string read as model bits in a grant authorized for `grant` (names the map
+/// does not hold are ignored; see `map`).
+pub fn scope_bits(client: &ClientConfig, grant: Scope, text: &str) -> Scope {
+    let has = |name: &String| text.split_whitespace().any(|w| w == name);
+    match map(client, grant) {
+        Map::Whole(names) if names.is_empty() || names.iter().any(has) => Scope::ALL,
+        Map::Whole(_) => Scope::EMPTY,
+        Map::Bits(names) => Scope(
+            names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| has(n))
+                .fold(0u8, |bits, (i, _)| bits | 1 << i),
+        ),
     }
-    let mut bits = 0u8;
-    for word in text.split_whitespace() {
-        if let Some(i) = names.iter().position(|n| n == word) {
-            bits |= 1 << i;
-        }
-    }
-    Scope(bits)
 }
 
 /// What a token response showed besides the tokens, for the protocol checks.
@@ -111,8 +171,13 @@ pub fn id_token_claims(token: &str) -> Result<IdClaims, String> {
         .collect())
 }
 
-/// Reads a token endpoint response; `Err` says why it is no OAuth response at all.
-pub fn read_token(r: &Response, client: &ClientConfig) -> Result<(Observed, TokenExtras), String> {
+/// Reads a token endpoint response for a grant authorized for `grant`; `Err` says why it
+/// is no OAuth response at all.
+pub fn read_token(
+    r: &Response,
+    client: &ClientConfig,
+    grant: Scope,
+) -> Result<(Observed, TokenExtras), String> {
     let body = r
         .json_object()
         .map_err(|e| format!("{} from the token endpoint: {e}", r.status))?;
@@ -149,7 +214,7 @@ pub fn read_token(r: &Response, client: &ClientConfig) -> Result<(Observed, Toke
                 Observed::Tokens {
                     access: Secret::new(access),
                     refresh,
-                    scope: scope_text.map(|s| scope_bits(client, s)),
+                    scope: scope_text.map(|s| scope_bits(client, grant, s)),
                 },
                 extras,
             ))
@@ -288,18 +353,41 @@ pub(crate) mod tests {
 
     #[test]
     fn scopes_map_both_ways() {
+        let all = Scope::ALL;
         let c = client(AuthMethod::None);
-        assert_eq!(scope_names(&c, Scope::ALL).unwrap(), vec!["read", "write"]);
-        assert_eq!(scope_bits(&c, "openid offline_access write"), Scope::WRITE);
+        assert_eq!(scope_names(&c, all, all).unwrap(), vec!["read", "write"]);
+        assert_eq!(
+            scope_bits(&c, all, "openid offline_access write"),
+            Scope::WRITE
+        );
+        assert_eq!(scope_bits(&c, Scope::READ, "read write"), all);
         let mut bare = client(AuthMethod::None);
         bare.scope = vec!["openid".into(), "offline_access".into()];
-        assert_eq!(
-            scope_names(&bare, Scope::ALL).unwrap(),
-            Vec::<String>::new()
-        );
-        let e = scope_names(&bare, Scope::READ).unwrap_err();
+        assert_eq!(scope_names(&bare, all, all).unwrap(), Vec::<String>::new());
+        let e = scope_names(&bare, all, Scope::READ).unwrap_err();
         assert!(e.contains("has no resource scope"), "{e}");
-        assert_eq!(scope_bits(&bare, "openid offline_access"), Scope::ALL);
+        assert_eq!(scope_bits(&bare, all, "openid offline_access"), all);
+        // One resource scope: a whole grant is that name, and cannot be narrowed.
+        let mut one = client(AuthMethod::None);
+        one.scope = vec!["openid".into(), "offline_access".into(), "api".into()];
+        assert_eq!(scopes_of(&one), Scopes::One);
+        assert_eq!(scope_names(&one, all, all).unwrap(), vec!["api"]);
+        let e = scope_names(&one, all, Scope::READ).unwrap_err();
+        assert!(
+            e.contains("client `app a` is registered for one resource scope (`api`)"),
+            "{e}"
+        );
+        assert_eq!(scope_bits(&one, all, "openid offline_access api"), all);
+        assert_eq!(scope_bits(&one, all, "openid"), Scope::EMPTY);
+        // A `read` grant is that name too; widening it asks for a scope it does not hold.
+        let read = Scope::READ;
+        assert_eq!(scope_names(&one, read, read).unwrap(), vec!["api"]);
+        assert_eq!(
+            scope_names(&one, read, all).unwrap(),
+            vec!["api", NOT_GRANTED]
+        );
+        assert_eq!(scope_bits(&one, read, "openid api"), read);
+        assert_eq!(scope_bits(&one, read, &format!("api {NOT_GRANTED}")), all);
     }
 
     #[test]
@@ -310,7 +398,7 @@ pub(crate) mod tests {
             headers: vec![("cache-control".into(), "no-store".into())],
             body: br#"{"access_token":"a","refresh_token":"r","token_type":"Bearer","expires_in":60,"scope":"read"}"#.to_vec(),
         };
-        let (o, x) = read_token(&ok, &c).unwrap();
+        let (o, x) = read_token(&ok, &c, Scope::ALL).unwrap();
         assert!(matches!(
             o,
             Observed::Tokens {
@@ -324,6 +412,8 @@ pub(crate) mod tests {
             headers: vec![],
             body: b"oops".to_vec(),
         };
-        assert!(read_token(&bad, &c).unwrap_err().contains("500"));
+        assert!(read_token(&bad, &c, Scope::ALL)
+            .unwrap_err()
+            .contains("500"));
     }
 }

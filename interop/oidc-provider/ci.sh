@@ -10,7 +10,9 @@
 #
 # Environment: TOKENLIFE (the binary; default target/debug/tokenlife, built first),
 # ACCESS_TTL / REFRESH_TTL / SKEW (passed to start.js), SEED (the random sequences' seed,
-# default 1), REPORT_DIR (keeps report.json, junit.xml and report.md).
+# default 1), REPORT_DIR (keeps report.json, junit.xml and report.md), SCOPES (passed to
+# start.js: the clients' registered scopes; SCOPES="openid offline_access api" is the
+# second target, one resource scope).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -45,7 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "== starting node-oidc-provider"
+echo "== starting node-oidc-provider${SCOPES:+ (scopes: $SCOPES)}"
 target="$work/target.toml"
 log="$work/provider.log"
 (cd "$here" && TARGET_FILE="$target" exec node start.js) >"$log" 2>&1 &

@@ -7,7 +7,8 @@
 // What is configured, and why (each knob is node-oidc-provider's own configuration):
 // - grants: authorization_code + refresh_token; two clients, a confidential one
 //   (client_secret_basic) and a public one (none + PKCE, which the provider requires for it);
-// - scopes openid, offline_access, read, write; a refresh token is issued only for
+// - scopes openid, offline_access, read, write (or $SCOPES: e.g. "openid offline_access api",
+//   the common set-up with one resource scope); a refresh token is issued only for
 //   offline_access, which the provider keeps only with prompt=consent (OIDC Core §11);
 // - rotateRefreshToken: true — every refresh rotates, for both client types;
 // - ttl.AccessToken / ttl.RefreshToken from $ACCESS_TTL / $REFRESH_TTL (seconds), the same
@@ -16,7 +17,9 @@
 // - an interaction route that logs the test user in and grants every requested scope
 //   without any page, redirecting back (so tokenlife's authorize mode "redirect" works);
 // - /api/resource: a protected resource that looks the access token up in the provider and
-//   answers 401 with `WWW-Authenticate: Bearer error="invalid_token"` when it is dead.
+//   answers 401 with `WWW-Authenticate: Bearer error="invalid_token"` when it is dead; with
+//   $SCOPES, 403 `insufficient_scope` (RFC 6750 §3.1) for a live token without its resource
+//   scopes.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -41,7 +44,12 @@ const SKEW = process.env.SKEW ?? '2s';
 // $PROFILE a built-in profile to compare against (e.g. PROFILE=bcp).
 const PROFILE = process.env.PROFILE ?? '';
 const ACCOUNT = 'alice';
-const SCOPE = 'openid offline_access read write';
+// $SCOPES: the scopes both clients are registered for (and the provider knows); those other
+// than openid and offline_access are resource scopes, which the resource then requires.
+const SCOPE = scopes(process.env.SCOPES);
+const RESOURCE_SCOPES = process.env.SCOPES
+  ? SCOPE.split(' ').filter((s) => s !== 'openid' && s !== 'offline_access')
+  : [];
 
 function seconds(name, fallback) {
   const raw = process.env[name];
@@ -52,6 +60,16 @@ function seconds(name, fallback) {
     process.exit(2);
   }
   return n;
+}
+
+function scopes(raw) {
+  if (raw === undefined || raw.trim() === '') return 'openid offline_access read write';
+  const list = raw.trim().split(/\s+/);
+  if (!list.every((s) => /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s))) {
+    console.error(`SCOPES must be space-separated scope tokens (RFC 6749 §3.3), not ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return [...new Set(list)].join(' ');
 }
 
 // A fresh signing key per start: the provider refuses to run in production mode on its
@@ -156,6 +174,16 @@ async function resource(provider, req, res) {
       : 'Bearer realm="tokenlife"');
     res.setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ error: 'invalid_token' }));
+    return;
+  }
+  const granted = new Set((token.scope ?? '').split(' '));
+  const missing = RESOURCE_SCOPES.filter((s) => !granted.has(s));
+  if (missing.length > 0) {
+    res.statusCode = 403;
+    res.setHeader('WWW-Authenticate',
+      `Bearer realm="tokenlife", error="insufficient_scope", scope="${RESOURCE_SCOPES.join(' ')}"`);
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ error: 'insufficient_scope' }));
     return;
   }
   res.setHeader('Content-Type', 'application/json');

@@ -584,7 +584,8 @@ enum Reading {
 }
 
 fn read_token(r: &HttpResponse, client: &ClientConfig) -> Reading {
-    match wire::read_token(r, client) {
+    // Load authorizes a client for its whole registration and never names a scope.
+    match wire::read_token(r, client, tokenlife_model::state::Scope::ALL) {
         Ok((
             Observed::Tokens {
                 access, refresh, ..

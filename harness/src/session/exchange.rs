@@ -75,7 +75,7 @@ impl Harness {
                 offline,
             } => {
                 let c = self.client(client)?;
-                let mut names = wire::scope_names(c, scope).map_err(Stop::Skipped)?;
+                let mut names = wire::scope_names(c, scope, scope).map_err(Stop::Skipped)?;
                 // Only what the client is registered for: a server refuses the whole
                 // authorization for one scope too many (`invalid_scope`). A policy that
                 // requires `offline_access` of a client not registered for it is refused
@@ -112,7 +112,9 @@ impl Harness {
                     verifier: code.verifier.clone(),
                     reference: Reference::default(),
                 });
-                let (o, x) = self.exchange_code(c, &code.code, &code.verifier).await?;
+                let (o, x) = self
+                    .exchange_code(c, scope, &code.code, &code.verifier)
+                    .await?;
                 Ok((o, None, Protocol::Token(x, Some(scope))))
             }
             Action::ReplayCode { grant } => {
@@ -124,7 +126,8 @@ impl Harness {
                     (g.client, g.code.clone(), g.verifier.clone())
                 };
                 let c = self.client(client)?;
-                let (o, x) = self.exchange_code(c, &code, &verifier).await?;
+                let granted = state.grants[grant.0 as usize].scope;
+                let (o, x) = self.exchange_code(c, granted, &code, &verifier).await?;
                 Ok((o, None, Protocol::Token(x, None)))
             }
             Action::Refresh { by, rt, scope } => {
@@ -199,12 +202,13 @@ impl Harness {
     async fn exchange_code(
         &self,
         c: &ClientConfig,
+        grant: Scope,
         code: &Secret,
         verifier: &Secret,
     ) -> Result<(Observed, TokenExtras), Exchange> {
         let req = request::code_exchange(&self.endpoints.token, c, code, verifier);
         let r = self.send(&req, checks::TOKEN_RESPONSE).await?;
-        wire::read_token(&r, c).map_err(|m| Exchange::Broken(checks::TOKEN_RESPONSE, m))
+        wire::read_token(&r, c, grant).map_err(|m| Exchange::Broken(checks::TOKEN_RESPONSE, m))
     }
 
     async fn refresh(
@@ -219,8 +223,9 @@ impl Harness {
         let creds = self.credentials(by, owner)?;
         let owner_client = self.client(owner)?;
         let value = s.value(TokenRef::Refresh(rt))?;
+        let grant = state.rt_grant(rt).scope;
         let names = match scope {
-            Some(sc) => Some(wire::scope_names(owner_client, sc).map_err(Stop::Skipped)?),
+            Some(sc) => Some(wire::scope_names(owner_client, grant, sc).map_err(Stop::Skipped)?),
             None => None,
         };
         let names = names.map(|n| n.join(" "));
@@ -231,7 +236,7 @@ impl Harness {
             creds,
         );
         let r = self.send(&req, checks::TOKEN_RESPONSE).await?;
-        let (o, x) = wire::read_token(&r, owner_client)
+        let (o, x) = wire::read_token(&r, owner_client, grant)
             .map_err(|m| Exchange::Broken(checks::TOKEN_RESPONSE, m))?;
         let requested = Some(scope.unwrap_or(state.rts[rt.0 as usize].scope));
         Ok((o, Some(value), Protocol::Token(x, requested)))

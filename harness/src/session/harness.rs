@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use tokenlife_model::explore::fingerprint;
 use tokenlife_model::{Action, Actor, ClientType, Outcome};
 
 use super::state::{Session, Stop};
 use crate::checks::{self, Verdict};
 use crate::discovery::{discover, DiscoveryError, Endpoints};
-use crate::generate::Reach;
+use crate::generate::{Reach, Scopes};
 use crate::http::{Http, HttpConfig, HttpError};
 use crate::report::ScenarioResult;
 use crate::request::Credentials;
@@ -182,20 +181,17 @@ impl Harness {
         Session::new(&self.target, self.options.fail_on_should, result)
     }
 
-    /// What the walks of this target may do: restarts through [`Control`], scope choices
-    /// for a client with a resource scope, the calls its endpoints allow.
+    /// What the walks of this target may do: restarts through [`Control`], the scopes each
+    /// client's registration lets it ask for, the calls its endpoints allow.
     pub(super) fn reach(&self) -> Reach {
-        let chooses = |t| {
+        let scopes = |t| {
             self.target
                 .client_of(t)
-                .is_some_and(|c| !c.resource_scopes().is_empty())
+                .map_or(Scopes::None, crate::wire::scopes_of)
         };
         Reach {
             restarts: self.control.is_some(),
-            scope_choice: [
-                chooses(ClientType::Confidential),
-                chooses(ClientType::Public),
-            ],
+            scopes: [scopes(ClientType::Confidential), scopes(ClientType::Public)],
             revocation: self.endpoints.revocation.is_some(),
             introspection: self.endpoints.introspection.is_some(),
             resource: self.endpoints.resource.is_some(),
@@ -246,11 +242,8 @@ impl Harness {
                 return Err(Stop::Failed(format!("step {n}: restart failed: {m}")));
             }
         }
-        s.covered.insert((
-            fingerprint(s.set.first()),
-            Action::Restart,
-            Outcome::Nothing,
-        ));
+        let pre = s.set.first().clone();
+        s.cover(&pre, Action::Restart, Outcome::Nothing);
         s.set.restart();
         s.history.restarted = true;
         s.line(format!("{n}. the server restarts"));

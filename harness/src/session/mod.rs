@@ -34,10 +34,11 @@ pub use harness::{BoxFuture, ConnectError, Control, Harness, RunOptions};
 pub use sequence::{CONCURRENCY, SHRINK_RUNS};
 
 use crate::checks::{self, Verdict};
+use crate::generate::Scopes;
 use crate::report::{Evaluation, Report, ScenarioResult, ScenarioStatus};
 use crate::scenario::{Scenario, ScenarioSet};
 use crate::target::Target;
-use crate::wire::no_resource_scope;
+use crate::wire::{no_resource_scope, one_resource_scope, scopes_of};
 
 impl Harness {
     /// Runs every selected scenario, one after another (the endpoint clock is global).
@@ -65,14 +66,23 @@ impl Harness {
                 notes.push(format!("could not test: {what}"));
             }
         }
-        let bare: Vec<_> = [ClientType::Confidential, ClientType::Public]
-            .into_iter()
-            .filter_map(|t| self.target.client_of(t))
-            .filter(|c| c.resource_scopes().is_empty())
-            .collect();
+        let registered = |scopes: Scopes| -> Vec<_> {
+            [ClientType::Confidential, ClientType::Public]
+                .into_iter()
+                .filter_map(|t| self.target.client_of(t))
+                .filter(|c| scopes_of(c) == scopes)
+                .collect()
+        };
+        let bare = registered(Scopes::None);
         if !bare.is_empty() {
             notes.push(format!("could not test: {}", no_resource_scope(bare)));
         }
+        // Completed with the scenarios it accounts for once they have run.
+        let one_scope = registered(Scopes::One);
+        let one_scope_note = (!one_scope.is_empty()).then(|| {
+            notes.push(format!("could not test: {}", one_resource_scope(one_scope)));
+            notes.len() - 1
+        });
         if let Some(listed) = self.endpoints.refresh_grant_listed {
             let c = checks::DISCOVERY_REFRESH_GRANT;
             let verdict = if listed {
@@ -141,6 +151,14 @@ impl Harness {
             results.push(r);
         }
         crate::progress::finish(&progress);
+        let untestable: Vec<&str> = results
+            .iter()
+            .filter(|r| r.status == ScenarioStatus::Untestable)
+            .map(|r| r.name.as_str())
+            .collect();
+        if let (Some(i), false) = (one_scope_note, untestable.is_empty()) {
+            notes[i].push_str(&format!(" (scenarios {})", untestable.join(", ")));
+        }
         let mut coverage = None;
         if self.options.depth > 0 && !failed {
             let generate = if self.options.all_sequences {

@@ -37,7 +37,7 @@ impl Harness {
         }
         let began = tokio::time::Instant::now();
         let state = s.set.first().clone();
-        let owner = state.rt_grant(rt).client;
+        let (owner, grant) = (state.rt_grant(rt).client, state.rt_grant(rt).scope);
         let c = self.client(owner)?;
         let value = s.value(TokenRef::Refresh(rt))?;
         let refresh = Action::Refresh {
@@ -109,7 +109,7 @@ impl Harness {
                     continue;
                 }
                 Ok((false, sent, Ok(r), at)) => {
-                    wire::read_token(&r, c).map(|(o, _)| (refresh, sent, o, at))
+                    wire::read_token(&r, c, grant).map(|(o, _)| (refresh, sent, o, at))
                 }
                 Ok((true, sent, Ok(r), at)) => {
                     wire::read_revocation(&r).map(|(o, _)| (revoke, sent, o, at))

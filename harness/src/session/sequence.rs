@@ -107,12 +107,13 @@ impl Harness {
             depth: g.depth,
             sequences: g.sequences.len(),
             transitions: g.transitions.len(),
+            model_transitions: g.model_transitions,
             covered: reached,
             pairs: pairs.len(),
             pairs_covered,
         };
         agg.transcript.push(format!(
-            "{} sequences, {} actions: {reached} of {} model transitions covered",
+            "{} sequences, {} actions: {reached} of {} transitions the target can reach covered",
             g.sequences.len(),
             actions,
             g.transitions.len()

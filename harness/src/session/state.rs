@@ -5,9 +5,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use tokenlife_model::explore::fingerprint;
+use tokenlife_model::observe::observe;
 use tokenlife_model::spec::TokenRef;
 use tokenlife_model::state::{AtId, GrantId, RtId};
-use tokenlife_model::{Action, Actor, ClientType, Outcome, State};
+use tokenlife_model::{Action, Actor, ClientType, Outcome, Spec, State};
 
 use super::protocol::Reference;
 use crate::checks::{Check, Verdict};
@@ -60,6 +62,14 @@ pub(super) struct Session<'r> {
     pub(super) actions: usize,
     pub(super) fail_on_should: bool,
     pub(super) covered: HashSet<Transition>,
+    /// The walk's reading of the run so far, for coverage: the model state stepped by each
+    /// action with the outcome it was judged as, time moving only on `Tick`, as the
+    /// generator walked it. On a real clock the set's states have lived through the real
+    /// seconds every exchange took, so their deadlines (and fingerprints) are not the walk's;
+    /// each transition is counted in both readings. `None` once an answer left the walk's.
+    walk: Option<State>,
+    /// The spec the walk steps with.
+    spec: Spec,
     /// When the session began: model time 0 of a real clock.
     pub(super) started: tokio::time::Instant,
     /// The outcome each step was read as, by step number.
@@ -85,6 +95,8 @@ impl<'r> Session<'r> {
             actions: 0,
             fail_on_should,
             covered: HashSet::new(),
+            walk: Some(State::default()),
+            spec: Spec::new(target.policy.clone()),
             started: tokio::time::Instant::now(),
             outcomes: BTreeMap::new(),
         };
@@ -139,9 +151,28 @@ impl Session<'_> {
         Stop::Unanswered(format!("step {n}: {why}"))
     }
 
+    /// Counts `action` answered as `outcome` from `pre` (the set's first state before it)
+    /// as covered, and the walk's own transition too, stepping the walk.
+    pub(super) fn cover(&mut self, pre: &State, action: Action, outcome: Outcome) {
+        self.covered.insert((fingerprint(pre), action, outcome));
+        let Some(walk) = self.walk.take() else {
+            return;
+        };
+        let Ok(outs) = self.spec.step(&walk, &action) else {
+            return;
+        };
+        if let Some((o, mut post)) = outs.into_iter().find(|(o, _)| *o == outcome) {
+            observe(&self.spec.policy, &walk, &action, &o, &mut post);
+            self.covered.insert((fingerprint(&walk), action, outcome));
+            self.walk = Some(post);
+        }
+    }
+
     /// The attacker copies a refresh token: no exchange, only the model changes.
     pub(super) fn steal(&mut self, n: usize, a: &Action) {
         self.actions += 1;
+        let pre = self.set.first().clone();
+        self.cover(&pre, *a, Outcome::Nothing);
         self.set.steal(a);
         self.line(format!("{n}. {a}"));
     }

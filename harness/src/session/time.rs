@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use tokenlife_model::explore::fingerprint;
 use tokenlife_model::spec::{expiry_reason, TokenRef};
 use tokenlife_model::{Action, Outcome};
 
@@ -51,7 +50,7 @@ impl Harness {
                 break;
             };
             s.actions += 1;
-            let fp = fingerprint(s.set.first());
+            let pre = s.set.first().clone();
             if let ClockConfig::Real { skew } = &self.target.clock {
                 // Wait until the deadline has passed by more than the skew, then read the clock.
                 let at = s.set.next_deadline_at().unwrap_or(d);
@@ -72,7 +71,7 @@ impl Harness {
                 s.set.advance(d);
                 total += d;
             }
-            s.covered.insert((fp, Action::Tick, Outcome::Nothing));
+            s.cover(&pre, Action::Tick, Outcome::Nothing);
             if target.is_none() || dead(s) {
                 break;
             }

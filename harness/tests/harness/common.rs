@@ -100,6 +100,15 @@ pub async fn start_registered(
     policy: Policy,
     scopes: [&str; 2],
 ) -> (tokenlife_server::RunningServer, tokenlife_harness::Target) {
+    start_registered_with(policy, scopes, Defects::none()).await
+}
+
+/// [`start_registered`] with `defects` injected.
+pub async fn start_registered_with(
+    policy: Policy,
+    scopes: [&str; 2],
+    defects: Defects,
+) -> (tokenlife_server::RunningServer, tokenlife_harness::Target) {
     let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
     config.clients = tokenlife_server::config::demo_clients("http://127.0.0.1");
     for (c, scope) in config.clients.iter_mut().zip(scopes) {
@@ -108,6 +117,7 @@ pub async fn start_registered(
     config.policy = policy.clone();
     config.test_clock = true;
     config.demo = false;
+    config.defects = defects;
     let server = tokenlife_server::start(config).await.unwrap();
     let mut clients = Embedded::clients();
     for (c, scope) in clients.iter_mut().zip(scopes) {

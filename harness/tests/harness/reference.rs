@@ -63,7 +63,7 @@ async fn exhaustive_sequences_pass_under_every_profile() {
 /// The reference server on its wall clock (no test clock), 2 s access tokens and 5 s
 /// refresh tokens: the harness waits for each deadline and accepts either answer within
 /// the skew. Slow by nature (it waits on the real clock): three scenarios, and the
-/// exhaustive (depth 2) and random sequences, which run at once.
+/// exhaustive (depth 3) and random sequences, which run at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_clock_target_passes() {
     use tokenlife_harness::target::{reference_target, ClockConfig};
@@ -93,7 +93,7 @@ async fn a_real_clock_target_passes() {
     };
     // Generated sequences run at once against a real clock, each on its own timers.
     let options = tokenlife_harness::RunOptions {
-        depth: 2,
+        depth: 3,
         cases: 8,
         seed: 11,
         ..Default::default()
@@ -110,5 +110,9 @@ async fn a_real_clock_target_passes() {
         .collect();
     // Three scenarios, the client-authentication probe, exhaustive and random.
     assert_eq!(passed.len(), 6, "{}", r.human());
-    assert!(r.coverage.unwrap().covered > 40, "{}", r.human());
+    // Coverage is counted in the walk's reading too: the set's states have lived through
+    // the real seconds each exchange took, so their fingerprints alone miss most of it.
+    let c = r.coverage.unwrap();
+    assert!(c.covered > 40, "{}", r.human());
+    assert!(c.covered as f64 >= 0.8 * c.transitions as f64, "{c:?}");
 }

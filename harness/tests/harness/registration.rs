@@ -6,8 +6,9 @@ use tokenlife_harness::report::ScenarioStatus;
 use tokenlife_harness::session::ConnectError;
 use tokenlife_harness::{checks, Report, RunOptions, Verdict};
 use tokenlife_model::Policy;
+use tokenlife_server::{Defect, Defects};
 
-use crate::common::{shipped, start_registered};
+use crate::common::{failed_ids, shipped, start_registered, start_registered_with};
 
 /// The shipped scenarios, the exhaustive sequences to depth 3 and random cases.
 fn suite() -> RunOptions {
@@ -167,4 +168,108 @@ async fn a_target_without_revocation_or_introspection_runs_without_them() {
     }
     let c = r.coverage.unwrap();
     assert!(c.covered as f64 >= 0.8 * c.transitions as f64, "{c:?}");
+}
+
+/// Both clients registered for one resource scope, as most deployments are.
+const ONE_SCOPE: [&str; 2] = ["openid offline_access api", "openid offline_access api"];
+
+/// The shipped suite to depth 4 against the reference server with its clients registered
+/// for [`ONE_SCOPE`], with `defects`.
+async fn run_one_scope(defects: Defects) -> Report {
+    let (server, target) =
+        start_registered_with(Policy::profile("bcp").unwrap(), ONE_SCOPE, defects).await;
+    let options = RunOptions {
+        depth: 4,
+        ..suite()
+    };
+    let r = tokenlife_harness::run(target, &shipped(), options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    r
+}
+
+/// One resource scope is the model's whole scope: every scenario and transition but
+/// narrowing runs, widening included (asking for a scope the grant does not hold). The
+/// scenario that narrows is accounted for by the one line about that capability, not
+/// skipped, and the coverage is counted against the transitions the target can reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_resource_scope_runs_everything_but_narrowing() {
+    let r = run_one_scope(Defects::none()).await;
+    assert!(r.conformant(), "{}", r.human());
+    assert!(!r.has_scenario_errors(), "{}", r.human());
+    for s in &r.scenarios {
+        let reason = s.reason.clone().unwrap_or_default();
+        assert!(
+            s.status != ScenarioStatus::Skipped || !reason.contains("scope"),
+            "{}: skipped for want of a scope: {reason}",
+            s.name
+        );
+    }
+    let line = "could not test: scope narrowing, a refresh asking for a strict subset of the grant (RFC 6749 §6) — clients `demo-confidential` and `demo-public` are registered for one resource scope (`api`), and a strict subset needs two (scenarios narrower-scope)";
+    assert!(r.notes.iter().any(|n| n == line), "{:?}", r.notes);
+    assert!(r.human().contains(line), "{}", r.human());
+    let status = |name: &str| r.scenarios.iter().find(|s| s.name == name).unwrap().status;
+    assert_eq!(status("narrower-scope"), ScenarioStatus::Untestable);
+    let ran = r
+        .scenarios
+        .iter()
+        .filter(|s| !s.file.contains("generated") && s.steps_run > 0)
+        .count();
+    assert!(ran >= 15, "{ran} scenarios ran\n{}", r.human());
+    for name in [
+        "ten-step-flow",
+        "omitted-scope",
+        "family-revocation",
+        "scope-widening-refused",
+    ] {
+        assert_eq!(status(name), ScenarioStatus::Passed, "{name}");
+    }
+    let c = r.coverage.unwrap();
+    assert!(c.model_transitions > c.transitions, "{c:?}");
+    assert!(
+        c.transitions as f64 >= 0.8 * c.model_transitions as f64,
+        "{c:?}"
+    );
+    assert!(c.covered as f64 >= 0.8 * c.transitions as f64, "{c:?}");
+    assert!(
+        r.human().contains(&format!(
+            "{} of {} transitions the target can reach covered",
+            c.covered, c.transitions
+        )),
+        "{}",
+        r.human()
+    );
+}
+
+/// A defect that narrowing would not show is still caught with one resource scope: a
+/// rotated refresh token that refreshes again fails the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_resource_scope_still_catches_an_accepted_replay() {
+    let r = run_one_scope(Defects::from(Defect::ReplayAccepted)).await;
+    assert!(!r.conformant(), "{}", r.human());
+    assert!(
+        failed_ids(&r)
+            .iter()
+            .any(|id| id == "refresh.replay-rejected"),
+        "{:?}",
+        failed_ids(&r)
+    );
+}
+
+/// Widening is tested with one resource scope: a server that grants a refresh a scope
+/// beyond the grant fails, with the widening scenario's check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_resource_scope_catches_a_widened_refresh() {
+    let r = run_one_scope(Defects::from(Defect::ScopeWidening)).await;
+    assert!(!r.conformant(), "{}", r.human());
+    let widening = r
+        .failures
+        .iter()
+        .find(|f| f.id == "refresh.scope-widening-refused")
+        .unwrap_or_else(|| panic!("{:?}", failed_ids(&r)));
+    assert!(
+        widening.scenario == "scope-widening-refused"
+            || widening.scenario.starts_with("exhaustive")
+    );
 }

@@ -351,7 +351,7 @@ impl tokenlife_harness::progress::Progress for StallOnShrinking {
 async fn a_target_silent_while_shrinking_leaves_the_failure_as_found() {
     let declared = Policy::profile("bcp").unwrap();
     let actual = Policy {
-        revoke_access_cascades: true,
+        revoke_access_cascades: tokenlife_model::policy::RevokeCascade::RefreshTokens,
         ..declared.clone()
     };
     let (server, mut target, proxy) =
