@@ -1,0 +1,77 @@
+"""The test project's own views: the signed-in user and the protected resource.
+
+Both are built on Django's and DOT's public classes; nothing of DOT is replaced.
+"""
+
+import sys
+import time
+
+from django.contrib.auth import get_user_model
+from django.http import HttpResponse, JsonResponse
+
+from oauth2_provider.views.generic import ProtectedResourceMetadataView
+
+USERNAME = "alice"
+
+
+class SlowRequestLog:
+    """Writes each request slower than SLOW_SECONDS to stderr: method, path and time only
+    (never a query string or a body, which hold codes and tokens). A request the harness
+    gave up on shows here with how long it really took."""
+
+    SLOW_SECONDS = 2.0
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.monotonic()
+        response = self.get_response(request)
+        took = time.monotonic() - started
+        if took >= self.SLOW_SECONDS:
+            print(
+                f"slow request: {request.method} {request.path} {response.status_code} "
+                f"in {took:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        return response
+
+
+class SignedInUserMiddleware:
+    """The test user is signed in on the authorization endpoint, as after a login page.
+
+    Only /o/authorize/ sees a user: the token, revocation and introspection endpoints
+    authenticate clients, never users, and must not be given one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.user = None
+
+    def __call__(self, request):
+        if request.path.startswith("/o/authorize/"):
+            if self.user is None:
+                self.user = get_user_model().objects.get(username=USERNAME)
+            request.user = self.user
+        return self.get_response(request)
+
+
+class Resource(ProtectedResourceMetadataView):
+    """A protected resource: DOT's bearer-token check, with its RFC 6750 challenge.
+
+    ProtectedResourceMetadataView answers a missing, expired or revoked token with 401
+    and `WWW-Authenticate: Bearer error="invalid_token"` (the plain ProtectedResourceView
+    answers a bare 403).
+    """
+
+    def get(self, request, *args, **kwargs):
+        response = JsonResponse({"user": request.resource_owner.get_username()})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def callback(request):
+    """The clients' redirect URI: the harness reads the code from the Location header and
+    never follows it; answering keeps a stray visit from a 404."""
+    return HttpResponse("authorization response received\n", content_type="text/plain")
