@@ -79,7 +79,18 @@ work="$(mktemp -d)"
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    # start.py stops its other server processes itself; should it hang, they and it are
+    # killed after 10 s.
     kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.2
+    done
+    if kill -0 "$server_pid" 2>/dev/null; then
+      echo "interop/django-oauth-toolkit: the server did not stop on SIGTERM; killing it" >&2
+      pkill -KILL -P "$server_pid" 2>/dev/null || true
+      kill -KILL "$server_pid" 2>/dev/null || true
+    fi
     wait "$server_pid" 2>/dev/null || true
   fi
   rm -rf "$work"

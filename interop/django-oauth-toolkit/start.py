@@ -206,12 +206,18 @@ class PooledServer(WSGIServer):
                 self.shutdown_request(request)
 
     def process_request(self, request, client_address):
+        # The accepted socket inherits non-blocking mode from the listening one.
+        request.setblocking(True)
         self.jobs.put((request, client_address))
 
 
 def main():
     call_command("migrate", verbosity=0, interactive=False)
     server = PooledServer((HOST, PORT), Handler, ipv6=False)
+    # Every process waits for the same socket to be readable and only one gets the
+    # connection: a blocking accept() would hold the others (and their shutdown) until the
+    # next connection. socketserver takes a failed non-blocking accept as "nothing to do".
+    server.socket.setblocking(False)
     server.set_app(get_wsgi_application())
     port = server.server_address[1]
     issuer = f"http://{HOST}:{port}"
