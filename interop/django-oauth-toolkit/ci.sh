@@ -11,7 +11,8 @@
 #
 # Environment: TOKENLIFE (the binary; default target/debug/tokenlife, built first),
 # ACCESS_TTL / REFRESH_TTL / SKEW / PROCESSES / THREADS (passed to start.py), SEED (the
-# random sequences' seed, default 1), REPORT_DIR (keeps report.json, junit.xml and
+# random sequences' seed, default 1), DEPTH (the exhaustive phase's depth, default 0: see
+# the README, "Known problem"), TIMEOUT (the per-request timeout, default 30 s), REPORT_DIR (keeps report.json, junit.xml and
 # report.md), VENV (the virtualenv; default a cache folder named after requirements.txt's
 # hash, reused while that file is unchanged).
 set -euo pipefail
@@ -140,7 +141,7 @@ fi
 started=$(date +%s)
 set +e
 "$bin" run --target "$target" --seed "${SEED:-1}" \
-  --timeout "${TIMEOUT:-30}" --scenarios "$scenarios" --expect-divergences "$expected" "${report_args[@]}" "$@"
+  --timeout "${TIMEOUT:-30}" --depth "${DEPTH:-0}" --scenarios "$scenarios" --expect-divergences "$expected" "${report_args[@]}" "$@"
 code=$?
 set -e
 echo "tokenlife run against django-oauth-toolkit: exit $code after $(($(date +%s) - started)) s; $(grep -c "^slow request" "$log" || true) server requests took 2 s or more"

@@ -27,6 +27,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HOST = "127.0.0.1"
@@ -196,8 +197,11 @@ class PooledServer(WSGIServer):
         self.serve_forever()
 
     def worker(self):
+        from dotproject.views import ACCEPTED
+
         while True:
-            request, client_address = self.jobs.get()
+            request, client_address, accepted = self.jobs.get()
+            ACCEPTED.at = accepted
             try:
                 self.finish_request(request, client_address)
             except Exception:
@@ -206,18 +210,12 @@ class PooledServer(WSGIServer):
                 self.shutdown_request(request)
 
     def process_request(self, request, client_address):
-        # The accepted socket inherits non-blocking mode from the listening one.
-        request.setblocking(True)
-        self.jobs.put((request, client_address))
+        self.jobs.put((request, client_address, time.monotonic()))
 
 
 def main():
     call_command("migrate", verbosity=0, interactive=False)
     server = PooledServer((HOST, PORT), Handler, ipv6=False)
-    # Every process waits for the same socket to be readable and only one gets the
-    # connection: a blocking accept() would hold the others (and their shutdown) until the
-    # next connection. socketserver takes a failed non-blocking accept as "nothing to do".
-    server.socket.setblocking(False)
     server.set_app(get_wsgi_application())
     port = server.server_address[1]
     issuer = f"http://{HOST}:{port}"
@@ -238,10 +236,14 @@ def main():
         children.append(pid)
 
     def stop(signum, frame):
+        # Every process waits on the same listening socket and only one accept() gets a
+        # connection, so a process may sit in accept() until the next one: stop at once
+        # rather than through serve_forever's shutdown, which would wait for it.
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -249,11 +251,6 @@ def main():
         f.write(target_toml(issuer, redirect_uri, secret))
     print(f"ready {issuer}", flush=True)
     server.serve(THREADS)
-    for pid in children:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-    server.server_close()
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Both are built on Django's and DOT's public classes; nothing of DOT is replaced.
 """
 
+import hashlib
 import sys
+import threading
 import time
 
 from django.contrib.auth import get_user_model
@@ -12,6 +14,9 @@ from django.http import HttpResponse, JsonResponse
 from oauth2_provider.views.generic import ProtectedResourceMetadataView
 
 USERNAME = "alice"
+
+# When the serving thread took the current connection from the accept queue (start.py).
+ACCEPTED = threading.local()
 
 
 class SlowRequestLog:
@@ -26,16 +31,46 @@ class SlowRequestLog:
 
     def __call__(self, request):
         started = time.monotonic()
+        queued = started - getattr(ACCEPTED, "at", started)
+        facts = refresh_token_facts(request)
         response = self.get_response(request)
         took = time.monotonic() - started
-        if took >= self.SLOW_SECONDS:
+        if took >= self.SLOW_SECONDS or queued >= self.SLOW_SECONDS:
             print(
                 f"slow request: {request.method} {request.path} {response.status_code} "
-                f"in {took:.1f} s",
+                f"in {took:.1f} s after {queued:.1f} s in the queue",
                 file=sys.stderr,
                 flush=True,
             )
+        if facts is not None and response.status_code == 400 and b"invalid_grant" in response.content:
+            print(f"refused refresh: {facts}", file=sys.stderr, flush=True)
         return response
+
+
+def refresh_token_facts(request):
+    """What the database says of a presented refresh token before DOT reads it (revoked
+    how long ago, its access token's expiry): printed when the refresh is refused, to tell
+    a token that died early from one refused by the clock. The token itself is never
+    printed."""
+    if request.method != "POST" or request.path != "/o/token/":
+        return None
+    if request.POST.get("grant_type") != "refresh_token":
+        return None
+    from django.utils import timezone
+    from oauth2_provider.models import get_refresh_token_model
+
+    value = request.POST.get("refresh_token", "")
+    checksum = hashlib.sha256(value.encode("utf-8")).hexdigest()
+    rows = get_refresh_token_model().objects.filter(token_checksum=checksum).select_related("access_token")
+    now = timezone.now()
+    out = []
+    for rt in rows:
+        age = (now - rt.created).total_seconds()
+        revoked = f"revoked {(now - rt.revoked).total_seconds():.1f} s ago" if rt.revoked else "live"
+        at = rt.access_token
+        at_text = f"access token expires in {(at.expires - now).total_seconds():.1f} s" if at else "no access token"
+        out.append(f"issued {age:.1f} s ago, {revoked}, {at_text}")
+    return "; ".join(out) or "unknown token"
 
 
 class SignedInUserMiddleware:
