@@ -3,6 +3,7 @@
 Both are built on Django's and DOT's public classes; nothing of DOT is replaced.
 """
 
+import contextlib
 import hashlib
 import sys
 import threading
@@ -59,9 +60,20 @@ def refresh_token_facts(request):
     from django.utils import timezone
     from oauth2_provider.models import get_refresh_token_model
 
+    presented_by = request.POST.get("client_id", "")
+    basic = request.META.get("HTTP_AUTHORIZATION", "")
+    if basic.startswith("Basic "):
+        import base64
+
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            presented_by = base64.b64decode(basic[6:]).decode().split(":", 1)[0]
     value = request.POST.get("refresh_token", "")
     checksum = hashlib.sha256(value.encode("utf-8")).hexdigest()
-    rows = get_refresh_token_model().objects.filter(token_checksum=checksum).select_related("access_token")
+    rows = (
+        get_refresh_token_model()
+        .objects.filter(token_checksum=checksum)
+        .select_related("access_token", "application")
+    )
     now = timezone.now()
     out = []
     for rt in rows:
@@ -69,7 +81,10 @@ def refresh_token_facts(request):
         revoked = f"revoked {(now - rt.revoked).total_seconds():.1f} s ago" if rt.revoked else "live"
         at = rt.access_token
         at_text = f"access token expires in {(at.expires - now).total_seconds():.1f} s" if at else "no access token"
-        out.append(f"issued {age:.1f} s ago, {revoked}, {at_text}")
+        out.append(
+            f"issued {age:.1f} s ago to {rt.application.client_id}, presented by "
+            f"{presented_by or 'no client'}, {revoked}, {at_text}"
+        )
     return "; ".join(out) or "unknown token"
 
 
