@@ -10,7 +10,9 @@
 //! introspection, revocation, code replay, time, restarts) are dropped one at a time the
 //! same way; last, one greedy pass tries removing each remaining step, and keeps a removal
 //! when the shorter walk still fails the same check at its last step, so the trace holds
-//! only steps the failure needs. Each pass has its own budget of runs against the target
+//! only steps the failure needs. A removed step that minted tokens takes its ids with it:
+//! later ids are renumbered, and a later use of a removed refresh's tokens becomes a use of
+//! what that refresh was issued from ([`without_step`]). Each pass has its own budget of runs against the target
 //! (`session::sequence`'s `SHRINK_RUNS`, `DROP_RUNS`, `FINAL_PASS_RUNS`).
 //! Clauses: every clause the spec encodes.
 
@@ -134,6 +136,93 @@ pub fn droppable(a: &Action) -> bool {
             | Action::RefreshLost { .. }
             | Action::Steal { .. }
     )
+}
+
+/// `seq` without step `i`, with every later step naming the tokens it would name in the
+/// model's numbering: the ids step `i` minted are gone and the later ones move down by one.
+/// A refresh's successor and new access token stand in for what it was issued from, so a
+/// later step that used them uses the presented refresh token and the access token issued
+/// with it instead (the walk without the rotation); for anything else step `i` minted that a
+/// later step names, `None`. `outcomes` are the model outcomes of the steps; `None` too when
+/// what step `i` minted cannot be told from its outcome.
+pub fn without_step(seq: &[Action], i: usize, outcomes: &[Option<Outcome>]) -> Option<Vec<Action>> {
+    use tokenlife_model::state::{AtId, GrantId, RtId};
+    let step = seq.get(i)?;
+    let minted = |j: usize| match outcomes.get(j).copied().flatten() {
+        Some(Outcome::Tokens {
+            access,
+            refresh,
+            refresh_is_new,
+            ..
+        }) => Some((access, refresh.filter(|_| refresh_is_new))),
+        _ => None,
+    };
+    // What step `i` minted: (gone, stand-in) per kind.
+    let (mut at, mut rt, mut grant) = ((None, None), (None, None), None);
+    match (step, minted(i)) {
+        (Action::Authorize { .. }, Some((access, refresh))) => {
+            at.0 = Some(access.0);
+            rt.0 = refresh.map(|r| r.0);
+            let earlier = (0..i)
+                .filter(|&j| matches!(seq[j], Action::Authorize { .. }) && minted(j).is_some());
+            grant = Some(u8::try_from(earlier.count()).ok()?);
+        }
+        // An authorization answered otherwise may or may not have made a grant.
+        (Action::Authorize { .. }, None) => return None,
+        (
+            Action::Refresh { rt: presented, .. } | Action::RefreshLost { rt: presented },
+            Some((access, refresh)),
+        ) => {
+            // The access token issued with the presented refresh token, if a step minted it.
+            let issued_with = (0..i)
+                .filter_map(minted)
+                .find(|(_, r)| *r == Some(*presented))
+                .map(|(a, _)| a.0);
+            at = (Some(access.0), issued_with);
+            rt = (refresh.map(|r| r.0), refresh.map(|_| presented.0));
+        }
+        _ => {}
+    }
+    // The id after the removal; `None` for one that is gone with no stand-in.
+    fn renumber(id: u8, (gone, stand_in): (Option<u8>, Option<u8>)) -> Option<u8> {
+        match gone {
+            Some(g) if id == g => stand_in,
+            Some(g) if id > g => Some(id - 1),
+            _ => Some(id),
+        }
+    }
+    let rt_of = |r: RtId| renumber(r.0, rt).map(RtId);
+    let at_of = |a: AtId| renumber(a.0, at).map(AtId);
+    let token_of = |t: TokenRef| match t {
+        TokenRef::Refresh(r) => rt_of(r).map(TokenRef::Refresh),
+        TokenRef::Access(a) => at_of(a).map(TokenRef::Access),
+    };
+    let mut out = seq[..i].to_vec();
+    for a in &seq[i + 1..] {
+        out.push(match *a {
+            Action::ReplayCode { grant: g } => Action::ReplayCode {
+                grant: GrantId(renumber(g.0, (grant, None))?),
+            },
+            Action::Refresh { by, rt: r, scope } => Action::Refresh {
+                by,
+                rt: rt_of(r)?,
+                scope,
+            },
+            Action::RefreshLost { rt: r } => Action::RefreshLost { rt: rt_of(r)? },
+            Action::Steal { rt: r } => Action::Steal { rt: rt_of(r)? },
+            Action::UseAccess { at: t } => Action::UseAccess { at: at_of(t)? },
+            Action::Revoke { by, token, hint } => Action::Revoke {
+                by,
+                token: token_of(token)?,
+                hint,
+            },
+            Action::Introspect { token } => Action::Introspect {
+                token: token_of(token)?,
+            },
+            other @ (Action::Authorize { .. } | Action::Tick | Action::Restart) => other,
+        });
+    }
+    Some(out)
 }
 
 fn scope_text(s: Scope) -> String {
@@ -271,5 +360,82 @@ mod tests {
         assert!(last.len() <= first.len());
         assert_eq!(last.len(), 1, "{last:?}");
         assert!(matches!(last[0], Action::Authorize { .. }));
+    }
+
+    /// Plays `seq` on the bcp spec, taking the first allowed outcome each time.
+    fn play(seq: &[Action]) -> Vec<Option<Outcome>> {
+        let p = Policy::profile("bcp").unwrap_or_default();
+        let spec = tokenlife_model::Spec::new(p.clone());
+        let mut s = State::default();
+        let mut outs = Vec::new();
+        for a in seq {
+            let (o, mut post) = spec.step(&s, a).unwrap().swap_remove(0);
+            observe(&p, &s, a, &o, &mut post);
+            s = post;
+            outs.push(Some(o));
+        }
+        outs
+    }
+
+    #[test]
+    fn dropping_a_minting_step_renumbers_the_later_ids() {
+        use tokenlife_model::state::{AtId, RtId};
+        let auth = Action::Authorize {
+            client: ClientType::Confidential,
+            scope: Scope::ALL,
+            offline: true,
+        };
+        let owner = Actor::Client(ClientType::Confidential);
+        let refresh = |r: u8| Action::Refresh {
+            by: owner,
+            rt: RtId(r),
+            scope: None,
+        };
+        // Grant 0 (AT0, RT0), grant 1 (AT1, RT1), RT1 refreshed (AT2, RT2), AT2 used.
+        let seq = [auth, auth, refresh(1), Action::UseAccess { at: AtId(2) }];
+        let outs = play(&seq);
+        // Without grant 0, the same walk names RT0 and AT1.
+        let shorter = without_step(&seq, 0, &outs).unwrap();
+        assert_eq!(
+            shorter,
+            vec![auth, refresh(0), Action::UseAccess { at: AtId(1) }]
+        );
+        // The renumbered walk mints what it names: its refresh rotates RT0, and AT1 is the
+        // access token that refresh issues.
+        let again = play(&shorter);
+        assert!(matches!(
+            again[1],
+            Some(Outcome::Tokens {
+                access: AtId(1),
+                refresh: Some(RtId(1)),
+                refresh_is_new: true,
+                ..
+            })
+        ));
+        // An authorization whose tokens a later step uses stays.
+        assert_eq!(without_step(&seq, 1, &outs), None);
+        // Without the rotation, the walk uses what the refresh was issued from: RT1 is
+        // refreshed again and AT1, issued with it, is the one used.
+        assert_eq!(
+            without_step(&seq, 2, &outs).unwrap(),
+            vec![auth, auth, Action::UseAccess { at: AtId(1) }]
+        );
+        let rotated_twice = [
+            auth,
+            refresh(0),
+            refresh(1),
+            Action::UseAccess { at: AtId(2) },
+        ];
+        let outs = play(&rotated_twice);
+        assert_eq!(
+            without_step(&rotated_twice, 1, &outs).unwrap(),
+            vec![auth, refresh(0), Action::UseAccess { at: AtId(1) }]
+        );
+        // A step that mints nothing is just removed.
+        let revoked = [auth, Action::Tick, refresh(0)];
+        assert_eq!(
+            without_step(&revoked, 1, &play(&revoked)).unwrap(),
+            vec![auth, refresh(0)]
+        );
     }
 }

@@ -272,15 +272,21 @@ impl Harness {
             }
             // Last, any step at all, minting or not: a step is dropped when the rest still
             // fails the same check at its last step, so every step left is one the failure
-            // needs (token ids renumber; the candidate is judged on its own terms).
+            // needs. Dropping a step that minted tokens renumbers the later steps' token ids
+            // (`random::without_step`), so they still name the tokens they named; a step
+            // whose tokens a later step uses stays.
             best.0.truncate(best.1.result.steps_run.min(best.0.len()));
             let mut i = best.0.len().saturating_sub(1);
             let mut budget = FINAL_PASS_RUNS;
             while i > 0 && budget > 0 && !stalled {
                 i -= 1;
+                let outcomes: Vec<Option<Outcome>> = (1..=best.0.len())
+                    .map(|n| best.1.outcomes.get(&n).copied())
+                    .collect();
+                let Some(shorter) = crate::random::without_step(&best.0, i, &outcomes) else {
+                    continue;
+                };
                 budget -= 1;
-                let mut shorter = best.0.clone();
-                shorter.remove(i);
                 let mut again = run_sequence(Hold::Alone(self), &name, &shorter).await;
                 actions += again.actions;
                 stalled |= note_interruptions(&mut agg, &mut again, &shrinking);
