@@ -36,6 +36,19 @@ async fn against_a_cascading_server(seed: u64) -> Report {
     random_against(declared, actual, seed).await
 }
 
+/// Seed `seed` against the cascading server, whose only failure must be the undeclared
+/// cascade.
+async fn cascade_failure(seed: u64) -> Report {
+    let r = against_a_cascading_server(seed).await;
+    assert_eq!(
+        crate::common::failed_ids(&r),
+        vec!["revoke.access-cascades-to-refresh".to_string()],
+        "seed {seed}:\n{}",
+        r.human()
+    );
+    r
+}
+
 /// The case reported against a server whose access-token revocation ends the grant while
 /// its policy declares no cascade: seed 16's failing case holds another client's attempt to
 /// revoke RT0 before the owner revokes AT0. The failure is the owner's revocation reaching
@@ -46,13 +59,7 @@ async fn a_shrunk_failure_names_the_cascade_and_keeps_only_the_steps_it_needs() 
         .unwrap()
         .revoke_access_cascades
         .ends_refresh_tokens());
-    let r = against_a_cascading_server(16).await;
-    assert_eq!(
-        crate::common::failed_ids(&r),
-        vec!["revoke.access-cascades-to-refresh".to_string()],
-        "{}",
-        r.human()
-    );
+    let r = cascade_failure(16).await;
     let replay = r.replays.first().expect("a replay scenario");
     let text = &replay.scenario;
     assert!(!text.contains("by = \"other\""), "{text}");
@@ -66,13 +73,7 @@ async fn a_shrunk_failure_names_the_cascade_and_keeps_only_the_steps_it_needs() 
 /// tries every step, removes it.
 #[tokio::test]
 async fn the_final_shrinking_pass_removes_a_step_that_mints_nothing_and_is_not_needed() {
-    let r = against_a_cascading_server(17).await;
-    assert_eq!(
-        crate::common::failed_ids(&r),
-        vec!["revoke.access-cascades-to-refresh".to_string()],
-        "{}",
-        r.human()
-    );
+    let r = cascade_failure(17).await;
     let random = r
         .scenarios
         .iter()
@@ -88,13 +89,7 @@ async fn the_final_shrinking_pass_removes_a_step_that_mints_nothing_and_is_not_n
 /// code.
 #[tokio::test]
 async fn a_dead_token_refused_before_its_scope_names_the_revocation_that_killed_it() {
-    let r = against_a_cascading_server(7).await;
-    assert_eq!(
-        crate::common::failed_ids(&r),
-        vec!["revoke.access-cascades-to-refresh".to_string()],
-        "{}",
-        r.human()
-    );
+    let r = cascade_failure(7).await;
     let text = &r.replays.first().expect("a replay scenario").scenario;
     assert_eq!(text.matches("[[steps]]").count(), 3, "{text}");
     assert!(text.contains("scope = \"read write\""), "{text}");
@@ -106,13 +101,7 @@ async fn a_dead_token_refused_before_its_scope_names_the_revocation_that_killed_
 /// 4 steps; with it, the same 3 as every other case of this failure.
 #[tokio::test]
 async fn a_rotation_the_failure_does_not_need_is_shrunk_away() {
-    let r = against_a_cascading_server(3).await;
-    assert_eq!(
-        crate::common::failed_ids(&r),
-        vec!["revoke.access-cascades-to-refresh".to_string()],
-        "{}",
-        r.human()
-    );
+    let r = cascade_failure(3).await;
     let text = &r.replays.first().expect("a replay scenario").scenario;
     assert_eq!(text.matches("[[steps]]").count(), 3, "{text}");
     assert!(text.contains("token = \"at0\""), "{text}");
