@@ -478,8 +478,9 @@ impl<'a> Facts<'a> {
                 (Request::RevokeAccess(a), Response::Honoured)
                     if cascades.access == Cascade::Grant
                         && !self.at_may_expire(a, t)
-                        && !self.at_may_be_ended_by_refresh(a, t)
-                        && !(cascades.rt_revocation_ends_ats() && self.rt_revoke_any.before(t)) =>
+                        && !(self.at_may_be_ended_by_refresh(a, t)
+                            || (cascades.rt_revocation_ends_ats()
+                                && self.rt_revoke_any.before(t))) =>
                 {
                     dead.offer(t, i);
                 }
@@ -514,8 +515,7 @@ impl<'a> Facts<'a> {
                     || (c.access.ends_access_tokens()
                         && self.at_revoke_any.op != i
                         && self.at_revoke_any.before(op.done()));
-                let ended_before =
-                    ended_before || self.at_may_be_ended_by_refresh(a, op.done());
+                let ended_before = ended_before || self.at_may_be_ended_by_refresh(a, op.done());
                 if !self.at_may_expire(a, op.done()) && !ended_before {
                     dead.offer(op.done(), i);
                 }

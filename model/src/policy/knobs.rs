@@ -460,7 +460,10 @@ mod tests {
             parse("e = \"presented\"").unwrap().e,
             Some(RefreshEndsAccess::Presented)
         );
-        assert_eq!(parse("e = \"none\"").unwrap().e, Some(RefreshEndsAccess::None));
+        assert_eq!(
+            parse("e = \"none\"").unwrap().e,
+            Some(RefreshEndsAccess::None)
+        );
         let err = parse("e = \"previous\"").unwrap_err();
         assert!(err.contains("`previous`"), "{err}");
     }

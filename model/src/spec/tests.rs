@@ -464,8 +464,8 @@ fn a_refresh_ends_the_access_tokens_issued_with_the_presented_refresh_token() {
 
 #[test]
 fn without_rotation_a_refresh_ends_the_access_tokens_of_earlier_refreshes_with_it() {
-    let mut p = Policy::from_toml("profile = \"bcp\"\nrefresh_ends_access = \"presented\"\n")
-        .unwrap();
+    let mut p =
+        Policy::from_toml("profile = \"bcp\"\nrefresh_ends_access = \"presented\"\n").unwrap();
     p.rotation_confidential = Rotation::Never;
     let sp = Spec::new(p);
     let s = authorize(&sp, ClientType::Confidential);

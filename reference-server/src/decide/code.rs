@@ -179,8 +179,7 @@ pub fn decide_code_exchange(
     let issue_refresh = scope.contains(OFFLINE_ACCESS) || !policy.offline_access_required;
     // Under `refresh_ends_access = "presented"` the first refresh ends this access token.
     let access = AccessRow {
-        refresh_hash: (issue_refresh
-            && policy.refresh_ends_access == RefreshEndsAccess::Presented)
+        refresh_hash: (issue_refresh && policy.refresh_ends_access == RefreshEndsAccess::Presented)
             .then(|| new.refresh.digest()),
         ..access
     };

@@ -259,7 +259,10 @@ pub(super) fn insert_access(t: &AccessRow) -> Stmt<'_> {
 fn access_steps(w: &RefreshWrite) -> Vec<Stmt<'_>> {
     let mut steps = Vec::with_capacity(2);
     if let Some(rt) = &w.end_access_of {
-        steps.push(Stmt::new(END_ACCESS_OF_REFRESH, vec![Arg::Text(rt.as_str())]));
+        steps.push(Stmt::new(
+            END_ACCESS_OF_REFRESH,
+            vec![Arg::Text(rt.as_str())],
+        ));
     }
     steps.push(insert_access(&w.access));
     steps

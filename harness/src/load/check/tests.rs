@@ -542,13 +542,13 @@ fn a_refresh_ending_the_presented_tokens_access_token_is_judged_as_declared() {
     assert_eq!(kinds_under(&ends, &b.0), vec![]);
     assert_eq!(b.kinds("bcp"), vec![checks::RESOURCE_LIVE]);
     // Honoured after the refresh was answered: the knob's check, under the knob only.
-    let b = B::new()
-        .refresh(0, tokens(1, Some(1)), 2, 3)
-        .op(Request::UseAccess(At(0)), Response::Honoured, 4, Some(5));
-    assert_eq!(
-        kinds_under(&ends, &b.0),
-        vec![checks::REFRESH_ENDS_ACCESS]
+    let b = B::new().refresh(0, tokens(1, Some(1)), 2, 3).op(
+        Request::UseAccess(At(0)),
+        Response::Honoured,
+        4,
+        Some(5),
     );
+    assert_eq!(kinds_under(&ends, &b.0), vec![checks::REFRESH_ENDS_ACCESS]);
     assert_eq!(b.kinds("bcp"), vec![]);
     // Overlapping the refresh: either order is allowed.
     let b = B::new()
