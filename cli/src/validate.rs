@@ -35,10 +35,17 @@ pub struct ValidateArgs {
     pub kind: Option<Kind>,
 }
 
-/// The kind of a file from its top-level tables.
-pub fn guess(text: &str) -> Kind {
+/// The kind of a file from its top-level tables, and from its name when the tables do not
+/// tell: a file without any table or key (comments only) named `*divergences*` is an
+/// expected-divergences file listing none, not a policy that is plain `bcp`.
+pub fn guess(name: &str, text: &str) -> Kind {
     let has = |header: &str| text.lines().any(|l| l.trim() == header);
-    if has("[server]") {
+    let blank = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank && name.contains("divergence") {
+        Kind::Divergences
+    } else if has("[server]") {
         Kind::Target
     } else if has("[[divergence]]") {
         Kind::Divergences
@@ -111,7 +118,12 @@ pub fn run(args: ValidateArgs) -> u8 {
             )
         }
     };
-    let kind = args.kind.unwrap_or_else(|| guess(&text));
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let kind = args.kind.unwrap_or_else(|| guess(&name, &text));
     match check(&args.file, &text, kind) {
         Ok(what) => {
             outln!("{}: {what}", args.file.display());
@@ -127,11 +139,26 @@ mod tests {
 
     #[test]
     fn kinds_are_guessed_from_tables() {
-        assert_eq!(guess("[server]\nissuer = \"x\"\n"), Kind::Target);
-        assert_eq!(guess("name = \"a\"\n[[steps]]\n"), Kind::Scenario);
-        assert_eq!(guess("[[clients]]\nid = \"a\"\n"), Kind::Config);
-        assert_eq!(guess("profile = \"bcp\"\n"), Kind::Policy);
-        assert_eq!(guess("[[divergence]]\ncheck = \"x\"\n"), Kind::Divergences);
+        assert_eq!(guess("f.toml", "[server]\nissuer = \"x\"\n"), Kind::Target);
+        assert_eq!(guess("f.toml", "name = \"a\"\n[[steps]]\n"), Kind::Scenario);
+        assert_eq!(guess("f.toml", "[[clients]]\nid = \"a\"\n"), Kind::Config);
+        assert_eq!(guess("f.toml", "profile = \"bcp\"\n"), Kind::Policy);
+        assert_eq!(
+            guess("f.toml", "[[divergence]]\ncheck = \"x\"\n"),
+            Kind::Divergences
+        );
+    }
+
+    #[test]
+    fn a_file_of_comments_is_told_apart_by_its_name() {
+        let none = "# nothing expected\n\n";
+        assert_eq!(guess("expected-divergences.toml", none), Kind::Divergences);
+        assert_eq!(guess("policy.toml", none), Kind::Policy);
+        // A divergences-named file with knobs in it is still judged by its content.
+        assert_eq!(
+            guess("divergences.toml", "profile = \"bcp\"\n"),
+            Kind::Policy
+        );
     }
 
     #[test]
@@ -139,7 +166,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
         let path = dir.join("ten-step-flow.toml");
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(check(&path, &text, guess(&text))
+        assert!(check(&path, &text, guess("ten-step-flow.toml", &text))
             .unwrap()
             .contains("ten-step-flow"));
         let err = check(&path, "rotaton = \"always\"\n", Kind::Policy).unwrap_err();

@@ -67,13 +67,25 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/refresh-without-client-auth.toml"),
     ),
     (
+        "replay-after-expiry.toml",
+        include_str!("../../scenarios/replay-after-expiry.toml"),
+    ),
+    (
         "replay-rotated-refresh-token.toml",
         include_str!("../../scenarios/replay-rotated-refresh-token.toml"),
+    ),
+    (
+        "replay-with-wider-scope.toml",
+        include_str!("../../scenarios/replay-with-wider-scope.toml"),
     ),
     ("restart.toml", include_str!("../../scenarios/restart.toml")),
     (
         "revoke-access-token.toml",
         include_str!("../../scenarios/revoke-access-token.toml"),
+    ),
+    (
+        "revoke-consumed-refresh-token.toml",
+        include_str!("../../scenarios/revoke-consumed-refresh-token.toml"),
     ),
     (
         "revoke-other-clients-token.toml",

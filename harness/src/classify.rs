@@ -334,17 +334,24 @@ pub fn classify_divergence(
     let all_errors = expected.iter().all(|o| matches!(o, Outcome::Error { .. }));
     let all_tokens = expected.iter().all(|o| matches!(o, Outcome::Tokens { .. }));
     // A live token refused: a revocation in its family reached further than declared.
+    // (Introspected inactive counts too: it is how a token's end shows there.)
     let refused = matches!(
         observed,
-        Observed::Error { .. } | Observed::Resource { ok: false }
+        Observed::Error { .. }
+            | Observed::Resource { ok: false }
+            | Observed::Introspection { active: false }
     );
     let own = match *a {
         Action::Refresh { rt, .. } | Action::RefreshLost { rt } => Some(TokenRef::Refresh(rt)),
         Action::UseAccess { at } => Some(TokenRef::Access(at)),
+        Action::Introspect { token } => Some(token),
         _ => None,
     };
     if refused
-        && matches!(rule, Rule::Refreshed { .. } | Rule::AccessHonoured)
+        && matches!(
+            rule,
+            Rule::Refreshed { .. } | Rule::AccessHonoured | Rule::IntrospectedLive
+        )
         && primary != checks::REVOKE_ACCESS_CASCADE
     {
         if let Some(c) = own.and_then(|t| revocation_reached_too_far(p, s, h, t)) {
@@ -708,5 +715,33 @@ mod cascade_tests {
         );
         let use_at1 = Action::UseAccess { at: AtId(1) };
         assert_eq!(classify(&p, &s, &use_at1, &h), checks::RESOURCE_LIVE);
+    }
+
+    #[test]
+    fn a_live_access_token_introspected_inactive_after_a_consumed_revocation_is_that_revocation() {
+        // Declared to end nothing (bcp), the server ended the grant when the consumed RT0
+        // was revoked: the successor's access token introspects inactive.
+        let p = policy("profile = \"bcp\"\n");
+        let (s, h) = rotated_then_revoked(&p, TokenRef::Refresh(RtId(0)));
+        let introspect_at1 = Action::Introspect {
+            token: TokenRef::Access(AtId(1)),
+        };
+        assert!(matches!(
+            spec::rule(&p, &s, &introspect_at1),
+            Rule::IntrospectedLive
+        ));
+        let inactive = Observed::Introspection { active: false };
+        let expected = [Outcome::Introspection { active: true }];
+        assert_eq!(
+            classify_divergence(&p, &s, &introspect_at1, &h, &expected, &inactive),
+            checks::REVOKE_CONSUMED
+        );
+        // After AT0's revocation (declared to end nothing else), AT1 inactive is that
+        // revocation reaching too far, as at the resource.
+        let (s, h) = rotated_then_revoked(&p, TokenRef::Access(AtId(0)));
+        assert_eq!(
+            classify_divergence(&p, &s, &introspect_at1, &h, &expected, &inactive),
+            checks::REVOKE_ACCESS_CASCADE
+        );
     }
 }
