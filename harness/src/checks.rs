@@ -129,6 +129,8 @@ checks! {
         "A live access token is honoured by the protected resource.";
     RESOURCE_DEAD = "resource.dead-token-rejected", "RFC6750-3.1", Must, true,
         "An expired or revoked access token is refused by the protected resource.";
+    REFRESH_ENDS_ACCESS = "refresh.ends-presented-access", "RFC6749-6", May, true,
+        "A refresh ends the access tokens issued with the presented refresh token where the policy declares it (refresh_ends_access), and none where it does not.";
     RESOURCE_CHALLENGE = "resource.www-authenticate", "RFC6750-3.1", Should, false,
         "A refused access token gets 401 with `WWW-Authenticate: Bearer error=\"invalid_token\"`.";
     RESOURCE_RESPONSE = "resource.well-formed", "RFC6750-3.1", Must, false,

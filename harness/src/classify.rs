@@ -80,6 +80,9 @@ pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> C
                 revoked_token_check(h, own, checks::REVOKE_ACCESS)
             } else if let Some(c) = by_cascade().filter(|_| token_revoked || grant_revoked) {
                 c
+            } else if token_revoked && s.ats[at.0 as usize].seen_ended {
+                // Ended by a refresh with the refresh token it was issued with.
+                checks::REFRESH_ENDS_ACCESS
             } else if token_revoked || grant_revoked {
                 dead_grant_check(s, family)
             } else {
@@ -677,6 +680,41 @@ mod cascade_tests {
             classify_divergence(&p, &s, &use_at1, &h, &expected, &refused),
             checks::REVOKE_ACCESS_CASCADE
         );
+    }
+
+    #[test]
+    fn an_access_token_a_refresh_ended_is_named_after_that_refresh() {
+        let p = policy("profile = \"bcp\"\nrefresh_ends_access = \"presented\"\n");
+        let spec = Spec::new(p.clone());
+        let mut s = State::default();
+        for a in [
+            Action::Authorize {
+                client: ClientType::Confidential,
+                scope: Scope::ALL,
+                offline: true,
+            },
+            Action::Refresh {
+                by: OWNER,
+                rt: RtId(0),
+                scope: None,
+            },
+        ] {
+            let (o, mut next) = spec.step(&s, &a).unwrap().swap_remove(0);
+            tokenlife_model::observe::observe(&p, &s, &a, &o, &mut next);
+            s = next;
+        }
+        let h = History::default();
+        let use_at0 = Action::UseAccess { at: AtId(0) };
+        assert_eq!(classify(&p, &s, &use_at0, &h), checks::REFRESH_ENDS_ACCESS);
+        // A server that kept AT0 alive breaks the same check.
+        let honoured = Observed::Resource { ok: true };
+        let expected = [Outcome::Resource { ok: false }];
+        assert_eq!(
+            classify_divergence(&p, &s, &use_at0, &h, &expected, &honoured),
+            checks::REFRESH_ENDS_ACCESS
+        );
+        let use_at1 = Action::UseAccess { at: AtId(1) };
+        assert_eq!(classify(&p, &s, &use_at1, &h), checks::RESOURCE_LIVE);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! and raises a flag when a response honours one. It also records the step's [`Event`] for
 //! `sometimes` properties and keeps who holds which token.
 
-use crate::policy::{ClientType, OrderedCheck, Policy, RevokeCascade};
+use crate::policy::{ClientType, OrderedCheck, Policy, RefreshEndsAccess, RevokeCascade};
 use crate::spec::{expiry_reason, Action, Actor, Outcome, TokenRef};
 use crate::state::{seen_grant, seen_rt, AtId, Event, RtId, Scope, State, NONE};
 
@@ -112,6 +112,7 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
                 post.grants[g].scope = scope;
                 match refresh {
                     Some(r) => {
+                        seen_pair(p, post, access, r);
                         post.grants[g].legit_rt = r.0;
                         post.rts[r.0 as usize].seen |= seen_rt::DELIVERED;
                     }
@@ -181,6 +182,30 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
             g.seen |= seen_grant::STOLEN;
             g.atk_rt = rt.0;
         }
+    }
+}
+
+/// Under `refresh_ends_access = "presented"`: `at` came in one response with `rt` (or
+/// kept `rt`), so a refresh with `rt` will end it.
+fn seen_pair(p: &Policy, post: &mut State, at: AtId, rt: RtId) {
+    if p.refresh_ends_access == RefreshEndsAccess::Presented {
+        post.ats[at.0 as usize].seen_rt = rt.0;
+    }
+}
+
+/// A refresh with `rt` was honoured: under `refresh_ends_access = "presented"` the access
+/// tokens seen issued with `rt` are dead from now on.
+fn seen_refresh_ends(p: &Policy, post: &mut State, rt: RtId) {
+    if p.refresh_ends_access != RefreshEndsAccess::Presented {
+        return;
+    }
+    for t in post.ats[..post.n_ats as usize]
+        .iter_mut()
+        .filter(|t| t.seen_rt == rt.0)
+    {
+        t.seen_revoked = true;
+        t.seen_ended = true;
+        t.seen_rt = NONE;
     }
 }
 
@@ -332,6 +357,8 @@ fn refresh(
             if by == Actor::Attacker && grant.seen & seen_grant::LEGIT_TRIED != 0 {
                 post.violations |= flag::THEFT;
             }
+            seen_refresh_ends(p, post, rt);
+            seen_pair(p, post, access, refresh.unwrap_or(rt));
             post.refreshes = post.refreshes.saturating_add(1);
             post.events |= if was_consumed {
                 post.rts[rt.0 as usize].seen_reuses += 1;

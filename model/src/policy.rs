@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 mod knobs;
 
-pub use knobs::{CascadeValue, CheckOrder, OrderedCheck, RefreshTtlAnchor, RevokeCascade};
+pub use knobs::{
+    CascadeValue, CheckOrder, OrderedCheck, RefreshEndsAccess, RefreshTtlAnchor, RevokeCascade,
+};
 
 /// A duration in whole seconds. In files it is a string: `"90s"`, `"15m"`, `"2h"`, `"1d"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -246,6 +248,9 @@ pub struct Policy {
     pub refresh_ttl: Option<Seconds>,
     /// Where a refresh token's lifetime starts: at its issue, or at its access token's expiry.
     pub refresh_ttl_anchor: RefreshTtlAnchor,
+    /// Which access tokens a successful refresh ends: none, or those issued with the
+    /// presented refresh token (RFC 6749 §6 keeps no old access token alive).
+    pub refresh_ends_access: RefreshEndsAccess,
     /// Lifetime of a rotated refresh token.
     pub successor_lifetime: SuccessorLifetime,
     /// No refresh token of a grant outlives the grant by more than this (browser-apps draft).
@@ -324,6 +329,7 @@ impl Policy {
             access_ttl: Seconds(300),
             refresh_ttl: Some(Seconds(600)),
             refresh_ttl_anchor: RefreshTtlAnchor::Issue,
+            refresh_ends_access: RefreshEndsAccess::None,
             successor_lifetime: SuccessorLifetime::Fresh,
             absolute_cap: None,
             idle_timeout: None,
@@ -662,6 +668,9 @@ pub struct PolicyFile {
     /// Where the refresh-token lifetime starts (`"issue"` or `"access-expiry"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_ttl_anchor: Option<RefreshTtlAnchor>,
+    /// Which access tokens a refresh ends (`"none"` or `"presented"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_ends_access: Option<RefreshEndsAccess>,
     /// Lifetime of a rotated token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successor_lifetime: Option<SuccessorLifetime>,
@@ -783,6 +792,7 @@ impl PolicyFile {
             check_order,
             access_ttl,
             refresh_ttl_anchor,
+            refresh_ends_access,
             successor_lifetime,
             narrowing,
             offline_access_required,
@@ -846,6 +856,7 @@ impl PolicyFile {
             access_ttl: Some(p.access_ttl),
             refresh_ttl: Some(MaybeSeconds(p.refresh_ttl)),
             refresh_ttl_anchor: Some(p.refresh_ttl_anchor),
+            refresh_ends_access: Some(p.refresh_ends_access),
             successor_lifetime: Some(p.successor_lifetime),
             absolute_cap: Some(MaybeSeconds(p.absolute_cap)),
             idle_timeout: Some(MaybeSeconds(p.idle_timeout)),

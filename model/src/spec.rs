@@ -10,7 +10,8 @@
 //! RFC 7662 §2.2; RFC 9700 §4.14.2; OIDC Core §11.
 
 use crate::policy::{
-    ClientType, GraceSuccessor, Narrowing, OrderedCheck, Policy, Rotation, SuccessorLifetime,
+    ClientType, GraceSuccessor, Narrowing, OrderedCheck, Policy, RefreshEndsAccess, Rotation,
+    SuccessorLifetime,
 };
 use crate::state::{
     AccessToken, AtId, Event, Grant, RefreshToken, RtId, RtStatus, Scope, State, NEVER, NONE,
@@ -255,6 +256,9 @@ impl Spec {
         } else {
             None
         };
+        if let Some(r) = refresh {
+            pair(s, access, r, p);
+        }
         Ok(Outcome::Tokens {
             access,
             refresh,
@@ -317,6 +321,8 @@ impl Spec {
             SuccessorLifetime::Fresh => p.refresh_lifetime().map_or(NEVER, |v| v.get()),
             SuccessorLifetime::Inherited => t.exp,
         };
+        // Only an honoured refresh ends anything; before the new access token exists.
+        end_presented_access(s, rt, p);
         if grace_reuse {
             let g = p
                 .grace
@@ -327,6 +333,7 @@ impl Spec {
                 GraceSuccessor::Same => (RtId(token.successor), false),
                 GraceSuccessor::New => (mint_rt(s, fam, rt_scope, inherit(&token), p), true),
             };
+            pair(s, access, refresh, p);
             let out = Outcome::Tokens {
                 access,
                 refresh: Some(refresh),
@@ -369,6 +376,7 @@ impl Spec {
                 }
                 None
             };
+            pair(n, access, refresh.unwrap_or(rt), p);
             let out = Outcome::Tokens {
                 access,
                 refresh,
@@ -664,6 +672,31 @@ fn revoke_grant(s: &mut State, fam: u8) {
     {
         t.revoked = true;
         t.exp = 0;
+    }
+}
+
+/// Records `rt` as the refresh token `at` was issued with, where a refresh with `rt` will
+/// end it (`refresh_ends_access = "presented"`).
+fn pair(s: &mut State, at: AtId, rt: RtId, p: &Policy) {
+    if p.refresh_ends_access == RefreshEndsAccess::Presented {
+        s.ats[at.0 as usize].rt = rt.0;
+    }
+}
+
+/// A refresh with `rt` was honoured: under `refresh_ends_access = "presented"` every access
+/// token issued with `rt` ends (django-oauth-toolkit deletes it: RFC 6749 §6 allows it).
+fn end_presented_access(s: &mut State, rt: RtId, p: &Policy) {
+    if p.refresh_ends_access != RefreshEndsAccess::Presented {
+        return;
+    }
+    for t in s.ats[..s.n_ats as usize]
+        .iter_mut()
+        .filter(|t| t.rt == rt.0)
+    {
+        t.revoked = true;
+        t.exp = 0;
+        // Nothing ends it twice: forget the pairing, so dead tokens merge into fewer states.
+        t.rt = NONE;
     }
 }
 

@@ -213,7 +213,7 @@ impl Default for RefreshToken {
 }
 
 /// One access token. Its scope is not kept: nothing reads it after issuance.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct AccessToken {
     /// Its grant.
     pub family: u8,
@@ -223,8 +223,31 @@ pub struct AccessToken {
     pub seen_revoked: bool,
     /// Observation: a response carried it to a client (it was not lost).
     pub delivered: bool,
+    /// Server: the refresh token it was issued with, where a refresh with that token ends it
+    /// (`refresh_ends_access`; [`NONE`] otherwise, so other policies' states stay as many).
+    pub rt: u8,
+    /// Observation: the refresh token it was seen issued with (the one in its response, or
+    /// the presented one when the response kept it), under the same policy; else [`NONE`].
+    pub seen_rt: u8,
+    /// Observation: a refresh with `seen_rt` ended it.
+    pub seen_ended: bool,
     /// Public deadline: `expires_in` from issuance.
     pub exp: u32,
+}
+
+impl Default for AccessToken {
+    fn default() -> Self {
+        AccessToken {
+            family: 0,
+            revoked: false,
+            seen_revoked: false,
+            delivered: false,
+            rt: NONE,
+            seen_rt: NONE,
+            seen_ended: false,
+            exp: 0,
+        }
+    }
 }
 
 /// What happened in the last step, for `sometimes` properties. Only events that some
@@ -369,8 +392,11 @@ impl AccessToken {
     fn words(&self) -> u64 {
         u64::from(self.family)
             | u64::from(self.revoked) << 8
-            | u64::from(self.seen_revoked) << 16
-            | u64::from(self.delivered) << 24
+            | u64::from(self.seen_revoked) << 9
+            | u64::from(self.delivered) << 10
+            | u64::from(self.seen_ended) << 11
+            | u64::from(self.rt) << 16
+            | u64::from(self.seen_rt) << 24
             | u64::from(self.exp) << 32
     }
 }

@@ -448,6 +448,7 @@ mod tests {
             scope: scope("read"),
             expires_at: NOW,
             revoked: false,
+            refresh_hash: None,
         };
         let none = Defects::none();
         // At its deadline it is dead, unless a defect ignores the TTL.

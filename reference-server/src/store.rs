@@ -105,6 +105,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "access tokens by grant",
         include_str!("../migrations/0002_access_tokens_by_grant.sql"),
     ),
+    (
+        3,
+        "access tokens by refresh token",
+        include_str!("../migrations/0003_access_tokens_by_refresh_token.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -395,6 +400,7 @@ fn bound<'q>(s: &'q Stmt<'q>) -> Query<'q, Any, AnyArguments<'q>> {
             Arg::Text(t) => q.bind(t),
             Arg::Int(i) => q.bind(i),
             Arg::OptInt(i) => q.bind(i),
+            Arg::OptText(t) => q.bind(t),
             Arg::Scope(scope) => q.bind(scope.to_string()),
         };
     }

@@ -121,7 +121,10 @@ fn judge_op(
         (Request::UseAccess(a), Response::Honoured) => {
             let t = &f.ats[a.0 as usize];
             let what = format!("the resource honoured {a}");
-            honoured_after_death(f, i, family_dead.min(t.revocation.sure), t.issuer, &what, out);
+            let dead = family_dead
+                .min(t.revocation.sure)
+                .min(f.at_ended_by_refresh(a));
+            honoured_after_death(f, i, dead, t.issuer, &what, out);
         }
         (Request::Refresh(x), Response::Refused { status, error }) => {
             if (status, error) != (400, ErrorCode::InvalidGrant) {
@@ -152,6 +155,7 @@ fn judge_op(
             let t = &f.ats[a.0 as usize];
             let excused = t.revocation.maybe.before(done)
                 || f.at_may_expire(a, done)
+                || f.at_may_be_ended_by_refresh(a, done)
                 || (cascades.replay && f.replays.any().before(done))
                 || (cascades.rt_revocation_ends_ats() && f.rt_revoke_any.before(done))
                 || (cascades.access.ends_access_tokens() && f.at_revoke_any.before(done));
@@ -193,6 +197,9 @@ fn honoured_after_death(
 fn describe_killer(f: &Facts<'_>, op: usize) -> String {
     let o = &f.ops[op];
     match o.request {
+        Request::Refresh(r) if matches!(o.response, Response::Tokens { .. }) => {
+            format!("refresh with {r} (which ends the access tokens issued with {r})")
+        }
         Request::Refresh(r) => {
             format!("refused replay of {r} (reuse detection revokes the family)")
         }
@@ -211,6 +218,12 @@ fn describe_killer(f: &Facts<'_>, op: usize) -> String {
 
 /// The check a token honoured after its death breaks: that of whatever killed it.
 fn killed_by(f: &Facts<'_>, killer: usize, honoured: Request) -> Check {
+    if let (Request::Refresh(_), Response::Tokens { .. }) =
+        (f.ops[killer].request, f.ops[killer].response)
+    {
+        // Only a refresh ending the access tokens issued with its token kills with a 200.
+        return checks::REFRESH_ENDS_ACCESS;
+    }
     match (f.ops[killer].request, honoured) {
         (Request::RevokeRefresh(x), Request::Refresh(y) | Request::IntrospectRefresh(y))
             if x == y =>

@@ -6,7 +6,7 @@
 //! What a refused replay or a revocation does to the rest of the family is read once from
 //! the spec's cascade table (RFC 9700 §4.14.2, RFC 7009 §2.1).
 
-use tokenlife_model::policy::{Seconds, SuccessorLifetime};
+use tokenlife_model::policy::{RefreshEndsAccess, Seconds, SuccessorLifetime};
 use tokenlife_model::spec::{cascade, Cascade, Rule};
 use tokenlife_model::{ErrorCode, Policy};
 
@@ -88,6 +88,9 @@ pub(super) struct RtFacts {
     pub(super) uncertain: First,
     /// Its revocations.
     pub(super) revocation: Revocation,
+    /// Refreshes of it answered with tokens or without a definite answer: each may have
+    /// ended the access tokens issued with it (`refresh_ends_access = "presented"`).
+    pub(super) refreshes: Vec<usize>,
 }
 
 impl RtFacts {
@@ -101,6 +104,7 @@ impl RtFacts {
             consumer: First::NONE,
             uncertain: First::NONE,
             revocation: Revocation::NONE,
+            refreshes: Vec::new(),
         }
     }
 }
@@ -110,6 +114,9 @@ pub(super) struct AtFacts {
     pub(super) issued: Micros,
     pub(super) issuer: Option<usize>,
     pub(super) revocation: Revocation,
+    /// The refresh token its first response issued it with (that response's, or the
+    /// presented one when the response kept it).
+    pub(super) issued_with: Option<Rt>,
 }
 
 /// The revocations of one token.
@@ -274,6 +281,7 @@ impl<'a> Facts<'a> {
                     issued: NEVER,
                     issuer: None,
                     revocation: Revocation::NONE,
+                    issued_with: None,
                 };
                 n_at
             ],
@@ -292,6 +300,10 @@ impl<'a> Facts<'a> {
                 if inv < a.issued {
                     a.issued = inv;
                     a.issuer = Some(i);
+                    a.issued_with = match op.request {
+                        Request::Refresh(x) => Some(refresh.unwrap_or(x)),
+                        _ => refresh,
+                    };
                 }
                 if let Some(r) = refresh {
                     let t = &mut f.rts[r.0 as usize];
@@ -306,6 +318,7 @@ impl<'a> Facts<'a> {
             match (op.request, op.response) {
                 (Request::Refresh(x), Response::Tokens { refresh, .. }) => {
                     let t = &mut f.rts[x.0 as usize];
+                    t.refreshes.push(i);
                     if refresh.is_some_and(|y| y != x) {
                         t.rotations.push(i);
                         t.rotated.offer(done, i);
@@ -317,6 +330,7 @@ impl<'a> Facts<'a> {
                 (Request::Refresh(x), r) => {
                     if r.is_uncertain() {
                         let t = &mut f.rts[x.0 as usize];
+                        t.refreshes.push(i);
                         t.consumer.offer(inv, i);
                         t.uncertain.offer(inv, i);
                     }
@@ -374,6 +388,45 @@ impl<'a> Facts<'a> {
         t.saturating_add(tolerance) >= born.saturating_add(micros(self.policy.access_ttl))
     }
 
+    /// The refreshes with the refresh token access token `a` was issued with, other than the
+    /// one that issued it (`refresh_ends_access = "presented"`; none under other policies),
+    /// and the request that issued `a`.
+    fn refreshes_of_issuer(&self, a: At) -> (impl Iterator<Item = usize> + '_, usize) {
+        let t = &self.ats[a.0 as usize];
+        let on = self.policy.refresh_ends_access == RefreshEndsAccess::Presented;
+        let issuer = t.issuer.unwrap_or(0);
+        let refreshes = t
+            .issued_with
+            .filter(|_| on && t.issuer.is_some())
+            .into_iter()
+            .flat_map(move |r| self.rts[r.0 as usize].refreshes.iter().copied())
+            .filter(move |&i| i != issuer);
+        (refreshes, issuer)
+    }
+
+    /// Whether a refresh sent before `t` may have ended access token `a`: one that may have
+    /// taken effect after `a` was issued (a refresh ends only the tokens issued before it).
+    pub(super) fn at_may_be_ended_by_refresh(&self, a: At, t: Micros) -> bool {
+        let (mut refreshes, issuer) = self.refreshes_of_issuer(a);
+        let issued = self.ops[issuer].invoked;
+        refreshes.any(|i| self.ops[i].invoked < t && self.ops[i].done() > issued)
+    }
+
+    /// When access token `a` is surely ended by a refresh: the earliest answer with tokens
+    /// of a refresh with the refresh token it was issued with, sent after `a` was answered.
+    pub(super) fn at_ended_by_refresh(&self, a: At) -> First {
+        let (refreshes, issuer) = self.refreshes_of_issuer(a);
+        let issued = self.ops[issuer].done();
+        let mut first = First::NONE;
+        for i in refreshes {
+            let o = &self.ops[i];
+            if matches!(o.response, Response::Tokens { .. }) && o.invoked > issued {
+                first.offer(o.done(), i);
+            }
+        }
+        first
+    }
+
     /// The successor a rotation returned.
     pub(super) fn successor(&self, op: usize) -> Option<Rt> {
         match self.ops[op].response {
@@ -425,7 +478,9 @@ impl<'a> Facts<'a> {
                 (Request::RevokeAccess(a), Response::Honoured)
                     if cascades.access == Cascade::Grant
                         && !self.at_may_expire(a, t)
-                        && !(cascades.rt_revocation_ends_ats() && self.rt_revoke_any.before(t)) =>
+                        && !(self.at_may_be_ended_by_refresh(a, t)
+                            || (cascades.rt_revocation_ends_ats()
+                                && self.rt_revoke_any.before(t))) =>
                 {
                     dead.offer(t, i);
                 }
@@ -460,6 +515,7 @@ impl<'a> Facts<'a> {
                     || (c.access.ends_access_tokens()
                         && self.at_revoke_any.op != i
                         && self.at_revoke_any.before(op.done()));
+                let ended_before = ended_before || self.at_may_be_ended_by_refresh(a, op.done());
                 if !self.at_may_expire(a, op.done()) && !ended_before {
                     dead.offer(op.done(), i);
                 }

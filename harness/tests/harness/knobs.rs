@@ -133,3 +133,43 @@ async fn a_server_whose_revocations_end_the_grant_is_caught_under_bcp() {
         assert!(r.conformant(), "{knob}: {}", r.human());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_refresh_ends_is_judged_as_declared() {
+    // django-oauth-toolkit's refresh: the presented refresh token's access token ends.
+    let dot = policy("profile = \"bcp\"\nrefresh_ends_access = \"presented\"\n");
+    for p in [
+        dot.clone(),
+        policy("profile = \"grace-same\"\nrefresh_ends_access = \"presented\"\n"),
+        policy(
+            "profile = \"rfc6749\"\nrotation = \"never\"\nrefresh_ends_access = \"presented\"\n",
+        ),
+    ] {
+        let r = run(p.clone(), p.clone()).await;
+        assert!(r.conformant(), "{}:\n{}", p.to_toml(), r.human());
+        let exercised = r.scenarios.iter().flat_map(|s| &s.evaluations).any(|e| {
+            e.id == "refresh.ends-presented-access"
+                && e.verdict == tokenlife_harness::Verdict::Passed
+        });
+        assert!(exercised, "{}:\n{}", p.to_toml(), r.human());
+    }
+    let bcp = Policy::profile("bcp").unwrap();
+    // Such a server judged under the default: a live access token refused.
+    let r = run(bcp.clone(), dot.clone()).await;
+    assert!(!r.conformant(), "{}", r.human());
+    let ids = failed_ids(&r);
+    assert!(
+        ids.iter().any(|i| i == "resource.live-token-accepted"),
+        "{ids:?}\n{}",
+        r.human()
+    );
+    // A server that keeps the access token, judged under the knob: the knob's own check.
+    let r = run(dot, bcp).await;
+    assert!(!r.conformant(), "{}", r.human());
+    let ids = failed_ids(&r);
+    assert!(
+        ids.iter().any(|i| i == "refresh.ends-presented-access"),
+        "{ids:?}\n{}",
+        r.human()
+    );
+}

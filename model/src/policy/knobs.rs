@@ -1,7 +1,8 @@
 //! The knobs that say how real servers behave beyond the RFCs' floor, each with its TOML form
 //! and its RFC standing: what a revocation ends besides the token it names (RFC 7009 §2.1),
 //! which refusal wins when several apply to a refresh (RFC 6749 §5.2 does not order them;
-//! RFC 9700 §4.14.2 wants replays seen), and where a refresh token's lifetime starts.
+//! RFC 9700 §4.14.2 wants replays seen), where a refresh token's lifetime starts, and which
+//! access tokens a refresh ends (RFC 6749 §6 keeps none alive).
 //!
 //! Every value an older policy file could hold keeps its meaning: `true` / `false` for the
 //! cascades and the two named check orders.
@@ -321,6 +322,36 @@ pub enum RefreshTtlAnchor {
     AccessExpiry,
 }
 
+/// Which access tokens a successful refresh ends besides issuing a new one. RFC 6749 §6
+/// says nothing of the old access token: a server may keep it until its expiry or end it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefreshEndsAccess {
+    /// None: every access token lives until its expiry or a revocation.
+    None,
+    /// The access tokens issued with the presented refresh token: those of the response
+    /// that issued it (the code exchange, or the refresh that rotated to it), and, without
+    /// rotation, those of earlier refreshes with it (django-oauth-toolkit). A grace reuse
+    /// presents a consumed token whose access tokens its first refresh already ended.
+    Presented,
+}
+
+impl RefreshEndsAccess {
+    /// The name used in policy files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RefreshEndsAccess::None => "none",
+            RefreshEndsAccess::Presented => "presented",
+        }
+    }
+}
+
+impl fmt::Display for RefreshEndsAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +361,7 @@ mod tests {
         c: Option<CascadeValue>,
         o: Option<CheckOrder>,
         a: Option<RefreshTtlAnchor>,
+        e: Option<RefreshEndsAccess>,
     }
 
     fn parse(text: &str) -> Result<K, String> {
@@ -420,5 +452,19 @@ mod tests {
         );
         let err = parse("a = \"expiry\"").unwrap_err();
         assert!(err.contains("`expiry`"), "{err}");
+    }
+
+    #[test]
+    fn what_a_refresh_ends_names_its_values() {
+        assert_eq!(
+            parse("e = \"presented\"").unwrap().e,
+            Some(RefreshEndsAccess::Presented)
+        );
+        assert_eq!(
+            parse("e = \"none\"").unwrap().e,
+            Some(RefreshEndsAccess::None)
+        );
+        let err = parse("e = \"previous\"").unwrap_err();
+        assert!(err.contains("`previous`"), "{err}");
     }
 }

@@ -421,3 +421,77 @@ fn revoking_a_consumed_refresh_token_ends_what_its_cascade_targets() {
     advance(&mut s, 600);
     assert_eq!(sp.rule(&s, &revoke(rt0)), Ok(Rule::DeadTokenRevoked));
 }
+
+fn ending(profile: &str, ends: &str) -> Spec {
+    let text = format!("profile = \"{profile}\"\nrefresh_ends_access = \"{ends}\"\n");
+    Spec::new(Policy::from_toml(&text).unwrap())
+}
+
+fn use_access(at: u8) -> Action {
+    Action::UseAccess { at: AtId(at) }
+}
+
+#[test]
+fn a_refresh_ends_the_access_tokens_issued_with_the_presented_refresh_token() {
+    // Rotation: AT0 came with RT0, so refreshing RT0 ends AT0; AT1 lives until RT1's refresh.
+    let sp = ending("bcp", "presented");
+    let s = authorize(&sp, ClientType::Confidential);
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    assert!(!at_live(&s, AtId(0)));
+    assert!(at_live(&s, AtId(1)));
+    assert_eq!(
+        sp.rule(&s, &use_access(0)).unwrap(),
+        Rule::AccessRefused {
+            grant_revoked: false,
+            token_revoked: true,
+        }
+    );
+    // A refused refresh (a replay, here without reuse detection) ends nothing.
+    let mut p = sp.policy.clone();
+    p.reuse_detection = false;
+    let quiet = Spec::new(p);
+    let (o, s2) = one(&quiet, &s, refresh(CONF, 0));
+    assert_eq!(o, Outcome::invalid_grant());
+    assert!(at_live(&s2, AtId(1)));
+    let (_, s) = one(&sp, &s, refresh(CONF, 1));
+    assert!(!at_live(&s, AtId(1)) && at_live(&s, AtId(2)));
+    // The default keeps every access token until its expiry.
+    let sp = spec("bcp");
+    let s = authorize(&sp, ClientType::Confidential);
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    assert!(at_live(&s, AtId(0)) && at_live(&s, AtId(1)));
+}
+
+#[test]
+fn without_rotation_a_refresh_ends_the_access_tokens_of_earlier_refreshes_with_it() {
+    let mut p =
+        Policy::from_toml("profile = \"bcp\"\nrefresh_ends_access = \"presented\"\n").unwrap();
+    p.rotation_confidential = Rotation::Never;
+    let sp = Spec::new(p);
+    let s = authorize(&sp, ClientType::Confidential);
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    assert!(!at_live(&s, AtId(0)) && at_live(&s, AtId(1)));
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    assert!(!at_live(&s, AtId(1)) && at_live(&s, AtId(2)));
+}
+
+#[test]
+fn a_grace_reuse_ends_nothing_its_first_refresh_left() {
+    // RT0's own access token ended with its rotation; the grace reuse of RT0 leaves AT1 (of
+    // RT1) alive, and the successor's refresh ends both access tokens issued with RT1.
+    let sp = ending("grace-same", "presented");
+    let s = authorize(&sp, ClientType::Confidential);
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    let (o, s) = one(&sp, &s, refresh(CONF, 0));
+    assert!(matches!(
+        o,
+        Outcome::Tokens {
+            refresh: Some(RtId(1)),
+            refresh_is_new: false,
+            ..
+        }
+    ));
+    assert!(!at_live(&s, AtId(0)) && at_live(&s, AtId(1)) && at_live(&s, AtId(2)));
+    let (_, s) = one(&sp, &s, refresh(CONF, 1));
+    assert!(!at_live(&s, AtId(1)) && !at_live(&s, AtId(2)) && at_live(&s, AtId(3)));
+}

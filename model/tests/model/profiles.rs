@@ -203,6 +203,17 @@ fn every_new_knob_value_keeps_every_invariant() {
         "profile = \"grace-same\"\nrefresh_ttl_anchor = \"access-expiry\"\ncheck_order = [\"scope\", \"reuse\", \"expiry\"]\n"
             .into(),
     );
+    // A refresh ending the access tokens issued with the presented refresh token, with
+    // rotation, without it (or either), with each grace successor.
+    for profile in ["bcp", "rfc6749", "grace-same", "grace-new"] {
+        files.push(format!(
+            "profile = \"{profile}\"\nrefresh_ends_access = \"presented\"\n"
+        ));
+    }
+    files.push(
+        "profile = \"bcp\"\nrotation = \"never\"\nrefresh_ends_access = \"presented\"\nrevoke_access_cascades = \"refresh-tokens\"\n"
+            .into(),
+    );
     for toml in files {
         let policy = Policy::from_toml(&toml).unwrap();
         let r = check(&policy, Bounds::default(), 1);

@@ -6,6 +6,7 @@
 //! (`code-replay` lets it be used again); it has not expired; `redirect_uri` matches
 //! (§4.1.3); the PKCE verifier matches its S256 challenge (RFC 7636 §4.6).
 
+use tokenlife_model::policy::RefreshEndsAccess;
 use tokenlife_model::Policy;
 
 use super::{plus, refresh_deadline, Issued, Refusal};
@@ -173,8 +174,15 @@ pub fn decide_code_exchange(
         scope: scope.clone(),
         expires_at: now + i64::from(policy.access_ttl.get()),
         revoked: false,
+        refresh_hash: None,
     };
     let issue_refresh = scope.contains(OFFLINE_ACCESS) || !policy.offline_access_required;
+    // Under `refresh_ends_access = "presented"` the first refresh ends this access token.
+    let access = AccessRow {
+        refresh_hash: (issue_refresh && policy.refresh_ends_access == RefreshEndsAccess::Presented)
+            .then(|| new.refresh.digest()),
+        ..access
+    };
     let refresh = issue_refresh.then(|| RefreshRow {
         hash: new.refresh.digest(),
         grant_id: grant.id.clone(),

@@ -9,7 +9,7 @@
 //! policy's `check_order`; then a grace reuse, or rotation as the policy says.
 
 use tokenlife_model::policy::{
-    GraceSuccessor, Narrowing, OrderedCheck, Rotation, SuccessorLifetime,
+    GraceSuccessor, Narrowing, OrderedCheck, RefreshEndsAccess, Rotation, SuccessorLifetime,
 };
 use tokenlife_model::{ClientType, Policy};
 
@@ -202,13 +202,17 @@ pub fn decide_refresh(
     };
     // Widen the window between the read and the write, as a slow real server has.
     let widen_race_window = defects.has(Defect::RaceDoubleSpend) || defects.has(Defect::Race500);
-    let access_row = AccessRow {
+    // Under `refresh_ends_access = "presented"` every access token remembers the refresh
+    // token it was issued with, and this refresh ends those of the presented one.
+    let ends_access = policy.refresh_ends_access == RefreshEndsAccess::Presented;
+    let access_row = |issued_with: TokenHash| AccessRow {
         hash: tokens.access.digest(),
         grant_id: grant.id.clone(),
         client_id: row.client_id.clone(),
         scope: plan.granted.clone(),
         expires_at: now + i64::from(policy.access_ttl.get()),
         revoked: false,
+        refresh_hash: ends_access.then_some(issued_with),
     };
     let issued = |refresh: Option<Secret>| Issued {
         access: tokens.access.clone(),
@@ -238,7 +242,8 @@ pub fn decide_refresh(
             limit: g.max_reuse.map(i64::from),
             slide: defects.has(Defect::GraceTooWide).then_some(now),
             new_successor,
-            access: access_row,
+            // The presented token's own access tokens ended with its first refresh.
+            access: access_row(refresh.digest()),
             issued: issued(Some(refresh)),
             widen_race_window,
         }));
@@ -283,12 +288,15 @@ pub fn decide_refresh(
     } else {
         LostRace::Retry
     };
+    // Without rotation the new access token is issued with the presented token itself.
+    let access = access_row(refresh.as_ref().map_or(row.hash.clone(), SecretExt::digest));
     RefreshDecision::Grant(Box::new(GrantPlan {
         write: RefreshWrite {
             presented: row.hash.clone(),
             allowed,
             change,
-            access: access_row,
+            access,
+            end_access_of: ends_access.then(|| row.hash.clone()),
         },
         issued: issued(refresh),
         rotated,
@@ -398,6 +406,10 @@ mod tests {
         p
     }
 
+    fn ends(p: Policy) -> Policy {
+        with(p, |p| p.refresh_ends_access = RefreshEndsAccess::Presented)
+    }
+
     fn grace_new(max_reuse: Option<u8>) -> Policy {
         with(profile("grace-new"), |p| {
             p.grace = Some(Grace {
@@ -503,6 +515,12 @@ mod tests {
                 if p.widen_race_window {
                     s += " +wide";
                 }
+                if let Some(h) = &p.write.end_access_of {
+                    s += &format!(" +end-access-of={}", name_of(h));
+                }
+                if let Some(h) = &p.write.access.refresh_hash {
+                    s += &format!(" at-with={}", name_of(h));
+                }
                 assert_eq!(p.issued.access, Secret::new("AT"));
                 assert_eq!(p.write.access.hash, TokenHash::of("AT"));
                 assert_eq!(p.write.access.expires_at, NOW + 300);
@@ -520,9 +538,20 @@ mod tests {
                 if p.slide.is_some() {
                     s += " +slide";
                 }
+                if let Some(h) = &p.access.refresh_hash {
+                    s += &format!(" at-with={}", name_of(h));
+                }
                 s
             }
         }
+    }
+
+    /// The name of a refresh token of the table by its digest.
+    fn name_of(h: &TokenHash) -> &'static str {
+        ["t", "FRESH", "DERIVED"]
+            .into_iter()
+            .find(|n| TokenHash::of(n) == *h)
+            .unwrap_or("?")
     }
 
     const ALL: &str = "offline_access read write";
@@ -612,6 +641,14 @@ mod tests {
             ("a lifetime anchored at the access token's expiry: the successor lives access_ttl + refresh_ttl",
                 with(profile("bcp"), |p| p.refresh_ttl_anchor = RefreshTtlAnchor::AccessExpiry), vec![], live(), None, "a", None,
                 format!("rotate to fresh rt=[{ALL}] exp=+900 at=[{ALL}]")),
+            ("a refresh ends the presented token's access tokens; the new one is issued with the successor",
+                ends(profile("bcp")), vec![], live(), None, "a", None, format!("{rotated} +end-access-of=t at-with=FRESH")),
+            ("without rotation the new access token is issued with the presented token",
+                ends(never()), vec![], live(), None, "a", None, format!("keep idle=+60 at=[{ALL}] +end-access-of=t at-with=t")),
+            ("a refused refresh ends nothing", ends(profile("bcp")), vec![], consumed_to(5, "S1"), None, "a", None,
+                format!("{used} +revoke-family")),
+            ("a grace reuse: its access token is issued with the same successor", ends(profile("grace-same")), vec![],
+                consumed_to(5, "DERIVED"), succ("DERIVED", |_| {}), "a", None, format!("reuse same at=[{ALL}] at-with=DERIVED")),
             ("grace same: rotation derives the successor", profile("grace-same"), vec![], live(), None, "a", None,
                 format!("rotate to derived rt=[{ALL}] exp=+600 at=[{ALL}]")),
             ("grace same: reuse inside the window", profile("grace-same"), vec![], consumed_to(5, "DERIVED"), succ("DERIVED", |_| {}), "a", None,

@@ -245,6 +245,7 @@ mod tests {
             scope: scope("read"),
             expires_at: NOW + 10,
             revoked: false,
+            refresh_hash: None,
         };
         f(&mut t, &mut g);
         Some(FoundToken::Access(t, Some(g)))

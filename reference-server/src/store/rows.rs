@@ -180,6 +180,9 @@ pub struct AccessRow {
     pub expires_at: UnixTime,
     /// Revoked by itself (RFC 7009); it is dead as well when its grant is revoked.
     pub revoked: bool,
+    /// The refresh token it was issued with, kept only under `refresh_ends_access =
+    /// "presented"` (a refresh with that token ends it).
+    pub refresh_hash: Option<TokenHash>,
 }
 
 /// What a refresh grant writes: one transaction that starts with the compare-and-set on the
@@ -194,6 +197,9 @@ pub struct RefreshWrite {
     pub change: RefreshChange,
     /// The new access token.
     pub access: AccessRow,
+    /// End the access tokens issued with this refresh token first (the presented one, under
+    /// `refresh_ends_access = "presented"`).
+    pub end_access_of: Option<TokenHash>,
 }
 
 /// How a refresh changes the presented token.
@@ -319,6 +325,7 @@ pub(super) fn access_row(r: &impl Columns) -> Result<AccessRow, sqlx::Error> {
         scope: scope_of(&r.text(3)?),
         expires_at: r.int(4)?,
         revoked: r.int(5)? != 0,
+        refresh_hash: r.opt_text(6)?.map(TokenHash::from_stored),
     })
 }
 

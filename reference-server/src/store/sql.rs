@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 
 use crate::scope::Scope;
+use crate::secret::TokenHash;
 
 use super::rows::{AccessRow, GrantRow, RefreshChange, RefreshRow, RefreshWrite, RtStatus};
 
@@ -84,7 +85,7 @@ pub(super) const READ_GRANT: &str =
     concat!("SELECT ", grant_columns!(""), " FROM grants WHERE id = $1");
 
 /// An access token by digest, in `rows::access_row`'s order.
-pub(super) const READ_ACCESS: &str = "SELECT hash, grant_id, client_id, scope, expires_at, revoked FROM access_tokens WHERE hash = $1";
+pub(super) const READ_ACCESS: &str = "SELECT hash, grant_id, client_id, scope, expires_at, revoked, refresh_hash FROM access_tokens WHERE hash = $1";
 
 /// An authorization code by digest, in `rows::code_row`'s order.
 pub(super) const READ_CODE: &str = "SELECT hash, client_id, subject, redirect_uri, scope, code_challenge, expires_at, used, grant_id FROM authorization_codes WHERE hash = $1";
@@ -120,7 +121,11 @@ pub(super) const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, subjec
 pub(super) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, grant_id, client_id, scope, issued_at, expires_at, idle_deadline, status, consumed_at, reuse_count, successor_hash, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, NULL, 0)";
 
 /// A new access token.
-pub(super) const INSERT_ACCESS: &str = "INSERT INTO access_tokens (hash, grant_id, client_id, scope, expires_at, revoked) VALUES ($1, $2, $3, $4, $5, 0)";
+pub(super) const INSERT_ACCESS: &str = "INSERT INTO access_tokens (hash, grant_id, client_id, scope, expires_at, revoked, refresh_hash) VALUES ($1, $2, $3, $4, $5, 0, $6)";
+
+/// Ends the access tokens issued with a refresh token (`refresh_ends_access = "presented"`).
+pub(super) const END_ACCESS_OF_REFRESH: &str =
+    "UPDATE access_tokens SET revoked = 1 WHERE refresh_hash = $1 AND revoked = 0";
 
 /// Moves a grant's absolute cap (the `cap-extended` defect).
 pub(super) const SET_CAP: &str = "UPDATE grants SET cap_at = $2 WHERE id = $1";
@@ -192,6 +197,8 @@ pub(super) enum Arg<'a> {
     Int(i64),
     /// Nullable `BIGINT`.
     OptInt(Option<i64>),
+    /// Nullable `TEXT`.
+    OptText(Option<&'a str>),
     /// A scope, stored as its `Display` text.
     Scope(&'a Scope),
 }
@@ -241,8 +248,24 @@ pub(super) fn insert_access(t: &AccessRow) -> Stmt<'_> {
             Arg::Text(t.client_id.as_str()),
             Arg::Scope(&t.scope),
             Arg::Int(t.expires_at),
+            Arg::OptText(t.refresh_hash.as_ref().map(TokenHash::as_str)),
         ],
     )
+}
+
+/// The statements of a refresh grant that end what it ends and store its access token:
+/// the access tokens issued with the presented refresh token first (before the new one,
+/// which may be issued with that same token), then the new one.
+fn access_steps(w: &RefreshWrite) -> Vec<Stmt<'_>> {
+    let mut steps = Vec::with_capacity(2);
+    if let Some(rt) = &w.end_access_of {
+        steps.push(Stmt::new(
+            END_ACCESS_OF_REFRESH,
+            vec![Arg::Text(rt.as_str())],
+        ));
+    }
+    steps.push(insert_access(&w.access));
+    steps
 }
 
 /// Stores a new grant.
@@ -289,7 +312,7 @@ pub(super) fn refresh_steps(w: &RefreshWrite) -> RefreshSteps<'_> {
                     vec![Arg::Text(grant.as_str()), Arg::OptInt(*cap)],
                 ));
             }
-            then.push(insert_access(&w.access));
+            then.extend(access_steps(w));
             RefreshSteps {
                 compare_and_set: Stmt::new(
                     consume_refresh(&w.allowed, *keep_status),
@@ -308,7 +331,7 @@ pub(super) fn refresh_steps(w: &RefreshWrite) -> RefreshSteps<'_> {
                 touch_refresh(&w.allowed),
                 vec![Arg::Text(w.presented.as_str()), Arg::OptInt(*idle_deadline)],
             ),
-            then: vec![insert_access(&w.access)],
+            then: access_steps(w),
             proceed_if_lost: false,
         },
     }

@@ -266,6 +266,7 @@ fn bind(stmt: &mut Statement<'_>, args: &[Arg<'_>]) -> rusqlite::Result<()> {
             Arg::Text(t) => stmt.raw_bind_parameter(at, t)?,
             Arg::Int(i) => stmt.raw_bind_parameter(at, i)?,
             Arg::OptInt(i) => stmt.raw_bind_parameter(at, i)?,
+            Arg::OptText(t) => stmt.raw_bind_parameter(at, t)?,
             Arg::Scope(scope) => stmt.raw_bind_parameter(at, scope.to_string())?,
         }
     }
@@ -426,10 +427,10 @@ mod tests {
     fn store_with(active: &[&str]) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db").display().to_string();
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch(super::super::MIGRATIONS[0].2)
-            .unwrap();
+        let schema = Connection::open(&path).unwrap();
+        for (_, _, sql) in super::super::MIGRATIONS {
+            schema.execute_batch(sql).unwrap();
+        }
         let conn = open(&path).unwrap();
         let tx = conn.unchecked_transaction().unwrap();
         for name in active {
@@ -476,7 +477,9 @@ mod tests {
                 scope: crate::scope::Scope::parse("read").unwrap(),
                 expires_at: 100,
                 revoked: false,
+                refresh_hash: None,
             },
+            end_access_of: None,
         }
     }
 

@@ -311,3 +311,59 @@ async fn refresh_ttl_anchor_counts_the_lifetime_from_the_access_tokens_expiry() 
     assert!(!alive_after_120s("issue").await);
     assert!(alive_after_120s("access-expiry").await);
 }
+
+/// Which of three access tokens work after a second refresh: the code's (issued with RT0),
+/// the first refresh's and the second's. Rotating, the second refresh presents RT1; without
+/// rotation, RT0 both times.
+async fn access_alive_after_two_refreshes(knobs: &str) -> [bool; 3] {
+    let s = Srv::new(policy(&format!("profile = \"bcp\"\n{knobs}"))).await;
+    let t0 = s.login(&A, FULL).await;
+    let t1 = tokens(&s.refresh(&A, t0.rt(), None).await);
+    let second = t1.refresh.clone().unwrap_or_else(|| t0.rt().to_string());
+    let t2 = tokens(&s.refresh(&A, &second, None).await);
+    [
+        s.works(&t0.access).await,
+        s.works(&t1.access).await,
+        s.works(&t2.access).await,
+    ]
+}
+
+#[tokio::test]
+async fn refresh_ends_access_presented_ends_the_access_tokens_issued_with_the_presented_token() {
+    assert_eq!(access_alive_after_two_refreshes("").await, [true; 3]);
+    let ends = "refresh_ends_access = \"presented\"";
+    assert_eq!(
+        access_alive_after_two_refreshes(ends).await,
+        [false, false, true]
+    );
+    // Without rotation the kept token is presented each time; each refresh ends the access
+    // token of the one before.
+    assert_eq!(
+        access_alive_after_two_refreshes(&format!("{ends}\nrotation = \"never\"")).await,
+        [false, false, true]
+    );
+    // A refused refresh ends nothing: another client's attempt leaves the access token alive.
+    let s = Srv::new(policy(&format!("profile = \"bcp\"\n{ends}"))).await;
+    let t0 = s.login(&A, FULL).await;
+    assert_invalid_grant(&s.refresh(&B, t0.rt(), None).await);
+    assert!(s.works(&t0.access).await);
+}
+
+#[tokio::test]
+async fn refresh_ends_access_presented_spares_what_a_grace_reuse_returns() {
+    // grace-same: the reuse of RT0 returns RT1 with a new access token; RT0's own access
+    // token ended with the first refresh, and RT1's refresh ends both of RT1's.
+    let s = Srv::new(policy(
+        "profile = \"grace-same\"\nrefresh_ends_access = \"presented\"",
+    ))
+    .await;
+    let t0 = s.login(&A, FULL).await;
+    let t1 = tokens(&s.refresh(&A, t0.rt(), None).await);
+    let again = tokens(&s.refresh(&A, t0.rt(), None).await);
+    assert_eq!(again.rt(), t1.rt());
+    assert!(!s.works(&t0.access).await);
+    assert!(s.works(&t1.access).await && s.works(&again.access).await);
+    let t2 = tokens(&s.refresh(&A, t1.rt(), None).await);
+    assert!(!s.works(&t1.access).await && !s.works(&again.access).await);
+    assert!(s.works(&t2.access).await);
+}

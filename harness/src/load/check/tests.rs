@@ -504,9 +504,68 @@ fn policies() -> Vec<Policy> {
             max_reuse: Some(2),
         }),
         revoke_refresh_cascades: tokenlife_model::policy::RevokeCascade::None,
-        ..bcp
+        ..bcp.clone()
     });
+    // A refresh ending the access tokens issued with the presented token (DOT), rotating,
+    // keeping, and with a grace reuse.
+    let ends = tokenlife_model::policy::RefreshEndsAccess::Presented;
+    for base in [
+        bcp.clone(),
+        Policy {
+            rotation_public: Rotation::Never,
+            rotation_confidential: Rotation::Never,
+            revoke_access_cascades: tokenlife_model::policy::RevokeCascade::RefreshTokens,
+            ..bcp.clone()
+        },
+        Policy::profile("grace-same").unwrap(),
+        Policy::profile("grace-new").unwrap(),
+    ] {
+        all.push(Policy {
+            refresh_ends_access: ends,
+            ..base
+        });
+    }
     all
+}
+
+#[test]
+fn a_refresh_ending_the_presented_tokens_access_token_is_judged_as_declared() {
+    let ends = Policy {
+        refresh_ends_access: tokenlife_model::policy::RefreshEndsAccess::Presented,
+        ..Policy::default()
+    };
+    // AT0 came with RT0: refused after RT0's refresh was sent, as the policy declares.
+    let b = B::new()
+        .refresh(0, tokens(1, Some(1)), 2, 3)
+        .op(Request::UseAccess(At(0)), Response::Denied, 4, Some(5))
+        .op(Request::UseAccess(At(1)), Response::Honoured, 6, Some(7));
+    assert_eq!(kinds_under(&ends, &b.0), vec![]);
+    assert_eq!(b.kinds("bcp"), vec![checks::RESOURCE_LIVE]);
+    // Honoured after the refresh was answered: the knob's check, under the knob only.
+    let b = B::new().refresh(0, tokens(1, Some(1)), 2, 3).op(
+        Request::UseAccess(At(0)),
+        Response::Honoured,
+        4,
+        Some(5),
+    );
+    assert_eq!(kinds_under(&ends, &b.0), vec![checks::REFRESH_ENDS_ACCESS]);
+    assert_eq!(b.kinds("bcp"), vec![]);
+    // Overlapping the refresh: either order is allowed.
+    let b = B::new()
+        .refresh(0, tokens(1, Some(1)), 2, 6)
+        .op(Request::UseAccess(At(0)), Response::Honoured, 3, Some(4))
+        .op(Request::UseAccess(At(0)), Response::Denied, 4, Some(5));
+    assert_eq!(kinds_under(&ends, &b.0), vec![]);
+    // AT1 came with RT1: RT0's replay (refused) ends nothing, RT1's refresh ends AT1 only.
+    let quiet = Policy {
+        reuse_detection: false,
+        ..ends.clone()
+    };
+    let b = B::new()
+        .refresh(0, tokens(1, Some(1)), 2, 3)
+        .refresh(0, grant(), 4, 5)
+        .op(Request::UseAccess(At(1)), Response::Denied, 6, Some(7));
+    assert_eq!(kinds_under(&quiet, &b.0), vec![checks::RESOURCE_LIVE]);
 }
 
 #[test]
