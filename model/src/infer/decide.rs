@@ -113,13 +113,15 @@ impl Cache {
 }
 
 /// Whether `knob` is decidable for a server following `p`: the search tells `p` apart from
-/// `p` with every other valid value of the knob.
+/// `p` with each other value of the knob. A value `p`'s other knobs cannot hold (a grace
+/// window where nothing rotates) makes it undecidable: the answers exclude it only as far as
+/// they decide those other knobs, and rotation `never` is never decided (`any` may keep too).
 pub fn decidable(p: &Policy, knob: &Knob, bounds: &Bounds, cache: &mut Cache) -> bool {
     let own = (knob.get)(p);
-    (0..knob.values.len())
-        .filter(|v| *v != own)
-        .filter_map(|v| knob.with(p, v))
-        .all(|q| matches!(cache.distinguish(p, &q, bounds), Verdict::Distinguishing(_)))
+    (0..knob.values.len()).filter(|v| *v != own).all(|v| {
+        knob.with(p, v)
+            .is_some_and(|q| matches!(cache.distinguish(p, &q, bounds), Verdict::Distinguishing(_)))
+    })
 }
 
 /// Runs the loop from `base` (whose lifetimes are taken as known), asking `answer` for the
@@ -140,22 +142,17 @@ pub fn infer(
     loop {
         rounds += 1;
         let (findings, ctx) = round(&start, bounds, cache, answer);
+        let specs = [
+            Spec::new(ctx.clone()),
+            Spec::new(permissive(&ctx, &findings)),
+        ];
         let consistent = findings.iter().all(|f| {
             f.experiments
                 .iter()
-                .all(|e| allows(&Spec::new(ctx.clone()), &e.steps, &e.answers))
+                .all(|e| specs.iter().any(|spec| allows(spec, &e.steps, &e.answers)))
         });
         if consistent || rounds >= MAX_ROUNDS || ctx == start {
-            let mut policy = ctx.clone();
-            for f in &findings {
-                if let Some(p) = f
-                    .candidates
-                    .iter()
-                    .find_map(|v| f.knob.with(&policy, *v))
-                {
-                    policy = p;
-                }
-            }
+            let policy = permissive(&ctx, &findings);
             return Inference {
                 findings,
                 policy,
@@ -187,11 +184,14 @@ fn round(
     let mut ran: HashSet<(usize, Vec<Step>)> = HashSet::new();
     for _ in 0..MAX_PASSES {
         let mut changed = false;
-        for (ki, f) in findings.iter_mut().enumerate() {
+        for ki in 0..findings.len() {
+            let loose = permissive(&ctx, &findings);
+            let f = &mut findings[ki];
             if f.contradiction.is_some() {
                 continue;
             }
-            changed |= narrow(&ctx, f, ki, bounds, cache, &mut ran, answer);
+            let contexts = [&ctx, &loose];
+            changed |= narrow(contexts, f, ki, bounds, cache, &mut ran, answer);
             if let Some(p) = sharpest(&ctx, f) {
                 ctx = p;
             }
@@ -204,9 +204,13 @@ fn round(
 }
 
 /// Runs `f`'s experiments under `ctx` until no pair of its candidates is told apart by a
-/// sequence not yet run; whether its candidates changed.
+/// sequence not yet run; whether its candidates changed. Experiments are designed under the
+/// sharp context; a value is kept when its spec allows the answers under the sharp context
+/// or the permissive one (every other knob at its most permissive candidate), so a server
+/// whose choices vary (rotation `any` that keeps a token only now and then) is not declared
+/// a contradiction for an earlier knob's value that merely happened to fit.
 fn narrow(
-    ctx: &Policy,
+    [ctx, loose]: [&Policy; 2],
     f: &mut Finding,
     ki: usize,
     bounds: &Bounds,
@@ -216,13 +220,13 @@ fn narrow(
 ) -> bool {
     let knob = f.knob;
     let mut changed = false;
-    // A value no policy of this context can hold (a grace window where nothing rotates) is
-    // no candidate, unless none is left: then the context is wrong.
+    // A value no policy of either context can hold (a grace window where nothing may
+    // rotate) is no candidate, unless none is left: then the context is wrong.
     let valid: Vec<usize> = f
         .candidates
         .iter()
         .copied()
-        .filter(|v| knob.with(ctx, *v).is_some())
+        .filter(|v| knob.with(ctx, *v).is_some() || knob.with(loose, *v).is_some())
         .collect();
     if !valid.is_empty() && valid != f.candidates {
         f.candidates = valid;
@@ -236,8 +240,10 @@ fn narrow(
             .iter()
             .copied()
             .filter(|v| {
-                knob.with(ctx, *v)
-                    .is_some_and(|p| allows(&Spec::new(p), &steps, &answers))
+                [ctx, loose].into_iter().any(|c| {
+                    knob.with(c, *v)
+                        .is_some_and(|p| allows(&Spec::new(p), &steps, &answers))
+                })
             })
             .collect();
         f.experiments.push(Experiment {
@@ -290,10 +296,18 @@ fn next_experiment(
     None
 }
 
+/// `ctx` with every knob at its most permissive candidate that makes a valid policy.
+fn permissive(ctx: &Policy, findings: &[Finding]) -> Policy {
+    let mut p = ctx.clone();
+    for f in findings {
+        if let Some(q) = f.candidates.iter().find_map(|v| f.knob.with(&p, *v)) {
+            p = q;
+        }
+    }
+    p
+}
+
 /// `ctx` with `f`'s knob at its sharpest (last) candidate that makes a valid policy.
 fn sharpest(ctx: &Policy, f: &Finding) -> Option<Policy> {
-    f.candidates
-        .iter()
-        .rev()
-        .find_map(|v| f.knob.with(ctx, *v))
+    f.candidates.iter().rev().find_map(|v| f.knob.with(ctx, *v))
 }

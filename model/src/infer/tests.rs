@@ -30,7 +30,10 @@ fn experiment(base: &Policy, knob: &str, a: &str, b: &str) -> Vec<Step> {
     assert!(!ta.is_empty() && !tb.is_empty());
     for t in &ta {
         assert_eq!(t.len(), steps.len(), "{knob}: every step can be taken");
-        assert!(!tb.contains(t), "{knob}: {t:?} is allowed by both {a} and {b}");
+        assert!(
+            !tb.contains(t),
+            "{knob}: {t:?} is allowed by both {a} and {b}"
+        );
     }
     steps
 }
@@ -94,12 +97,7 @@ fn every_knob_has_a_shortest_experiment_that_tells_two_values_apart() {
     }
     for (base, knob, a, b, len) in cases {
         let steps = experiment(base, knob, a, b);
-        assert_eq!(
-            steps.len(),
-            len,
-            "{knob}: {a} vs {b}: {}",
-            show(&steps)
-        );
+        assert_eq!(steps.len(), len, "{knob}: {a} vs {b}: {}", show(&steps));
     }
 }
 
@@ -204,4 +202,62 @@ fn the_loop_recovers_every_decidable_knob_of_random_policies() {
         }
     }
     assert!(decided > 60, "only {decided} knobs were decidable");
+}
+
+/// The answers of a server following `spec` that picks among the outcomes the spec allows
+/// at random: a rotation-`any` server that keeps its token now and then.
+fn answer_varying(spec: &Spec, steps: &[Step], rng: &mut Lcg) -> Vec<Outcome> {
+    let mut s = crate::state::State::default();
+    let mut out = Vec::new();
+    for step in steps {
+        let Some(pairs) = product::step_all(spec, std::slice::from_ref(&s), step) else {
+            break;
+        };
+        if pairs.is_empty() {
+            break;
+        }
+        let (o, n) = pairs[rng.below(pairs.len())].clone();
+        out.push(o);
+        s = n;
+    }
+    out
+}
+
+#[test]
+fn a_server_whose_choices_vary_keeps_its_own_values() {
+    let bounds = Bounds {
+        depth: 6,
+        nodes: 8_000,
+        grants: 2,
+    };
+    let base = Policy::profile("rfc6749").expect("rfc6749");
+    let mut rng = Lcg(5);
+    let mut cache = Cache::default();
+    for round in 0..6 {
+        let mut p = policy("rotation = \"any\"");
+        for k in KNOBS.iter().skip(2) {
+            if let Some(q) = k.with(&p, rng.below(k.values.len())) {
+                p = q;
+            }
+        }
+        let server = Spec::new(p.clone());
+        let mut choices = Lcg(round);
+        let out = infer(&base, &bounds, &mut cache, &mut |s| {
+            answer_varying(&server, s, &mut choices)
+        });
+        for f in &out.findings {
+            let own = (f.knob.get)(&p);
+            assert!(
+                f.contradiction.is_none() && f.candidates.contains(&own),
+                "round {round}: {} = {} not kept: {:?} {:?}\n{}\n{:#?}",
+                f.knob.name,
+                f.knob.value(own),
+                f.candidates,
+                f.contradiction,
+                p.to_toml(),
+                f.experiments
+            );
+        }
+        assert_eq!(out.policy.rotation_public, crate::policy::Rotation::Any);
+    }
 }
