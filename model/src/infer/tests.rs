@@ -207,7 +207,7 @@ fn the_loop_recovers_every_decidable_knob_of_random_policies() {
 /// The answers of a server following `spec` that picks among the outcomes the spec allows
 /// at random: a rotation-`any` server that keeps its token now and then.
 fn answer_varying(spec: &Spec, steps: &[Step], rng: &mut Lcg) -> Vec<Outcome> {
-    let mut s = crate::state::State::default();
+    let mut s = State::default();
     let mut out = Vec::new();
     for step in steps {
         let Some(pairs) = product::step_all(spec, std::slice::from_ref(&s), step) else {
