@@ -13,16 +13,19 @@
 //! - [`decide`]: the loop that runs experiments against an answerer, keeps the values whose
 //!   spec allows the answers, and reports a knob as decided, "consistent with" several
 //!   values (never guessed: the file then carries the most permissive), or contradicted.
+//! - [`report`]: the inferred policy as a policy file, one comment per knob saying how.
 //!
 //! Lifetimes are not inferred here: the loop takes them from the base policy it is given.
 //! Everything here is pure; the harness supplies the answers of a live server.
 
 pub mod decide;
 pub mod product;
+pub mod report;
 pub mod table;
 
 pub use decide::{decidable, infer, Cache, Contradiction, Experiment, Finding, Inference};
 pub use product::{allows, distinguish, traces, Bounds, Step, Verdict};
+pub use report::policy_file;
 pub use table::{knob, Knob, KNOBS};
 
 use crate::action::Outcome;

@@ -261,3 +261,36 @@ fn a_server_whose_choices_vary_keeps_its_own_values() {
         assert_eq!(out.policy.rotation_public, crate::policy::Rotation::Any);
     }
 }
+
+#[test]
+fn the_policy_file_reads_back_with_one_comment_per_knob() {
+    let bounds = Bounds {
+        depth: 6,
+        nodes: 8_000,
+        grants: 2,
+    };
+    let server = Spec::new(policy(
+        "profile = \"grace-same\"\nrevoke_access_cascades = \"grant\"\nnarrowing = \"ignored\"",
+    ));
+    let base = Policy::profile("rfc6749").expect("rfc6749");
+    let out = infer(&base, &bounds, &mut Cache::default(), &mut |s| {
+        answer_with(&server, s)
+    });
+    let text = policy_file(&out);
+    let back = Policy::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back.to_toml(), out.policy.to_toml(), "{text}");
+    for k in KNOBS {
+        let heads = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("# {}: ", k.name)))
+            .count();
+        assert_eq!(heads, 1, "{}: {text}", k.name);
+    }
+    assert!(
+        text.contains("# grace_successor: decided\n#   experiment (\"none\" vs \"new\", kept \"same\")"),
+        "{text}"
+    );
+    assert!(text.contains("# rotation_public: consistent with \"any\", \"always\""), "{text}");
+    assert!(text.contains("rotation_public = \"any\""), "{text}");
+    assert!(text.contains("narrowing = \"ignored\""), "{text}");
+}
