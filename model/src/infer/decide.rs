@@ -125,7 +125,9 @@ pub fn decidable(p: &Policy, knob: &Knob, bounds: &Bounds, cache: &mut Cache) ->
 }
 
 /// Runs the loop from `base` (whose lifetimes are taken as known), asking `answer` for the
-/// answers to each experiment.
+/// answers to each experiment. `answer` gets the experiment's steps and the candidate
+/// policies, under which a live answerer reads each response as an outcome (see
+/// [`allows`] for what fewer answers than steps mean).
 ///
 /// Each knob's experiments run under the context of the knobs before it as decided so far
 /// and of the knobs after it as `base` has them. When a later knob turns out to differ from
@@ -135,7 +137,7 @@ pub fn infer(
     base: &Policy,
     bounds: &Bounds,
     cache: &mut Cache,
-    answer: &mut dyn FnMut(&[Step]) -> Vec<Outcome>,
+    answer: &mut dyn FnMut(&[Step], &[Policy]) -> Vec<Outcome>,
 ) -> Inference {
     let mut start = base.clone();
     let mut rounds = 0;
@@ -169,7 +171,7 @@ fn round(
     start: &Policy,
     bounds: &Bounds,
     cache: &mut Cache,
-    answer: &mut dyn FnMut(&[Step]) -> Vec<Outcome>,
+    answer: &mut dyn FnMut(&[Step], &[Policy]) -> Vec<Outcome>,
 ) -> (Vec<Finding>, Policy) {
     let mut ctx = start.clone();
     let mut findings: Vec<Finding> = KNOBS
@@ -216,7 +218,7 @@ fn narrow(
     bounds: &Bounds,
     cache: &mut Cache,
     ran: &mut HashSet<(usize, Vec<Step>)>,
-    answer: &mut dyn FnMut(&[Step]) -> Vec<Outcome>,
+    answer: &mut dyn FnMut(&[Step], &[Policy]) -> Vec<Outcome>,
 ) -> bool {
     let knob = f.knob;
     let mut changed = false;
@@ -234,7 +236,18 @@ fn narrow(
     }
     while let Some((between, steps)) = next_experiment(ctx, f, bounds, cache, ran, ki) {
         ran.insert((ki, steps.clone()));
-        let answers = answer(&steps);
+        // The policies the answers are read under: every candidate in both contexts.
+        let mut readers: Vec<Policy> = Vec::new();
+        for v in &f.candidates {
+            for c in [ctx, loose] {
+                if let Some(p) = knob.with(c, *v) {
+                    if !readers.contains(&p) {
+                        readers.push(p);
+                    }
+                }
+            }
+        }
+        let answers = answer(&steps, &readers);
         let kept: Vec<usize> = f
             .candidates
             .iter()

@@ -324,8 +324,14 @@ pub fn traces(spec: &Spec, steps: &[Step]) -> Vec<Vec<Outcome>> {
     ended
 }
 
-/// Whether `spec` allows the answers `answers` to the first `answers.len()` of `steps`.
+/// Whether `spec` allows `answers` to `steps`. Fewer answers than steps mean the answerer
+/// stopped: allowed only where `spec` cannot take the next step either (it names a token
+/// the answers never minted); where it could, the answerer met an answer it could not read
+/// as any outcome it was given, which `spec` forbids.
 pub fn allows(spec: &Spec, steps: &[Step], answers: &[Outcome]) -> bool {
+    if answers.len() > steps.len() {
+        return false;
+    }
     let mut states = vec![State::default()];
     for (step, o) in steps.iter().zip(answers) {
         let Some(pairs) = step_all(spec, &states, step) else {
@@ -336,5 +342,8 @@ pub fn allows(spec: &Spec, steps: &[Step], answers: &[Outcome]) -> bool {
             return false;
         }
     }
-    answers.len() <= steps.len()
+    match steps.get(answers.len()) {
+        None => true,
+        Some(next) => step_all(spec, &states, next).is_none_or(|v| v.is_empty()),
+    }
 }

@@ -131,7 +131,7 @@ fn rotation_any_cannot_be_told_from_a_server_that_rotates() {
     let server = Spec::new(always);
     let mut cache = Cache::default();
     let rfc = Policy::profile("rfc6749").expect("rfc6749");
-    let out = infer(&rfc, &bounds, &mut cache, &mut |s| answer_with(&server, s));
+    let out = infer(&rfc, &bounds, &mut cache, &mut |s, _| answer_with(&server, s));
     let rot = &out.findings[0];
     assert_eq!(rot.knob.name, "rotation_public");
     assert_eq!(rot.candidates, vec![0, 1], "consistent with any and always");
@@ -171,7 +171,7 @@ fn the_loop_recovers_every_decidable_knob_of_random_policies() {
             }
         }
         let server = Spec::new(p.clone());
-        let out = infer(&base, &bounds, &mut cache, &mut |s| answer_with(&server, s));
+        let out = infer(&base, &bounds, &mut cache, &mut |s, _| answer_with(&server, s));
         for f in &out.findings {
             let own = (f.knob.get)(&p);
             assert!(
@@ -242,7 +242,7 @@ fn a_server_whose_choices_vary_keeps_its_own_values() {
         }
         let server = Spec::new(p.clone());
         let mut choices = Lcg(round);
-        let out = infer(&base, &bounds, &mut cache, &mut |s| {
+        let out = infer(&base, &bounds, &mut cache, &mut |s, _| {
             answer_varying(&server, s, &mut choices)
         });
         for f in &out.findings {
@@ -273,7 +273,7 @@ fn the_policy_file_reads_back_with_one_comment_per_knob() {
         "profile = \"grace-same\"\nrevoke_access_cascades = \"grant\"\nnarrowing = \"ignored\"",
     ));
     let base = Policy::profile("rfc6749").expect("rfc6749");
-    let out = infer(&base, &bounds, &mut Cache::default(), &mut |s| {
+    let out = infer(&base, &bounds, &mut Cache::default(), &mut |s, _| {
         answer_with(&server, s)
     });
     let text = policy_file(&out);
@@ -293,4 +293,25 @@ fn the_policy_file_reads_back_with_one_comment_per_knob() {
     assert!(text.contains("# rotation_public: consistent with \"any\", \"always\""), "{text}");
     assert!(text.contains("rotation_public = \"any\""), "{text}");
     assert!(text.contains("narrowing = \"ignored\""), "{text}");
+}
+
+#[test]
+fn an_answerer_that_stops_where_the_spec_goes_on_is_not_allowed() {
+    let spec = Spec::new(Policy::profile("bcp").expect("bcp"));
+    let steps = experiment(
+        &Policy::profile("bcp").expect("bcp"),
+        "reuse_detection",
+        "false",
+        "true",
+    );
+    let answers = answer_with(&spec, &steps);
+    assert!(allows(&spec, &steps, &answers));
+    // Stopped before the last step, which bcp could take: an unreadable answer.
+    assert!(!allows(&spec, &steps, &answers[..answers.len() - 1]));
+    // A server that never rotates stops where bcp's RT1 does not exist for it.
+    let never = Spec::new(policy("rotation = \"never\""));
+    let kept = answer_with(&never, &steps);
+    assert!(kept.len() < steps.len());
+    assert!(allows(&never, &steps, &kept));
+    assert!(!allows(&spec, &steps, &kept));
 }
