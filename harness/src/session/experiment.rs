@@ -1,0 +1,134 @@
+//! One inference experiment against a live target: the model's steps (requests and waits
+//! of concrete seconds, see `tokenlife_model::infer::product`) run from a fresh grant, each
+//! answer read as the outcome the candidate policies allow.
+//!
+//! No policy is known yet, so no answer is judged: each is matched against the outcomes of
+//! every candidate policy's state set (as the oracle matches them under one policy), and the
+//! candidates that cannot read it are left out of the rest. An answer none can read ends the
+//! experiment: the inference loop takes the missing answer as one every candidate forbids.
+//! Waits need the endpoint clock: a real clock's skew would blur the very deadlines the
+//! experiments are built on.
+
+use tokenlife_model::infer::Step;
+use tokenlife_model::{Action, Outcome, Policy};
+
+use super::exchange::Exchange;
+use super::harness::Harness;
+use super::time::Advance;
+use crate::oracle::{Judgement, StateSet};
+use crate::report::ScenarioResult;
+use crate::target::ClockConfig;
+
+/// What one experiment gave.
+#[derive(Clone, Debug, Default)]
+pub struct ExperimentRun {
+    /// The answers read, one per step, up to where it stopped.
+    pub answers: Vec<Outcome>,
+    /// Why it stopped before its last step, if it did.
+    pub stopped: Option<String>,
+    /// The transcript, tokens redacted.
+    pub transcript: Vec<String>,
+    /// HTTP exchanges made (clock moves included).
+    pub requests: usize,
+}
+
+impl Harness {
+    /// Runs `steps` from a fresh grant, reading each answer under the policies `readers`.
+    pub async fn run_experiment(&self, steps: &[Step], readers: &[Policy]) -> ExperimentRun {
+        let mut run = ExperimentRun::default();
+        if matches!(self.target.clock, ClockConfig::Real { .. })
+            && steps.iter().any(|s| matches!(s, Step::Wait { .. }))
+        {
+            run.stopped = Some("this experiment moves the clock: it needs the endpoint clock".into());
+            return run;
+        }
+        let mut r = ScenarioResult::new("infer", "");
+        let mut s = self.session(&mut r);
+        let mut sets: Vec<StateSet> = readers.iter().cloned().map(StateSet::new).collect();
+        for (i, step) in steps.iter().enumerate() {
+            let n = i + 1;
+            let Some(first) = sets.first() else {
+                break;
+            };
+            let state = first.first().clone();
+            match step {
+                Step::Wait { seconds } => {
+                    run.requests += 1;
+                    if let Err(e) = self.advance(*seconds).await {
+                        run.stopped = Some(match e {
+                            Advance::Unanswered(m) | Advance::Refused(m) => m,
+                        });
+                        break;
+                    }
+                    for set in &mut sets {
+                        set.advance(*seconds);
+                    }
+                    s.line(format!("{n}. {seconds} s pass"));
+                    run.answers.push(Outcome::Nothing);
+                }
+                Step::Act { action } => {
+                    if matches!(action, Action::Tick | Action::Restart | Action::Steal { .. }) {
+                        run.stopped = Some(format!("step {n}: {action} is no request"));
+                        break;
+                    }
+                    run.requests += 1;
+                    let (observed, presented) = match self.exchange(&mut s, &state, action).await
+                    {
+                        Ok((o, p, _)) => (o, p),
+                        Err(Exchange::Stop(_)) => {
+                            run.stopped = Some(format!("step {n}: {action} cannot be sent here"));
+                            break;
+                        }
+                        Err(Exchange::Broken(_, m) | Exchange::Unanswered(m)) => {
+                            run.stopped = Some(format!("step {n}: {}", s.redactor.apply(&m)));
+                            break;
+                        }
+                    };
+                    // Every set judges against the bindings before this answer: the first
+                    // that reads it says what it is, and binds the tokens it minted.
+                    let mut read: Option<(Outcome, crate::oracle::NewBindings)> = None;
+                    let mut kept = Vec::new();
+                    for mut set in sets {
+                        let j = set.judge(action, &observed, &s.bindings, presented.as_ref());
+                        if let Ok(Judgement::Allowed { outcome, bindings }) = j {
+                            if read.is_none() {
+                                read = Some((outcome, bindings));
+                            }
+                            if read.as_ref().is_some_and(|(o, _)| *o == outcome) {
+                                kept.push(set);
+                            }
+                        }
+                    }
+                    let read = read.map(|(outcome, bindings)| {
+                        if let Some((id, v)) = &bindings.at {
+                            s.redactor.add(v, id.to_string());
+                            s.bindings.bind_at(*id, v.clone());
+                        }
+                        if let Some((id, v)) = &bindings.rt {
+                            s.redactor.add(v, id.to_string());
+                            s.bindings.bind_rt(*id, v.clone());
+                        }
+                        outcome
+                    });
+                    sets = kept;
+                    let Some(outcome) = read else {
+                        let got = s.describe(&observed);
+                        s.line(format!("{n}. {action} → {got}  (no candidate allows it)"));
+                        run.stopped = Some(format!(
+                            "step {n}: {action} → {got}, which no candidate policy allows"
+                        ));
+                        break;
+                    };
+                    s.line(format!("{n}. {action} → {outcome}"));
+                    run.answers.push(outcome);
+                }
+            }
+        }
+        if self.options.cleanup {
+            self.cleanup(&s).await;
+        }
+        drop(s);
+        run.transcript = std::mem::take(&mut r.transcript);
+        run
+    }
+}
