@@ -138,10 +138,7 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
             serde_json::to_string_pretty(&as_json(&inference, &text, &cost)).unwrap_or_default()
         ),
     }
-    let contradicted = inference
-        .findings
-        .iter()
-        .any(|f| f.contradiction.is_some());
+    let contradicted = inference.findings.iter().any(|f| f.contradiction.is_some());
     Ok(if contradicted { EXIT_FINDINGS } else { EXIT_OK })
 }
 
@@ -196,7 +193,8 @@ fn as_json(inference: &Inference, text: &str, cost: &Cost) -> serde_json::Value 
         .findings
         .iter()
         .map(|f| {
-            let names = |vs: &[usize]| -> Vec<&str> { vs.iter().map(|v| f.knob.value(*v)).collect() };
+            let names =
+                |vs: &[usize]| -> Vec<&str> { vs.iter().map(|v| f.knob.value(*v)).collect() };
             json!({
                 "knob": f.knob.name,
                 "candidates": names(&f.candidates),
@@ -243,5 +241,67 @@ mod tests {
         for k in KNOBS {
             assert_eq!((k.get)(&base), (k.get)(&floor), "{}", k.name);
         }
+    }
+
+    /// Through HTTP against the reference server: every knob the model says is decidable
+    /// for its policy comes out exactly, every other one keeps the server's value among its
+    /// candidates, and no answer contradicts.
+    #[test]
+    fn the_reference_server_s_decidable_knobs_are_recovered_over_http() {
+        let policy = Policy::from_toml(
+            "profile = \"grace-new\"\nrotation_confidential = \"never\"\n\
+             revoke_access_cascades = \"grant\"\nnarrowing = \"refused\"\n\
+             code_replay_revokes = false\ncheck_order = [\"scope\", \"reuse\", \"expiry\"]",
+        )
+        .expect("a policy");
+        let bounds = Bounds {
+            depth: 6,
+            nodes: 8_000,
+            ..Bounds::default()
+        };
+        let runtime = runtime().expect("a runtime");
+        let server = runtime
+            .block_on(Embedded::start(policy.clone(), Defects::default()))
+            .expect("the embedded server");
+        let result = infer_target(
+            &runtime,
+            server.target(),
+            RunOptions::default(),
+            &bounds,
+            Instant::now(),
+        );
+        runtime.block_on(server.stop());
+        let (inference, cost) = result.expect("inferred");
+        assert!(cost.stops.is_empty(), "{:?}", cost.stops);
+        let mut cache = Cache::default();
+        let mut decided = 0;
+        for f in &inference.findings {
+            let own = (f.knob.get)(&policy);
+            assert!(
+                f.contradiction.is_none(),
+                "{}: {:?}",
+                f.knob.name,
+                f.contradiction
+            );
+            assert!(
+                f.candidates.contains(&own),
+                "{}: {:?}",
+                f.knob.name,
+                f.experiments
+            );
+            if infer::decidable(&policy, f.knob, &bounds, &mut cache) {
+                decided += 1;
+                assert_eq!(
+                    f.decided(),
+                    Some(own),
+                    "{}: {:?}",
+                    f.knob.name,
+                    f.candidates
+                );
+            }
+        }
+        assert!(decided >= 8, "only {decided} knobs decidable");
+        let text = infer::policy_file(&inference);
+        assert!(text.contains("narrowing = \"refused\""), "{text}");
     }
 }

@@ -39,7 +39,8 @@ impl Harness {
         if matches!(self.target.clock, ClockConfig::Real { .. })
             && steps.iter().any(|s| matches!(s, Step::Wait { .. }))
         {
-            run.stopped = Some("this experiment moves the clock: it needs the endpoint clock".into());
+            run.stopped =
+                Some("this experiment moves the clock: it needs the endpoint clock".into());
             return run;
         }
         let mut r = ScenarioResult::new("infer", "");
@@ -67,13 +68,15 @@ impl Harness {
                     run.answers.push(Outcome::Nothing);
                 }
                 Step::Act { action } => {
-                    if matches!(action, Action::Tick | Action::Restart | Action::Steal { .. }) {
+                    if matches!(
+                        action,
+                        Action::Tick | Action::Restart | Action::Steal { .. }
+                    ) {
                         run.stopped = Some(format!("step {n}: {action} is no request"));
                         break;
                     }
                     run.requests += 1;
-                    let (observed, presented) = match self.exchange(&mut s, &state, action).await
-                    {
+                    let (observed, presented) = match self.exchange(&mut s, &state, action).await {
                         Ok((o, p, _)) => (o, p),
                         Err(Exchange::Stop(_)) => {
                             run.stopped = Some(format!("step {n}: {action} cannot be sent here"));

@@ -131,7 +131,9 @@ fn rotation_any_cannot_be_told_from_a_server_that_rotates() {
     let server = Spec::new(always);
     let mut cache = Cache::default();
     let rfc = Policy::profile("rfc6749").expect("rfc6749");
-    let out = infer(&rfc, &bounds, &mut cache, &mut |s, _| answer_with(&server, s));
+    let out = infer(&rfc, &bounds, &mut cache, &mut |s, _| {
+        answer_with(&server, s)
+    });
     let rot = &out.findings[0];
     assert_eq!(rot.knob.name, "rotation_public");
     assert_eq!(rot.candidates, vec![0, 1], "consistent with any and always");
@@ -171,7 +173,9 @@ fn the_loop_recovers_every_decidable_knob_of_random_policies() {
             }
         }
         let server = Spec::new(p.clone());
-        let out = infer(&base, &bounds, &mut cache, &mut |s, _| answer_with(&server, s));
+        let out = infer(&base, &bounds, &mut cache, &mut |s, _| {
+            answer_with(&server, s)
+        });
         for f in &out.findings {
             let own = (f.knob.get)(&p);
             assert!(
@@ -287,10 +291,15 @@ fn the_policy_file_reads_back_with_one_comment_per_knob() {
         assert_eq!(heads, 1, "{}: {text}", k.name);
     }
     assert!(
-        text.contains("# grace_successor: decided\n#   experiment (\"none\" vs \"new\", kept \"same\")"),
+        text.contains(
+            "# grace_successor: decided\n#   experiment (\"none\" vs \"new\", kept \"same\")"
+        ),
         "{text}"
     );
-    assert!(text.contains("# rotation_public: consistent with \"any\", \"always\""), "{text}");
+    assert!(
+        text.contains("# rotation_public: consistent with \"any\", \"always\""),
+        "{text}"
+    );
     assert!(text.contains("rotation_public = \"any\""), "{text}");
     assert!(text.contains("narrowing = \"ignored\""), "{text}");
 }
