@@ -23,7 +23,9 @@ pub mod product;
 pub mod report;
 pub mod table;
 
-pub use decide::{decidable, infer, Cache, Contradiction, Experiment, Finding, Inference};
+pub use decide::{
+    decidable, infer, Answerer, Cache, Contradiction, Experiment, Finding, Inference,
+};
 pub use product::{allows, distinguish, traces, Bounds, Step, Verdict};
 pub use report::policy_file;
 pub use table::{knob, Knob, KNOBS};

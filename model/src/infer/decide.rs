@@ -20,6 +20,10 @@ use crate::spec::Spec;
 use super::product::{allows, distinguish, Bounds, Step, Verdict};
 use super::table::{Knob, KNOBS};
 
+/// What runs an experiment: its steps and the candidate policies to read the answers under
+/// in, the answers out (fewer than the steps when it stopped; see [`allows`]).
+pub type Answerer<'a> = dyn FnMut(&[Step], &[Policy]) -> Vec<Outcome> + 'a;
+
 /// The most passes over the table in one round.
 const MAX_PASSES: usize = 3;
 /// The most rounds (starts from a better context).
@@ -137,7 +141,7 @@ pub fn infer(
     base: &Policy,
     bounds: &Bounds,
     cache: &mut Cache,
-    answer: &mut dyn FnMut(&[Step], &[Policy]) -> Vec<Outcome>,
+    answer: &mut Answerer<'_>,
 ) -> Inference {
     let mut start = base.clone();
     let mut rounds = 0;
@@ -171,7 +175,7 @@ fn round(
     start: &Policy,
     bounds: &Bounds,
     cache: &mut Cache,
-    answer: &mut dyn FnMut(&[Step], &[Policy]) -> Vec<Outcome>,
+    answer: &mut Answerer<'_>,
 ) -> (Vec<Finding>, Policy) {
     let mut ctx = start.clone();
     let mut findings: Vec<Finding> = KNOBS
@@ -218,7 +222,7 @@ fn narrow(
     bounds: &Bounds,
     cache: &mut Cache,
     ran: &mut HashSet<(usize, Vec<Step>)>,
-    answer: &mut dyn FnMut(&[Step], &[Policy]) -> Vec<Outcome>,
+    answer: &mut Answerer<'_>,
 ) -> bool {
     let knob = f.knob;
     let mut changed = false;

@@ -324,3 +324,46 @@ fn an_answerer_that_stops_where_the_spec_goes_on_is_not_allowed() {
     assert!(allows(&never, &steps, &kept));
     assert!(!allows(&spec, &steps, &kept));
 }
+
+#[test]
+fn answers_no_value_allows_are_a_contradiction_with_their_experiment() {
+    let bounds = Bounds {
+        depth: 5,
+        nodes: 5_000,
+        grants: 2,
+    };
+    let server = Spec::new(Policy::profile("bcp").expect("bcp"));
+    let base = Policy::profile("rfc6749").expect("rfc6749");
+    // A server whose refresh of a public client's token answers with a resource page.
+    let out = infer(&base, &bounds, &mut Cache::default(), &mut |steps, _| {
+        let mut answers = answer_with(&server, steps);
+        let public_refresh = steps.iter().position(|s| {
+            matches!(
+                s,
+                Step::Act {
+                    action: crate::action::Action::Refresh {
+                        by: crate::action::Actor::Client(crate::policy::ClientType::Public),
+                        ..
+                    }
+                }
+            )
+        });
+        if let Some(i) = public_refresh {
+            answers[i] = Outcome::Resource { ok: true };
+        }
+        answers
+    });
+    let rot = &out.findings[0];
+    let c = rot.contradiction.as_ref().expect("a contradiction");
+    assert_eq!(c.knob, "rotation_public");
+    assert_eq!(c.answers.last(), Some(&Outcome::Resource { ok: true }));
+    assert_eq!(c.steps.len(), 2);
+    // The other knobs are still inferred.
+    let reuse = out
+        .findings
+        .iter()
+        .find(|f| f.knob.name == "reuse_detection")
+        .expect("in the table");
+    assert_eq!(reuse.decided(), Some(1));
+    assert!(policy_file(&out).contains("# rotation_public: CONTRADICTION"));
+}
