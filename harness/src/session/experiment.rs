@@ -6,16 +6,19 @@
 //! every candidate policy's state set (as the oracle matches them under one policy), and the
 //! candidates that cannot read it are left out of the rest. An answer none can read ends the
 //! experiment: the inference loop takes the missing answer as one every candidate forbids.
+//! A token response without `scope` granted the scope requested (RFC 6749 §5.1: the member
+//! is optional only then), so it is read as that scope: otherwise it would fit narrowing
+//! `allowed` and `ignored` alike and the first candidate would decide.
 //! Waits need the endpoint clock: a real clock's skew would blur the very deadlines the
 //! experiments are built on.
 
 use tokenlife_model::infer::Step;
-use tokenlife_model::{Action, Outcome, Policy};
+use tokenlife_model::{Action, Outcome, Policy, State};
 
 use super::exchange::Exchange;
 use super::harness::Harness;
 use super::time::Advance;
-use crate::oracle::{Judgement, StateSet};
+use crate::oracle::{Judgement, Observed, StateSet};
 use crate::report::ScenarioResult;
 use crate::target::ClockConfig;
 
@@ -77,7 +80,7 @@ impl Harness {
                     }
                     run.requests += 1;
                     let (observed, presented) = match self.exchange(&mut s, &state, action).await {
-                        Ok((o, p, _)) => (o, p),
+                        Ok((o, p, _)) => (requested_if_omitted(o, &state, action), p),
                         Err(Exchange::Stop(_)) => {
                             run.stopped = Some(format!("step {n}: {action} cannot be sent here"));
                             break;
@@ -133,5 +136,88 @@ impl Harness {
         drop(s);
         run.transcript = std::mem::take(&mut r.transcript);
         run
+    }
+}
+
+/// `observed` with an omitted `scope` read as the scope `action` requested (the token's own
+/// when a refresh names none).
+fn requested_if_omitted(observed: Observed, state: &State, action: &Action) -> Observed {
+    let Observed::Tokens {
+        access,
+        refresh,
+        scope: None,
+    } = observed
+    else {
+        return observed;
+    };
+    let requested = match *action {
+        Action::Authorize { scope, .. } => Some(scope),
+        Action::Refresh { scope: Some(s), .. } => Some(s),
+        Action::Refresh {
+            rt, scope: None, ..
+        }
+        | Action::RefreshLost { rt } => state.rts().get(rt.0 as usize).map(|t| t.scope),
+        _ => None,
+    };
+    Observed::Tokens {
+        access,
+        refresh,
+        scope: requested,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenlife_model::state::{RtId, Scope};
+    use tokenlife_model::{Actor, ClientType, Spec};
+
+    #[test]
+    fn an_omitted_scope_is_the_one_requested() {
+        let spec = Spec::new(Policy::default());
+        let authorize = Action::Authorize {
+            client: ClientType::Confidential,
+            scope: Scope::ALL,
+            offline: true,
+        };
+        let state = spec.step(&State::default(), &authorize).expect("a step")[0]
+            .1
+            .clone();
+        let tokens = |scope| Observed::Tokens {
+            access: crate::Secret::new("a"),
+            refresh: None,
+            scope,
+        };
+        let scope_of = |o: Observed| match o {
+            Observed::Tokens { scope, .. } => scope,
+            _ => None,
+        };
+        let narrow = Action::Refresh {
+            by: Actor::Client(ClientType::Confidential),
+            rt: RtId(0),
+            scope: Some(Scope::READ),
+        };
+        let plain = Action::Refresh {
+            by: Actor::Client(ClientType::Confidential),
+            rt: RtId(0),
+            scope: None,
+        };
+        assert_eq!(
+            scope_of(requested_if_omitted(tokens(None), &state, &narrow)),
+            Some(Scope::READ)
+        );
+        assert_eq!(
+            scope_of(requested_if_omitted(tokens(None), &state, &plain)),
+            Some(Scope::ALL)
+        );
+        // A scope the server wrote stays as written.
+        assert_eq!(
+            scope_of(requested_if_omitted(
+                tokens(Some(Scope::ALL)),
+                &state,
+                &narrow
+            )),
+            Some(Scope::ALL)
+        );
     }
 }
