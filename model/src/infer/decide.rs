@@ -191,13 +191,12 @@ fn round(
     for _ in 0..MAX_PASSES {
         let mut changed = false;
         for ki in 0..findings.len() {
-            let loose = permissive(&ctx, &findings);
+            let contexts = contexts(&ctx, &findings, ki);
             let f = &mut findings[ki];
             if f.contradiction.is_some() {
                 continue;
             }
-            let contexts = [&ctx, &loose];
-            changed |= narrow(contexts, f, ki, bounds, cache, &mut ran, answer);
+            changed |= narrow(&contexts, f, ki, bounds, cache, &mut ran, answer);
             if let Some(p) = sharpest(&ctx, f) {
                 ctx = p;
             }
@@ -209,14 +208,32 @@ fn round(
     (findings, ctx)
 }
 
-/// Runs `f`'s experiments under `ctx` until no pair of its candidates is told apart by a
-/// sequence not yet run; whether its candidates changed. Experiments are designed under the
-/// sharp context; a value is kept when its spec allows the answers under the sharp context
-/// or the permissive one (every other knob at its most permissive candidate), so a server
-/// whose choices vary (rotation `any` that keeps a token only now and then) is not declared
-/// a contradiction for an earlier knob's value that merely happened to fit.
+/// The contexts a value of knob `ki` is judged under: the sharp context `ctx` first, the
+/// permissive one (every other knob at its most permissive candidate), and `ctx` with any one
+/// other undecided knob at any other of its candidates.
+fn contexts(ctx: &Policy, findings: &[Finding], ki: usize) -> Vec<Policy> {
+    let mut out = vec![ctx.clone(), permissive(ctx, findings)];
+    for (j, f) in findings.iter().enumerate() {
+        if j == ki || f.candidates.len() < 2 {
+            continue;
+        }
+        for p in f.candidates.iter().filter_map(|v| f.knob.with(ctx, *v)) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Runs `f`'s experiments until no pair of its candidates is told apart by a sequence not
+/// yet run; whether its candidates changed. Experiments are designed under the sharp context
+/// (`contexts[0]`); a value is kept when its spec allows the answers under any of
+/// `contexts`, so a server whose choices vary (rotation `any` that keeps a token only now
+/// and then) is not declared a contradiction, nor loses its value, because an undecided
+/// knob's sharpest candidate happened to fit the earlier answers.
 fn narrow(
-    [ctx, loose]: [&Policy; 2],
+    contexts: &[Policy],
     f: &mut Finding,
     ki: usize,
     bounds: &Bounds,
@@ -225,6 +242,9 @@ fn narrow(
     answer: &mut Answerer<'_>,
 ) -> bool {
     let knob = f.knob;
+    let Some(ctx) = contexts.first() else {
+        return false;
+    };
     let mut changed = false;
     // A value no policy of either context can hold (a grace window where nothing may
     // rotate) is no candidate, unless none is left: then the context is wrong.
@@ -232,7 +252,7 @@ fn narrow(
         .candidates
         .iter()
         .copied()
-        .filter(|v| knob.with(ctx, *v).is_some() || knob.with(loose, *v).is_some())
+        .filter(|v| contexts.iter().any(|c| knob.with(c, *v).is_some()))
         .collect();
     if !valid.is_empty() && valid != f.candidates {
         f.candidates = valid;
@@ -240,10 +260,10 @@ fn narrow(
     }
     while let Some((between, steps)) = next_experiment(ctx, f, bounds, cache, ran, ki) {
         ran.insert((ki, steps.clone()));
-        // The policies the answers are read under: every candidate in both contexts.
+        // The policies the answers are read under: every candidate in every context.
         let mut readers: Vec<Policy> = Vec::new();
         for v in &f.candidates {
-            for c in [ctx, loose] {
+            for c in contexts {
                 if let Some(p) = knob.with(c, *v) {
                     if !readers.contains(&p) {
                         readers.push(p);
@@ -257,7 +277,7 @@ fn narrow(
             .iter()
             .copied()
             .filter(|v| {
-                [ctx, loose].into_iter().any(|c| {
+                contexts.iter().any(|c| {
                     knob.with(c, *v)
                         .is_some_and(|p| allows(&Spec::new(p), &steps, &answers))
                 })
