@@ -67,7 +67,8 @@ pub enum InferFormat {
 struct Cost {
     experiments: usize,
     /// Why experiments stopped before their last step (an answer no candidate reads, a
-    /// request that got no answer).
+    /// token the server never issued); experiments that could not run say why in the
+    /// policy file.
     stops: Vec<String>,
     requests: usize,
     seconds: f64,
@@ -165,10 +166,13 @@ fn infer_target(
         let run = runtime.block_on(harness.run_experiment(steps, readers));
         cost.experiments += 1;
         cost.requests += run.requests;
+        if let Some(why) = run.not_run {
+            return Err(why);
+        }
         if let Some(why) = run.stopped {
             cost.stops.push(why);
         }
-        run.answers
+        Ok(run.answers)
     });
     cost.seconds = started.elapsed().as_secs_f64();
     Ok((inference, cost))
@@ -205,6 +209,7 @@ fn as_json(inference: &Inference, text: &str, cost: &Cost) -> serde_json::Value 
                     "steps": e.steps.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "answers": e.answers.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "kept": names(&e.kept),
+                    "not_run": e.not_run,
                 })).collect::<Vec<_>>(),
                 "contradiction": f.contradiction.as_ref().map(|c| json!({
                     "steps": c.steps.iter().map(ToString::to_string).collect::<Vec<_>>(),

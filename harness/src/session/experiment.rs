@@ -27,8 +27,12 @@ use crate::target::ClockConfig;
 pub struct ExperimentRun {
     /// The answers read, one per step, up to where it stopped.
     pub answers: Vec<Outcome>,
-    /// Why it stopped before its last step, if it did.
+    /// Why it stopped before its last step, if it did: an answer no candidate reads, or a
+    /// step naming a token the server never issued (the answers say so).
     pub stopped: Option<String>,
+    /// Why it could not run, if it could not: no answer, a capability the target lacks, a
+    /// wait on a real clock. Its answers tell nothing.
+    pub not_run: Option<String>,
     /// The transcript, tokens redacted.
     pub transcript: Vec<String>,
     /// HTTP exchanges made (clock moves included).
@@ -42,7 +46,7 @@ impl Harness {
         if matches!(self.target.clock, ClockConfig::Real { .. })
             && steps.iter().any(|s| matches!(s, Step::Wait { .. }))
         {
-            run.stopped =
+            run.not_run =
                 Some("this experiment moves the clock: it needs the endpoint clock".into());
             return run;
         }
@@ -59,7 +63,7 @@ impl Harness {
                 Step::Wait { seconds } => {
                     run.requests += 1;
                     if let Err(e) = self.advance(*seconds).await {
-                        run.stopped = Some(match e {
+                        run.not_run = Some(match e {
                             Advance::Unanswered(m) | Advance::Refused(m) => m,
                         });
                         break;
@@ -75,17 +79,26 @@ impl Harness {
                         action,
                         Action::Tick | Action::Restart | Action::Steal { .. }
                     ) {
-                        run.stopped = Some(format!("step {n}: {action} is no request"));
+                        run.not_run = Some(format!("step {n}: {action} is no request"));
+                        break;
+                    }
+                    if let Some(id) = unbound(action, &s.bindings) {
+                        run.stopped = Some(format!("step {n}: the server never issued {id}"));
                         break;
                     }
                     run.requests += 1;
                     let (observed, presented) = match self.exchange(&mut s, &state, action).await {
                         Ok((o, p, _)) => (requested_if_omitted(o, &state, action), p),
                         Err(Exchange::Stop(_)) => {
-                            run.stopped = Some(format!("step {n}: {action} cannot be sent here"));
+                            run.not_run = Some(format!("step {n}: {action} cannot be sent here"));
                             break;
                         }
-                        Err(Exchange::Broken(_, m) | Exchange::Unanswered(m)) => {
+                        Err(Exchange::Unanswered(m)) => {
+                            run.not_run = Some(format!("step {n}: {}", s.redactor.apply(&m)));
+                            break;
+                        }
+                        // Not an OAuth answer at all: no candidate allows it.
+                        Err(Exchange::Broken(_, m)) => {
                             run.stopped = Some(format!("step {n}: {}", s.redactor.apply(&m)));
                             break;
                         }
@@ -136,6 +149,22 @@ impl Harness {
         drop(s);
         run.transcript = std::mem::take(&mut r.transcript);
         run
+    }
+}
+
+/// The token `action` names that no answer issued, if any.
+fn unbound(action: &Action, bindings: &crate::oracle::Bindings) -> Option<String> {
+    use tokenlife_model::spec::TokenRef;
+    let rt = |r: tokenlife_model::state::RtId| bindings.rt(r).is_none().then(|| r.to_string());
+    let at = |a: tokenlife_model::state::AtId| bindings.at(a).is_none().then(|| a.to_string());
+    match *action {
+        Action::Refresh { rt: r, .. } | Action::RefreshLost { rt: r } => rt(r),
+        Action::UseAccess { at: a } => at(a),
+        Action::Revoke { token, .. } | Action::Introspect { token } => match token {
+            TokenRef::Refresh(r) => rt(r),
+            TokenRef::Access(a) => at(a),
+        },
+        _ => None,
     }
 }
 

@@ -21,8 +21,10 @@ use super::product::{allows, distinguish, Bounds, Step, Verdict};
 use super::table::{Knob, KNOBS};
 
 /// What runs an experiment: its steps and the candidate policies to read the answers under
-/// in, the answers out (fewer than the steps when it stopped; see [`allows`]).
-pub type Answerer<'a> = dyn FnMut(&[Step], &[Policy]) -> Vec<Outcome> + 'a;
+/// in, the answers out (fewer than the steps when it stopped; see [`allows`]), or why it
+/// could not run at all (no answer from the target, a capability it lacks): then the
+/// experiment tells nothing and no candidate is dropped.
+pub type Answerer<'a> = dyn FnMut(&[Step], &[Policy]) -> Result<Vec<Outcome>, String> + 'a;
 
 /// The most passes over the table in one round.
 const MAX_PASSES: usize = 3;
@@ -40,6 +42,9 @@ pub struct Experiment {
     pub answers: Vec<Outcome>,
     /// The candidates its answers left.
     pub kept: Vec<usize>,
+    /// Why it could not run, if it could not (then `answers` is empty and nothing is kept
+    /// out).
+    pub not_run: Option<String>,
 }
 
 /// Answers that no candidate value of a knob allows.
@@ -155,6 +160,7 @@ pub fn infer(
         let consistent = findings.iter().all(|f| {
             f.experiments
                 .iter()
+                .filter(|e| e.not_run.is_none())
                 .all(|e| specs.iter().any(|spec| allows(spec, &e.steps, &e.answers)))
         });
         if consistent || rounds >= MAX_ROUNDS || ctx == start {
@@ -271,7 +277,19 @@ fn narrow(
                 }
             }
         }
-        let answers = answer(&steps, &readers);
+        let answers = match answer(&steps, &readers) {
+            Ok(a) => a,
+            Err(why) => {
+                f.experiments.push(Experiment {
+                    between,
+                    steps,
+                    answers: Vec::new(),
+                    kept: f.candidates.clone(),
+                    not_run: Some(why),
+                });
+                continue;
+            }
+        };
         let kept: Vec<usize> = f
             .candidates
             .iter()
@@ -288,6 +306,7 @@ fn narrow(
             steps: steps.clone(),
             answers: answers.clone(),
             kept: kept.clone(),
+            not_run: None,
         });
         if kept.is_empty() {
             f.contradiction = Some(Contradiction {

@@ -61,7 +61,13 @@ pub fn comment(f: &Finding) -> Vec<String> {
             k.value(e.between[1]),
             values(f, &e.kept)
         );
-        show(&mut out, &between, &e.steps, &e.answers);
+        match &e.not_run {
+            Some(why) => out.push(format!(
+                "#   experiment ({between}): {}; not run: {why}",
+                numbered(&e.steps)
+            )),
+            None => show(&mut out, &between, &e.steps, &e.answers),
+        }
     }
     out.push(format!("#   clause: {}", k.clause));
     out

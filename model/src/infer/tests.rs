@@ -132,7 +132,7 @@ fn rotation_any_cannot_be_told_from_a_server_that_rotates() {
     let mut cache = Cache::default();
     let rfc = Policy::profile("rfc6749").expect("rfc6749");
     let out = infer(&rfc, &bounds, &mut cache, &mut |s, _| {
-        answer_with(&server, s)
+        Ok(answer_with(&server, s))
     });
     let rot = &out.findings[0];
     assert_eq!(rot.knob.name, "rotation_public");
@@ -174,7 +174,7 @@ fn the_loop_recovers_every_decidable_knob_of_random_policies() {
         }
         let server = Spec::new(p.clone());
         let out = infer(&base, &bounds, &mut cache, &mut |s, _| {
-            answer_with(&server, s)
+            Ok(answer_with(&server, s))
         });
         for f in &out.findings {
             let own = (f.knob.get)(&p);
@@ -247,7 +247,7 @@ fn a_server_whose_choices_vary_keeps_its_own_values() {
         let server = Spec::new(p.clone());
         let mut choices = Lcg(round);
         let out = infer(&base, &bounds, &mut cache, &mut |s, _| {
-            answer_varying(&server, s, &mut choices)
+            Ok(answer_varying(&server, s, &mut choices))
         });
         for f in &out.findings {
             let own = (f.knob.get)(&p);
@@ -278,7 +278,7 @@ fn the_policy_file_reads_back_with_one_comment_per_knob() {
     ));
     let base = Policy::profile("rfc6749").expect("rfc6749");
     let out = infer(&base, &bounds, &mut Cache::default(), &mut |s, _| {
-        answer_with(&server, s)
+        Ok(answer_with(&server, s))
     });
     let text = policy_file(&out);
     let back = Policy::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -351,7 +351,7 @@ fn answers_no_value_allows_are_a_contradiction_with_their_experiment() {
         if let Some(i) = public_refresh {
             answers[i] = Outcome::Resource { ok: true };
         }
-        answers
+        Ok(answers)
     });
     let rot = &out.findings[0];
     let c = rot.contradiction.as_ref().expect("a contradiction");
@@ -366,4 +366,32 @@ fn answers_no_value_allows_are_a_contradiction_with_their_experiment() {
         .expect("in the table");
     assert_eq!(reuse.decided(), Some(1));
     assert!(policy_file(&out).contains("# rotation_public: CONTRADICTION"));
+}
+
+#[test]
+fn an_experiment_that_cannot_run_drops_no_value() {
+    let bounds = Bounds {
+        depth: 5,
+        nodes: 5_000,
+        grants: 2,
+    };
+    let server = Spec::new(Policy::profile("bcp").expect("bcp"));
+    let base = Policy::profile("rfc6749").expect("rfc6749");
+    // A target whose clock cannot move: every experiment that waits cannot run.
+    let out = infer(&base, &bounds, &mut Cache::default(), &mut |steps, _| {
+        if steps.iter().any(|s| matches!(s, Step::Wait { .. })) {
+            Err("no clock".into())
+        } else {
+            Ok(answer_with(&server, steps))
+        }
+    });
+    let anchor = out
+        .findings
+        .iter()
+        .find(|f| f.knob.name == "refresh_ttl_anchor")
+        .expect("in the table");
+    assert!(anchor.contradiction.is_none());
+    assert_eq!(anchor.candidates, vec![0, 1]);
+    assert_eq!(anchor.experiments[0].not_run.as_deref(), Some("no clock"));
+    assert!(policy_file(&out).contains("not run: no clock"));
 }
