@@ -7,7 +7,8 @@
 //!
 //! - [`check`], [`profiles`], [`explore`]: the model.
 //! - [`run`], [`validate`], [`mutants`]: the conformance suite; [`embedded`] is the
-//!   reference server they test by default.
+//!   reference server they test by default. [`infer`]: the policy a server implements,
+//!   learned from its answers.
 //! - [`load`]: many families under load; its process fleet in `load::fleet`.
 //! - [`bench`]: `bench model`, `bench server`, `bench harness`.
 //! - [`policy`], [`render`], [`duration`], [`cpu`]: what several subcommands share.
@@ -22,6 +23,7 @@ pub mod cpu;
 pub mod duration;
 pub mod embedded;
 pub mod explore;
+pub mod infer;
 pub mod load;
 pub mod mutants;
 pub mod outcome;
@@ -55,6 +57,8 @@ pub enum Command {
     Serve(tokenlife_server::cli::ServeArgs),
     /// Run the conformance suite against a target (default: the embedded reference server).
     Run(run::RunArgs),
+    /// Learn the policy a server implements from its answers to experiments the model designs.
+    Infer(infer::InferArgs),
     /// Check a target, config, policy or scenario file without running anything.
     Validate(validate::ValidateArgs),
     /// Many token families under concurrent load (and crashes); every history checked.
@@ -89,6 +93,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Bench(a) => bench::run(a),
         Command::Serve(a) => return tokenlife_server::cli::run(a),
         Command::Run(a) => run::run(a),
+        Command::Infer(a) => infer::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Load(a) => load::run(a),
         Command::Mutants(a) => mutants::run(a),

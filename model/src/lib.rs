@@ -13,6 +13,8 @@
 //! - [`model`]: the stateright model over the spec, its bounds and its properties.
 //! - [`explore`]: our own BFS for shortest counterexamples and witnesses.
 //! - [`check`]: one call that checks a policy and reports every property.
+//! - [`infer`]: distinguishing experiments between policies and the loop that learns a
+//!   server's policy from its answers.
 //!
 //! No I/O, no async. Clauses: RFC 6749 §4.1.2, §5.2, §6, §10.4; RFC 6750 §3.1;
 //! RFC 7009 §2; RFC 7662 §2.2; RFC 9700 §2.2.2, §4.14.2; OIDC Core §11.
@@ -22,6 +24,7 @@ pub mod check;
 pub mod config;
 pub mod error_code;
 pub mod explore;
+pub mod infer;
 pub mod model;
 pub mod observe;
 pub mod policy;

@@ -15,9 +15,11 @@
 //! - `harness`: the connected target, its options and [`Control`];
 //! - `exchange`, `race`, `time`: the HTTP exchanges of a step, a race, time passing;
 //! - `step`: a scenario file's steps; `sequence`: generated and random sequences;
+//! - `experiment`: one inference experiment, its answers read under candidate policies;
 //! - here: [`Harness::run`], which runs them all into one [`Report`].
 
 mod exchange;
+mod experiment;
 mod harness;
 mod protocol;
 mod race;
@@ -30,6 +32,7 @@ use std::sync::Arc;
 
 use tokenlife_model::{ClientType, Policy};
 
+pub use experiment::ExperimentRun;
 pub use harness::{BoxFuture, ConnectError, Control, Harness, RunOptions};
 pub use sequence::{CONCURRENCY, SHRINK_RUNS};
 

@@ -87,7 +87,7 @@ impl Harness {
     }
 
     /// Moves the server's clock on by `seconds` (a real clock: waits them out plus the skew).
-    async fn advance(&self, seconds: u32) -> Result<(), Advance> {
+    pub(super) async fn advance(&self, seconds: u32) -> Result<(), Advance> {
         match &self.target.clock {
             ClockConfig::Endpoint { .. } => {
                 let url = self.clock_url.clone().unwrap_or_default();
@@ -126,7 +126,7 @@ impl Harness {
 }
 
 /// Why the test clock did not move.
-enum Advance {
+pub(super) enum Advance {
     /// The clock endpoint got no answer: an infrastructure problem.
     Unanswered(String),
     /// It answered, but not with success: `clock.advance` fails.

@@ -1,0 +1,252 @@
+//! One inference experiment against a live target: the model's steps (requests and waits
+//! of concrete seconds, see `tokenlife_model::infer::product`) run from a fresh grant, each
+//! answer read as the outcome the candidate policies allow.
+//!
+//! No policy is known yet, so no answer is judged: each is matched against the outcomes of
+//! every candidate policy's state set (as the oracle matches them under one policy), and the
+//! candidates that cannot read it are left out of the rest. An answer none can read ends the
+//! experiment: the inference loop takes the missing answer as one every candidate forbids.
+//! A token response without `scope` granted the scope requested (RFC 6749 §5.1: the member
+//! is optional only then), so it is read as that scope: otherwise it would fit narrowing
+//! `allowed` and `ignored` alike and the first candidate would decide.
+//! Waits need the endpoint clock: a real clock's skew would blur the very deadlines the
+//! experiments are built on.
+
+use tokenlife_model::infer::Step;
+use tokenlife_model::{Action, Outcome, Policy, State};
+
+use super::exchange::Exchange;
+use super::harness::Harness;
+use super::time::Advance;
+use crate::oracle::{Judgement, Observed, StateSet};
+use crate::report::ScenarioResult;
+use crate::target::ClockConfig;
+
+/// What one experiment gave.
+#[derive(Clone, Debug, Default)]
+pub struct ExperimentRun {
+    /// The answers read, one per step, up to where it stopped.
+    pub answers: Vec<Outcome>,
+    /// Why it stopped before its last step, if it did: an answer no candidate reads, or a
+    /// step naming a token the server never issued (the answers say so).
+    pub stopped: Option<String>,
+    /// Why it could not run, if it could not: no answer, a capability the target lacks, a
+    /// wait on a real clock. Its answers tell nothing.
+    pub not_run: Option<String>,
+    /// The transcript, tokens redacted.
+    pub transcript: Vec<String>,
+    /// HTTP exchanges made (clock moves included).
+    pub requests: usize,
+}
+
+impl Harness {
+    /// Runs `steps` from a fresh grant, reading each answer under the policies `readers`.
+    pub async fn run_experiment(&self, steps: &[Step], readers: &[Policy]) -> ExperimentRun {
+        let mut run = ExperimentRun::default();
+        if matches!(self.target.clock, ClockConfig::Real { .. })
+            && steps.iter().any(|s| matches!(s, Step::Wait { .. }))
+        {
+            run.not_run =
+                Some("this experiment moves the clock: it needs the endpoint clock".into());
+            return run;
+        }
+        let mut r = ScenarioResult::new("infer", "");
+        let mut s = self.session(&mut r);
+        let mut sets: Vec<StateSet> = readers.iter().cloned().map(StateSet::new).collect();
+        for (i, step) in steps.iter().enumerate() {
+            let n = i + 1;
+            let Some(first) = sets.first() else {
+                break;
+            };
+            let state = first.first().clone();
+            match step {
+                Step::Wait { seconds } => {
+                    run.requests += 1;
+                    if let Err(e) = self.advance(*seconds).await {
+                        run.not_run = Some(match e {
+                            Advance::Unanswered(m) | Advance::Refused(m) => m,
+                        });
+                        break;
+                    }
+                    for set in &mut sets {
+                        set.advance(*seconds);
+                    }
+                    s.line(format!("{n}. {seconds} s pass"));
+                    run.answers.push(Outcome::Nothing);
+                }
+                Step::Act { action } => {
+                    if matches!(
+                        action,
+                        Action::Tick | Action::Restart | Action::Steal { .. }
+                    ) {
+                        run.not_run = Some(format!("step {n}: {action} is no request"));
+                        break;
+                    }
+                    if let Some(id) = unbound(action, &s.bindings) {
+                        run.stopped = Some(format!("step {n}: the server never issued {id}"));
+                        break;
+                    }
+                    run.requests += 1;
+                    let (observed, presented) = match self.exchange(&mut s, &state, action).await {
+                        Ok((o, p, _)) => (requested_if_omitted(o, &state, action), p),
+                        Err(Exchange::Stop(_)) => {
+                            run.not_run = Some(format!("step {n}: {action} cannot be sent here"));
+                            break;
+                        }
+                        Err(Exchange::Unanswered(m)) => {
+                            run.not_run = Some(format!("step {n}: {}", s.redactor.apply(&m)));
+                            break;
+                        }
+                        // Not an OAuth answer at all: no candidate allows it.
+                        Err(Exchange::Broken(_, m)) => {
+                            run.stopped = Some(format!("step {n}: {}", s.redactor.apply(&m)));
+                            break;
+                        }
+                    };
+                    // Every set judges against the bindings before this answer: the first
+                    // that reads it says what it is, and binds the tokens it minted.
+                    let mut read: Option<(Outcome, crate::oracle::NewBindings)> = None;
+                    let mut kept = Vec::new();
+                    for mut set in sets {
+                        let j = set.judge(action, &observed, &s.bindings, presented.as_ref());
+                        if let Ok(Judgement::Allowed { outcome, bindings }) = j {
+                            if read.is_none() {
+                                read = Some((outcome, bindings));
+                            }
+                            if read.as_ref().is_some_and(|(o, _)| *o == outcome) {
+                                kept.push(set);
+                            }
+                        }
+                    }
+                    let read = read.map(|(outcome, bindings)| {
+                        if let Some((id, v)) = &bindings.at {
+                            s.redactor.add(v, id.to_string());
+                            s.bindings.bind_at(*id, v.clone());
+                        }
+                        if let Some((id, v)) = &bindings.rt {
+                            s.redactor.add(v, id.to_string());
+                            s.bindings.bind_rt(*id, v.clone());
+                        }
+                        outcome
+                    });
+                    sets = kept;
+                    let Some(outcome) = read else {
+                        let got = s.describe(&observed);
+                        s.line(format!("{n}. {action} → {got}  (no candidate allows it)"));
+                        run.stopped = Some(format!(
+                            "step {n}: {action} → {got}, which no candidate policy allows"
+                        ));
+                        break;
+                    };
+                    s.line(format!("{n}. {action} → {outcome}"));
+                    run.answers.push(outcome);
+                }
+            }
+        }
+        if self.options.cleanup {
+            self.cleanup(&s).await;
+        }
+        drop(s);
+        run.transcript = std::mem::take(&mut r.transcript);
+        run
+    }
+}
+
+/// The token `action` names that no answer issued, if any.
+fn unbound(action: &Action, bindings: &crate::oracle::Bindings) -> Option<String> {
+    use tokenlife_model::spec::TokenRef;
+    let rt = |r: tokenlife_model::state::RtId| bindings.rt(r).is_none().then(|| r.to_string());
+    let at = |a: tokenlife_model::state::AtId| bindings.at(a).is_none().then(|| a.to_string());
+    match *action {
+        Action::Refresh { rt: r, .. } | Action::RefreshLost { rt: r } => rt(r),
+        Action::UseAccess { at: a } => at(a),
+        Action::Revoke { token, .. } | Action::Introspect { token } => match token {
+            TokenRef::Refresh(r) => rt(r),
+            TokenRef::Access(a) => at(a),
+        },
+        _ => None,
+    }
+}
+
+/// `observed` with an omitted `scope` read as the scope `action` requested (the token's own
+/// when a refresh names none).
+fn requested_if_omitted(observed: Observed, state: &State, action: &Action) -> Observed {
+    let Observed::Tokens {
+        access,
+        refresh,
+        scope: None,
+    } = observed
+    else {
+        return observed;
+    };
+    let requested = match *action {
+        Action::Authorize { scope, .. } => Some(scope),
+        Action::Refresh { scope: Some(s), .. } => Some(s),
+        Action::Refresh {
+            rt, scope: None, ..
+        }
+        | Action::RefreshLost { rt } => state.rts().get(rt.0 as usize).map(|t| t.scope),
+        _ => None,
+    };
+    Observed::Tokens {
+        access,
+        refresh,
+        scope: requested,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenlife_model::state::{RtId, Scope};
+    use tokenlife_model::{Actor, ClientType, Spec};
+
+    #[test]
+    fn an_omitted_scope_is_the_one_requested() {
+        let spec = Spec::new(Policy::default());
+        let authorize = Action::Authorize {
+            client: ClientType::Confidential,
+            scope: Scope::ALL,
+            offline: true,
+        };
+        let state = spec.step(&State::default(), &authorize).expect("a step")[0]
+            .1
+            .clone();
+        let tokens = |scope| Observed::Tokens {
+            access: crate::Secret::new("a"),
+            refresh: None,
+            scope,
+        };
+        let scope_of = |o: Observed| match o {
+            Observed::Tokens { scope, .. } => scope,
+            _ => None,
+        };
+        let narrow = Action::Refresh {
+            by: Actor::Client(ClientType::Confidential),
+            rt: RtId(0),
+            scope: Some(Scope::READ),
+        };
+        let plain = Action::Refresh {
+            by: Actor::Client(ClientType::Confidential),
+            rt: RtId(0),
+            scope: None,
+        };
+        assert_eq!(
+            scope_of(requested_if_omitted(tokens(None), &state, &narrow)),
+            Some(Scope::READ)
+        );
+        assert_eq!(
+            scope_of(requested_if_omitted(tokens(None), &state, &plain)),
+            Some(Scope::ALL)
+        );
+        // A scope the server wrote stays as written.
+        assert_eq!(
+            scope_of(requested_if_omitted(
+                tokens(Some(Scope::ALL)),
+                &state,
+                &narrow
+            )),
+            Some(Scope::ALL)
+        );
+    }
+}
