@@ -16,8 +16,8 @@
 //! switched on by [`Knob::set`] keeps the window the policy had, or [`DEFAULT_GRACE_WINDOW`].
 
 use crate::policy::{
-    CheckOrder, Grace, GraceSuccessor, Narrowing, Policy, RefreshTtlAnchor, RevokeCascade,
-    Rotation, Seconds, SuccessorLifetime,
+    CheckOrder, Grace, GraceSuccessor, Narrowing, Policy, RefreshEndsAccess, RefreshTtlAnchor,
+    RevokeCascade, Rotation, Seconds, SuccessorLifetime,
 };
 
 /// The window a grace allowance gets when a policy without one is given one.
@@ -145,6 +145,17 @@ pub const KNOBS: &[Knob] = &[
             _ => {}
         },
         clause: "browser-apps draft (a rotated token never outlives the initial lifetime)",
+    },
+    Knob {
+        name: "refresh_ends_access",
+        values: &["none", "presented"],
+        get: |p| usize::from(p.refresh_ends_access == RefreshEndsAccess::Presented),
+        set: |p, i| match i {
+            0 => p.refresh_ends_access = RefreshEndsAccess::None,
+            1 => p.refresh_ends_access = RefreshEndsAccess::Presented,
+            _ => {}
+        },
+        clause: "RFC6749-6 (the server's choice; django-oauth-toolkit ends them)",
     },
     Knob {
         name: "grace_successor",

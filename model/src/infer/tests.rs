@@ -87,6 +87,7 @@ fn every_knob_has_a_shortest_experiment_that_tells_two_values_apart() {
         (&bcp, "code_replay_revokes", "false", "true", 3),
         (&bcp, "refresh_ttl_anchor", "issue", "access-expiry", 3),
         (&bcp, "successor_lifetime", "fresh", "inherited", 5),
+        (&bcp, "refresh_ends_access", "none", "presented", 3),
     ];
     for k in KNOBS {
         assert!(
