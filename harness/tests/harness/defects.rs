@@ -111,17 +111,28 @@ async fn expected_divergences_gate_on_regressions_and_report_files_are_written()
         check: "refresh.client-binding".into(),
         reason: "known bug, fixed in the next release".into(),
         scenario: None,
+        intermittent: false,
     };
     let stale = ExpectedDivergence {
         check: "refresh.replay-rejected".into(),
         reason: "fixed long ago".into(),
         scenario: Some("replay-rotated-refresh-token".into()),
+        intermittent: false,
     };
     let original = r.clone();
     apply_expected(&mut r, std::slice::from_ref(&accepted));
     assert!(r.conformant(), "{}", r.human());
     assert_eq!(r.expected.len(), 1);
     r = original;
+    // The same entry for a divergence that shows only with some timing: noted, not stale.
+    let mut noted = r.clone();
+    let sometimes = ExpectedDivergence {
+        intermittent: true,
+        ..stale.clone()
+    };
+    apply_expected(&mut noted, &[accepted.clone(), sometimes]);
+    assert!(noted.conformant(), "{}", noted.human());
+    assert!(noted.notes.iter().any(|n| n.contains("intermittently")));
     apply_expected(&mut r, &[accepted, stale]);
     assert!(!r.conformant() && r.stale.len() == 1, "{}", r.human());
     let dir = tempfile::tempdir().unwrap();

@@ -250,6 +250,7 @@ async fn an_expected_divergence_not_seen_in_an_interrupted_run_is_not_stale() {
         check: "revoke.refresh-token".into(),
         reason: "pinned".into(),
         scenario: Some("revoke-refresh-token".into()),
+        intermittent: false,
     }];
     tokenlife_harness::export::apply_expected(&mut r, &expected);
     assert!(r.stale.is_empty(), "{}", r.human());
