@@ -119,14 +119,7 @@ impl Harness {
                         }
                     }
                     let read = read.map(|(outcome, bindings)| {
-                        if let Some((id, v)) = &bindings.at {
-                            s.redactor.add(v, id.to_string());
-                            s.bindings.bind_at(*id, v.clone());
-                        }
-                        if let Some((id, v)) = &bindings.rt {
-                            s.redactor.add(v, id.to_string());
-                            s.bindings.bind_rt(*id, v.clone());
-                        }
+                        s.bind_new(&bindings);
                         outcome
                     });
                     sets = kept;

@@ -14,7 +14,7 @@ use tokenlife_model::{Action, Actor, ClientType, Outcome, Spec, State};
 use super::protocol::Reference;
 use crate::checks::{Check, Verdict};
 use crate::generate::Transition;
-use crate::oracle::{owner_of, Bindings, History, Observed, StateSet};
+use crate::oracle::{owner_of, Bindings, History, NewBindings, Observed, StateSet};
 use crate::report::{Evaluation, Interruption, ScenarioResult};
 use crate::scenario::StepKind;
 use crate::secret::{Redactor, Secret};
@@ -133,6 +133,19 @@ impl Session<'_> {
             e.trace = Some(self.result.transcript.clone());
         }
         self.result.evaluations.push(e);
+    }
+
+    /// Binds the tokens an allowed answer issued to the model's ids, registering each value
+    /// for redaction as it is bound: one place, so no bound token can reach a transcript.
+    pub(super) fn bind_new(&mut self, bindings: &NewBindings) {
+        if let Some((id, v)) = &bindings.at {
+            self.redactor.add(v, id.to_string());
+            self.bindings.bind_at(*id, v.clone());
+        }
+        if let Some((id, v)) = &bindings.rt {
+            self.redactor.add(v, id.to_string());
+            self.bindings.bind_rt(*id, v.clone());
+        }
     }
 
     /// Step `n` (`what`) stops because `requests` of its requests got no answer (`why`): a

@@ -355,14 +355,7 @@ impl Harness {
             .map_err(|e| Stop::Error(format!("step {n}: {e}")))?;
         match judgement {
             Judgement::Allowed { outcome, bindings } => {
-                if let Some((id, v)) = &bindings.at {
-                    s.redactor.add(v, id.to_string());
-                    s.bindings.bind_at(*id, v.clone());
-                }
-                if let Some((id, v)) = &bindings.rt {
-                    s.redactor.add(v, id.to_string());
-                    s.bindings.bind_rt(*id, v.clone());
-                }
+                s.bind_new(&bindings);
                 let note = note.map(|t| format!("  ({t})")).unwrap_or_default();
                 s.line(format!("{n}. {action} → {outcome}{note}"));
                 s.eval(check, Verdict::Passed, n, None);
