@@ -367,6 +367,17 @@ impl StateSet {
         self.slack = self.slack.max(seconds);
     }
 
+    /// A real-clock exchange was answered at model time `now`, `took` whole seconds after it
+    /// was sent: the server acted somewhere in between, so the answer itself is judged with
+    /// that exchange counted ([`StateSet::widen`]) and the set brought to the answer's time
+    /// ([`StateSet::sync`]). Without it only earlier exchanges widened the skew, and a
+    /// request that waited seconds inside the server (a lock, a queue) could see a deadline
+    /// pass that the reading before it put safely ahead: a false divergence.
+    pub fn answered(&mut self, now: u32, took: u32, skew: u32) {
+        self.widen(took);
+        self.sync(now, skew);
+    }
+
     /// The seconds [`StateSet::widen`] adds to the skew.
     pub fn slack(&self) -> u32 {
         self.slack
@@ -599,6 +610,24 @@ mod tests {
         set.sync(305, 1);
         assert!(!at_live(set.first(), AtId(0)));
         assert_eq!(set.states().len(), 1);
+    }
+
+    #[test]
+    fn a_slow_exchange_counts_for_its_own_answer() {
+        let mut set = authorized_bcp();
+        let use_at = Action::UseAccess { at: AtId(0) };
+        // bcp: AT0 dies at 300 s. Read at 297 with a skew of 1, it is alive for sure...
+        set.sync(297, 1);
+        assert_eq!(set.expected(&use_at).unwrap().len(), 1);
+        // ...but the request was answered 3 s later, at 300: the server may have judged it
+        // at 300, past the deadline, so both answers stand.
+        set.answered(300, 3, 1);
+        assert_eq!(set.expected(&use_at).unwrap().len(), 2);
+        // A quick exchange changes nothing.
+        let mut quick = authorized_bcp();
+        quick.sync(297, 1);
+        quick.answered(297, 0, 1);
+        assert_eq!(quick.expected(&use_at).unwrap().len(), 1);
     }
 
     #[test]

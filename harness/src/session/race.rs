@@ -145,7 +145,10 @@ impl Harness {
         {
             return Err(s.unanswered(n, &what, unanswered.len(), first));
         }
-        s.set.widen(whole_seconds(began.elapsed()));
+        if let ClockConfig::Real { skew } = &self.target.clock {
+            s.set
+                .answered(s.elapsed(), whole_seconds(began.elapsed()), skew.get());
+        }
         s.actions += count as usize;
         if with_revoke {
             s.history.revoked.insert(TokenRef::Refresh(rt), Hint::Right);

@@ -335,7 +335,10 @@ impl Harness {
         let check = classify(s.set.policy(), &state, &action, &s.history);
         let sent = tokio::time::Instant::now();
         let exchanged = self.exchange(s, &state, &action).await;
-        s.set.widen(whole_seconds(sent.elapsed()));
+        if let ClockConfig::Real { skew } = &self.target.clock {
+            s.set
+                .answered(s.elapsed(), whole_seconds(sent.elapsed()), skew.get());
+        }
         let (observed, presented, protocol) = match exchanged {
             Ok(x) => x,
             Err(Exchange::Stop(stop)) => return Err(stop),

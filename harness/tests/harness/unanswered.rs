@@ -2,9 +2,10 @@
 //! has in flight: the reference server behind a small proxy that stalls the requests a rule
 //! picks and counts the others. An unanswered request is an infrastructure problem of the
 //! run (its own section, never a failed check, never passed), a real failure beside it
-//! still fails, and `concurrency` / `in_flight` bound what the server sees at once.
+//! still fails, `concurrency` / `in_flight` bound what the server sees at once, and a
+//! refresh held seconds before the server sees it is judged with those seconds counted.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ struct Proxy {
     client: reqwest::Client,
     stall: Rule,
     delay: Duration,
+    /// Milliseconds a refresh request waits before the server sees it (a lock, a queue).
+    slow_refresh_ms: AtomicU64,
     /// One request at a time, as a single-process development server hashing a client
     /// secret on every request serves them.
     serial: Option<tokio::sync::Mutex<()>>,
@@ -69,6 +72,10 @@ async fn forward(
     };
     // Long enough that requests sent together overlap at the server.
     tokio::time::sleep(p.delay).await;
+    if std::str::from_utf8(&body).is_ok_and(|b| b.contains("grant_type=refresh_token")) {
+        let ms = p.slow_refresh_ms.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     let mut req = p.client.request(method, format!("{}{path}", p.upstream));
     for (name, value) in &headers {
         if name != "host" && name != "content-length" {
@@ -130,6 +137,7 @@ async fn behind(
             .unwrap(),
         stall,
         delay: Duration::from_millis(if real_clock { 100 } else { 0 }),
+        slow_refresh_ms: AtomicU64::new(0),
         serial: serial.then(|| tokio::sync::Mutex::new(())),
         in_flight: AtomicUsize::new(0),
         max_in_flight: AtomicUsize::new(0),
@@ -448,4 +456,66 @@ async fn race_with_three_unanswered(defects: Defects) -> Report {
         .unwrap();
     server.shutdown().await;
     r
+}
+
+/// On a real clock, a refresh sent while its refresh token has seconds left by the harness's
+/// reading, but held 3.5 s before the server judges it (as a request waiting for a database
+/// lock is), may be refused as expired: the answer is judged with that exchange's own
+/// seconds counted, so it is not a divergence. Before, only earlier exchanges widened the
+/// skew, and this refusal failed `refresh.valid-accepted`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_held_past_its_tokens_deadline_inside_the_server_is_no_divergence() {
+    let policy =
+        Policy::from_toml("profile = \"bcp\"\naccess_ttl = \"2s\"\nrefresh_ttl = \"6s\"\n")
+            .unwrap();
+    let (server, target, proxy) = behind_proxy(policy, Defects::none(), stall_nothing, true).await;
+    proxy.slow_refresh_ms.store(3_500, Ordering::SeqCst);
+    // Time passes to AT0's end (2 s, plus the skew of 1): RT0 (6 s) then has about 3 s
+    // left, more than the skew, when the refresh is sent; the server sees it at about 6.7 s.
+    let scenario = tokenlife_harness::scenario::parse(
+        "held-refresh.toml",
+        r#"name = "held-refresh"
+description = "A refresh held inside the server past its token's deadline."
+
+[[steps]]
+action = "authorize"
+refresh = "rt0"
+
+[[steps]]
+action = "tick"
+
+[[steps]]
+action = "refresh"
+rt = "rt0"
+"#,
+    )
+    .unwrap();
+    let set = tokenlife_harness::scenario::ScenarioSet {
+        scenarios: vec![scenario],
+        hash: String::new(),
+    };
+    let options = RunOptions {
+        only: vec!["held-refresh".into()],
+        skip: vec!["client-authentication".into()],
+        depth: 0,
+        cases: 0,
+        ..RunOptions::default()
+    };
+    let r = tokenlife_harness::run(target, &set, options, None)
+        .await
+        .unwrap();
+    server.shutdown().await;
+    let human = r.human();
+    assert!(r.conformant() && r.failures.is_empty(), "{human}");
+    let ran = r
+        .scenarios
+        .iter()
+        .find(|s| s.name == "held-refresh")
+        .unwrap();
+    assert_eq!(ran.status, ScenarioStatus::Passed, "{human}");
+    // The server did refuse it: the case this test is about happened.
+    assert!(
+        ran.transcript.iter().any(|l| l.contains("invalid_grant")),
+        "{human}"
+    );
 }
