@@ -13,12 +13,15 @@
 //! - [`decide`]: the loop that runs experiments against an answerer, keeps the values whose
 //!   spec allows the answers, and reports a knob as decided, "consistent with" several
 //!   values (never guessed: the file then carries the most permissive), or contradicted.
+//! - [`lifetimes`]: the lifetimes, measured before the knobs (whose experiments wait for
+//!   them): the search for one deadline by probes, and what the deadlines found mean as knobs.
 //! - [`report`]: the inferred policy as a policy file, one comment per knob saying how.
 //!
-//! Lifetimes are not inferred here: the loop takes them from the base policy it is given.
+//! The loop takes the lifetimes from the base policy it is given: the measured ones.
 //! Everything here is pure; the harness supplies the answers of a live server.
 
 pub mod decide;
+pub mod lifetimes;
 pub mod product;
 pub mod report;
 pub mod table;
@@ -26,6 +29,7 @@ pub mod table;
 pub use decide::{
     decidable, infer, Answerer, Cache, Contradiction, Experiment, Finding, Inference,
 };
+pub use lifetimes::{Found, Lifetimes, Measured, Probe, RefreshDeadlines, Search};
 pub use product::{allows, distinguish, traces, Bounds, Step, Verdict};
 pub use report::policy_file;
 pub use table::{knob, Knob, KNOBS};

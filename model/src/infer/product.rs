@@ -235,7 +235,7 @@ pub fn alphabet(node: &[(&[State], &[State])], grants: u8) -> Vec<Step> {
 }
 
 /// Every deadline of `s` still to come that changes some answer.
-fn pending(s: &State) -> Vec<u32> {
+pub fn pending(s: &State) -> Vec<u32> {
     let mut v = Vec::new();
     let mut add = |d: u32| {
         if d > 0 && d != NEVER {
