@@ -4,18 +4,22 @@
 //! The experiments come from the model (`tokenlife_model::infer`): for two values of a knob,
 //! the shortest sequence of requests after which no answer is allowed under both. Each runs
 //! against the target from a fresh grant (`Harness::run_experiment`), its answers read under
-//! the candidate policies. Lifetimes are not measured here: they are the target's declared
-//! `[policy]` ones (the embedded server's with no `--target`), and the knobs start from the
-//! `rfc6749` floor, so what the target declares does not bias the answers' reading. Exit
-//! codes: 0 inferred, 1 some answers fit no value of a knob (a contradiction, reported with
-//! its experiment), 2 usage, 3 a bad target or policy file, 4 target unreachable.
+//! the candidate policies. Before them the lifetimes are measured by probes
+//! (`Harness::measure_lifetimes`): the experiments wait for them, so the base policy carries
+//! the measured ones (the target's declared ones where a lifetime could not be measured),
+//! and the knobs start from the `rfc6749` floor, so what the target declares does not bias
+//! the answers' reading. `--budget` bounds the wall time of the whole: the lifetimes'
+//! probes stay within it, and an experiment that no longer fits is reported as not run.
+//! Exit codes: 0 inferred, 1 some answers fit no value of a knob (a contradiction, reported
+//! with its experiment), 2 usage, 3 a bad target or policy file, 4 target unreachable.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tokenlife_harness::session::LifetimesRun;
 use tokenlife_harness::{target, Harness, RunOptions, Target};
-use tokenlife_model::infer::{self, Bounds, Cache, Inference, KNOBS};
+use tokenlife_model::infer::{self, Bounds, Cache, Inference, Step, KNOBS};
 use tokenlife_model::Policy;
 use tokenlife_server::Defects;
 
@@ -26,8 +30,8 @@ use crate::policy::load_policy;
 /// Arguments of `tokenlife infer`.
 #[derive(Debug, clap::Args)]
 pub struct InferArgs {
-    /// A target file (it needs the endpoint clock for experiments that wait); without one,
-    /// the embedded reference server.
+    /// A target file (with the endpoint clock or a real one); without one, the embedded
+    /// reference server.
     #[arg(long)]
     pub target: Option<PathBuf>,
     /// The embedded server's profile (default `bcp`).
@@ -45,6 +49,11 @@ pub struct InferArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// The most wall time the whole inference takes (`90s`, `5m`, `1h`): a real clock's
+    /// lifetimes are measured only as far as it allows, and experiments that no longer fit
+    /// are reported as not run.
+    #[arg(long, default_value = "5m", value_parser = crate::duration::parse_budget)]
+    pub budget: Duration,
     /// Output format: the annotated policy file with a summary (human), the policy file
     /// alone (toml), or every knob's experiments as data (json).
     #[arg(long, value_enum, default_value_t)]
@@ -72,6 +81,12 @@ struct Cost {
     stops: Vec<String>,
     requests: usize,
     seconds: f64,
+    /// Experiments not run because the budget was spent.
+    over_budget: usize,
+    /// The lifetimes measured, and what measuring them cost.
+    lifetimes: LifetimesRun,
+    /// The policy the target declares, which the measured lifetimes are compared with.
+    declared: Policy,
 }
 
 /// Runs `tokenlife infer`.
@@ -95,11 +110,12 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
     };
     let runtime = runtime()?;
     let started = Instant::now();
+    let deadline = started + args.budget;
     let (inference, cost) = match &args.target {
         Some(path) => {
             let target = target::load(path)
                 .map_err(|e| Failure::bad_file(format!("{}: {e}", path.display())))?;
-            infer_target(&runtime, target, options, &bounds, started)?
+            infer_target(&runtime, target, options, &bounds, started, deadline)?
         }
         None => {
             let policy = load_policy(args.profile.as_deref(), args.policy.as_ref())?;
@@ -108,12 +124,20 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
                 .map_err(|e| {
                     Failure::unreachable(format!("failed to start the embedded server: {e}"))
                 })?;
-            let result = infer_target(&runtime, server.target(), options, &bounds, started);
+            let result = infer_target(
+                &runtime,
+                server.target(),
+                options,
+                &bounds,
+                started,
+                deadline,
+            );
             runtime.block_on(server.stop());
             result?
         }
     };
-    let text = infer::policy_file(&inference);
+    let text =
+        infer::policy_file_measured(&inference, &cost.lifetimes.lifetimes, Some(&cost.declared));
     match args.format {
         InferFormat::Toml => out!("{text}"),
         InferFormat::Human => {
@@ -130,6 +154,18 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
                 cost.requests,
                 cost.seconds
             );
+            outln!(
+                "# lifetimes: {} probes, {} of the requests",
+                cost.lifetimes.probes,
+                cost.lifetimes.requests
+            );
+            if cost.over_budget > 0 {
+                outln!(
+                    "# {} experiments not run: the budget ({} s) was spent",
+                    cost.over_budget,
+                    args.budget.as_secs()
+                );
+            }
             for why in &cost.stops {
                 outln!("# an experiment stopped early: {why}");
             }
@@ -150,19 +186,30 @@ fn infer_target(
     options: RunOptions,
     bounds: &Bounds,
     started: Instant,
+    deadline: Instant,
 ) -> Result<(Inference, Cost), Failure> {
-    let base = base_policy(&target.policy);
+    let declared = target.policy.clone();
     let harness = runtime
         .block_on(Harness::connect(target, options, None))
         .map_err(|e| Failure::of_target(e.is_unreachable(), e))?;
+    let lifetimes = measure(runtime, &harness, deadline);
+    let base = lifetimes.lifetimes.apply(&base_policy(&declared));
     let mut cost = Cost {
         experiments: 0,
         stops: Vec::new(),
         requests: 0,
         seconds: 0.0,
+        over_budget: 0,
+        lifetimes,
+        declared,
     };
+    let skew = harness.real_clock_skew();
     let mut cache = Cache::default();
     let inference = infer::infer(&base, bounds, &mut cache, &mut |steps, readers| {
+        if let Some(why) = over_budget(steps, skew, deadline) {
+            cost.over_budget += 1;
+            return Err(why);
+        }
         let run = runtime.block_on(harness.run_experiment(steps, readers));
         cost.experiments += 1;
         cost.requests += run.requests;
@@ -174,8 +221,38 @@ fn infer_target(
         }
         Ok(run.answers)
     });
+    cost.requests += cost.lifetimes.requests;
     cost.seconds = started.elapsed().as_secs_f64();
     Ok((inference, cost))
+}
+
+/// Measures the target's lifetimes within the budget, before any experiment.
+fn measure(runtime: &tokio::runtime::Runtime, harness: &Harness, deadline: Instant) -> LifetimesRun {
+    runtime.block_on(harness.measure_lifetimes(deadline))
+}
+
+/// Why an experiment of `steps` is not run within the budget that ends at `deadline`, if
+/// it is not: the budget is spent, or (a real clock, whose `skew` is given) its waits,
+/// each lengthened by the skew it lands clear of, would outlast it.
+fn over_budget(steps: &[Step], skew: Option<u32>, deadline: Instant) -> Option<String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Some("not run: budget".into());
+    }
+    let skew = skew?;
+    let waits: u64 = steps
+        .iter()
+        .map(|s| match s {
+            Step::Wait { seconds } => u64::from(*seconds) + u64::from(skew) + 1,
+            Step::Act { .. } => 0,
+        })
+        .sum();
+    (waits > left.as_secs()).then(|| {
+        format!(
+            "not run: budget (its waits take about {waits} s of a real clock, {} s are left)",
+            left.as_secs()
+        )
+    })
 }
 
 /// The lifetimes of `declared` with every inferable knob at the `rfc6749` floor's value.
@@ -221,10 +298,49 @@ fn as_json(inference: &Inference, text: &str, cost: &Cost) -> serde_json::Value 
     json!({
         "policy": text,
         "knobs": knobs,
+        "lifetimes": lifetimes_json(cost),
         "experiments": cost.experiments,
+        "not_run_budget": cost.over_budget,
         "requests": cost.requests,
         "stopped_early": cost.stops,
         "seconds": cost.seconds,
+    })
+}
+
+/// The measured lifetimes as data: each knob with its value, how, the probes, and what the
+/// target declares for it.
+fn lifetimes_json(cost: &Cost) -> serde_json::Value {
+    let declared = cost.declared.to_toml();
+    let declared_of = |k: &str| {
+        declared
+            .lines()
+            .find_map(|l| l.split_once('=').filter(|(key, _)| key.trim() == k))
+            .map(|(_, v)| v.trim().trim_matches('"').to_string())
+    };
+    let knobs: Vec<serde_json::Value> = cost
+        .lifetimes
+        .lifetimes
+        .knobs
+        .iter()
+        .map(|m| {
+            json!({
+                "knob": m.knob,
+                "seconds": m.value,
+                "found": m.found,
+                "how": m.how,
+                "probes": m.answers.iter().map(|(p, alive)| json!({
+                    "probe": p.to_string(),
+                    "honoured": alive,
+                })).collect::<Vec<_>>(),
+                "declared": declared_of(m.knob),
+                "clause": m.clause,
+            })
+        })
+        .collect();
+    json!({
+        "knobs": knobs,
+        "probes": cost.lifetimes.probes,
+        "requests": cost.lifetimes.requests,
     })
 }
 
@@ -274,6 +390,7 @@ mod tests {
             RunOptions::default(),
             &bounds,
             Instant::now(),
+            Instant::now() + Duration::from_secs(300),
         );
         runtime.block_on(server.stop());
         let (inference, cost) = result.expect("inferred");
@@ -306,7 +423,8 @@ mod tests {
             }
         }
         assert!(decided >= 8, "only {decided} knobs decidable");
-        let text = infer::policy_file(&inference);
+        let text =
+        infer::policy_file_measured(&inference, &cost.lifetimes.lifetimes, Some(&cost.declared));
         assert!(text.contains("narrowing = \"refused\""), "{text}");
     }
 }

@@ -378,6 +378,20 @@ impl StateSet {
         self.sync(now, skew);
     }
 
+    /// The model time of every deadline still to come in any state (an inference
+    /// experiment's wait on a real clock lands away from all of them).
+    pub fn deadlines_at(&self) -> Vec<u32> {
+        self.states
+            .iter()
+            .zip(&self.times)
+            .flat_map(|(s, t)| {
+                tokenlife_model::infer::product::pending(s)
+                    .into_iter()
+                    .map(move |d| t.saturating_add(d))
+            })
+            .collect()
+    }
+
     /// The seconds [`StateSet::widen`] adds to the skew.
     pub fn slack(&self) -> u32 {
         self.slack

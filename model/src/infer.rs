@@ -31,7 +31,7 @@ pub use decide::{
 };
 pub use lifetimes::{Found, Lifetimes, Measured, Probe, RefreshDeadlines, Search};
 pub use product::{allows, distinguish, traces, Bounds, Step, Verdict};
-pub use report::policy_file;
+pub use report::{policy_file, policy_file_measured};
 pub use table::{knob, Knob, KNOBS};
 
 use crate::action::Outcome;

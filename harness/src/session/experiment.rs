@@ -9,15 +9,22 @@
 //! A token response without `scope` granted the scope requested (RFC 6749 §5.1: the member
 //! is optional only then), so it is read as that scope: otherwise it would fit narrowing
 //! `allowed` and `ignored` alike and the first candidate would decide.
-//! Waits need the endpoint clock: a real clock's skew would blur the very deadlines the
-//! experiments are built on.
+//! With the endpoint clock a wait moves the server's clock by exactly its seconds. With a
+//! real clock the experiment sleeps, landing each wait clear of every candidate's deadlines
+//! by the skew ([`landing`]), and reads the clock before and after each request as a
+//! scenario does ([`StateSet::sync`], [`StateSet::answered`]). Where a deadline still falls
+//! within the skew of a request, the sets keep both readings; the decision loop, though,
+//! reads the answers on exact waits, so such an experiment is reported as not run: its
+//! answers could have been given either side of the deadline, and no knob is decided by
+//! them.
 
 use tokenlife_model::infer::Step;
 use tokenlife_model::{Action, Outcome, Policy, State};
 
 use super::exchange::Exchange;
 use super::harness::Harness;
-use super::time::Advance;
+use super::time::{landing, whole_seconds, Advance};
+use std::time::Duration;
 use crate::oracle::{Judgement, Observed, StateSet};
 use crate::report::ScenarioResult;
 use crate::target::ClockConfig;
@@ -43,16 +50,15 @@ impl Harness {
     /// Runs `steps` from a fresh grant, reading each answer under the policies `readers`.
     pub async fn run_experiment(&self, steps: &[Step], readers: &[Policy]) -> ExperimentRun {
         let mut run = ExperimentRun::default();
-        if matches!(self.target.clock, ClockConfig::Real { .. })
-            && steps.iter().any(|s| matches!(s, Step::Wait { .. }))
-        {
-            run.not_run =
-                Some("this experiment moves the clock: it needs the endpoint clock".into());
-            return run;
-        }
+        let skew = match &self.target.clock {
+            ClockConfig::Real { skew } => Some(skew.get()),
+            ClockConfig::Endpoint { .. } => None,
+        };
         let mut r = ScenarioResult::new("infer", "");
         let mut s = self.session(&mut r);
         let mut sets: Vec<StateSet> = readers.iter().cloned().map(StateSet::new).collect();
+        // A real clock read both ways somewhere: the answers decide nothing.
+        let mut straddled: Option<usize> = None;
         for (i, step) in steps.iter().enumerate() {
             let n = i + 1;
             let Some(first) = sets.first() else {
@@ -60,6 +66,19 @@ impl Harness {
             };
             let state = first.first().clone();
             match step {
+                Step::Wait { seconds } if skew.is_some() => {
+                    let skew = skew.unwrap_or(0);
+                    let now = s.elapsed();
+                    let deadlines: Vec<u32> = sets.iter().flat_map(StateSet::deadlines_at).collect();
+                    let slack = sets.iter().map(StateSet::slack).max().unwrap_or(0);
+                    let at = landing(now, *seconds, &deadlines, skew + slack + 1);
+                    tokio::time::sleep_until(s.started + Duration::from_secs(u64::from(at))).await;
+                    if sync_all(&mut sets, s.elapsed(), None, skew) {
+                        straddled.get_or_insert(n);
+                    }
+                    s.line(format!("{n}. {seconds} s pass (slept to {at} s)"));
+                    run.answers.push(Outcome::Nothing);
+                }
                 Step::Wait { seconds } => {
                     run.requests += 1;
                     if let Err(e) = self.advance(*seconds).await {
@@ -87,7 +106,24 @@ impl Harness {
                         break;
                     }
                     run.requests += 1;
-                    let (observed, presented) = match self.exchange(&mut s, &state, action).await {
+                    let state = match skew {
+                        Some(skew) => {
+                            if sync_all(&mut sets, s.elapsed(), None, skew) {
+                                straddled.get_or_insert(n);
+                            }
+                            sets.first().map_or(state, |f| f.first().clone())
+                        }
+                        None => state,
+                    };
+                    let sent = tokio::time::Instant::now();
+                    let exchanged = self.exchange(&mut s, &state, action).await;
+                    if let Some(skew) = skew {
+                        let took = whole_seconds(sent.elapsed());
+                        if sync_all(&mut sets, s.elapsed(), Some(took), skew) {
+                            straddled.get_or_insert(n);
+                        }
+                    }
+                    let (observed, presented) = match exchanged {
                         Ok((o, p, _)) => (requested_if_omitted(o, &state, action), p),
                         Err(Exchange::Stop(_)) => {
                             run.not_run = Some(format!("step {n}: {action} cannot be sent here"));
@@ -136,6 +172,11 @@ impl Harness {
                 }
             }
         }
+        if let (Some(n), None) = (straddled, &run.not_run) {
+            run.not_run = Some(format!(
+                "step {n}: a deadline fell within the real clock's skew, so the answers could have come from either side of it"
+            ));
+        }
         if self.options.cleanup {
             self.cleanup(&s).await;
         }
@@ -143,6 +184,21 @@ impl Harness {
         run.transcript = std::mem::take(&mut r.transcript);
         run
     }
+}
+
+/// Brings every set to model time `now` (after an exchange that `took` seconds: see
+/// [`StateSet::answered`]); whether some set now holds two readings of a deadline.
+fn sync_all(sets: &mut [StateSet], now: u32, took: Option<u32>, skew: u32) -> bool {
+    let mut split = false;
+    for set in sets {
+        let before = set.states().len();
+        match took {
+            Some(t) => set.answered(now, t, skew),
+            None => set.sync(now, skew),
+        }
+        split |= set.states().len() > before;
+    }
+    split
 }
 
 /// The token `action` names that no answer issued, if any.

@@ -21,6 +21,7 @@
 mod exchange;
 mod experiment;
 mod harness;
+mod lifetimes;
 mod protocol;
 mod race;
 mod sequence;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use tokenlife_model::{ClientType, Policy};
 
 pub use experiment::ExperimentRun;
+pub use lifetimes::{LifetimesRun, ProbeRun};
 pub use harness::{BoxFuture, ConnectError, Control, Harness, RunOptions};
 pub use sequence::{CONCURRENCY, SHRINK_RUNS};
 

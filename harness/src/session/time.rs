@@ -137,3 +137,47 @@ pub(super) enum Advance {
 pub(super) fn whole_seconds(d: Duration) -> u32 {
     u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
 }
+
+/// Where a real clock lands a wait the model designed for the endpoint clock: `seconds`
+/// after `now` (model time), moved so that no deadline in `deadlines` lies within `tol`
+/// seconds of it (the skew, the slowest exchange's seconds and one for rounding). Between
+/// two deadlines no answer changes, so any moment strictly between the deadlines around
+/// the model's is the same experiment; one within `tol` of a deadline would be read both
+/// ways ([`StateSet::sync`](crate::oracle::StateSet::sync)). Where the deadlines lie closer
+/// than that, the middle: its answers are then read both ways and decide nothing.
+pub(super) fn landing(now: u32, seconds: u32, deadlines: &[u32], tol: u32) -> u32 {
+    let ideal = now.saturating_add(seconds);
+    let before = deadlines
+        .iter()
+        .copied()
+        .filter(|d| *d > now && *d <= ideal)
+        .max();
+    let after = deadlines.iter().copied().filter(|d| *d > ideal).min();
+    let low = before.map_or(now, |d| d.saturating_add(tol));
+    let high = after.map(|d| d.saturating_sub(tol));
+    let at = match high {
+        Some(h) if low > h => low / 2 + h / 2 + (low % 2 + h % 2) / 2,
+        Some(h) => ideal.clamp(low, h),
+        None => ideal.max(low),
+    };
+    at.max(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::landing;
+
+    #[test]
+    fn a_wait_lands_clear_of_every_deadline_by_the_tolerance() {
+        // The model waits 2 s to cross a deadline at 2 (the next at 10): past it by tol.
+        assert_eq!(landing(0, 2, &[2, 10], 2), 4);
+        // Just before it (1 s): as early as possible, but not before now.
+        assert_eq!(landing(0, 1, &[2, 10], 2), 0);
+        // Between two deadlines far apart: where the model put it.
+        assert_eq!(landing(0, 5, &[2, 10], 2), 5);
+        // Closer than the tolerance: the middle (read both ways).
+        assert_eq!(landing(0, 3, &[3, 4], 2), 3);
+        // Deadlines already behind `now` do not move it.
+        assert_eq!(landing(7, 1, &[3], 2), 8);
+    }
+}

@@ -124,9 +124,9 @@ pub struct Search {
     limit: u32,
     /// The uncertainty of one probe's reading in seconds (0: the endpoint clock).
     margin: u32,
-    /// The server's own figure (`expires_in`), tried first.
-    hint: Option<u32>,
-    hint_tried: bool,
+    /// The figures tried first, in order: the server's own (`expires_in`), or the
+    /// deadlines a hypothesis predicts.
+    hints: Vec<u32>,
     /// Every answer, in the order recorded.
     answers: Vec<Answer>,
 }
@@ -191,10 +191,25 @@ impl Search {
             hi: None,
             limit,
             margin,
-            hint: hint.filter(|h| *h > 0),
-            hint_tried: false,
+            hints: hint.into_iter().filter(|h| *h > 0).collect(),
             answers: Vec::new(),
         }
+    }
+
+    /// Another figure to try after the first (the deadline a second hypothesis predicts).
+    pub fn also(mut self, hint: u32) -> Search {
+        if hint > 0 {
+            self.hints.push(hint);
+        }
+        self
+    }
+
+    /// Whether a probe has been recorded around `hint` (just before it or at it).
+    fn tried(&self, hint: u32) -> bool {
+        let below = hint.saturating_sub(self.margin.max(1));
+        self.answers
+            .iter()
+            .any(|a| a.at >= below && a.at <= hint + self.margin)
     }
 
     /// A search that knows the token is alive `lo` seconds out (a renewed token is alive at
@@ -222,7 +237,7 @@ impl Search {
             return Vec::new();
         }
         let fresh = |x: &u32| *x > self.lo && self.hi.is_none_or(|h| *x < h) && *x <= self.limit;
-        if let (Some(h), false) = (self.hint, self.hint_tried) {
+        for h in self.hints.iter().copied().filter(|h| !self.tried(*h)) {
             let below = h.saturating_sub(self.margin.max(1));
             let v: Vec<u32> = [below, h + self.margin]
                 .into_iter()
@@ -281,9 +296,6 @@ impl Search {
     /// the lifetime is longer than `bound`; dead: at most `bound`). With the endpoint clock
     /// `bound` is `at`.
     pub fn record(&mut self, at: u32, alive: bool, bound: u32) {
-        if self.hint.is_some_and(|h| at + self.margin.max(1) >= h) {
-            self.hint_tried = true;
-        }
         if alive {
             self.lo = self.lo.max(bound);
         } else {
@@ -307,10 +319,12 @@ impl Search {
             None => Found::Beyond { seconds: self.lo },
             Some(hi) if self.margin == 0 && hi == self.lo + 1 => Found::Exact { seconds: hi },
             Some(hi) => {
-                let seconds = match self.hint {
-                    Some(h) if h > self.lo && h <= hi => h,
-                    _ => self.lo + (hi - self.lo).div_ceil(2),
-                };
+                let seconds = self
+                    .hints
+                    .iter()
+                    .copied()
+                    .find(|h| *h > self.lo && *h <= hi)
+                    .unwrap_or(self.lo + (hi - self.lo).div_ceil(2));
                 Found::Within {
                     lo: self.lo,
                     hi,
@@ -587,6 +601,15 @@ mod tests {
             assert_eq!(found, Found::Exact { seconds: life }, "{life}");
             assert!(probes <= 64, "{life}: {probes}");
         }
+    }
+
+    #[test]
+    fn a_second_figure_is_tried_after_the_first() {
+        // A renewed token: alive at the first deadline (173), dead at the second (345).
+        let s = Search::new(Some(173), 346, 0).also(345).from(172);
+        let (found, probes) = run(s, 345, 1);
+        assert_eq!(found, Found::Exact { seconds: 345 });
+        assert_eq!(probes, 3);
     }
 
     #[test]
