@@ -37,25 +37,7 @@ impl Embedded {
 
     /// The target description of it: the demo clients, its policy, its test clock.
     pub fn target(&self) -> Target {
-        let scope: Vec<String> = DEMO_SCOPE.split(' ').map(String::from).collect();
-        let redirect_uri = format!("{EMBEDDED_REDIRECT_BASE}/cb");
-        let clients = vec![
-            ClientConfig {
-                id: DEMO_CONFIDENTIAL_ID.into(),
-                secret: Some(Secret::new(DEMO_CONFIDENTIAL_SECRET)),
-                auth: AuthMethod::ClientSecretBasic,
-                redirect_uri: redirect_uri.clone(),
-                scope: scope.clone(),
-            },
-            ClientConfig {
-                id: DEMO_PUBLIC_ID.into(),
-                secret: None,
-                auth: AuthMethod::None,
-                redirect_uri,
-                scope,
-            },
-        ];
-        reference_target(self.url(), clients, self.0.policy().clone())
+        reference_target(self.url(), clients(), self.0.policy().clone())
     }
 
     /// Stops it.
@@ -68,6 +50,28 @@ impl Control for Embedded {
     fn restart(&self) -> BoxFuture<'_, Result<Option<(String, String)>, String>> {
         Box::pin(async move { self.0.restart().await.map_err(|e| e.to_string()) })
     }
+}
+
+/// The demo clients as a target describes them (the embedded server registers them).
+pub fn clients() -> Vec<ClientConfig> {
+    let scope: Vec<String> = DEMO_SCOPE.split(' ').map(String::from).collect();
+    let redirect_uri = format!("{EMBEDDED_REDIRECT_BASE}/cb");
+    vec![
+        ClientConfig {
+            id: DEMO_CONFIDENTIAL_ID.into(),
+            secret: Some(Secret::new(DEMO_CONFIDENTIAL_SECRET)),
+            auth: AuthMethod::ClientSecretBasic,
+            redirect_uri: redirect_uri.clone(),
+            scope: scope.clone(),
+        },
+        ClientConfig {
+            id: DEMO_PUBLIC_ID.into(),
+            secret: None,
+            auth: AuthMethod::None,
+            redirect_uri,
+            scope,
+        },
+    ]
 }
 
 /// The options of the default suite as `mutants` and `bench harness` run it: the seed, the

@@ -428,3 +428,162 @@ mod tests {
         assert!(text.contains("narrowing = \"refused\""), "{text}");
     }
 }
+
+/// The lifetimes measured before the knobs, through HTTP against the reference server: on
+/// the endpoint clock exactly, on its wall clock within the clock's resolution and the
+/// budget.
+#[cfg(test)]
+mod lifetime_tests {
+    use super::*;
+    use tokenlife_harness::target::{reference_target, ClockConfig};
+    use tokenlife_model::policy::Seconds;
+
+    fn bounds() -> Bounds {
+        Bounds {
+            depth: 6,
+            nodes: 8_000,
+            ..Bounds::default()
+        }
+    }
+
+    fn value(cost: &Cost, knob: &str) -> Option<Option<u32>> {
+        cost.lifetimes.lifetimes.get(knob).map(|m| m.value)
+    }
+
+    #[test]
+    fn non_default_lifetimes_are_recovered_exactly_on_the_endpoint_clock() {
+        let policy = Policy::from_toml(
+            "profile = \"grace-new\"\naccess_ttl = \"37s\"\nrefresh_ttl = \"173s\"\ngrace_window = \"11s\"",
+        )
+        .expect("a policy");
+        let runtime = runtime().expect("a runtime");
+        let server = runtime
+            .block_on(Embedded::start(policy.clone(), Defects::default()))
+            .expect("the embedded server");
+        let mut target = server.target();
+        // The target declares another access lifetime than the server has.
+        target.policy.access_ttl = Seconds(60);
+        let started = Instant::now();
+        let result = infer_target(
+            &runtime,
+            target,
+            RunOptions::default(),
+            &bounds(),
+            started,
+            started + Duration::from_secs(300),
+        );
+        runtime.block_on(server.stop());
+        let (inference, cost) = result.expect("inferred");
+        assert_eq!(value(&cost, "access_ttl"), Some(Some(37)));
+        assert_eq!(value(&cost, "refresh_ttl"), Some(Some(173)));
+        assert_eq!(value(&cost, "idle_timeout"), Some(None));
+        assert_eq!(value(&cost, "absolute_cap"), Some(None));
+        assert_eq!(value(&cost, "grace_window"), Some(Some(11)));
+        let p = &inference.policy;
+        assert_eq!(p.access_ttl, Seconds(37));
+        assert_eq!(p.refresh_lifetime(), Some(Seconds(173)));
+        assert_eq!(p.grace.and_then(|g| g.window), Some(Seconds(11)));
+        assert!(inference.findings.iter().all(|f| f.contradiction.is_none()));
+        let text = infer::policy_file_measured(
+            &inference,
+            &cost.lifetimes.lifetimes,
+            Some(&cost.declared),
+        );
+        assert!(
+            text.contains("# access_ttl: measured: expires_in 37; confirmed by 2 probes"),
+            "{text}"
+        );
+        assert!(
+            text.contains("#   the target declares access_ttl = \"1m\": the measurement disagrees"),
+            "{text}"
+        );
+        assert!(text.contains("grace_window = \"11s\""), "{text}");
+        let back = Policy::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back.access_ttl, Seconds(37));
+    }
+
+    #[test]
+    fn an_idle_timeout_under_an_absolute_cap_is_told_from_a_lifetime() {
+        let policy = Policy::from_toml(
+            "profile = \"rfc6749\"\nrotation = \"never\"\nrefresh_ttl = \"none\"\nidle_timeout = \"50s\"\nabsolute_cap = \"80s\"",
+        )
+        .expect("a policy");
+        let runtime = runtime().expect("a runtime");
+        let server = runtime
+            .block_on(Embedded::start(policy, Defects::default()))
+            .expect("the embedded server");
+        let harness = runtime
+            .block_on(Harness::connect(
+                server.target(),
+                RunOptions::default(),
+                None,
+            ))
+            .expect("connected");
+        let run = measure(
+            &runtime,
+            &harness,
+            Instant::now() + Duration::from_secs(120),
+        );
+        runtime.block_on(server.stop());
+        let l = &run.lifetimes;
+        let v = |k: &str| l.get(k).map(|m| m.value);
+        assert_eq!(v("idle_timeout"), Some(Some(50)), "{l:#?}");
+        assert_eq!(v("absolute_cap"), Some(Some(80)), "{l:#?}");
+        assert_eq!(v("refresh_ttl"), Some(None), "{l:#?}");
+        // Nothing rotates: no consumed token to present again.
+        assert_eq!(l.grace_window, None);
+    }
+
+    /// The reference server on its wall clock with lifetimes of 2 and 3 s: the lifetimes
+    /// come out within the clock's resolution, and the whole run within its budget.
+    #[test]
+    fn a_real_clock_s_lifetimes_are_measured_within_the_budget() {
+        let policy = Policy::from_toml(
+            "profile = \"bcp\"\naccess_ttl = \"2s\"\nrefresh_ttl = \"3s\"",
+        )
+        .expect("a policy");
+        let runtime = runtime().expect("a runtime");
+        let mut config = tokenlife_server::ServerConfig::demo(
+            "127.0.0.1:0".parse().expect("an address"),
+        );
+        config.clients =
+            tokenlife_server::config::demo_clients(tokenlife_server::embedded::EMBEDDED_REDIRECT_BASE);
+        config.policy = policy.clone();
+        config.demo = false;
+        let server = runtime
+            .block_on(tokenlife_server::start(config))
+            .expect("the server");
+        let mut target = reference_target(
+            server.url(),
+            crate::embedded::clients(),
+            policy,
+        );
+        target.clock = ClockConfig::Real { skew: Seconds(1) };
+        let started = Instant::now();
+        let budget = Duration::from_secs(15);
+        let result = infer_target(
+            &runtime,
+            target,
+            RunOptions::default(),
+            &bounds(),
+            started,
+            started + budget,
+        );
+        runtime.block_on(server.shutdown());
+        let (inference, cost) = result.expect("inferred");
+        let took = started.elapsed();
+        assert!(took < budget + Duration::from_secs(5), "{took:?}");
+        // expires_in, confirmed: alive just before, dead just after.
+        assert_eq!(value(&cost, "access_ttl"), Some(Some(2)), "{:#?}", cost.lifetimes);
+        let refresh = cost.lifetimes.lifetimes.get("refresh_ttl").expect("measured");
+        match refresh.found {
+            Some(infer::Found::Within { lo, hi, seconds }) => {
+                assert!(lo < 3 && 3 <= hi, "{lo}..{hi}");
+                assert!(seconds.abs_diff(3) <= 2, "{seconds}");
+            }
+            f => panic!("{f:?}"),
+        }
+        assert_eq!(value(&cost, "grace_window"), Some(None));
+        assert!(inference.findings.iter().all(|f| f.contradiction.is_none()));
+    }
+}

@@ -502,6 +502,18 @@ impl Lifetimes {
                 }
             }
         }
+        // The deadlines no probe showed: none within what was probed (a base policy's
+        // declared one would contradict the probes).
+        let probed = answers.iter().map(|(p, _)| p.at()).max().unwrap_or(first);
+        for knob in ["refresh_ttl", "idle_timeout", "absolute_cap"] {
+            if !out.iter().any(|k| k.knob == knob) {
+                out.push(m(
+                    knob,
+                    None,
+                    format!("no such deadline seen within {probed} s of the grant"),
+                ));
+            }
+        }
         attach(&mut out, answers);
         out
     }
@@ -683,7 +695,8 @@ mod tests {
     fn a_deadline_a_refresh_does_not_move_is_the_lifetime() {
         let v = deadlines(173, Some((172, true, 173)));
         assert_eq!(value(&v, "refresh_ttl"), Some(Some(173)));
-        assert_eq!(value(&v, "idle_timeout"), None);
+        assert_eq!(value(&v, "idle_timeout"), Some(None));
+        assert_eq!(value(&v, "absolute_cap"), Some(None));
     }
 
     #[test]
