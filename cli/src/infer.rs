@@ -227,7 +227,11 @@ fn infer_target(
 }
 
 /// Measures the target's lifetimes within the budget, before any experiment.
-fn measure(runtime: &tokio::runtime::Runtime, harness: &Harness, deadline: Instant) -> LifetimesRun {
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    harness: &Harness,
+    deadline: Instant,
+) -> LifetimesRun {
     runtime.block_on(harness.measure_lifetimes(deadline))
 }
 
@@ -423,8 +427,11 @@ mod tests {
             }
         }
         assert!(decided >= 8, "only {decided} knobs decidable");
-        let text =
-        infer::policy_file_measured(&inference, &cost.lifetimes.lifetimes, Some(&cost.declared));
+        let text = infer::policy_file_measured(
+            &inference,
+            &cost.lifetimes.lifetimes,
+            Some(&cost.declared),
+        );
         assert!(text.contains("narrowing = \"refused\""), "{text}");
     }
 }
@@ -538,26 +545,21 @@ mod lifetime_tests {
     /// come out within the clock's resolution, and the whole run within its budget.
     #[test]
     fn a_real_clock_s_lifetimes_are_measured_within_the_budget() {
-        let policy = Policy::from_toml(
-            "profile = \"bcp\"\naccess_ttl = \"2s\"\nrefresh_ttl = \"3s\"",
-        )
-        .expect("a policy");
+        let policy =
+            Policy::from_toml("profile = \"bcp\"\naccess_ttl = \"2s\"\nrefresh_ttl = \"3s\"")
+                .expect("a policy");
         let runtime = runtime().expect("a runtime");
-        let mut config = tokenlife_server::ServerConfig::demo(
-            "127.0.0.1:0".parse().expect("an address"),
+        let mut config =
+            tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().expect("an address"));
+        config.clients = tokenlife_server::config::demo_clients(
+            tokenlife_server::embedded::EMBEDDED_REDIRECT_BASE,
         );
-        config.clients =
-            tokenlife_server::config::demo_clients(tokenlife_server::embedded::EMBEDDED_REDIRECT_BASE);
         config.policy = policy.clone();
         config.demo = false;
         let server = runtime
             .block_on(tokenlife_server::start(config))
             .expect("the server");
-        let mut target = reference_target(
-            server.url(),
-            crate::embedded::clients(),
-            policy,
-        );
+        let mut target = reference_target(server.url(), crate::embedded::clients(), policy);
         target.clock = ClockConfig::Real { skew: Seconds(1) };
         let started = Instant::now();
         let budget = Duration::from_secs(15);
@@ -574,8 +576,17 @@ mod lifetime_tests {
         let took = started.elapsed();
         assert!(took < budget + Duration::from_secs(5), "{took:?}");
         // expires_in, confirmed: alive just before, dead just after.
-        assert_eq!(value(&cost, "access_ttl"), Some(Some(2)), "{:#?}", cost.lifetimes);
-        let refresh = cost.lifetimes.lifetimes.get("refresh_ttl").expect("measured");
+        assert_eq!(
+            value(&cost, "access_ttl"),
+            Some(Some(2)),
+            "{:#?}",
+            cost.lifetimes
+        );
+        let refresh = cost
+            .lifetimes
+            .lifetimes
+            .get("refresh_ttl")
+            .expect("measured");
         match refresh.found {
             Some(infer::Found::Within { lo, hi, seconds }) => {
                 assert!(lo < 3 && 3 <= hi, "{lo}..{hi}");

@@ -24,10 +24,10 @@ use tokenlife_model::{Action, Outcome, Policy, State};
 use super::exchange::Exchange;
 use super::harness::Harness;
 use super::time::{landing, whole_seconds, Advance};
-use std::time::Duration;
 use crate::oracle::{Judgement, Observed, StateSet};
 use crate::report::ScenarioResult;
 use crate::target::ClockConfig;
+use std::time::Duration;
 
 /// What one experiment gave.
 #[derive(Clone, Debug, Default)]
@@ -69,7 +69,8 @@ impl Harness {
                 Step::Wait { seconds } if skew.is_some() => {
                     let skew = skew.unwrap_or(0);
                     let now = s.elapsed();
-                    let deadlines: Vec<u32> = sets.iter().flat_map(StateSet::deadlines_at).collect();
+                    let deadlines: Vec<u32> =
+                        sets.iter().flat_map(StateSet::deadlines_at).collect();
                     let slack = sets.iter().map(StateSet::slack).max().unwrap_or(0);
                     let at = landing(now, *seconds, &deadlines, skew + slack + 1);
                     tokio::time::sleep_until(s.started + Duration::from_secs(u64::from(at))).await;

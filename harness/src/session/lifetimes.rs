@@ -37,6 +37,14 @@ use crate::oracle::{Judgement, Observed, StateSet};
 use crate::report::ScenarioResult;
 use crate::target::ClockConfig;
 
+/// How a search ended.
+struct Searched {
+    /// Why it stopped before it was done, if it did.
+    stop: Option<String>,
+    /// Whether the probes' first refresh rotated, as last seen.
+    rotated: Option<bool>,
+}
+
 /// What one probe gave.
 #[derive(Clone, Debug, Default)]
 pub struct ProbeRun {
@@ -275,17 +283,25 @@ impl Harness {
         Ok(())
     }
 
-    /// Runs `probes`: one after another with the endpoint clock (it is shared), side by
-    /// side with a real clock.
-    pub async fn run_probes(&self, probes: &[Probe], client: ClientType) -> Vec<ProbeRun> {
+    /// Runs `probes` (ascending offsets): one after another with the endpoint clock (it is
+    /// shared), side by side with a real clock. Once one finds its token refused, those at
+    /// longer offsets tell nothing more and are dropped unanswered (`None`).
+    pub async fn run_probes(&self, probes: &[Probe], client: ClientType) -> Vec<Option<ProbeRun>> {
         if self.real_clock_skew().is_none() {
             let mut out = Vec::new();
+            let mut refused = false;
             for p in probes {
-                out.push(self.run_probe(*p, client).await);
+                if refused {
+                    out.push(None);
+                    continue;
+                }
+                let r = self.run_probe(*p, client).await;
+                refused = r.alive == Some(false);
+                out.push(Some(r));
             }
             return out;
         }
-        join_all(probes.iter().map(|p| self.run_probe(*p, client)).collect()).await
+        join_ascending(probes.iter().map(|p| self.run_probe(*p, client)).collect()).await
     }
 
     /// Runs `search` with probes made by `make` until it is done, the budget is spent
@@ -298,34 +314,51 @@ impl Harness {
         deadline: std::time::Instant,
         out: &mut LifetimesRun,
         answers: &mut Vec<(Probe, bool)>,
-        rotated: &mut Option<bool>,
-    ) -> Option<String> {
-        let width = if self.real_clock_skew().is_some() { 4 } else { 1 };
+    ) -> Searched {
+        // A real clock probes many offsets at once (the later ones dropped once one is
+        // refused): a round costs the wall time of its first refusal.
+        let width = if self.real_clock_skew().is_some() {
+            16
+        } else {
+            1
+        };
+        let mut rotated = None;
         loop {
-            let next = search.next(width);
+            let mut next = search.next(width);
             if next.is_empty() {
-                return None;
+                return Searched {
+                    stop: None,
+                    rotated,
+                };
             }
-            let longest = next.iter().copied().max().unwrap_or(0);
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if self.real_clock_skew().is_some() && u64::from(longest) + 1 > left.as_secs() {
-                return Some("the budget is spent".into());
+            if self.real_clock_skew().is_some() {
+                next.retain(|x| u64::from(*x) < left.as_secs());
             }
-            if left.is_zero() {
-                return Some("the budget is spent".into());
+            if next.is_empty() || left.is_zero() {
+                return Searched {
+                    stop: Some("the budget is spent".into()),
+                    rotated,
+                };
             }
             let probes: Vec<Probe> = next.iter().map(|x| make(*x)).collect();
             let runs = self.run_probes(&probes, client).await;
-            out.probes += runs.len();
+            out.probes += runs.iter().flatten().count();
             for (p, r) in probes.iter().zip(runs) {
+                let Some(r) = r else { continue };
                 out.requests += r.requests;
-                *rotated = r.rotated.or(*rotated);
+                rotated = r.rotated.or(rotated);
                 match r.alive {
                     Some(alive) => {
                         search.record(p.at(), alive, r.bound);
                         answers.push((*p, alive));
                     }
-                    None => return r.problem,
+                    None => {
+                        return Searched {
+                            stop: r.problem,
+                            rotated,
+                        }
+                    }
                 }
             }
         }
@@ -343,12 +376,20 @@ impl Harness {
         } else {
             ClientType::Public
         };
-        // What a real clock may wait for one search: a share of what is left.
+        // What a real clock may wait for one search: a share of what is left (its rounds
+        // end by the same share of the budget).
         let limit = |share: u32| match real {
             None => HORIZON,
             Some(_) => {
                 let left = secs(deadline.saturating_duration_since(std::time::Instant::now()));
                 (left / share).saturating_sub(margin + 1).max(1)
+            }
+        };
+        let until = |share: u32| match real {
+            None => deadline,
+            Some(_) => {
+                let now = std::time::Instant::now();
+                now + deadline.saturating_duration_since(now) / share
             }
         };
         // The access token: its `expires_in`, then confirmed.
@@ -359,9 +400,8 @@ impl Harness {
             .expires_in
             .and_then(|e| u32::try_from(e).ok())
             .filter(|e| *e > 0);
-        let shown = |e: Option<u32>| {
-            e.map_or("no expires_in".to_string(), |e| format!("expires_in {e}"))
-        };
+        let shown =
+            |e: Option<u32>| e.map_or("no expires_in".to_string(), |e| format!("expires_in {e}"));
         let access = match (&first.problem, first.alive) {
             (Some(why), _) => Measured {
                 knob: "access_ttl",
@@ -392,12 +432,12 @@ impl Harness {
                             &mut search,
                             |at| Probe::Access { at },
                             client,
-                            deadline,
+                            until(3),
                             &mut out,
                             &mut answers,
-                            &mut None,
                         )
-                        .await;
+                        .await
+                        .stop;
                     let found = search.found();
                     let value = found.seconds().or(hint);
                     let confirmed = match (hint, found) {
@@ -434,12 +474,12 @@ impl Harness {
                 &mut search,
                 |at| Probe::Refresh { at },
                 client,
-                deadline,
+                until(2),
                 &mut out,
                 &mut answers,
-                &mut None,
             )
-            .await;
+            .await
+            .stop;
         let first = search.found();
         if let (Some(why), true) = (&stop, answers.is_empty()) {
             out.lifetimes.knobs.push(Measured {
@@ -473,8 +513,7 @@ impl Harness {
                     .also(renew + f)
                     .from(renew);
                 let mut more = Vec::new();
-                let mut rotated = None;
-                let _ = self
+                let searched = self
                     .search(
                         &mut s2,
                         |at| Probe::Renewed { renew, at },
@@ -482,11 +521,11 @@ impl Harness {
                         deadline,
                         &mut out,
                         &mut more,
-                        &mut rotated,
                     )
                     .await;
                 answers.extend(more);
-                rotated
+                searched
+                    .rotated
                     .filter(|_| !s2.answers().is_empty())
                     .map(|rot| (renew, rot, s2.found()))
             }
@@ -494,6 +533,16 @@ impl Harness {
         };
         let d = RefreshDeadlines { first, renewed };
         let mut knobs = Lifetimes::interpret(&d, answers);
+        // `refresh_ttl` counts from its anchor; what was measured counts from the issue.
+        let access = out.lifetimes.get("access_ttl").and_then(|m| m.value);
+        if let (Some(a), Some(k)) = (access, knobs.iter_mut().find(|k| k.knob == "refresh_ttl")) {
+            if let Some(l) = k.value.filter(|l| *l > a) {
+                k.how.push_str(&format!(
+                    "; counted from the issue (refresh_ttl_anchor = \"issue\"): anchored at the access token's expiry the same tokens have refresh_ttl = \"{}s\"",
+                    l - a
+                ));
+            }
+        }
         if let (Some(why), Some(k)) = (&stop, knobs.first_mut()) {
             k.how.push_str(&format!(" (stopped: {why})"));
         }
@@ -558,9 +607,9 @@ impl Harness {
                             deadline,
                             out,
                             &mut answers,
-                            &mut None,
                         )
-                        .await;
+                        .await
+                        .stop;
                     let found = search.found();
                     let value = match found {
                         Found::Beyond { seconds } => seconds.max(1),
@@ -604,26 +653,38 @@ impl Harness {
     }
 }
 
-/// Every future of `futures`, polled side by side on this task; their outputs in order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+/// The probes of `futures` (ascending offsets), polled side by side on this task; their
+/// runs in order. Once one finds its token refused, every later one still running is
+/// dropped (`None`): a longer offset would be refused too.
+async fn join_ascending<F: Future<Output = ProbeRun>>(futures: Vec<F>) -> Vec<Option<ProbeRun>> {
+    let mut futures: Vec<Option<Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut outputs: Vec<Option<ProbeRun>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut pending = false;
-        for (f, o) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if o.is_none() {
-                match f.as_mut().poll(cx) {
-                    Poll::Ready(v) => *o = Some(v),
-                    Poll::Pending => pending = true,
+        for i in 0..futures.len() {
+            let Some(f) = futures[i].as_mut() else {
+                continue;
+            };
+            match f.as_mut().poll(cx) {
+                Poll::Ready(run) => {
+                    futures[i] = None;
+                    if run.alive == Some(false) {
+                        for later in futures.iter_mut().skip(i + 1) {
+                            *later = None;
+                        }
+                    }
+                    outputs[i] = Some(run);
                 }
+                Poll::Pending => pending = true,
             }
         }
-        if pending {
+        if pending && futures.iter().any(Option::is_some) {
             Poll::Pending
         } else {
             Poll::Ready(())
         }
     })
     .await;
-    outputs.into_iter().flatten().collect()
+    outputs
 }

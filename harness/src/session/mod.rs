@@ -34,8 +34,8 @@ use std::sync::Arc;
 use tokenlife_model::{ClientType, Policy};
 
 pub use experiment::ExperimentRun;
-pub use lifetimes::{LifetimesRun, ProbeRun};
 pub use harness::{BoxFuture, ConnectError, Control, Harness, RunOptions};
+pub use lifetimes::{LifetimesRun, ProbeRun};
 pub use sequence::{CONCURRENCY, SHRINK_RUNS};
 
 use crate::checks::{self, Verdict};

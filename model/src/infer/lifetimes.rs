@@ -429,7 +429,11 @@ impl Lifetimes {
                 d.first
             ))),
             Some((renew, rotated, found)) => {
-                let kept = if rotated { "the successor" } else { "the same token" };
+                let kept = if rotated {
+                    "the successor"
+                } else {
+                    "the same token"
+                };
                 // A real clock's reading is as wide as its interval.
                 let tol = match found {
                     Found::Within { lo, hi, .. } => hi - lo,
