@@ -596,5 +596,16 @@ mod lifetime_tests {
         }
         assert_eq!(value(&cost, "grace_window"), Some(None));
         assert!(inference.findings.iter().all(|f| f.contradiction.is_none()));
+        // Experiments that wait ran on the real clock, or were set aside for a reason.
+        let waits: Vec<_> = inference
+            .findings
+            .iter()
+            .flat_map(|f| &f.experiments)
+            .filter(|e| e.steps.iter().any(|s| matches!(s, Step::Wait { .. })))
+            .collect();
+        assert!(waits.iter().all(|e| e
+            .not_run
+            .as_deref()
+            .is_none_or(|w| !w.contains("endpoint clock"))));
     }
 }

@@ -5,6 +5,7 @@ mod adapter;
 mod common;
 mod defects;
 mod files;
+mod infer;
 mod knobs;
 mod misbehaving;
 mod oidc;
