@@ -154,6 +154,14 @@ pub fn policy_file_measured(
             for c in comment(f) {
                 let _ = writeln!(text, "{c}");
             }
+            if f.knob.name == "refresh_ttl_anchor"
+                && lifetimes.get("refresh_ttl").is_some_and(|m| m.value.is_some())
+            {
+                let _ = writeln!(
+                    text,
+                    "#   refresh_ttl was measured from the issue: this names how the file counts it, which no answer tells from how the server does"
+                );
+            }
         }
         let _ = writeln!(text, "{line}");
         if key(line).as_deref() == Some("profile") {
