@@ -85,8 +85,9 @@ struct Cost {
     over_budget: usize,
     /// The lifetimes measured, and what measuring them cost.
     lifetimes: LifetimesRun,
-    /// The policy the target declares, which the measured lifetimes are compared with.
-    declared: Policy,
+    /// The policy the target declares, which the measured lifetimes are compared with
+    /// (`None`: a target file without `[policy]`, which declares nothing).
+    declared: Option<Policy>,
 }
 
 /// Runs `tokenlife infer`.
@@ -115,7 +116,13 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
         Some(path) => {
             let target = target::load(path)
                 .map_err(|e| Failure::bad_file(format!("{}: {e}", path.display())))?;
-            infer_target(&runtime, target, options, &bounds, started, deadline)?
+            let declares = declares_policy(path);
+            let (inference, mut cost) =
+                infer_target(&runtime, target, options, &bounds, started, deadline)?;
+            if !declares {
+                cost.declared = None;
+            }
+            (inference, cost)
         }
         None => {
             let policy = load_policy(args.profile.as_deref(), args.policy.as_ref())?;
@@ -137,7 +144,7 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
         }
     };
     let text =
-        infer::policy_file_measured(&inference, &cost.lifetimes.lifetimes, Some(&cost.declared));
+        infer::policy_file_measured(&inference, &cost.lifetimes.lifetimes, cost.declared.as_ref());
     match args.format {
         InferFormat::Toml => out!("{text}"),
         InferFormat::Human => {
@@ -201,7 +208,7 @@ fn infer_target(
         seconds: 0.0,
         over_budget: 0,
         lifetimes,
-        declared,
+        declared: Some(declared),
     };
     let skew = harness.real_clock_skew();
     let mut cache = Cache::default();
@@ -224,6 +231,13 @@ fn infer_target(
     cost.requests += cost.lifetimes.requests;
     cost.seconds = started.elapsed().as_secs_f64();
     Ok((inference, cost))
+}
+
+/// Whether the target file at `path` has a `[policy]` table (without one it declares no
+/// lifetime, and the defaults it is loaded with are not compared with the measurements).
+fn declares_policy(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .map_or(true, |t| t.lines().any(|l| l.trim().starts_with("[policy]")))
 }
 
 /// Measures the target's lifetimes within the budget, before any experiment.
@@ -314,7 +328,7 @@ fn as_json(inference: &Inference, text: &str, cost: &Cost) -> serde_json::Value 
 /// The measured lifetimes as data: each knob with its value, how, the probes, and what the
 /// target declares for it.
 fn lifetimes_json(cost: &Cost) -> serde_json::Value {
-    let declared = cost.declared.to_toml();
+    let declared = cost.declared.as_ref().map(Policy::to_toml).unwrap_or_default();
     let declared_of = |k: &str| {
         declared
             .lines()
@@ -430,7 +444,7 @@ mod tests {
         let text = infer::policy_file_measured(
             &inference,
             &cost.lifetimes.lifetimes,
-            Some(&cost.declared),
+            cost.declared.as_ref(),
         );
         assert!(text.contains("narrowing = \"refused\""), "{text}");
     }
@@ -494,7 +508,7 @@ mod lifetime_tests {
         let text = infer::policy_file_measured(
             &inference,
             &cost.lifetimes.lifetimes,
-            Some(&cost.declared),
+            cost.declared.as_ref(),
         );
         assert!(
             text.contains("# access_ttl: measured: expires_in 37; confirmed by 2 probes"),
