@@ -143,8 +143,11 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
             result?
         }
     };
-    let text =
-        infer::policy_file_measured(&inference, &cost.lifetimes.lifetimes, cost.declared.as_ref());
+    let text = infer::policy_file_measured(
+        &inference,
+        &cost.lifetimes.lifetimes,
+        cost.declared.as_ref(),
+    );
     match args.format {
         InferFormat::Toml => out!("{text}"),
         InferFormat::Human => {
@@ -236,8 +239,9 @@ fn infer_target(
 /// Whether the target file at `path` has a `[policy]` table (without one it declares no
 /// lifetime, and the defaults it is loaded with are not compared with the measurements).
 fn declares_policy(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path)
-        .map_or(true, |t| t.lines().any(|l| l.trim().starts_with("[policy]")))
+    std::fs::read_to_string(path).map_or(true, |t| {
+        t.lines().any(|l| l.trim().starts_with("[policy]"))
+    })
 }
 
 /// Measures the target's lifetimes within the budget, before any experiment.
@@ -328,7 +332,11 @@ fn as_json(inference: &Inference, text: &str, cost: &Cost) -> serde_json::Value 
 /// The measured lifetimes as data: each knob with its value, how, the probes, and what the
 /// target declares for it.
 fn lifetimes_json(cost: &Cost) -> serde_json::Value {
-    let declared = cost.declared.as_ref().map(Policy::to_toml).unwrap_or_default();
+    let declared = cost
+        .declared
+        .as_ref()
+        .map(Policy::to_toml)
+        .unwrap_or_default();
     let declared_of = |k: &str| {
         declared
             .lines()

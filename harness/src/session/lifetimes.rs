@@ -446,6 +446,9 @@ impl Harness {
                             format!("alive after {seconds} s, expires_in {e} kept")
                         }
                         (Some(e), f) => format!("the server said {e} s, the probes {f}"),
+                        (None, Found::Beyond { seconds }) => format!(
+                            "alive after {seconds} s: no figure to write, the declared value is kept"
+                        ),
                         (None, f) => format!("measured {f}"),
                     };
                     Measured {

@@ -155,7 +155,9 @@ pub fn policy_file_measured(
                 let _ = writeln!(text, "{c}");
             }
             if f.knob.name == "refresh_ttl_anchor"
-                && lifetimes.get("refresh_ttl").is_some_and(|m| m.value.is_some())
+                && lifetimes
+                    .get("refresh_ttl")
+                    .is_some_and(|m| m.value.is_some())
             {
                 let _ = writeln!(
                     text,
