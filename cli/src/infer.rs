@@ -532,6 +532,49 @@ mod lifetime_tests {
     }
 
     #[test]
+    fn a_lifetime_anchored_at_the_access_token_s_expiry_is_measured_from_the_issue() {
+        let policy = Policy::from_toml(
+            "profile = \"bcp\"\naccess_ttl = \"37s\"\nrefresh_ttl = \"100s\"\nrefresh_ttl_anchor = \"access-expiry\"",
+        )
+        .expect("a policy");
+        let runtime = runtime().expect("a runtime");
+        let server = runtime
+            .block_on(Embedded::start(policy, Defects::default()))
+            .expect("the embedded server");
+        let started = Instant::now();
+        let result = infer_target(
+            &runtime,
+            server.target(),
+            RunOptions::default(),
+            &bounds(),
+            started,
+            started + Duration::from_secs(300),
+        );
+        runtime.block_on(server.stop());
+        let (inference, cost) = result.expect("inferred");
+        assert_eq!(value(&cost, "refresh_ttl"), Some(Some(137)));
+        // Both anchors are the same tokens: consistent with both, the file counts from issue.
+        let anchor = inference
+            .findings
+            .iter()
+            .find(|f| f.knob.name == "refresh_ttl_anchor")
+            .expect("in the table");
+        assert_eq!(anchor.candidates, vec![0, 1]);
+        assert_eq!(inference.policy.refresh_lifetime(), Some(Seconds(137)));
+        assert!(inference.findings.iter().all(|f| f.contradiction.is_none()));
+        let text = infer::policy_file_measured(
+            &inference,
+            &cost.lifetimes.lifetimes,
+            cost.declared.as_ref(),
+        );
+        assert!(text.contains("\nrefresh_ttl = \"137s\"\n"), "{text}");
+        assert!(
+            text.contains("the same tokens have refresh_ttl = \"100s\""),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn an_idle_timeout_under_an_absolute_cap_is_told_from_a_lifetime() {
         let policy = Policy::from_toml(
             "profile = \"rfc6749\"\nrotation = \"never\"\nrefresh_ttl = \"none\"\nidle_timeout = \"50s\"\nabsolute_cap = \"80s\"",

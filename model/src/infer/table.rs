@@ -12,7 +12,9 @@
 //! `always` for a server that was seen to rotate).
 //!
 //! Lifetimes (`access_ttl`, `refresh_ttl`, the grace window's length, cap, idle timeout) are
-//! not in this table: they are measured, not chosen among a few values. A grace allowance
+//! not in this table: they are measured, not chosen among a few values. The lifetime's
+//! anchor is, but setting it keeps the lifetime from issue (see `set_anchor`): what it
+//! changes is how `refresh_ttl` is counted, never a deadline, so no experiment decides it. A grace allowance
 //! switched on by [`Knob::set`] keeps the window the policy had, or [`DEFAULT_GRACE_WINDOW`].
 
 use crate::policy::{
@@ -100,6 +102,34 @@ fn set_grace(p: &mut Policy, i: usize) {
     p.grace = Some(Grace { successor, ..base });
 }
 
+/// Sets the refresh lifetime's anchor keeping the refresh token's lifetime from its issue,
+/// which is what a server's answers show (and what inference measures before the knobs):
+/// `refresh_ttl` counts from the anchor, so it shrinks by `access_ttl` when the anchor moves
+/// to the access token's expiry and grows by it when it moves back. The two values are then
+/// the same tokens, which no answer tells apart; a lifetime no longer than `access_ttl`
+/// cannot be counted from the access token's expiry, and the policy is left as it is.
+fn set_anchor(p: &mut Policy, i: usize) {
+    let to = match i {
+        0 => RefreshTtlAnchor::Issue,
+        1 => RefreshTtlAnchor::AccessExpiry,
+        _ => return,
+    };
+    if p.refresh_ttl_anchor == to {
+        return;
+    }
+    let a = p.access_ttl.get();
+    match (to, p.refresh_ttl) {
+        (RefreshTtlAnchor::AccessExpiry, Some(t)) if t.get() > a => {
+            p.refresh_ttl = Some(Seconds(t.get() - a));
+        }
+        (RefreshTtlAnchor::AccessExpiry, _) => return,
+        (RefreshTtlAnchor::Issue, t) => {
+            p.refresh_ttl = t.map(|t| Seconds(t.get().saturating_add(a)))
+        }
+    }
+    p.refresh_ttl_anchor = to;
+}
+
 /// Every inferable discrete knob, in the order of the experiments.
 pub const KNOBS: &[Knob] = &[
     Knob {
@@ -128,11 +158,7 @@ pub const KNOBS: &[Knob] = &[
         name: "refresh_ttl_anchor",
         values: &["issue", "access-expiry"],
         get: |p| usize::from(p.refresh_ttl_anchor == RefreshTtlAnchor::AccessExpiry),
-        set: |p, i| match i {
-            0 => p.refresh_ttl_anchor = RefreshTtlAnchor::Issue,
-            1 => p.refresh_ttl_anchor = RefreshTtlAnchor::AccessExpiry,
-            _ => {}
-        },
+        set: set_anchor,
         clause: "RFC6749-5.1 (the lifetime is the server's)",
     },
     Knob {
