@@ -166,8 +166,7 @@ pub fn write_scenarios(
     policy: &Policy,
     policy_name: &str,
 ) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
     let mut written = Vec::new();
     for p in &report.properties {
         let (Status::Violated, Some(trace)) = (p.status, &p.counterexample) else {

@@ -467,7 +467,8 @@ mod tests {
     /// declared as `bcp`, fails; judged by a policy file saying it never rotates, it passes.
     #[test]
     fn a_policy_file_replaces_the_target_s_declared_policy() {
-        let never = "profile = \"bcp\"\nrotation_public = \"never\"\nrotation_confidential = \"never\"\n";
+        let never =
+            "profile = \"bcp\"\nrotation_public = \"never\"\nrotation_confidential = \"never\"\n";
         let rt = runtime();
         let server = rt
             .block_on(crate::embedded::Embedded::start(

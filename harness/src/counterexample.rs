@@ -374,22 +374,60 @@ pub fn departure(
     steps: &[Option<usize>],
     outcomes: &BTreeMap<usize, Outcome>,
 ) -> Option<Departure> {
+    trace.iter().zip(steps).enumerate().find_map(|(i, (t, n))| {
+        let n = (*n)?;
+        if t.action == Action::Tick {
+            return None;
+        }
+        let server = outcomes.get(&n).copied();
+        (server != Some(t.outcome)).then_some(Departure {
+            step: i + 1,
+            model: t.outcome,
+            server,
+        })
+    })
+}
+
+/// The trace a replay took: `trace`'s actions with the answers the server gave (`outcomes`,
+/// by scenario step; `steps` maps the trace to the scenario), a theft and time passing as
+/// the trace has them; `None` when some request has no answer read (the replay stopped).
+pub fn answered(
+    trace: &[TraceStep],
+    steps: &[Option<usize>],
+    outcomes: &BTreeMap<usize, Outcome>,
+) -> Option<Vec<TraceStep>> {
     trace
         .iter()
         .zip(steps)
-        .enumerate()
-        .find_map(|(i, (t, n))| {
-            let n = (*n)?;
-            if t.action == Action::Tick {
-                return None;
-            }
-            let server = outcomes.get(&n).copied();
-            (server != Some(t.outcome)).then_some(Departure {
-                step: i + 1,
-                model: t.outcome,
-                server,
-            })
+        .map(|(t, n)| match n {
+            Some(n) if t.action != Action::Tick => outcomes.get(n).map(|o| TraceStep {
+                action: t.action,
+                outcome: *o,
+            }),
+            _ => Some(t.clone()),
         })
+        .collect()
+}
+
+/// Whether `trace` breaks the `always` property `id` under `policy`: the spec allows its
+/// answers, and every state they leave the model in violates the property. A replay whose
+/// answers differ from the counterexample's (a rotation the counterexample did not make)
+/// may break it all the same.
+pub fn breaks(policy: &Policy, id: &str, trace: &[TraceStep]) -> bool {
+    let Some(p) = tokenlife_model::model::property(id) else {
+        return false;
+    };
+    if p.kind != tokenlife_model::model::Kind::Always {
+        return false;
+    }
+    let model = tokenlife_model::model::LifecycleModel::new(
+        policy.clone(),
+        tokenlife_model::model::Bounds::default(),
+    );
+    match states_along(policy, trace).pop().flatten() {
+        Some(set) => !set.is_empty() && set.iter().all(|s| !(p.condition)(&model, s)),
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -456,7 +494,10 @@ mod tests {
             .position(|t| matches!(t.action, Action::Refresh { .. }))
             .expect("a refresh");
         assert!(pins[0].is_some());
-        assert!(pins[first_refresh..].iter().all(Option::is_none), "{pins:?}");
+        assert!(
+            pins[first_refresh..].iter().all(Option::is_none),
+            "{pins:?}"
+        );
         let w = scenario(&prop, &p, "rfc6749", &trace);
         crate::scenario::parse("x.toml", &w.text).expect(&w.text);
     }
@@ -503,5 +544,32 @@ mod tests {
         let mut longer = trace[..1].to_vec();
         longer.push(tick);
         assert_eq!(waits(&p, &longer), (p.access_ttl.get(), 1));
+    }
+
+    #[test]
+    fn a_replay_that_rotated_where_the_trace_kept_may_break_the_property_all_the_same() {
+        // rfc6749's theft keeps the token at the client's refresh; a server that kept it at
+        // the client's refresh but rotated at the attacker's still honoured the theft.
+        let p = Policy::profile("rfc6749").expect("rfc6749");
+        let (prop, trace) = counterexample(&p, "theft-bound");
+        assert!(breaks(&p, "theft-bound", &trace));
+        let w = scenario(&prop, &p, "rfc6749", &trace);
+        let outcomes: BTreeMap<usize, Outcome> = trace
+            .iter()
+            .zip(&w.steps)
+            .filter_map(|(t, n)| n.map(|n| (n, t.outcome)))
+            .collect();
+        assert_eq!(answered(&trace, &w.steps, &outcomes), Some(trace.clone()));
+        let mut partial = outcomes.clone();
+        let last = *w.steps.last().and_then(Option::as_ref).expect("a step");
+        partial.remove(&last);
+        assert_eq!(answered(&trace, &w.steps, &partial), None);
+        // The attacker refused: the theft bound held on this path.
+        let mut refused = trace.clone();
+        if let Some(t) = refused.last_mut() {
+            t.outcome = super::tests::refused();
+        }
+        assert!(!breaks(&p, "theft-bound", &refused));
+        assert!(!breaks(&p, "no-such-property", &trace));
     }
 }

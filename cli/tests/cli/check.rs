@@ -195,8 +195,8 @@ fn written_counterexamples_replay_against_the_embedded_server() {
         assert_eq!(files, want, "{}", stdout(&o));
         for w in written {
             assert!(stdout(&o).contains(&format!("wrote {out_s}/{w}.toml")));
-            let sc = tokenlife_harness::scenario::load_file(&out.join(format!("{w}.toml")))
-                .unwrap();
+            let sc =
+                tokenlife_harness::scenario::load_file(&out.join(format!("{w}.toml"))).unwrap();
             assert_eq!(sc.name, *w);
             assert!(sc.description.contains(w), "{}", sc.description);
         }
