@@ -8,9 +8,9 @@
 //! `[policy]` ones (the embedded server's with no `--target`), and the knobs start from the
 //! `rfc6749` floor, so what the target declares does not bias the answers' reading. Then the
 //! security characteristics of the inferred policy are replayed against the server
-//! (`infer_shown`). Exit
-//! codes: 0 inferred, 1 some answers fit no value of a knob (a contradiction, reported with
-//! its experiment), 2 usage, 3 a bad target or policy file, 4 target unreachable.
+//! (`infer_shown`; not for `--format toml`, the policy file alone). Exit codes: 0 inferred,
+//! 1 some answers fit no value of a knob (a contradiction, reported with its experiment),
+//! 2 usage, 3 a bad target or policy file, 4 target unreachable.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

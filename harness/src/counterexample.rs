@@ -565,11 +565,11 @@ mod tests {
         partial.remove(&last);
         assert_eq!(answered(&trace, &w.steps, &partial), None);
         // The attacker refused: the theft bound held on this path.
-        let mut refused = trace.clone();
-        if let Some(t) = refused.last_mut() {
-            t.outcome = super::tests::refused();
+        let mut held = trace.clone();
+        if let Some(t) = held.last_mut() {
+            t.outcome = refused();
         }
-        assert!(!breaks(&p, "theft-bound", &refused));
+        assert!(!breaks(&p, "theft-bound", &held));
         assert!(!breaks(&p, "no-such-property", &trace));
     }
 }
