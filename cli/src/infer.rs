@@ -6,9 +6,11 @@
 //! against the target from a fresh grant (`Harness::run_experiment`), its answers read under
 //! the candidate policies. Lifetimes are not measured here: they are the target's declared
 //! `[policy]` ones (the embedded server's with no `--target`), and the knobs start from the
-//! `rfc6749` floor, so what the target declares does not bias the answers' reading. Exit
-//! codes: 0 inferred, 1 some answers fit no value of a knob (a contradiction, reported with
-//! its experiment), 2 usage, 3 a bad target or policy file, 4 target unreachable.
+//! `rfc6749` floor, so what the target declares does not bias the answers' reading. Then the
+//! security characteristics of the inferred policy are replayed against the server
+//! (`infer_shown`; not for `--format toml`, the policy file alone). Exit codes: 0 inferred,
+//! 1 some answers fit no value of a knob (a contradiction, reported with its experiment),
+//! 2 usage, 3 a bad target or policy file, 4 target unreachable.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use tokenlife_model::Policy;
 use tokenlife_server::Defects;
 
 use crate::embedded::Embedded;
+use crate::infer_shown::{self, show};
 use crate::outcome::{exit_code, out, outln, runtime, Failure, EXIT_FINDINGS, EXIT_OK};
 use crate::policy::load_policy;
 
@@ -95,11 +98,16 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
     };
     let runtime = runtime()?;
     let started = Instant::now();
-    let (inference, cost) = match &args.target {
+    // The characteristics are replayed for the formats that carry them.
+    let shows = args.format != InferFormat::Toml;
+    let (inference, cost, shown) = match &args.target {
         Some(path) => {
             let target = target::load(path)
                 .map_err(|e| Failure::bad_file(format!("{}: {e}", path.display())))?;
-            infer_target(&runtime, target, options, &bounds, started)?
+            let (inference, cost) =
+                infer_target(&runtime, target.clone(), options.clone(), &bounds, started)?;
+            let shown = shows.then(|| show(&runtime, target, &inference.policy, options));
+            (inference, cost, shown)
         }
         None => {
             let policy = load_policy(args.profile.as_deref(), args.policy.as_ref())?;
@@ -108,7 +116,11 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
                 .map_err(|e| {
                     Failure::unreachable(format!("failed to start the embedded server: {e}"))
                 })?;
-            let result = infer_target(&runtime, server.target(), options, &bounds, started);
+            let result = infer_target(&runtime, server.target(), options.clone(), &bounds, started)
+                .map(|(i, c)| {
+                    let shown = shows.then(|| show(&runtime, server.target(), &i.policy, options));
+                    (i, c, shown)
+                });
             runtime.block_on(server.stop());
             result?
         }
@@ -133,11 +145,16 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
             for why in &cost.stops {
                 outln!("# an experiment stopped early: {why}");
             }
+            out!(
+                "{}",
+                shown.as_ref().map(infer_shown::human).unwrap_or_default()
+            );
         }
-        InferFormat::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&as_json(&inference, &text, &cost)).unwrap_or_default()
-        ),
+        InferFormat::Json => {
+            let mut v = as_json(&inference, &text, &cost);
+            v["characteristics"] = serde_json::to_value(&shown).unwrap_or_default();
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+        }
     }
     let contradicted = inference.findings.iter().any(|f| f.contradiction.is_some());
     Ok(if contradicted { EXIT_FINDINGS } else { EXIT_OK })
