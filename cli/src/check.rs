@@ -1,8 +1,13 @@
-//! `tokenlife check`: model-check a policy and report every property.
+//! `tokenlife check`: model-check a policy and report every property. With
+//! `--write-scenario DIR`, each violated property's shortest counterexample becomes a
+//! scenario file there (`DIR/<property id>.toml`, see `tokenlife_harness::counterexample`),
+//! which `tokenlife run --scenarios DIR` replays against a server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use tokenlife_model::check::{check_with, CheckReport, Engine};
+use tokenlife_harness::counterexample;
+
+use tokenlife_model::check::{check_with, CheckReport, Engine, Status};
 use tokenlife_model::model::Bounds;
 use tokenlife_model::model::LifecycleModel;
 use tokenlife_model::policy::Policy;
@@ -39,6 +44,10 @@ pub struct CheckArgs {
     /// or stateright's BFS (then ours for the shortest paths).
     #[arg(long, value_enum, default_value_t = EngineArg::Own)]
     pub engine: EngineArg,
+    /// Write each violated property's shortest counterexample as a scenario file into this
+    /// folder (`<property id>.toml`), for `tokenlife run --scenarios`.
+    #[arg(long, value_name = "DIR", conflicts_with = "all_profiles")]
+    pub write_scenario: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -105,10 +114,23 @@ pub fn run(args: CheckArgs) -> u8 {
     // `tokenlife profiles` prints it for the built-in ones.
     let notes = policy.notes();
     let report = check_with(
-        LifecycleModel::new(policy, bounds),
+        LifecycleModel::new(policy.clone(), bounds),
         threads,
         args.engine.into(),
     );
+    let written = match &args.write_scenario {
+        Some(dir) => {
+            let name = match &args.policy {
+                Some(file) => format!("{} (file {})", policy.profile, file.display()),
+                None => policy.profile.clone(),
+            };
+            match write_scenarios(dir, &report, &policy, &name) {
+                Ok(w) => w,
+                Err(e) => return fail(EXIT_USAGE, e),
+            }
+        }
+        None => Vec::new(),
+    };
     match args.format {
         Format::Json => outln!(
             "{}",
@@ -119,6 +141,14 @@ pub fn run(args: CheckArgs) -> u8 {
             for note in notes {
                 outln!("note: {note}");
             }
+            for path in &written {
+                outln!("wrote {}", path.display());
+            }
+        }
+    }
+    if args.format == Format::Json {
+        for path in &written {
+            eprintln!("wrote {}", path.display());
         }
     }
     if report.passed() {
@@ -126,4 +156,27 @@ pub fn run(args: CheckArgs) -> u8 {
     } else {
         EXIT_FINDINGS
     }
+}
+
+/// Writes each violated property's shortest counterexample into `dir` as
+/// `<property id>.toml`; returns the files written.
+pub fn write_scenarios(
+    dir: &Path,
+    report: &CheckReport,
+    policy: &Policy,
+    policy_name: &str,
+) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    for p in &report.properties {
+        let (Status::Violated, Some(trace)) = (p.status, &p.counterexample) else {
+            continue;
+        };
+        let w = counterexample::scenario(p, policy, policy_name, trace);
+        let path = dir.join(format!("{}.toml", w.name));
+        std::fs::write(&path, &w.text)
+            .map_err(|e| format!("failed to write {}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
 }

@@ -40,6 +40,22 @@ impl Embedded {
         reference_target(self.url(), clients(), self.0.policy().clone())
     }
 
+    /// A target file describing it, declaring `policy` (a `[policy]` table's body): what a
+    /// user would write to run it as `--target`, for the tests of flags only a target takes.
+    #[cfg(test)]
+    pub fn target_file(&self, policy: &str) -> String {
+        let url = self.url().trim_end_matches('/');
+        format!(
+            "[server]\nissuer = \"{url}\"\nresource_url = \"{url}/api/resource\"\n\n\
+             [[clients]]\nid = \"{DEMO_CONFIDENTIAL_ID}\"\nsecret = \"{DEMO_CONFIDENTIAL_SECRET}\"\n\
+             auth = \"client_secret_basic\"\nredirect_uri = \"{EMBEDDED_REDIRECT_BASE}/cb\"\n\
+             scope = \"{DEMO_SCOPE}\"\n\n\
+             [[clients]]\nid = \"{DEMO_PUBLIC_ID}\"\nauth = \"none\"\n\
+             redirect_uri = \"{EMBEDDED_REDIRECT_BASE}/cb\"\nscope = \"{DEMO_SCOPE}\"\n\n\
+             [clock]\nmode = \"endpoint\"\nurl = \"{url}/test/clock\"\n\n[policy]\n{policy}\n"
+        )
+    }
+
     /// Stops it.
     pub async fn stop(&self) {
         self.0.stop().await;

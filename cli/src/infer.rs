@@ -8,8 +8,10 @@
 //! (`Harness::measure_lifetimes`): the experiments wait for them, so the base policy carries
 //! the measured ones (the target's declared ones where a lifetime could not be measured),
 //! and the knobs start from the `rfc6749` floor, so what the target declares does not bias
-//! the answers' reading. `--budget` bounds the wall time of the whole: the lifetimes'
-//! probes stay within it, and an experiment that no longer fits is reported as not run.
+//! the answers' reading. `--budget` bounds the wall time of the lifetimes and experiments:
+//! the lifetimes' probes stay within it, and an experiment that no longer fits is reported
+//! as not run. Then the security characteristics of the inferred policy are replayed
+//! against the server (`infer_shown`; not for `--format toml`, the policy file alone).
 //! Exit codes: 0 inferred, 1 some answers fit no value of a knob (a contradiction, reported
 //! with its experiment), 2 usage, 3 a bad target or policy file, 4 target unreachable.
 
@@ -24,6 +26,7 @@ use tokenlife_model::Policy;
 use tokenlife_server::Defects;
 
 use crate::embedded::Embedded;
+use crate::infer_shown::{self, show};
 use crate::outcome::{exit_code, out, outln, runtime, Failure, EXIT_FINDINGS, EXIT_OK};
 use crate::policy::load_policy;
 
@@ -112,17 +115,26 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
     let runtime = runtime()?;
     let started = Instant::now();
     let deadline = started + args.budget;
-    let (inference, cost) = match &args.target {
+    // The characteristics are replayed for the formats that carry them.
+    let shows = args.format != InferFormat::Toml;
+    let (inference, cost, shown) = match &args.target {
         Some(path) => {
             let target = target::load(path)
                 .map_err(|e| Failure::bad_file(format!("{}: {e}", path.display())))?;
             let declares = declares_policy(path);
-            let (inference, mut cost) =
-                infer_target(&runtime, target, options, &bounds, started, deadline)?;
+            let (inference, mut cost) = infer_target(
+                &runtime,
+                target.clone(),
+                options.clone(),
+                &bounds,
+                started,
+                deadline,
+            )?;
             if !declares {
                 cost.declared = None;
             }
-            (inference, cost)
+            let shown = shows.then(|| show(&runtime, target, &inference.policy, options));
+            (inference, cost, shown)
         }
         None => {
             let policy = load_policy(args.profile.as_deref(), args.policy.as_ref())?;
@@ -134,11 +146,15 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
             let result = infer_target(
                 &runtime,
                 server.target(),
-                options,
+                options.clone(),
                 &bounds,
                 started,
                 deadline,
-            );
+            )
+            .map(|(i, c)| {
+                let shown = shows.then(|| show(&runtime, server.target(), &i.policy, options));
+                (i, c, shown)
+            });
             runtime.block_on(server.stop());
             result?
         }
@@ -179,11 +195,16 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
             for why in &cost.stops {
                 outln!("# an experiment stopped early: {why}");
             }
+            out!(
+                "{}",
+                shown.as_ref().map(infer_shown::human).unwrap_or_default()
+            );
         }
-        InferFormat::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&as_json(&inference, &text, &cost)).unwrap_or_default()
-        ),
+        InferFormat::Json => {
+            let mut v = as_json(&inference, &text, &cost);
+            v["characteristics"] = serde_json::to_value(&shown).unwrap_or_default();
+            outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+        }
     }
     let contradicted = inference.findings.iter().any(|f| f.contradiction.is_some());
     Ok(if contradicted { EXIT_FINDINGS } else { EXIT_OK })

@@ -8,7 +8,7 @@
 //! - [`check`], [`profiles`], [`explore`]: the model.
 //! - [`run`], [`validate`], [`mutants`]: the conformance suite; [`embedded`] is the
 //!   reference server they test by default. [`infer`]: the policy a server implements,
-//!   learned from its answers.
+//!   learned from its answers; [`infer_shown`]: its security characteristics, replayed.
 //! - [`load`]: many families under load; its process fleet in `load::fleet`.
 //! - [`bench`]: `bench model`, `bench server`, `bench harness`.
 //! - [`policy`], [`render`], [`duration`], [`cpu`]: what several subcommands share.
@@ -24,6 +24,7 @@ pub mod duration;
 pub mod embedded;
 pub mod explore;
 pub mod infer;
+pub mod infer_shown;
 pub mod load;
 pub mod mutants;
 pub mod outcome;

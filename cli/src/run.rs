@@ -3,7 +3,9 @@
 //! With no `--target`, the reference server starts in process on `127.0.0.1:0` on a
 //! temporary SQLite file with the test clock (`--profile`, default `bcp`), and `restart`
 //! steps restart it on the same file. With `--target FILE`, any server described by a
-//! target file (design.md, "The harness"). Exit codes: 0 conformant, 1 failed checks,
+//! target file (design.md, "The harness"). `--policy FILE` judges the target by that policy
+//! instead of the `[policy]` its target file declares (an inferred one, say); with the
+//! embedded server it is the server's policy too, as `--profile` is. Exit codes: 0 conformant, 1 failed checks,
 //! 2 usage, 3 a bad target or scenario file (or a scenario the policy contradicts),
 //! 4 target unreachable: at the start, or, with nothing failed, some request got no answer
 //! during the run (an infrastructure problem, listed in its own section of the report).
@@ -36,8 +38,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub target: Option<PathBuf>,
     /// The embedded server's profile (default `bcp`).
-    #[arg(long, conflicts_with = "target")]
+    #[arg(long, conflicts_with_all = ["target", "policy"])]
     pub profile: Option<String>,
+    /// A policy file (`profile` plus overriding knobs) that replaces the target's declared
+    /// `[policy]`: the target is judged by it. With the embedded server it is the server's
+    /// policy too. RFC MUSTs that no policy waives fail under any policy.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
     /// Inject a defect into the embedded server (to see the suite catch it); repeatable.
     #[arg(long = "defect", conflicts_with = "target")]
     pub defects: Vec<String>,
@@ -183,8 +190,15 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
     let started = Instant::now();
     let mut report = match &args.target {
         Some(path) => {
-            let target = target::load(path)
+            let mut target = target::load(path)
                 .map_err(|e| Failure::bad_file(format!("{}: {e}", path.display())))?;
+            if let Some(file) = &args.policy {
+                target.policy = load_policy(None, Some(file))?;
+                // What the target file's clients can give, checked against the new policy.
+                target
+                    .check()
+                    .map_err(|e| Failure::bad_file(format!("{}: {e}", file.display())))?;
+            }
             runtime.block_on(async {
                 tokenlife_harness::run(target, &set, options, None)
                     .await
@@ -192,7 +206,7 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
             })?
         }
         None => {
-            let policy = load_policy(args.profile.as_deref(), None)?;
+            let policy = load_policy(args.profile.as_deref(), args.policy.as_ref())?;
             let defects = args
                 .defects
                 .iter()
@@ -257,6 +271,7 @@ mod tests {
         RunArgs {
             target: None,
             profile: None,
+            policy: None,
             defects: Vec::new(),
             scenarios: None,
             only: Vec::new(),
@@ -432,5 +447,147 @@ mod tests {
         for key in ["id", "clause", "level", "check", "message", "trace"] {
             assert!(f.get(key).is_some(), "no `{key}` in a failure");
         }
+    }
+
+    /// A target file for `server` declaring `policy`, and a policy file, in `dir`.
+    fn files(
+        dir: &std::path::Path,
+        server: &crate::embedded::Embedded,
+        declared: &str,
+        policy: &str,
+    ) -> (PathBuf, PathBuf) {
+        let target = dir.join("target.toml");
+        std::fs::write(&target, server.target_file(declared)).unwrap();
+        let file = dir.join("policy.toml");
+        std::fs::write(&file, policy).unwrap();
+        (target, file)
+    }
+
+    /// `--policy` replaces the target's declared `[policy]`: a server that never rotates,
+    /// declared as `bcp`, fails; judged by a policy file saying it never rotates, it passes.
+    #[test]
+    fn a_policy_file_replaces_the_target_s_declared_policy() {
+        let never =
+            "profile = \"bcp\"\nrotation_public = \"never\"\nrotation_confidential = \"never\"\n";
+        let rt = runtime();
+        let server = rt
+            .block_on(crate::embedded::Embedded::start(
+                Policy::from_toml(never).unwrap(),
+                Defects::none(),
+            ))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (target, policy) = files(dir.path(), &server, "profile = \"bcp\"", never);
+        let declared = run(RunArgs {
+            target: Some(target.clone()),
+            ..args()
+        });
+        let overridden = run(RunArgs {
+            target: Some(target),
+            policy: Some(policy),
+            ..args()
+        });
+        rt.block_on(server.stop());
+        assert_eq!(declared, EXIT_FINDINGS);
+        assert_eq!(overridden, EXIT_OK);
+    }
+
+    /// A policy file that does not load is a bad file (exit 3), named with its fault, with a
+    /// target as with the embedded server.
+    #[test]
+    fn a_bad_policy_file_is_named_with_its_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("inferred.toml");
+        std::fs::write(&bad, "profile = \"bcp\"\nrotashun = \"never\"\n").unwrap();
+        let target = dir.path().join("t.toml");
+        std::fs::write(
+            &target,
+            "[server]\nissuer = \"http://127.0.0.1:1\"\n[[clients]]\nid = \"a\"\nsecret = \"s\"\nredirect_uri = \"http://127.0.0.1/cb\"\nscope = \"read\"\n[[clients]]\nid = \"b\"\nredirect_uri = \"http://127.0.0.1/cb\"\nscope = \"read\"\n",
+        )
+        .unwrap();
+        for t in [None, Some(target.clone())] {
+            let f = run_checked(&RunArgs {
+                target: t,
+                policy: Some(bad.clone()),
+                ..args()
+            })
+            .unwrap_err();
+            assert_eq!(f.code(), EXIT_BAD_FILE, "{f}");
+            let m = f.to_string();
+            assert!(m.contains("inferred.toml") && m.contains("rotashun"), "{m}");
+        }
+        let missing = dir.path().join("none.toml");
+        let f = run_checked(&RunArgs {
+            policy: Some(missing),
+            ..args()
+        })
+        .unwrap_err();
+        assert_eq!(f.code(), EXIT_BAD_FILE);
+        assert!(f.to_string().contains("none.toml"), "{f}");
+        // A policy the target's clients cannot serve is named too.
+        let strict = dir.path().join("strict.toml");
+        std::fs::write(&strict, "profile = \"strict\"\n").unwrap();
+        let f = run_checked(&RunArgs {
+            target: Some(target),
+            policy: Some(strict),
+            ..args()
+        })
+        .unwrap_err();
+        assert_eq!(f.code(), EXIT_BAD_FILE);
+        assert!(f.to_string().contains("strict.toml"), "{f}");
+    }
+
+    /// The most permissive policy waives no RFC MUST: a server that honours another client's
+    /// refresh token (RFC 6749 §10.4) fails under it, as the embedded server and as a target.
+    #[test]
+    fn a_permissive_policy_waives_no_must() {
+        let dir = tempfile::tempdir().unwrap();
+        let permissive = "profile = \"rfc6749\"\n";
+        let file = dir.path().join("permissive.toml");
+        std::fs::write(&file, permissive).unwrap();
+        let failed = |report: &str| {
+            let v: serde_json::Value = serde_json::from_str(report).unwrap();
+            v["failures"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["id"] == "refresh.client-binding")
+        };
+        // The embedded server, through the library so the report can be read.
+        let rt = runtime();
+        let set = tokenlife_harness::builtin::scenarios().unwrap();
+        let report = rt
+            .block_on(run_embedded(
+                load_policy(None, Some(&file)).unwrap(),
+                Defects::from(Defect::CrossClient),
+                &set,
+                RunOptions::default(),
+            ))
+            .unwrap();
+        assert!(failed(&serde_json::to_string(&report).unwrap()));
+        assert_eq!(
+            run(RunArgs {
+                policy: Some(file.clone()),
+                defects: vec!["cross-client".into()],
+                ..args()
+            }),
+            EXIT_FINDINGS
+        );
+        // The same server as a target declaring the strictest profile it meets, judged by
+        // the permissive file.
+        let server = rt
+            .block_on(crate::embedded::Embedded::start(
+                Policy::profile("rfc6749").unwrap(),
+                Defects::from(Defect::CrossClient),
+            ))
+            .unwrap();
+        let (target, _) = files(dir.path(), &server, "profile = \"bcp\"", permissive);
+        let code = run(RunArgs {
+            target: Some(target),
+            policy: Some(file),
+            ..args()
+        });
+        rt.block_on(server.stop());
+        assert_eq!(code, EXIT_FINDINGS);
     }
 }

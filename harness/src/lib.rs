@@ -12,7 +12,8 @@
 //! - [`oracle`]: the set of model states consistent with the responses; divergences.
 //! - [`classify`]: the one table from the spec's rule to the check an action exercises.
 //! - [`checks`]: the check catalogue (stable ids, clause tags, levels).
-//! - [`scenario`]: scenario files; [`builtin`]: the shipped ones.
+//! - [`scenario`]: scenario files; [`builtin`]: the shipped ones; [`counterexample`]: a
+//!   model checker's counterexample as a scenario file, and where a replay left it.
 //! - [`generate`]: exhaustive sequences from the model, to a depth.
 //! - [`session`]: the runner; [`report`]: what a run found; [`export`]: report files
 //!   (JSON, JUnit, Markdown + mermaid) and expected divergences.
@@ -27,6 +28,7 @@ pub mod authorize;
 pub mod builtin;
 pub mod checks;
 pub mod classify;
+pub mod counterexample;
 pub mod discovery;
 pub mod export;
 pub mod generate;

@@ -24,6 +24,7 @@ use tokenlife_model::state::Scope;
 use tokenlife_model::{Action, Actor, ClientType, Outcome, Policy, State};
 
 use crate::generate::Reach;
+use crate::scenario::{Expect, Requires};
 
 /// One random case: proptest's choice vector (which enabled action, which allowed
 /// outcome, at each step), which shrinks by dropping choices and lowering them.
@@ -237,10 +238,56 @@ pub fn to_scenario(
     outcomes: &[Option<Outcome>],
     owner: impl Fn(&Action) -> Option<ClientType>,
 ) -> String {
+    write_scenario(
+        &Header {
+            name,
+            description,
+            requires: None,
+        },
+        actions,
+        outcomes,
+        &[],
+        owner,
+    )
+}
+
+/// What a written scenario says before its steps.
+#[derive(Clone, Copy, Debug)]
+pub struct Header<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its description.
+    pub description: &'a str,
+    /// The policy conditions it needs, if any.
+    pub requires: Option<&'a Requires>,
+}
+
+/// The one writer of scenario files from model actions: a shrunk random failure and a
+/// model-checker counterexample (`counterexample`) both come out here. `outcomes` (what each
+/// action was answered, or would be) name the tokens each step mints; `expects` pins a
+/// step's expectation (missing entries pin nothing); `owner` says whose token an action
+/// presents, so the file can say `owner` or `other`. A theft (`Steal`) is no request: the
+/// attacker's later refresh says `by = "no-auth"`.
+pub fn write_scenario(
+    header: &Header<'_>,
+    actions: &[Action],
+    outcomes: &[Option<Outcome>],
+    expects: &[Option<Expect>],
+    owner: impl Fn(&Action) -> Option<ClientType>,
+) -> String {
+    // `'` for `"` keeps the description one basic TOML string.
     let mut out = format!(
-        "name = \"{name}\"\ndescription = \"{}\"\n",
-        description.replace('"', "'")
+        "name = \"{}\"\ndescription = \"{}\"\n",
+        header.name,
+        header.description.replace('"', "'").replace('\\', "/")
     );
+    if let Some(table) = header
+        .requires
+        .and_then(|r| toml::to_string(r).ok())
+        .filter(|t| !t.trim().is_empty())
+    {
+        out.push_str(&format!("\n[requires]\n{table}"));
+    }
     let token = |t: TokenRef| match t {
         TokenRef::Refresh(r) => format!("rt{}", r.0),
         TokenRef::Access(a) => format!("at{}", a.0),
@@ -250,6 +297,8 @@ pub fn to_scenario(
         (Actor::Client(c), Some(o)) if c == o => "owner",
         (Actor::Client(_), _) => "other",
     };
+    // The model numbers grants by the authorizations that made one.
+    let mut grants = 0;
     for (i, a) in actions.iter().enumerate() {
         let o = outcomes.get(i).copied().flatten();
         let names = |out: &mut String| {
@@ -273,15 +322,19 @@ pub fn to_scenario(
                 offline,
             } => {
                 out.push_str(&format!(
-                    "\n[[steps]]\naction = \"authorize\"\nclient = \"{}\"\nscope = \"{}\"\noffline = {offline}\ngrant = \"g0\"\n",
+                    "\n[[steps]]\naction = \"authorize\"\nclient = \"{}\"\nscope = \"{}\"\noffline = {offline}\ngrant = \"g{grants}\"\n",
                     if client == ClientType::Public { "public" } else { "confidential" },
                     scope_text(scope)
                 ));
+                if matches!(o, None | Some(Outcome::Tokens { .. })) {
+                    grants += 1;
+                }
                 names(&mut out);
             }
-            Action::ReplayCode { .. } => {
-                out.push_str("\n[[steps]]\naction = \"replay-code\"\ngrant = \"g0\"\n")
-            }
+            Action::ReplayCode { grant } => out.push_str(&format!(
+                "\n[[steps]]\naction = \"replay-code\"\ngrant = \"g{}\"\n",
+                grant.0
+            )),
             Action::Refresh { by: b, rt, scope } => {
                 out.push_str(&format!(
                     "\n[[steps]]\naction = \"refresh\"\nrt = \"rt{}\"\nby = \"{}\"\n",
@@ -324,7 +377,10 @@ pub fn to_scenario(
             )),
             Action::Tick => out.push_str("\n[[steps]]\naction = \"tick\"\n"),
             Action::Restart => out.push_str("\n[[steps]]\naction = \"restart\"\n"),
-            Action::Steal { .. } => {}
+            Action::Steal { .. } => continue,
+        }
+        if let Some(x) = expects.get(i).copied().flatten() {
+            out.push_str(&format!("expect = \"{x}\"\n"));
         }
     }
     out

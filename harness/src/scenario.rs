@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokenlife_model::policy::{CheckOrder, GraceSuccessor, Narrowing, RevokeCascade, Rotation};
 use tokenlife_model::spec::Hint;
@@ -210,48 +210,63 @@ pub struct Step {
 }
 
 /// Policy conditions a scenario needs; unmet ones skip it with the reason.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Requires {
     /// Rotation for both client types.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation: Option<Rotation>,
     /// Rotation for confidential clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_confidential: Option<Rotation>,
     /// Rotation for public clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rotation_public: Option<Rotation>,
     /// A grace window (or reuse count) exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grace: Option<bool>,
     /// What a grace reuse returns.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grace_successor: Option<GraceSuccessor>,
     /// Replay revokes the family.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reuse_detection: Option<bool>,
     /// Which check wins for a consumed, expired token.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub check_order: Option<CheckOrder>,
     /// Revoking an RT ends something besides it (any target).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoke_refresh_cascades: Option<bool>,
     /// Revoking an AT ends something besides it (any target).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub revoke_access_cascades: Option<bool>,
     /// Refresh tokens expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_ttl: Option<bool>,
     /// An absolute cap exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub absolute_cap: Option<bool>,
     /// An idle timeout exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<bool>,
     /// The narrowing rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub narrowing: Option<Narrowing>,
     /// Refresh tokens only with `offline_access`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub offline_access_required: Option<bool>,
     /// Code replay revokes the code's tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub code_replay_revokes: Option<bool>,
 }
 
 impl Requires {
     /// The first unmet condition under `p`, as a sentence.
     pub fn unmet(&self, p: &Policy) -> Option<String> {
-        fn show<T: serde::Serialize + fmt::Debug>(v: &T) -> String {
+        fn show<T: Serialize + fmt::Debug>(v: &T) -> String {
             serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}"))
         }
-        fn eq<T: PartialEq + fmt::Debug + serde::Serialize>(
+        fn eq<T: PartialEq + fmt::Debug + Serialize>(
             name: &str,
             want: Option<T>,
             got: T,

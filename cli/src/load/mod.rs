@@ -113,6 +113,10 @@ pub struct LoadArgs {
     /// (`2`, `0.5s`, `300ms`).
     #[arg(long, value_parser = parse_duration, conflicts_with = "target", value_name = "TIME")]
     pub crash_every: Option<Duration>,
+    /// With --crash-every: end after this many crash-restarts (each audited), even before
+    /// --duration is over (which stays the cap).
+    #[arg(long, requires = "crash_every", value_name = "N")]
+    pub crashes: Option<usize>,
     /// Reference server instances sharing one store (more than one needs PostgreSQL);
     /// requests are spread over all of them.
     #[arg(long, default_value_t = 1, conflicts_with = "target", value_name = "N")]
@@ -199,6 +203,7 @@ fn run_checked(args: &LoadArgs) -> Result<u8, Failure> {
         seed,
         attacker: !args.no_attacker,
         crash_every: args.crash_every,
+        crashes: args.crashes,
         timeout: Duration::from_secs(args.timeout.max(1)),
     };
     let load = Load {

@@ -150,3 +150,86 @@ fn exit_codes() {
     assert!(stderr(&open).contains("loopback"));
     assert_eq!(tokenlife(&["--version"]).status.code(), Some(0));
 }
+
+/// `--write-scenario`: every violated property's shortest counterexample as a scenario
+/// file that parses and, run against the embedded server under the same policy, passes
+/// (the server does what the model says, so the counterexample replays): the theft bound
+/// of a policy that never rotates, and the lost-response liveness and one live refresh
+/// token of policies with rotation.
+#[test]
+fn written_counterexamples_replay_against_the_embedded_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let never = dir.path().join("never.toml");
+    std::fs::write(
+        &never,
+        "profile = \"bcp\"\nrotation_public = \"never\"\nrotation_confidential = \"never\"\n",
+    )
+    .unwrap();
+    let never = never.display().to_string();
+    for (policy, written) in [
+        (["--policy", never.as_str()], &["theft-bound"][..]),
+        (["--profile", "bcp"], &["lost-response-liveness"][..]),
+        (
+            ["--profile", "grace-new"],
+            &["one-live-refresh-token", "theft-bound"][..],
+        ),
+    ] {
+        let out = dir.path().join(policy[1].replace(['/', '.'], "-"));
+        let out_s = out.display().to_string();
+        let o = tokenlife(&[
+            "check",
+            policy[0],
+            policy[1],
+            "--threads",
+            "1",
+            "--write-scenario",
+            &out_s,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let mut files: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let want: Vec<String> = written.iter().map(|w| format!("{w}.toml")).collect();
+        assert_eq!(files, want, "{}", stdout(&o));
+        for w in written {
+            assert!(stdout(&o).contains(&format!("wrote {out_s}/{w}.toml")));
+            let sc =
+                tokenlife_harness::scenario::load_file(&out.join(format!("{w}.toml"))).unwrap();
+            assert_eq!(sc.name, *w);
+            assert!(sc.description.contains(w), "{}", sc.description);
+        }
+        let o = tokenlife(&[
+            "run",
+            policy[0],
+            policy[1],
+            "--scenarios",
+            &out_s,
+            "--depth",
+            "0",
+            "--cases",
+            "0",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        for w in written {
+            let s = v["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == *w)
+                .unwrap_or_else(|| panic!("no {w} in {v}"));
+            assert_eq!(s["status"], "passed", "{s}");
+            assert_eq!(
+                s["steps_run"].as_u64().unwrap() as usize,
+                tokenlife_harness::scenario::load_file(&out.join(format!("{w}.toml")))
+                    .unwrap()
+                    .steps
+                    .len()
+            );
+        }
+    }
+}

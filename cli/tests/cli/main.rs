@@ -6,6 +6,7 @@
 use std::process::{Command, Output};
 
 mod check;
+mod infer;
 mod load;
 mod mutants;
 mod profiles;

@@ -83,6 +83,10 @@ pub struct Options {
     pub attacker: bool,
     /// Crash and restart an instance at this period (needs a [`Fleet`]).
     pub crash_every: Option<Duration>,
+    /// End the load after this many crash-restarts (each audited), whatever is left of
+    /// `duration`: a proof of "survives N restarts" that does not hang on how fast the
+    /// machine restarts a server.
+    pub crashes: Option<usize>,
     /// The timeout of one request.
     pub timeout: Duration,
 }
@@ -793,6 +797,10 @@ async fn crasher(
             }
         }
         while audits.join_next().await.is_some() {}
+        if sh.plan.options.crashes.is_some_and(|max| n >= max) {
+            sh.stop.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
     }
 }
 

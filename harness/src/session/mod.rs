@@ -14,7 +14,8 @@
 //! - `protocol`: the protocol checks on each answer, pure functions with their tests;
 //! - `harness`: the connected target, its options and [`Control`];
 //! - `exchange`, `race`, `time`: the HTTP exchanges of a step, a race, time passing;
-//! - `step`: a scenario file's steps; `sequence`: generated and random sequences;
+//! - `step`: a scenario file's steps (and [`Harness::replay`], one scenario with the outcome
+//!   each answer was read as); `sequence`: generated and random sequences;
 //! - `experiment`: one inference experiment, its answers read under candidate policies;
 //! - here: [`Harness::run`], which runs them all into one [`Report`].
 
@@ -37,6 +38,7 @@ pub use experiment::ExperimentRun;
 pub use harness::{BoxFuture, ConnectError, Control, Harness, RunOptions};
 pub use lifetimes::{LifetimesRun, ProbeRun};
 pub use sequence::{CONCURRENCY, SHRINK_RUNS};
+pub use step::Replayed;
 
 use crate::checks::{self, Verdict};
 use crate::generate::Scopes;

@@ -1,6 +1,9 @@
 //! Running a scenario file: whether it can run here, its steps one by one (each a model
 //! action judged by the oracle and the protocol checks, or time, a restart, a race, an
-//! unknown token), how it ended, and the clean-up of what it minted.
+//! unknown token), how it ended, and the clean-up of what it minted; [`Harness::replay`], one
+//! scenario with the outcome each answer was read as.
+
+use std::collections::BTreeMap;
 
 use tokenlife_model::spec::TokenRef;
 use tokenlife_model::state::{AtId, RtId, Scope};
@@ -19,6 +22,17 @@ use crate::request::{self, Credentials};
 use crate::scenario::{By, Scenario, StepKind};
 use crate::target::{ClientConfig, ClockConfig};
 use crate::wire::{no_resource_scope, one_resource_scope, scopes_of};
+
+/// One scenario run by [`Harness::replay`].
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    /// How it went, with its transcript (tokens redacted).
+    pub result: ScenarioResult,
+    /// The outcome each step's answer was read as, by step number (1-based); a step that
+    /// was no model action (time passing), or whose answer the policy did not allow, has
+    /// none.
+    pub outcomes: BTreeMap<usize, Outcome>,
+}
 
 impl Harness {
     /// What keeps `sc` from running here (policy, endpoints, clients, restarts), if anything.
@@ -144,16 +158,32 @@ impl Harness {
     }
 
     pub(super) async fn run_scenario(&mut self, sc: &Scenario) -> (ScenarioResult, usize, bool) {
+        let (result, actions, truncated, _) = self.run_scenario_read(sc).await;
+        (result, actions, truncated)
+    }
+
+    /// Runs one scenario on its own (as a run would, clean-up included): its result, and
+    /// the outcome each step's answer was read as, by step number. `tokenlife infer`
+    /// replays a model counterexample so, to see whether the server's answers follow it.
+    pub async fn replay(&mut self, sc: &Scenario) -> Replayed {
+        let (result, _, _, outcomes) = self.run_scenario_read(sc).await;
+        Replayed { result, outcomes }
+    }
+
+    async fn run_scenario_read(
+        &mut self,
+        sc: &Scenario,
+    ) -> (ScenarioResult, usize, bool, BTreeMap<usize, Outcome>) {
         let mut result = ScenarioResult::new(sc.name.clone(), sc.file.clone());
         if let Some(reason) = self.unmet(sc) {
             result.status = ScenarioStatus::Skipped;
             result.reason = Some(reason);
-            return (result, 0, false);
+            return (result, 0, false, BTreeMap::new());
         }
         if let Some(reason) = self.untestable(sc) {
             result.status = ScenarioStatus::Untestable;
             result.reason = Some(reason);
-            return (result, 0, false);
+            return (result, 0, false, BTreeMap::new());
         }
         let mut s = self.session(&mut result);
         let mut stop = None;
@@ -166,6 +196,7 @@ impl Harness {
             }
         }
         let (actions, truncated) = (s.actions, s.set.truncated);
+        let outcomes = std::mem::take(&mut s.outcomes);
         if self.options.cleanup {
             self.cleanup(&s).await;
         }
@@ -196,7 +227,7 @@ impl Harness {
         {
             result.status = ScenarioStatus::Failed;
         }
-        (result, actions, truncated)
+        (result, actions, truncated, outcomes)
     }
 
     /// Revokes every token the scenario minted (best effort, results ignored).
