@@ -21,7 +21,7 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, RngCore as _, SeedableRng as _};
 use serde::Serialize;
 use tokenlife_harness::RunOptions;
-use tokenlife_model::infer::{self, Bounds, Cache, Inference, KNOBS};
+use tokenlife_model::infer::{self, Bounds, Cache, Finding, Inference, Verdict, KNOBS};
 use tokenlife_model::policy::{Policy, Seconds, PROFILES};
 use tokenlife_server::Defects;
 
@@ -66,6 +66,10 @@ pub struct Miss {
     pub experiments: usize,
     /// Why experiments for the knob could not run, if any could not.
     pub not_run: Vec<String>,
+    /// What the search says about the served value and the other candidates under the
+    /// context the loop designed its last experiments in, and where that context differs
+    /// from the served policy: why the loop found no experiment the served policy has.
+    pub why: Vec<String>,
 }
 
 impl std::fmt::Display for Miss {
@@ -80,7 +84,11 @@ impl std::fmt::Display for Miss {
         for why in &self.not_run {
             write!(f, "; one not run: {why}")?;
         }
-        f.write_str(")")
+        f.write_str(")")?;
+        for why in &self.why {
+            write!(f, "\n      {why}")?;
+        }
+        Ok(())
     }
 }
 
@@ -267,7 +275,8 @@ pub fn judge(served: &Policy, inference: &Inference, bounds: &Bounds, cache: &mu
                 answers.join("; ")
             ));
         }
-        let miss = || Miss {
+        let miss = |cache: &mut Cache| Miss {
+            why: why_missed(served, inference, f, bounds, cache),
             knob: f.knob.name,
             served: f.knob.value(own),
             candidates: f.candidates.iter().map(|v| f.knob.value(*v)).collect(),
@@ -283,19 +292,72 @@ pub fn judge(served: &Policy, inference: &Inference, bounds: &Bounds, cache: &mu
             if f.decided() == Some(own) {
                 j.recovered += 1;
             } else {
-                j.missed.push(miss());
+                j.missed.push(miss(cache));
             }
         } else {
             j.undecidable += 1;
             if f.candidates.contains(&own) {
                 j.kept += 1;
             } else {
-                j.lost.push(miss());
+                j.lost.push(miss(cache));
             }
         }
     }
     j.lifetimes = lifetimes_recovered(served, inference);
     j
+}
+
+/// Why the loop missed `f`: where its last context differs from `served` in the other
+/// knobs, and the search between the served value and each other candidate under it.
+fn why_missed(
+    served: &Policy,
+    inference: &Inference,
+    f: &Finding,
+    bounds: &Bounds,
+    cache: &mut Cache,
+) -> Vec<String> {
+    let ctx = &inference.context;
+    let differs: Vec<String> = KNOBS
+        .iter()
+        .filter(|k| k.name != f.knob.name && (k.get)(ctx) != (k.get)(served))
+        .map(|k| {
+            format!(
+                "{} = {} where the server has {}",
+                k.name,
+                k.value((k.get)(ctx)),
+                k.value((k.get)(served))
+            )
+        })
+        .collect();
+    let mut out = vec![format!(
+        "infer's last context differs from the served policy in: {}",
+        if differs.is_empty() {
+            "nothing".to_string()
+        } else {
+            differs.join(", ")
+        }
+    )];
+    let own = (f.knob.get)(served);
+    for v in f.candidates.iter().copied().filter(|v| *v != own) {
+        let (a, b) = (f.knob.value(own), f.knob.value(v));
+        let verdict = match (f.knob.with(ctx, own), f.knob.with(ctx, v)) {
+            (Some(p), Some(q)) => match cache.distinguish(&p, &q, bounds) {
+                Verdict::Distinguishing(steps) => {
+                    format!("told apart in {} steps, an experiment the loop did not run", steps.len())
+                }
+                Verdict::Indistinguishable { complete: true } => {
+                    format!("not told apart within {} steps", bounds.depth)
+                }
+                Verdict::Indistinguishable { complete: false } => format!(
+                    "not told apart: the search was cut at {} nodes",
+                    bounds.nodes
+                ),
+            },
+            _ => "not both valid there".to_string(),
+        };
+        out.push(format!("under it, {a} vs {b}: {verdict}"));
+    }
+    out
 }
 
 /// Serves `policy` with the embedded server, infers it over HTTP and judges the result.
