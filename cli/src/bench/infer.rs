@@ -343,7 +343,10 @@ fn why_missed(
         let verdict = match (f.knob.with(ctx, own), f.knob.with(ctx, v)) {
             (Some(p), Some(q)) => match cache.distinguish(&p, &q, bounds) {
                 Verdict::Distinguishing(steps) => {
-                    format!("told apart in {} steps, an experiment the loop did not run", steps.len())
+                    format!(
+                        "told apart in {} steps, an experiment the loop did not run",
+                        steps.len()
+                    )
                 }
                 Verdict::Indistinguishable { complete: true } => {
                     format!("not told apart within {} steps", bounds.depth)
@@ -547,7 +550,11 @@ fn summary(f: &Figures) -> String {
         .iter()
         .filter(|c| c.failed.is_some() || !c.judged.clean())
     {
-        s.push_str(&format!("\nfinding: combination {} ({})\n", c.number, replay(c.number)));
+        s.push_str(&format!(
+            "\nfinding: combination {} ({})\n",
+            c.number,
+            replay(c.number)
+        ));
         if let Some(why) = &c.failed {
             s.push_str(&format!("  not served: {why}\n"));
         }
@@ -654,11 +661,14 @@ mod tests {
         assert_eq!(narrowing.candidates, ["allowed"]);
         assert!(j.lost.is_empty() || j.lost.iter().all(|m| m.knob != "narrowing"));
         // The same inference judged against the policy that answered is clean.
-        assert!(
-            judge(&Policy::default(), &inference, &bounds, &mut Cache::default())
-                .missed
-                .is_empty()
-        );
+        assert!(judge(
+            &Policy::default(),
+            &inference,
+            &bounds,
+            &mut Cache::default()
+        )
+        .missed
+        .is_empty());
     }
 
     /// The CI slice of the benchmark: five seeded combinations served by the embedded server
