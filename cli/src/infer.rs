@@ -76,14 +76,14 @@ pub enum InferFormat {
 }
 
 /// What a run of the loop cost.
-struct Cost {
-    experiments: usize,
+pub(crate) struct Cost {
+    pub(crate) experiments: usize,
     /// Why experiments stopped before their last step (an answer no candidate reads, a
     /// token the server never issued); experiments that could not run say why in the
     /// policy file.
-    stops: Vec<String>,
-    requests: usize,
-    seconds: f64,
+    pub(crate) stops: Vec<String>,
+    pub(crate) requests: usize,
+    pub(crate) seconds: f64,
     /// Experiments not run because the budget was spent.
     over_budget: usize,
     /// The lifetimes measured, and what measuring them cost.
@@ -211,7 +211,7 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
 }
 
 /// Connects to `target` and runs the loop against it.
-fn infer_target(
+pub(crate) fn infer_target(
     runtime: &tokio::runtime::Runtime,
     target: Target,
     options: RunOptions,

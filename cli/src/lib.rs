@@ -10,7 +10,7 @@
 //!   reference server they test by default. [`infer`]: the policy a server implements,
 //!   learned from its answers; [`infer_shown`]: its security characteristics, replayed.
 //! - [`load`]: many families under load; its process fleet in `load::fleet`.
-//! - [`bench`]: `bench model`, `bench server`, `bench harness`.
+//! - [`bench`]: `bench model`, `bench server`, `bench harness`, `bench infer`.
 //! - [`policy`], [`render`], [`duration`], [`cpu`]: what several subcommands share.
 
 use std::process::ExitCode;

@@ -4,11 +4,14 @@
 //! - [`server`]: `bench server`, refresh grants per second of the reference server over
 //!   loopback, and a `kill -9` durability check of its store.
 //! - [`harness`]: `bench harness`, what judging costs beside a bare replay.
+//! - [`infer`]: `bench infer`, whether `infer` recovers random knob combinations served by
+//!   the reference server, and what a target costs it.
 //!
 //! They sit together, beside `load`, because each is a command of this binary that drives
 //! the model or a server from outside; none of them belongs to the crate it measures.
 
 pub mod harness;
+pub mod infer;
 pub mod model;
 pub mod server;
 
@@ -48,6 +51,10 @@ pub enum BenchWhat {
     /// The harness's overhead: the default suite's HTTP request rate beside a bare client
     /// that replays the same requests without judging them, in the same run.
     Harness(harness::BenchHarnessArgs),
+    /// Whether `infer` recovers the knobs of random policies the reference server serves:
+    /// every knob the model says is decidable exactly, the others keeping the served value;
+    /// with the requests and seconds per target.
+    Infer(infer::BenchInferArgs),
 }
 
 /// Runs `tokenlife bench`.
@@ -61,5 +68,6 @@ pub fn run(args: BenchArgs) -> u8 {
         } => model::run(grants, refreshes, runs, format),
         BenchWhat::Server(a) => server::run(a),
         BenchWhat::Harness(a) => harness::run(a),
+        BenchWhat::Infer(a) => infer::run(a),
     }
 }

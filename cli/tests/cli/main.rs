@@ -5,6 +5,7 @@
 
 use std::process::{Command, Output};
 
+mod bench;
 mod check;
 mod infer;
 mod load;
