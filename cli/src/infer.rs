@@ -250,7 +250,10 @@ pub(crate) fn infer_target(
         if let Some(why) = run.stopped {
             cost.stops.push(why);
         }
-        Ok(run.answers)
+        Ok(infer::Answers {
+            steps: run.as_run,
+            outcomes: run.answers,
+        })
     });
     cost.requests += cost.lifetimes.requests;
     cost.seconds = started.elapsed().as_secs_f64();

@@ -14,7 +14,9 @@
 # random sequences' seed, default 1), DEPTH (the exhaustive phase's depth; default
 # tokenlife's), TIMEOUT (the per-request timeout, default 30 s), REPORT_DIR (keeps
 # report.json, junit.xml and report.md), VENV (the virtualenv; default a cache folder named after requirements.txt's
-# hash, reused while that file is unchanged).
+# hash, reused while that file is unchanged), INFER (a file: first `tokenlife infer` writes
+# the policy it infers there, then the run judges DOT by that file instead of policy.toml,
+# through `run --policy`).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -131,6 +133,22 @@ cp "$root"/scenarios/*.toml "$here"/scenarios/*.toml "$scenarios"/
 # What DOT does that the RFCs forbid; everything else it does, policy.toml declares.
 expected="$here/expected-divergences.toml"
 
+policy_args=()
+if [ -n "${INFER:-}" ]; then
+  echo "== tokenlife infer against django-oauth-toolkit (into $INFER)"
+  started=$(date +%s)
+  set +e
+  "$bin" infer --target "$target" --timeout "${TIMEOUT:-30}" >"$INFER"
+  code=$?
+  set -e
+  echo "tokenlife infer against django-oauth-toolkit: exit $code after $(($(date +%s) - started)) s"
+  grep '^# ' "$INFER" | grep -v '^#   ' || true
+  if [ "$code" -ne 0 ] && [ "$code" -ne 1 ]; then
+    exit "$code"
+  fi
+  policy_args=(--policy "$INFER")
+fi
+
 echo "== tokenlife run against django-oauth-toolkit"
 report_args=()
 if [ -n "${REPORT_DIR:-}" ]; then
@@ -142,7 +160,7 @@ fi
 started=$(date +%s)
 set +e
 "$bin" run --target "$target" --seed "${SEED:-1}" \
-  --timeout "${TIMEOUT:-30}" --scenarios "$scenarios" --expect-divergences "$expected" "${report_args[@]}" "$@"
+  --timeout "${TIMEOUT:-30}" --scenarios "$scenarios" --expect-divergences "$expected" "${report_args[@]}" "${policy_args[@]}" "$@"
 code=$?
 set -e
 echo "tokenlife run against django-oauth-toolkit: exit $code after $(($(date +%s) - started)) s; $(grep -c "^slow request" "$log" || true) server requests took 2 s or more"

@@ -12,7 +12,9 @@
 # ACCESS_TTL / REFRESH_TTL / SKEW (passed to start.js), SEED (the random sequences' seed,
 # default 1), REPORT_DIR (keeps report.json, junit.xml and report.md), SCOPES (passed to
 # start.js: the clients' registered scopes; SCOPES="openid offline_access api" is the
-# second target, one resource scope).
+# second target, one resource scope), INFER (a file: first `tokenlife infer` writes the
+# policy it infers there, then the run judges the provider by that file instead of
+# policy.toml, through `run --policy`).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -77,6 +79,22 @@ scenarios="$work/scenarios"
 mkdir -p "$scenarios"
 cp "$root"/scenarios/*.toml "$here"/scenarios/*.toml "$scenarios"/
 
+policy_args=()
+if [ -n "${INFER:-}" ]; then
+  echo "== tokenlife infer against node-oidc-provider (into $INFER)"
+  started=$(date +%s)
+  set +e
+  "$bin" infer --target "$target" >"$INFER"
+  code=$?
+  set -e
+  echo "tokenlife infer against node-oidc-provider: exit $code after $(($(date +%s) - started)) s"
+  grep '^# ' "$INFER" | grep -v '^#   ' || true
+  if [ "$code" -ne 0 ] && [ "$code" -ne 1 ]; then
+    exit "$code"
+  fi
+  policy_args=(--policy "$INFER")
+fi
+
 echo "== tokenlife run against node-oidc-provider"
 report_args=()
 if [ -n "${REPORT_DIR:-}" ]; then
@@ -85,7 +103,7 @@ fi
 started=$(date +%s)
 set +e
 "$bin" run --target "$target" --seed "${SEED:-1}" \
-  --scenarios "$scenarios" --expect-divergences "$here/expected-divergences.toml" "${report_args[@]}" "$@"
+  --scenarios "$scenarios" --expect-divergences "$here/expected-divergences.toml" "${report_args[@]}" "${policy_args[@]}" "$@"
 code=$?
 set -e
 echo "tokenlife run against node-oidc-provider: exit $code after $(($(date +%s) - started)) s"

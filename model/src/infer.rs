@@ -27,7 +27,7 @@ pub mod report;
 pub mod table;
 
 pub use decide::{
-    decidable, infer, Answerer, Cache, Contradiction, Experiment, Finding, Inference,
+    decidable, infer, Answerer, Answers, Cache, Contradiction, Experiment, Finding, Inference,
 };
 pub use lifetimes::{Found, Lifetimes, Measured, Probe, RefreshDeadlines, Search};
 pub use product::{allows, distinguish, traces, Bounds, Step, Verdict};

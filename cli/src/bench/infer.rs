@@ -746,7 +746,7 @@ mod tests {
         let answering = Spec::new(Policy::default());
         let floor = Policy::profile("rfc6749").expect("built in");
         let inference = infer::infer(&floor, &bounds, &mut Cache::default(), &mut |steps, _| {
-            Ok(answer_with(&answering, steps))
+            Ok(answer_with(&answering, steps).into())
         });
         let j = judge(&served, &inference, &bounds, &mut Cache::default());
         assert!(!j.clean());

@@ -44,6 +44,33 @@ pub struct ExperimentRun {
     pub transcript: Vec<String>,
     /// HTTP exchanges made (clock moves included).
     pub requests: usize,
+    /// On a real clock, the steps as they were run, aligned with `answers`: each wait the
+    /// seconds that actually passed (a wait lands clear of the deadlines, and requests take
+    /// time, so the designed waits are not what the server saw), and a wait inserted before
+    /// a request that began a whole second or more after the one before it. The answers
+    /// are read against these, never against the designed waits. `None` on the endpoint
+    /// clock, which moves exactly as designed.
+    pub as_run: Option<Vec<Step>>,
+}
+
+/// The steps a real clock ran: the model time of the last step recorded, and the steps.
+struct AsRun {
+    at: u32,
+    steps: Vec<Step>,
+}
+
+impl AsRun {
+    /// Records that model time `now` was reached before the next step: a wait of the
+    /// seconds since the last one (none when no whole second passed), with its answer.
+    fn reach(&mut self, now: u32, answers: &mut Vec<Outcome>) {
+        if now > self.at {
+            self.steps.push(Step::Wait {
+                seconds: now - self.at,
+            });
+            answers.push(Outcome::Nothing);
+            self.at = now;
+        }
+    }
 }
 
 impl Harness {
@@ -59,6 +86,13 @@ impl Harness {
         let mut sets: Vec<StateSet> = readers.iter().cloned().map(StateSet::new).collect();
         // A real clock read both ways somewhere: the answers decide nothing.
         let mut straddled: Option<usize> = None;
+        // A real clock's answers are recorded against the steps as run (see `as_run`).
+        // The step it stopped at, if it did: the steps as run end with it, unanswered.
+        let mut stopped_at: Option<usize> = None;
+        let mut as_run = skew.map(|_| AsRun {
+            at: 0,
+            steps: Vec::new(),
+        });
         for (i, step) in steps.iter().enumerate() {
             let n = i + 1;
             let Some(first) = sets.first() else {
@@ -74,11 +108,14 @@ impl Harness {
                     let slack = sets.iter().map(StateSet::slack).max().unwrap_or(0);
                     let at = landing(now, *seconds, &deadlines, skew + slack + 1);
                     tokio::time::sleep_until(s.started + Duration::from_secs(u64::from(at))).await;
-                    if sync_all(&mut sets, s.elapsed(), None, skew) {
+                    let now = s.elapsed();
+                    if sync_all(&mut sets, now, None, skew) {
                         straddled.get_or_insert(n);
                     }
                     s.line(format!("{n}. {seconds} s pass (slept to {at} s)"));
-                    run.answers.push(Outcome::Nothing);
+                    if let Some(r) = as_run.as_mut() {
+                        r.reach(now, &mut run.answers);
+                    }
                 }
                 Step::Wait { seconds } => {
                     run.requests += 1;
@@ -103,14 +140,19 @@ impl Harness {
                         break;
                     }
                     if let Some(id) = unbound(action, &s.bindings) {
+                        stopped_at = Some(i);
                         run.stopped = Some(format!("step {n}: the server never issued {id}"));
                         break;
                     }
                     run.requests += 1;
                     let state = match skew {
                         Some(skew) => {
-                            if sync_all(&mut sets, s.elapsed(), None, skew) {
+                            let now = s.elapsed();
+                            if sync_all(&mut sets, now, None, skew) {
                                 straddled.get_or_insert(n);
+                            }
+                            if let Some(r) = as_run.as_mut() {
+                                r.reach(now, &mut run.answers);
                             }
                             sets.first().map_or(state, |f| f.first().clone())
                         }
@@ -136,6 +178,7 @@ impl Harness {
                         }
                         // Not an OAuth answer at all: no candidate allows it.
                         Err(Exchange::Broken(_, m)) => {
+                            stopped_at = Some(i);
                             run.stopped = Some(format!("step {n}: {}", s.redactor.apply(&m)));
                             break;
                         }
@@ -163,6 +206,7 @@ impl Harness {
                     let Some(outcome) = read else {
                         let got = s.describe(&observed);
                         s.line(format!("{n}. {action} → {got}  (no candidate allows it)"));
+                        stopped_at = Some(i);
                         run.stopped = Some(format!(
                             "step {n}: {action} → {got}, which no candidate policy allows"
                         ));
@@ -170,9 +214,20 @@ impl Harness {
                     };
                     s.line(format!("{n}. {action} → {outcome}"));
                     run.answers.push(outcome);
+                    if let Some(r) = as_run.as_mut() {
+                        r.steps.push(Step::Act {
+                            action: action.clone(),
+                        });
+                    }
                 }
             }
         }
+        run.as_run = as_run.map(|mut r| {
+            if let Some(step) = stopped_at.and_then(|i| steps.get(i)) {
+                r.steps.push(step.clone());
+            }
+            r.steps
+        });
         if let (Some(n), None) = (straddled, &run.not_run) {
             run.not_run = Some(format!(
                 "step {n}: a deadline fell within the real clock's skew, so the answers could have come from either side of it"

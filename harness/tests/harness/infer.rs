@@ -65,6 +65,15 @@ async fn a_wait_on_a_real_clock_lands_clear_of_the_deadlines_and_is_read() {
     // Past the 3 s deadline by the skew and a second for rounding, short of the 10 s one.
     let took = started.elapsed().as_secs_f64();
     assert!((5.0..9.0).contains(&took), "{took}");
+    // The answers are aligned with the steps as run: the wait is the seconds that passed
+    // (more than the 3 designed), not the designed one.
+    let ran = run.as_run.expect("a real clock says what it ran");
+    assert_eq!(ran.len(), run.answers.len(), "{ran:?}");
+    assert!(
+        matches!(ran[1], Step::Wait { seconds } if seconds > 3),
+        "{ran:?}"
+    );
+    assert!(matches!(ran.last(), Some(Step::Act { .. })), "{ran:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

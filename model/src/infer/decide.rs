@@ -24,7 +24,30 @@ use super::table::{Knob, KNOBS};
 /// in, the answers out (fewer than the steps when it stopped; see [`allows`]), or why it
 /// could not run at all (no answer from the target, a capability it lacks): then the
 /// experiment tells nothing and no candidate is dropped.
-pub type Answerer<'a> = dyn FnMut(&[Step], &[Policy]) -> Result<Vec<Outcome>, String> + 'a;
+pub type Answerer<'a> = dyn FnMut(&[Step], &[Policy]) -> Result<Answers, String> + 'a;
+
+/// What an answerer gives back: the outcomes, and the steps they answer when those are not
+/// the ones asked for. A real clock cannot wait the model's seconds exactly: it lands each
+/// wait clear of the deadlines and requests take time, so the sequence it ran has waits of
+/// its own. Reading the answers against the designed waits would judge them at moments the
+/// server never saw (a replay designed at a token's deadline, run seconds before it, would
+/// "show" an order of checks the server never applied).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// The steps as run, aligned with `outcomes` (`None`: exactly the steps asked for).
+    pub steps: Option<Vec<Step>>,
+    /// One outcome per step, up to where it stopped.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl From<Vec<Outcome>> for Answers {
+    fn from(outcomes: Vec<Outcome>) -> Answers {
+        Answers {
+            steps: None,
+            outcomes,
+        }
+    }
+}
 
 /// The most passes over the table in one round.
 const MAX_PASSES: usize = 3;
@@ -277,8 +300,8 @@ fn narrow(
                 }
             }
         }
-        let answers = match answer(&steps, &readers) {
-            Ok(a) => a,
+        let (steps, answers) = match answer(&steps, &readers) {
+            Ok(a) => (a.steps.unwrap_or(steps), a.outcomes),
             Err(why) => {
                 f.experiments.push(Experiment {
                     between,

@@ -149,7 +149,7 @@ fn rotation_any_cannot_be_told_from_a_server_that_rotates() {
     let mut cache = Cache::default();
     let rfc = Policy::profile("rfc6749").expect("rfc6749");
     let out = infer(&rfc, &bounds, &mut cache, &mut |s, _| {
-        Ok(answer_with(&server, s))
+        Ok(answer_with(&server, s).into())
     });
     let rot = &out.findings[0];
     assert_eq!(rot.knob.name, "rotation_public");
@@ -191,7 +191,7 @@ fn the_loop_recovers_every_decidable_knob_of_random_policies() {
         }
         let server = Spec::new(p.clone());
         let out = infer(&base, &bounds, &mut cache, &mut |s, _| {
-            Ok(answer_with(&server, s))
+            Ok(answer_with(&server, s).into())
         });
         for f in &out.findings {
             let own = (f.knob.get)(&p);
@@ -264,7 +264,7 @@ fn a_server_whose_choices_vary_keeps_its_own_values() {
         let server = Spec::new(p.clone());
         let mut choices = Lcg(round);
         let out = infer(&base, &bounds, &mut cache, &mut |s, _| {
-            Ok(answer_varying(&server, s, &mut choices))
+            Ok(answer_varying(&server, s, &mut choices).into())
         });
         for f in &out.findings {
             let own = (f.knob.get)(&p);
@@ -295,7 +295,7 @@ fn the_policy_file_reads_back_with_one_comment_per_knob() {
     ));
     let base = Policy::profile("rfc6749").expect("rfc6749");
     let out = infer(&base, &bounds, &mut Cache::default(), &mut |s, _| {
-        Ok(answer_with(&server, s))
+        Ok(answer_with(&server, s).into())
     });
     let text = policy_file(&out);
     let back = Policy::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -368,7 +368,7 @@ fn answers_no_value_allows_are_a_contradiction_with_their_experiment() {
         if let Some(i) = public_refresh {
             answers[i] = Outcome::Resource { ok: true };
         }
-        Ok(answers)
+        Ok(answers.into())
     });
     let rot = &out.findings[0];
     let c = rot.contradiction.as_ref().expect("a contradiction");
@@ -399,7 +399,7 @@ fn an_experiment_that_cannot_run_drops_no_value() {
         if steps.iter().any(|s| matches!(s, Step::Wait { .. })) {
             Err("no clock".into())
         } else {
-            Ok(answer_with(&server, steps))
+            Ok(answer_with(&server, steps).into())
         }
     });
     let successor = out
@@ -414,4 +414,57 @@ fn an_experiment_that_cannot_run_drops_no_value() {
         Some("no clock")
     );
     assert!(policy_file(&out).contains("not run: no clock"));
+}
+
+/// A real clock runs each wait a little shorter or longer than designed. Its answers, read
+/// against the steps as run, never cost the server's own value of a knob nor contradict;
+/// read against the designed steps (as before the answerer could say what it ran), the same
+/// answers do: a replay designed at a token's deadline but run two seconds before it
+/// "shows" reuse checked before expiry on a server that checks expiry first.
+#[test]
+fn answers_are_read_against_the_steps_as_run() {
+    let bounds = Bounds {
+        depth: 6,
+        nodes: 8_000,
+        grants: 2,
+    };
+    let served = policy(
+        "profile = \"bcp\"\naccess_ttl = \"5s\"\nrefresh_ttl = \"10s\"\n\
+         check_order = \"expiry-before-reuse\"",
+    );
+    let server = Spec::new(served.clone());
+    let mut base = Policy::profile("rfc6749").expect("rfc6749");
+    base.access_ttl = served.access_ttl;
+    base.refresh_ttl = served.refresh_ttl;
+    let early = |steps: &[Step]| -> Vec<Step> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Wait { seconds } => Step::Wait {
+                    seconds: seconds.saturating_sub(2).max(1),
+                },
+                other => other.clone(),
+            })
+            .collect()
+    };
+    let lost = |honest: bool| {
+        let out = infer(&base, &bounds, &mut Cache::default(), &mut |steps, _| {
+            let run = early(steps);
+            let outcomes = answer_with(&server, &run);
+            Ok(Answers {
+                steps: honest.then_some(run),
+                outcomes,
+            })
+        });
+        out.findings
+            .iter()
+            .filter(|f| f.contradiction.is_some() || !f.candidates.contains(&(f.knob.get)(&served)))
+            .map(|f| f.knob.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lost(true), Vec::<&str>::new());
+    assert!(
+        !lost(false).is_empty(),
+        "the designed steps misread nothing"
+    );
 }
