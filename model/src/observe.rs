@@ -97,7 +97,7 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
     post.events = 0;
     // A lost response is retried "at once" only by the very next action.
     for g in post.grants[..post.n_grants as usize].iter_mut() {
-        g.seen &= !seen_grant::LOST_PENDING;
+        g.seen &= !(seen_grant::LOST_PENDING | seen_grant::LOST_ENDED_ACCESS);
     }
     match *action {
         Action::Authorize { scope, offline, .. } => {
@@ -405,6 +405,13 @@ fn refresh(
                 }
             } else {
                 post.grants[fam].seen |= seen_grant::LOST_PENDING;
+                let held = pre.grants[fam].legit_at;
+                if held != NONE
+                    && !at_known_dead(pre, AtId(held))
+                    && at_known_dead(post, AtId(held))
+                {
+                    post.grants[fam].seen |= seen_grant::LOST_ENDED_ACCESS;
+                }
             }
         }
         Outcome::Error { .. } if processed => {
@@ -447,10 +454,14 @@ fn refresh(
         _ => {}
     }
     if retry_of_lost {
-        // Access is lost when the refused retry kills the access token the client still had.
+        // Access is lost when the refused retry leaves the client without the access it had
+        // before it lost the response: the retry killed the access token it still held, or
+        // the lost refresh itself ended that token (`refresh_ends_access`) and the retry got
+        // nothing in its place.
         let honoured = matches!(outcome, Outcome::Tokens { .. });
         let at = grant.legit_at;
-        let had_access = at != NONE && !at_known_dead(pre, AtId(at));
+        let had_access = (at != NONE && !at_known_dead(pre, AtId(at)))
+            || grant.seen & seen_grant::LOST_ENDED_ACCESS != 0;
         let has_access = honoured || (at != NONE && !at_known_dead(post, AtId(at)));
         if has_access || !had_access {
             post.events |= Event::LostRetryKeptAccess.bit();

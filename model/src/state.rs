@@ -127,6 +127,9 @@ pub mod seen_grant {
     pub const LEGIT_TRIED: u8 = 16;
     /// The legitimate client's last refresh response was lost and not yet retried.
     pub const LOST_PENDING: u8 = 32;
+    /// That lost refresh ended the access token the client held (`refresh_ends_access`):
+    /// the client had access before it lost the response.
+    pub const LOST_ENDED_ACCESS: u8 = 64;
     /// Any of the `DEAD_*` bits.
     pub const DEAD: u8 = DEAD_REPLAY | DEAD_REVOKE | DEAD_CODE;
 }

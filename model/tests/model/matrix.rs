@@ -76,3 +76,19 @@ fn violations_at_two_grants_two_refreshes() {
         Policy::from_toml("profile = \"bcp\"\ncheck_order = \"expiry-before-reuse\"\n").unwrap();
     assert_eq!(shortest(ebr, b, THEFT), Some(7));
 }
+
+/// A refresh that ends the access token it was presented with (`refresh_ends_access`)
+/// takes the client's access away when its response is lost; the refused retry leaves it
+/// with nothing, so lost-response liveness is violated as under `bcp`, not vacuously held
+/// (the property once counted only an access token still alive before the retry). With a
+/// grace window that repeats the pair, the retry gets it back and the property holds.
+#[test]
+fn a_lost_refresh_that_ended_the_access_token_still_costs_access() {
+    let presented =
+        Policy::from_toml("profile = \"bcp\"\nrefresh_ends_access = \"presented\"\n").unwrap();
+    assert_eq!(shortest(presented, Bounds::default(), LOST), Some(3));
+    let grace =
+        Policy::from_toml("profile = \"grace-same\"\nrefresh_ends_access = \"presented\"\n")
+            .unwrap();
+    assert_eq!(shortest(grace, Bounds::default(), LOST), None);
+}
