@@ -215,16 +215,14 @@ impl Harness {
                     s.line(format!("{n}. {action} → {outcome}"));
                     run.answers.push(outcome);
                     if let Some(r) = as_run.as_mut() {
-                        r.steps.push(Step::Act {
-                            action: action.clone(),
-                        });
+                        r.steps.push(Step::Act { action: *action });
                     }
                 }
             }
         }
         run.as_run = as_run.map(|mut r| {
             if let Some(step) = stopped_at.and_then(|i| steps.get(i)) {
-                r.steps.push(step.clone());
+                r.steps.push(*step);
             }
             r.steps
         });

@@ -443,7 +443,7 @@ fn answers_are_read_against_the_steps_as_run() {
                 Step::Wait { seconds } => Step::Wait {
                     seconds: seconds.saturating_sub(2).max(1),
                 },
-                other => other.clone(),
+                other => *other,
             })
             .collect()
     };
