@@ -121,8 +121,7 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
         Some(path) => {
             let target = target::load(path)
                 .map_err(|e| Failure::bad_file(format!("{}: {e}", path.display())))?;
-            let declares = declares_policy(path);
-            let (inference, mut cost) = infer_target(
+            let (inference, cost) = infer_target(
                 &runtime,
                 target.clone(),
                 options.clone(),
@@ -130,9 +129,6 @@ fn run_checked(args: &InferArgs) -> Result<u8, Failure> {
                 started,
                 deadline,
             )?;
-            if !declares {
-                cost.declared = None;
-            }
             let shown = shows.then(|| show(&runtime, target, &inference.policy, options));
             (inference, cost, shown)
         }
@@ -219,12 +215,14 @@ pub(crate) fn infer_target(
     started: Instant,
     deadline: Instant,
 ) -> Result<(Inference, Cost), Failure> {
-    let declared = target.policy.clone();
+    // A target file without `[policy]` declares no lifetime to compare the measured ones with.
+    let start = base_policy(&target.policy);
+    let declared = target.policy_declared.then(|| target.policy.clone());
     let harness = runtime
         .block_on(Harness::connect(target, options, None))
         .map_err(|e| Failure::of_target(e.is_unreachable(), e))?;
     let lifetimes = measure(runtime, &harness, deadline);
-    let base = lifetimes.lifetimes.apply(&base_policy(&declared));
+    let base = lifetimes.lifetimes.apply(&start);
     let mut cost = Cost {
         experiments: 0,
         stops: Vec::new(),
@@ -232,7 +230,7 @@ pub(crate) fn infer_target(
         seconds: 0.0,
         over_budget: 0,
         lifetimes,
-        declared: Some(declared),
+        declared,
     };
     let skew = harness.real_clock_skew();
     let mut cache = Cache::default();
@@ -258,14 +256,6 @@ pub(crate) fn infer_target(
     cost.requests += cost.lifetimes.requests;
     cost.seconds = started.elapsed().as_secs_f64();
     Ok((inference, cost))
-}
-
-/// Whether the target file at `path` has a `[policy]` table (without one it declares no
-/// lifetime, and the defaults it is loaded with are not compared with the measurements).
-fn declares_policy(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path).map_or(true, |t| {
-        t.lines().any(|l| l.trim().starts_with("[policy]"))
-    })
 }
 
 /// Measures the target's lifetimes within the budget, before any experiment.
@@ -398,6 +388,32 @@ fn lifetimes_json(cost: &Cost) -> serde_json::Value {
 mod tests {
     use super::*;
 
+    /// `policy` served by the embedded server (endpoint clock), inferred over HTTP with a
+    /// budget of 5 minutes; `declare` edits the target first (what it declares).
+    pub(super) fn infer_served(
+        policy: &Policy,
+        bounds: &Bounds,
+        declare: impl FnOnce(&mut Target),
+    ) -> (Inference, Cost) {
+        let runtime = runtime().expect("a runtime");
+        let server = runtime
+            .block_on(Embedded::start(policy.clone(), Defects::default()))
+            .expect("the embedded server");
+        let mut target = server.target();
+        declare(&mut target);
+        let started = Instant::now();
+        let result = infer_target(
+            &runtime,
+            target,
+            RunOptions::default(),
+            bounds,
+            started,
+            started + Duration::from_secs(300),
+        );
+        runtime.block_on(server.stop());
+        result.expect("inferred")
+    }
+
     #[test]
     fn the_base_keeps_the_lifetimes_and_resets_the_knobs() {
         let declared = Policy::from_toml(
@@ -430,20 +446,7 @@ mod tests {
             nodes: 8_000,
             ..Bounds::default()
         };
-        let runtime = runtime().expect("a runtime");
-        let server = runtime
-            .block_on(Embedded::start(policy.clone(), Defects::default()))
-            .expect("the embedded server");
-        let result = infer_target(
-            &runtime,
-            server.target(),
-            RunOptions::default(),
-            &bounds,
-            Instant::now(),
-            Instant::now() + Duration::from_secs(300),
-        );
-        runtime.block_on(server.stop());
-        let (inference, cost) = result.expect("inferred");
+        let (inference, cost) = infer_served(&policy, &bounds, |_| {});
         assert!(cost.stops.is_empty(), "{:?}", cost.stops);
         let mut cache = Cache::default();
         let mut decided = 0;
@@ -509,24 +512,9 @@ mod lifetime_tests {
             "profile = \"grace-new\"\naccess_ttl = \"37s\"\nrefresh_ttl = \"173s\"\ngrace_window = \"11s\"",
         )
         .expect("a policy");
-        let runtime = runtime().expect("a runtime");
-        let server = runtime
-            .block_on(Embedded::start(policy.clone(), Defects::default()))
-            .expect("the embedded server");
-        let mut target = server.target();
         // The target declares another access lifetime than the server has.
-        target.policy.access_ttl = Seconds(60);
-        let started = Instant::now();
-        let result = infer_target(
-            &runtime,
-            target,
-            RunOptions::default(),
-            &bounds(),
-            started,
-            started + Duration::from_secs(300),
-        );
-        runtime.block_on(server.stop());
-        let (inference, cost) = result.expect("inferred");
+        let (inference, cost) =
+            tests::infer_served(&policy, &bounds(), |t| t.policy.access_ttl = Seconds(60));
         assert_eq!(value(&cost, "access_ttl"), Some(Some(37)));
         assert_eq!(value(&cost, "refresh_ttl"), Some(Some(173)));
         assert_eq!(value(&cost, "idle_timeout"), Some(None));
@@ -561,21 +549,7 @@ mod lifetime_tests {
             "profile = \"bcp\"\naccess_ttl = \"37s\"\nrefresh_ttl = \"100s\"\nrefresh_ttl_anchor = \"access-expiry\"",
         )
         .expect("a policy");
-        let runtime = runtime().expect("a runtime");
-        let server = runtime
-            .block_on(Embedded::start(policy, Defects::default()))
-            .expect("the embedded server");
-        let started = Instant::now();
-        let result = infer_target(
-            &runtime,
-            server.target(),
-            RunOptions::default(),
-            &bounds(),
-            started,
-            started + Duration::from_secs(300),
-        );
-        runtime.block_on(server.stop());
-        let (inference, cost) = result.expect("inferred");
+        let (inference, cost) = tests::infer_served(&policy, &bounds(), |_| {});
         assert_eq!(value(&cost, "refresh_ttl"), Some(Some(137)));
         // Both anchors are the same tokens: consistent with both, the file counts from issue.
         let anchor = inference

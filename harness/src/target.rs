@@ -104,6 +104,9 @@ pub struct Target {
     pub clock: ClockConfig,
     /// The policy the target declares.
     pub policy: Policy,
+    /// Whether the target file has a `[policy]` table: without one `policy` is the default
+    /// one, which says nothing about the server (inference then compares no lifetime).
+    pub policy_declared: bool,
 }
 
 impl Target {
@@ -363,6 +366,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
             }
         },
     };
+    let policy_declared = file.policy.is_some();
     let policy = match file.policy {
         None => Policy::default(),
         Some(table) => table
@@ -385,6 +389,7 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
         introspection,
         clock,
         policy,
+        policy_declared,
     };
     target.check()?;
     Ok(target)
@@ -412,6 +417,7 @@ pub fn reference_target(url: &str, clients: Vec<ClientConfig>, policy: Policy) -
             skew: Seconds(0),
         },
         policy,
+        policy_declared: true,
     }
 }
 
@@ -486,6 +492,12 @@ refresh_ttl = "600s"
             }
         ));
         assert!(!format!("{t:?}").contains("s3cret"));
+        assert!(t.policy_declared);
+        // Without `[policy]` the default policy stands in, declared by nobody.
+        let bare = DESIGN[..DESIGN.find("[policy]").unwrap_or(DESIGN.len())].to_string();
+        let t = parse(&bare, |_| None).unwrap();
+        assert!(!t.policy_declared);
+        assert_eq!(t.policy, Policy::default());
     }
 
     #[test]
