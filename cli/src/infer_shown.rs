@@ -286,11 +286,7 @@ mod tests {
     use tokenlife_server::Defects;
 
     fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime")
+        crate::outcome::runtime().expect("a runtime")
     }
 
     fn shown_against(server_policy: &Policy, judged_by: &Policy) -> Characteristics {

@@ -53,6 +53,23 @@ impl Control for Embedded {
     }
 }
 
+/// The reference server on its wall clock (no test clock) under `policy`, and its target
+/// on a real clock with a skew of 1 s.
+pub async fn wall_clock_server(
+    policy: Policy,
+) -> (tokenlife_server::RunningServer, tokenlife_harness::Target) {
+    let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
+    config.clients = tokenlife_server::config::demo_clients("http://127.0.0.1");
+    config.policy = policy.clone();
+    config.demo = false;
+    let server = tokenlife_server::start(config).await.unwrap();
+    let mut target = reference_target(server.url(), Embedded::clients(), policy);
+    target.clock = tokenlife_harness::target::ClockConfig::Real {
+        skew: tokenlife_model::policy::Seconds(1),
+    };
+    (server, target)
+}
+
 /// Runs `set` against a fresh reference server under `policy` with `defects`.
 pub async fn run_with(policy: Policy, defects: Defects, set: &ScenarioSet) -> Report {
     run_opts(policy, defects, set, RunOptions::default()).await

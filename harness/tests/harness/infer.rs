@@ -2,7 +2,6 @@
 //! candidate's deadline and is read as on the endpoint clock; one whose wait cannot land
 //! clear of a deadline decides nothing.
 
-use tokenlife_harness::target::{reference_target, ClockConfig};
 use tokenlife_harness::{Harness, RunOptions};
 use tokenlife_model::infer::Step;
 use tokenlife_model::policy::Seconds;
@@ -12,13 +11,7 @@ use tokenlife_model::{Action, ClientType, Outcome, Policy};
 async fn real_clock_server(access: &str) -> (tokenlife_server::RunningServer, Harness) {
     let policy =
         Policy::from_toml(&format!("profile = \"bcp\"\naccess_ttl = \"{access}\"")).unwrap();
-    let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
-    config.clients = tokenlife_server::config::demo_clients("http://127.0.0.1");
-    config.policy = policy.clone();
-    config.demo = false;
-    let server = tokenlife_server::start(config).await.unwrap();
-    let mut target = reference_target(server.url(), crate::common::Embedded::clients(), policy);
-    target.clock = ClockConfig::Real { skew: Seconds(1) };
+    let (server, target) = crate::common::wall_clock_server(policy).await;
     let harness = Harness::connect(target, RunOptions::default(), None)
         .await
         .unwrap();

@@ -66,19 +66,10 @@ async fn exhaustive_sequences_pass_under_every_profile() {
 /// exhaustive (depth 3) and random sequences, which run at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_clock_target_passes() {
-    use tokenlife_harness::target::{reference_target, ClockConfig};
     let policy =
         Policy::from_toml("profile = \"bcp\"\naccess_ttl = \"2s\"\nrefresh_ttl = \"5s\"\n")
             .unwrap();
-    let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
-    config.clients = tokenlife_server::config::demo_clients("http://127.0.0.1");
-    config.policy = policy.clone();
-    config.demo = false;
-    let server = tokenlife_server::start(config).await.unwrap();
-    let mut target = reference_target(server.url(), crate::common::Embedded::clients(), policy);
-    target.clock = ClockConfig::Real {
-        skew: tokenlife_model::policy::Seconds(1),
-    };
+    let (server, target) = crate::common::wall_clock_server(policy).await;
     let all = shipped();
     let set = tokenlife_harness::scenario::ScenarioSet {
         scenarios: all
