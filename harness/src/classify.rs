@@ -851,14 +851,7 @@ mod cascade_tests {
         );
         // Without the presentation in the history, the same refusal is the plain check.
         assert_eq!(
-            classify_divergence(
-                &bcp,
-                &s,
-                &use_at1,
-                &History::default(),
-                &expected,
-                &refused
-            ),
+            classify_divergence(&bcp, &s, &use_at1, &History::default(), &expected, &refused),
             checks::RESOURCE_LIVE
         );
     }

@@ -10,8 +10,8 @@
 //! RFC 7662 §2.2; RFC 9700 §4.14.2; OIDC Core §11.
 
 use crate::policy::{
-    ClientType, GraceSuccessor, Narrowing, OrderedCheck, Policy, RefreshEndsAccess,
-    ReusePresenter, Rotation, SuccessorLifetime,
+    ClientType, GraceSuccessor, Narrowing, OrderedCheck, Policy, RefreshEndsAccess, ReusePresenter,
+    Rotation, SuccessorLifetime,
 };
 use crate::state::{
     AccessToken, AtId, Event, Grant, RefreshToken, RtId, RtStatus, Scope, State, NEVER, NONE,
@@ -497,6 +497,14 @@ fn presenter(bug: Option<Mutation>, by: Actor, owner: ClientType) -> Option<Clie
 /// The order of checks of a refresh (RFC 6749 §6, §5.2, §10.4; RFC 9700 §4.14.2): client
 /// authentication before anything about the token, then binding, revocation, expiry and
 /// reuse in the policy's order, grace, and the requested scope.
+///
+/// Another client's token is always refused. Under `reuse_presenter = "any-client"` (with
+/// reuse detection) it is [`Rule::ReuseByOtherClient`] exactly where the owner's same
+/// request would be [`Rule::ReuseRefused`]: the grant not revoked, the token not revoked,
+/// consumed and outside any grace, and reuse the first refusal the policy's order reaches
+/// (an expired token under expiry first, or a refused scope under scope first, is no reuse).
+/// Whatever else the owner would get (honoured, a grace reuse, another refusal), nothing
+/// changes: [`Rule::OtherClientsToken`].
 fn refresh_rule(
     p: &Policy,
     bug: Option<Mutation>,
@@ -525,8 +533,7 @@ fn refresh_rule(
                 Rule::ReuseRefused { .. }
             )
         };
-        if p.reuse_presenter == ReusePresenter::AnyClient && p.reuse_detection && owners_reuse()
-        {
+        if p.reuse_presenter == ReusePresenter::AnyClient && p.reuse_detection && owners_reuse() {
             return Rule::ReuseByOtherClient;
         }
         return Rule::OtherClientsToken;

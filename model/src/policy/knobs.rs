@@ -512,7 +512,10 @@ mod tests {
             parse("r = \"any-client\"").unwrap().r,
             Some(ReusePresenter::AnyClient)
         );
-        assert_eq!(parse("r = \"owner\"").unwrap().r, Some(ReusePresenter::Owner));
+        assert_eq!(
+            parse("r = \"owner\"").unwrap().r,
+            Some(ReusePresenter::Owner)
+        );
         let err = parse("r = \"anyone\"").unwrap_err();
         assert!(err.contains("`anyone`"), "{err}");
     }

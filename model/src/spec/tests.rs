@@ -584,16 +584,24 @@ fn another_clients_presentation_changes_nothing_where_its_owners_is_no_refused_r
     };
     unaffected(&sp, &s, widening, "scope first");
     let (_, s) = one(&sp, &s, refresh(PUBLIC, 0));
-    assert!(s.grants[0].revoked, "the same replay without the scope is reuse");
+    assert!(
+        s.grants[0].revoked,
+        "the same replay without the scope is reuse"
+    );
 }
 
 #[test]
 fn any_client_without_reuse_detection_changes_nothing() {
     // Like reuse detection without rotation: a valid policy, and no cascade.
-    let sp = presenting("profile = \"bcp\"\nreuse_detection = false\nreuse_presenter = \"any-client\"\n");
+    let sp = presenting(
+        "profile = \"bcp\"\nreuse_detection = false\nreuse_presenter = \"any-client\"\n",
+    );
     let s = authorize(&sp, ClientType::Confidential);
     let (_, s) = one(&sp, &s, refresh(CONF, 0));
-    assert_eq!(sp.rule(&s, &refresh(PUBLIC, 0)).unwrap(), Rule::OtherClientsToken);
+    assert_eq!(
+        sp.rule(&s, &refresh(PUBLIC, 0)).unwrap(),
+        Rule::OtherClientsToken
+    );
     let (_, n) = one(&sp, &s, refresh(PUBLIC, 0));
     assert_eq!(n, s);
 }

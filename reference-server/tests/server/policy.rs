@@ -270,7 +270,10 @@ async fn owner_survives_another_clients_replay(presenter: &str) -> bool {
     assert_invalid_grant(&s.refresh(&B, t0.rt(), None).await);
     let access = s.works(&t1.access).await;
     let refresh = s.refreshes(&A, t1.rt()).await;
-    assert_eq!(access, refresh, "{presenter}: the family lives or dies whole");
+    assert_eq!(
+        access, refresh,
+        "{presenter}: the family lives or dies whole"
+    );
     access
 }
 
