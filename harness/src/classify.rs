@@ -28,7 +28,9 @@ pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> C
         Rule::CodeReplayRefused => checks::CODE_REPLAY,
         Rule::ClientUnauthenticated if matches!(a, Action::Revoke { .. }) => checks::REVOKE_OK,
         Rule::ClientUnauthenticated => checks::REFRESH_CLIENT_AUTH,
-        Rule::OtherClientsToken => checks::REFRESH_BINDING,
+        // Refused either way; under `reuse_presenter = "any-client"` the owner's family goes
+        // too, which its later requests show under the family's check.
+        Rule::OtherClientsToken | Rule::ReuseByOtherClient => checks::REFRESH_BINDING,
         Rule::RevokedRefused { grant, token } => match presented(a) {
             Some(rt) => durable(revoked_refresh_check(p, s, rt, grant, token, h)),
             None => checks::REFRESH_REVOKED,
@@ -258,6 +260,17 @@ fn consumed_revocation_survived(
         .then_some(checks::REVOKE_CONSUMED)
 }
 
+/// Whether another authenticated client presented a refresh token of `own`'s family.
+fn presented_by_another_client(s: &State, h: &History, own: TokenRef) -> bool {
+    let family = match own {
+        TokenRef::Refresh(r) => s.rts[r.0 as usize].family,
+        TokenRef::Access(a) => s.ats[a.0 as usize].family,
+    };
+    h.others_presented
+        .iter()
+        .any(|r| s.rts[r.0 as usize].family == family)
+}
+
 /// Whether the grant died of a replay or a replayed code rather than a revocation.
 fn dead_by_replay_or_code(s: &State, family: u8) -> bool {
     s.grants[family as usize].seen & (seen_grant::DEAD_REPLAY | seen_grant::DEAD_CODE) != 0
@@ -356,6 +369,14 @@ pub fn classify_divergence(
     {
         if let Some(c) = own.and_then(|t| revocation_reached_too_far(p, s, h, t)) {
             return c;
+        }
+        // Nothing the owner did ends it: another client's presentation of a token of its
+        // family did, which binding says must leave the family alone (where the policy acts
+        // on reuse whoever presents, the spec already has the family dead).
+        if primary != checks::REVOKE_OTHER_CLIENT
+            && own.is_some_and(|t| presented_by_another_client(s, h, t))
+        {
+            return checks::REFRESH_BINDING;
         }
     }
     match observed {
@@ -742,6 +763,96 @@ mod cascade_tests {
         assert_eq!(
             classify_divergence(&p, &s, &introspect_at1, &h, &expected, &inactive),
             checks::REVOKE_ACCESS_CASCADE
+        );
+    }
+
+    /// Authorize, rotate RT0 to RT1, then the public client presents the confidential
+    /// client's consumed RT0: the observed state under `p` and the history.
+    fn rotated_then_presented_by_other(p: &Policy) -> (State, History) {
+        let spec = Spec::new(p.clone());
+        let mut s = State::default();
+        let mut h = History::default();
+        for a in [
+            Action::Authorize {
+                client: ClientType::Confidential,
+                scope: Scope::ALL,
+                offline: true,
+            },
+            REFRESH_RT0,
+            Action::Refresh {
+                by: Actor::Client(ClientType::Public),
+                rt: RtId(0),
+                scope: None,
+            },
+        ] {
+            if matches!(a, Action::Refresh { by, .. } if by != OWNER) {
+                assert_eq!(classify(p, &s, &a, &h), checks::REFRESH_BINDING);
+                h.others_presented.insert(RtId(0));
+            }
+            let (o, mut next) = spec.step(&s, &a).unwrap().swap_remove(0);
+            tokenlife_model::observe::observe(p, &s, &a, &o, &mut next);
+            s = next;
+        }
+        (s, h)
+    }
+
+    const REFRESH_RT0: Action = Action::Refresh {
+        by: OWNER,
+        rt: RtId(0),
+        scope: None,
+    };
+
+    #[test]
+    fn a_family_dead_after_another_clients_replay_is_judged_by_whose_reuse_counts() {
+        let use_at1 = Action::UseAccess { at: AtId(1) };
+        // Declared: reuse counts whoever presents. The family is dead, by reuse detection.
+        let any = policy("profile = \"bcp\"\nreuse_presenter = \"any-client\"\n");
+        let (s, h) = rotated_then_presented_by_other(&any);
+        assert!(matches!(
+            spec::rule(&any, &s, &use_at1),
+            Rule::AccessRefused {
+                grant_revoked: true,
+                ..
+            }
+        ));
+        assert_eq!(classify(&any, &s, &use_at1, &h), checks::REFRESH_FAMILY);
+        assert_eq!(classify(&any, &s, &REFRESH_RT1, &h), checks::REFRESH_FAMILY);
+        // A server that kept the family alive breaks reuse detection's check.
+        let expected = [Outcome::Resource { ok: false }];
+        let honoured = Observed::Resource { ok: true };
+        assert_eq!(
+            classify_divergence(&any, &s, &use_at1, &h, &expected, &honoured),
+            checks::REFRESH_FAMILY
+        );
+        // Declared: only the owner's reuse counts (bcp). A server that ended the family
+        // broke the binding the other client's presentation was judged by.
+        let bcp = policy("profile = \"bcp\"\n");
+        let (s, h) = rotated_then_presented_by_other(&bcp);
+        assert_eq!(classify(&bcp, &s, &use_at1, &h), checks::RESOURCE_LIVE);
+        let expected = [Outcome::Resource { ok: true }];
+        let refused = Observed::Resource { ok: false };
+        assert_eq!(
+            classify_divergence(&bcp, &s, &use_at1, &h, &expected, &refused),
+            checks::REFRESH_BINDING
+        );
+        let introspect_at1 = Action::Introspect {
+            token: TokenRef::Access(AtId(1)),
+        };
+        assert_eq!(
+            classify_divergence(
+                &bcp,
+                &s,
+                &introspect_at1,
+                &h,
+                &[Outcome::Introspection { active: true }],
+                &Observed::Introspection { active: false }
+            ),
+            checks::REFRESH_BINDING
+        );
+        // Without the presentation in the history, the same refusal is the plain check.
+        assert_eq!(
+            classify_divergence(&bcp, &s, &use_at1, &History::default(), &expected, &refused),
+            checks::RESOURCE_LIVE
         );
     }
 }

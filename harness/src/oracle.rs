@@ -112,6 +112,8 @@ pub struct History {
     pub revoked: BTreeMap<TokenRef, Hint>,
     /// Tokens another client (or no client) tried to revoke.
     pub others_revoked: BTreeSet<TokenRef>,
+    /// Refresh tokens another authenticated client presented for a refresh.
+    pub others_presented: BTreeSet<RtId>,
     /// Whether the target restarted.
     pub restarted: bool,
 }

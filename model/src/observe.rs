@@ -8,7 +8,9 @@
 //! and raises a flag when a response honours one. It also records the step's [`Event`] for
 //! `sometimes` properties and keeps who holds which token.
 
-use crate::policy::{ClientType, OrderedCheck, Policy, RefreshEndsAccess, RevokeCascade};
+use crate::policy::{
+    ClientType, OrderedCheck, Policy, RefreshEndsAccess, ReusePresenter, RevokeCascade,
+};
 use crate::spec::{expiry_reason, Action, Actor, Outcome, TokenRef};
 use crate::state::{seen_grant, seen_rt, AtId, Event, RtId, Scope, State, NONE};
 
@@ -312,6 +314,10 @@ fn refresh(
     let owner = grant.client;
     let legit = by == Actor::Client(owner);
     let processed = speaks_for(by, owner);
+    // Another authenticated client's refused presentation is read for reuse only, and only
+    // where the declared policy acts on reuse whoever presents (`reuse_presenter`).
+    let reuse_from_any = p.reuse_presenter == ReusePresenter::AnyClient
+        && matches!(by, Actor::Client(c) if c != owner);
     let was_consumed = rt_consumed_seen(pre, rt);
     let dead_before = rt_known_dead(p, pre, rt);
     // The legitimate client's attempt counts once the server judged the token itself
@@ -414,7 +420,7 @@ fn refresh(
                 }
             }
         }
-        Outcome::Error { .. } if processed => {
+        Outcome::Error { .. } if processed || reuse_from_any => {
             // A refused replay of a consumed token is reuse; where the declared policy detects
             // reuse, the family is now dead, unless a check the policy puts first (expiry,
             // scope) refused it.
@@ -441,7 +447,7 @@ fn refresh(
                     post.events |= Event::ReuseDetected.bit();
                 }
                 post.grants[fam].seen |= seen_grant::DEAD_REPLAY;
-            } else if !was_consumed && !rt_revoked_seen(pre, rt) {
+            } else if processed && !was_consumed && !rt_revoked_seen(pre, rt) {
                 match (first(false), expiry_reason(pre, rt)) {
                     (Some(OrderedCheck::Expiry), Some(reason)) => post.events |= reason.bit(),
                     (Some(OrderedCheck::Scope), _) if narrowing_refused => {

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 mod knobs;
 
 pub use knobs::{
-    CascadeValue, CheckOrder, OrderedCheck, RefreshEndsAccess, RefreshTtlAnchor, RevokeCascade,
+    CascadeValue, CheckOrder, OrderedCheck, RefreshEndsAccess, RefreshTtlAnchor, ReusePresenter,
+    RevokeCascade,
 };
 
 /// A duration in whole seconds. In files it is a string: `"90s"`, `"15m"`, `"2h"`, `"1d"`.
@@ -232,6 +233,9 @@ pub struct Policy {
     pub grace: Option<Grace>,
     /// Replay of a consumed refresh token revokes its whole family (RFC 9700 §4.14.2).
     pub reuse_detection: bool,
+    /// Whose presentation of a consumed refresh token reuse detection acts on: its owner's,
+    /// or any authenticated client's (RFC 9700 §4.14.2).
+    pub reuse_presenter: ReusePresenter,
     /// Which refusal wins when several of scope, reuse and expiry apply to a refresh.
     pub check_order: CheckOrder,
     /// What revoking a live (or in-grace) refresh token ends besides it (RFC 7009 §2.1: the
@@ -322,6 +326,7 @@ impl Policy {
             rotation_confidential: Rotation::Always,
             grace: None,
             reuse_detection: true,
+            reuse_presenter: ReusePresenter::Owner,
             check_order: CheckOrder::REUSE_BEFORE_EXPIRY,
             revoke_refresh_cascades: RevokeCascade::Grant,
             revoke_access_cascades: RevokeCascade::None,
@@ -647,6 +652,9 @@ pub struct PolicyFile {
     /// Replay of a consumed refresh token revokes its family.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse_detection: Option<bool>,
+    /// Whose replay reuse detection acts on (`"owner"` or `"any-client"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse_presenter: Option<ReusePresenter>,
     /// Which check wins for a consumed, expired token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_order: Option<CheckOrder>,
@@ -789,6 +797,7 @@ impl PolicyFile {
         }
         set!(
             reuse_detection,
+            reuse_presenter,
             check_order,
             access_ttl,
             refresh_ttl_anchor,
@@ -849,6 +858,7 @@ impl PolicyFile {
             grace_successor: p.grace.map(|g| g.successor),
             grace_max_reuse: p.grace.map(|g| MaxReuse(g.max_reuse)),
             reuse_detection: Some(p.reuse_detection),
+            reuse_presenter: Some(p.reuse_presenter),
             check_order: Some(p.check_order),
             revoke_refresh_cascades: Some(CascadeValue::Target(p.revoke_refresh_cascades)),
             revoke_access_cascades: Some(CascadeValue::Target(p.revoke_access_cascades)),

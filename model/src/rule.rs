@@ -48,6 +48,11 @@ pub enum Rule {
     ClientUnauthenticated,
     /// A refresh token presented by another client: `invalid_grant`, the token unaffected.
     OtherClientsToken,
+    /// A refresh token presented by another (authenticated) client that its owner's
+    /// presentation of the same request would have had refused as reuse, under
+    /// `reuse_presenter = "any-client"`: `invalid_grant` as for another client's token, and
+    /// reuse detection's cascade on the owner's grant ([`cascade`]).
+    ReuseByOtherClient,
     /// A revoked refresh token, or one of a revoked grant: `invalid_grant`.
     RevokedRefused {
         /// The whole grant is revoked.
@@ -133,6 +138,7 @@ impl Rule {
             Rule::RevokedRefused { .. } | Rule::ExpiredRefused(Expiry::Lifetime) => "RFC6749-5.2",
             Rule::ExpiredRefused(Expiry::Idle)
             | Rule::ReuseRefused { .. }
+            | Rule::ReuseByOtherClient
             | Rule::GraceReuse { .. } => "RFC9700-4.14.2",
             Rule::ExpiredRefused(Expiry::Cap) => "browser-apps",
             Rule::AccessHonoured => "RFC6750-2",
@@ -158,6 +164,9 @@ impl fmt::Display for Rule {
             Rule::CodeReplayRefused => f.write_str("a replayed code is refused"),
             Rule::ClientUnauthenticated => f.write_str("refused: the client did not authenticate"),
             Rule::OtherClientsToken => f.write_str("refused: another client's refresh token"),
+            Rule::ReuseByOtherClient => {
+                f.write_str("refused: another client replayed a consumed refresh token")
+            }
             Rule::RevokedRefused { grant: true, .. } => {
                 f.write_str("refused: the grant is revoked")
             }
@@ -194,7 +203,9 @@ pub use crate::policy::RevokeCascade as Cascade;
 pub fn cascade(policy: &Policy, rule: Rule) -> Cascade {
     let when = |on: bool, c: Cascade| if on { c } else { Cascade::None };
     match rule {
-        Rule::ReuseRefused { .. } => when(policy.reuse_detection, Cascade::Grant),
+        Rule::ReuseRefused { .. } | Rule::ReuseByOtherClient => {
+            when(policy.reuse_detection, Cascade::Grant)
+        }
         Rule::CodeReplayRefused => when(policy.code_replay_revokes, Cascade::Grant),
         Rule::RefreshRevoked => policy.revoke_refresh_cascades,
         Rule::AccessRevoked => policy.revoke_access_cascades,
@@ -219,6 +230,7 @@ mod tests {
         let floor = Policy::profile("rfc6749").expect("rfc6749");
         assert_eq!(cascade(&floor, reuse), Cascade::None);
         assert_eq!(cascade(&bcp, Rule::OtherClientsToken), Cascade::None);
+        assert_eq!(cascade(&bcp, Rule::ReuseByOtherClient), Cascade::Grant);
         assert_eq!(cascade(&bcp, Rule::ConsumedRevoked), Cascade::None);
         let node = Policy::from_toml(
             "revoke_access_cascades = \"grant\"\nrevoke_consumed_cascades = \"grant\"\n",
@@ -241,5 +253,6 @@ mod tests {
             assert!(!r.clause().is_empty(), "{r}");
         }
         assert_eq!(Rule::OtherClientsToken.clause(), "RFC6749-10.4");
+        assert_eq!(Rule::ReuseByOtherClient.clause(), "RFC9700-4.14.2");
     }
 }

@@ -10,8 +10,8 @@
 //! RFC 7662 §2.2; RFC 9700 §4.14.2; OIDC Core §11.
 
 use crate::policy::{
-    ClientType, GraceSuccessor, Narrowing, OrderedCheck, Policy, RefreshEndsAccess, Rotation,
-    SuccessorLifetime,
+    ClientType, GraceSuccessor, Narrowing, OrderedCheck, Policy, RefreshEndsAccess, ReusePresenter,
+    Rotation, SuccessorLifetime,
 };
 use crate::state::{
     AccessToken, AtId, Event, Grant, RefreshToken, RtId, RtStatus, Scope, State, NEVER, NONE,
@@ -283,7 +283,7 @@ impl Spec {
         let fam = token.family;
         let grace_reuse = match rule {
             Rule::ClientUnauthenticated => return refuse(Outcome::invalid_client()),
-            Rule::ReuseRefused { .. } => {
+            Rule::ReuseRefused { .. } | Rule::ReuseByOtherClient => {
                 if cascade(p, rule) == Cascade::Grant {
                     if self.bug(Mutation::ReplayKeepsAccess) {
                         kill_family_rts(s, fam);
@@ -497,6 +497,14 @@ fn presenter(bug: Option<Mutation>, by: Actor, owner: ClientType) -> Option<Clie
 /// The order of checks of a refresh (RFC 6749 §6, §5.2, §10.4; RFC 9700 §4.14.2): client
 /// authentication before anything about the token, then binding, revocation, expiry and
 /// reuse in the policy's order, grace, and the requested scope.
+///
+/// Another client's token is always refused. Under `reuse_presenter = "any-client"` (with
+/// reuse detection) it is [`Rule::ReuseByOtherClient`] exactly where the owner's same
+/// request would be [`Rule::ReuseRefused`]: the grant not revoked, the token not revoked,
+/// consumed and outside any grace, and reuse the first refusal the policy's order reaches
+/// (an expired token under expiry first, or a refused scope under scope first, is no reuse).
+/// Whatever else the owner would get (honoured, a grace reuse, another refusal), nothing
+/// changes: [`Rule::OtherClientsToken`].
 fn refresh_rule(
     p: &Policy,
     bug: Option<Mutation>,
@@ -511,7 +519,23 @@ fn refresh_rule(
         return Rule::ClientUnauthenticated;
     };
     if presenter != owner && bug != Some(Mutation::IgnoreBinding) {
-        // RFC 6749 §10.4 / §5.2: issued to another client; the token is unaffected.
+        // RFC 6749 §10.4 / §5.2: issued to another client, never honoured for it. The token
+        // is unaffected unless the policy acts on reuse whoever presents it: then the
+        // request is read as its owner's, and only where that reading is a refused replay
+        // (not revoked, consumed outside any grace, reuse the first refusal the policy's
+        // order reaches for this request's scope and the token's deadlines) does reuse
+        // detection's cascade follow. An active token, one inside its grace, an expired one
+        // the policy refuses for expiry first, a revoked grant, a policy without reuse
+        // detection: nothing changes.
+        let owners_reuse = || {
+            matches!(
+                refresh_rule(p, bug, s, Actor::Client(owner), rt, req),
+                Rule::ReuseRefused { .. }
+            )
+        };
+        if p.reuse_presenter == ReusePresenter::AnyClient && p.reuse_detection && owners_reuse() {
+            return Rule::ReuseByOtherClient;
+        }
         return Rule::OtherClientsToken;
     }
     let grant_revoked = s.grants[token.family as usize].revoked;

@@ -271,6 +271,22 @@ impl Session<'_> {
         }
     }
 
+    /// Remembers an allowed refresh by another authenticated client, for the oracle's
+    /// classification: its owner's family must not die of it unless the policy acts on
+    /// reuse whoever presents.
+    pub(super) fn note_presentation(&mut self, action: &Action, pre: &State) {
+        if let Action::Refresh {
+            by: Actor::Client(c),
+            rt,
+            ..
+        } = action
+        {
+            if *c != pre.rt_grant(*rt).client {
+                self.history.others_presented.insert(*rt);
+            }
+        }
+    }
+
     /// The reference a refresh of `action` is compared with: its family's first answer.
     pub(super) fn reference(&self, action: &Action, pre: &State) -> Option<&Reference> {
         let rt = match action {

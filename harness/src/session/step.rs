@@ -397,6 +397,7 @@ impl Harness {
                 s.outcomes.insert(n, outcome);
                 s.name_minted(kind, &outcome)?;
                 s.note_revocation(&action, &state);
+                s.note_presentation(&action, &state);
                 self.protocol_checks(s, n, &action, &outcome, &state, &protocol);
                 Ok(())
             }

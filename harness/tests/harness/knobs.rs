@@ -1,7 +1,8 @@
 //! The policy knobs for how real servers behave (check order, refresh-token lifetime anchor,
-//! revocation cascade targets), against the reference server: a server that follows the
-//! declared value passes every scenario and exhaustive sequence, and a server that follows
-//! another value is caught under the check that names the behaviour.
+//! revocation cascade targets, whose replay reuse detection acts on), against the reference
+//! server: a server that follows the declared value passes every scenario and exhaustive
+//! sequence, and a server that follows another value is caught under the check that names
+//! the behaviour.
 
 use tokenlife_harness::{Report, RunOptions};
 use tokenlife_model::Policy;
@@ -169,6 +170,95 @@ async fn what_a_refresh_ends_is_judged_as_declared() {
     let ids = failed_ids(&r);
     assert!(
         ids.iter().any(|i| i == "refresh.ends-presented-access"),
+        "{ids:?}\n{}",
+        r.human()
+    );
+}
+
+/// The confidential client's RT1 rotated to RT2, then the public client presents the
+/// consumed RT1: the owner's access token and successor show whether its family lived.
+const OTHER_CLIENT_REPLAY: &str = r#"name = "other-client-replay"
+description = "Another client presents a consumed refresh token: refused; the owner's family lives or dies as the policy's reuse_presenter says (RFC 6749 §10.4, RFC 9700 §4.14.2)."
+
+[requires]
+rotation_confidential = "always"
+grace = false
+reuse_detection = true
+
+[[steps]]
+action = "authorize"
+client = "confidential"
+access = "at1"
+refresh = "rt1"
+
+[[steps]]
+action = "refresh"
+rt = "rt1"
+access = "at2"
+refresh = "rt2"
+expect = "rotated"
+
+[[steps]]
+action = "refresh"
+rt = "rt1"
+by = "other"
+expect = "invalid_grant"
+
+[[steps]]
+action = "use-access"
+at = "at2"
+
+[[steps]]
+action = "introspect"
+token = "at2"
+
+[[steps]]
+action = "refresh"
+rt = "rt2"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_clients_replay_is_judged_by_whose_reuse_counts() {
+    // django-oauth-toolkit runs its reuse protection before it compares the clients.
+    let any = policy("profile = \"bcp\"\nreuse_presenter = \"any-client\"\n");
+    let owner = Policy::profile("bcp").unwrap();
+    let mut set = shipped();
+    set.scenarios.push(
+        tokenlife_harness::scenario::parse("other-client-replay.toml", OTHER_CLIENT_REPLAY)
+            .unwrap(),
+    );
+    let ran = |r: &Report| {
+        r.scenarios
+            .iter()
+            .find(|s| s.name == "other-client-replay")
+            .map(|s| s.status)
+    };
+    for p in [owner.clone(), any.clone()] {
+        let r = run_set(p.clone(), p.clone(), 3, &set).await;
+        assert!(r.conformant(), "{}:\n{}", p.to_toml(), r.human());
+        assert_eq!(
+            ran(&r),
+            Some(tokenlife_harness::report::ScenarioStatus::Passed),
+            "{}",
+            r.human()
+        );
+    }
+    // A server that revokes the family, judged under "owner": the other client's
+    // presentation broke binding, and the failure says so.
+    let r = run_set(owner.clone(), any.clone(), 3, &set).await;
+    assert!(!r.conformant(), "{}", r.human());
+    let ids = failed_ids(&r);
+    assert!(
+        !ids.is_empty() && ids.iter().all(|i| i == "refresh.client-binding"),
+        "{ids:?}\n{}",
+        r.human()
+    );
+    // A server that keeps it, judged under "any-client": reuse detection's check.
+    let r = run_set(any, owner, 3, &set).await;
+    assert!(!r.conformant(), "{}", r.human());
+    let ids = failed_ids(&r);
+    assert!(
+        ids.iter().any(|i| i == "refresh.family-revoked-on-replay"),
         "{ids:?}\n{}",
         r.human()
     );

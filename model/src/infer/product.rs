@@ -162,8 +162,9 @@ fn node_key(node: &[Branch]) -> u64 {
 }
 
 /// The steps worth trying from a node: requests on every token and grant that exists in
-/// every state, new authorizations within the bounds, and waits to every pending deadline
-/// of any state (and to one second before it).
+/// every state (a refresh token presented by its own client and by the other one), new
+/// authorizations within the bounds, and waits to every pending deadline of any state (and
+/// to one second before it).
 pub fn alphabet(node: &[(&[State], &[State])], grants: u8) -> Vec<Step> {
     let all = || node.iter().flat_map(|(a, b)| a.iter().chain(b.iter()));
     let Some(first) = all().next() else {
@@ -218,6 +219,20 @@ pub fn alphabet(node: &[(&[State], &[State])], grants: u8) -> Vec<Step> {
     }
     for g in 0..n_grants {
         act(Action::ReplayCode { grant: GrantId(g) });
+    }
+    // Another client presenting a token: last, since it changes nothing unless reuse is
+    // detected whoever presents (`reuse_presenter`), and a step that changes nothing under
+    // both specs never lies on a shortest sequence.
+    for rt in 0..n_rts {
+        let other = match first.rt_grant(RtId(rt)).client {
+            ClientType::Confidential => ClientType::Public,
+            ClientType::Public => ClientType::Confidential,
+        };
+        act(Action::Refresh {
+            by: Actor::Client(other),
+            rt: RtId(rt),
+            scope: None,
+        });
     }
     let mut waits: Vec<u32> = Vec::new();
     for s in all() {

@@ -6,7 +6,8 @@
 //! later experiment means comes before it (rotation decides whether there is a consumed token
 //! at all; the lifetime's anchor and a successor's lifetime when a token expires, which the
 //! check order's experiments wait for; a grace window whether a replay is refused; reuse
-//! detection what a refused replay ends). The order of a knob's values is the order of preference when
+//! detection what a refused replay ends; the check order whether a replay is refused as
+//! reuse at all, which is what another client's replay is judged by). The order of a knob's values is the order of preference when
 //! the answers cannot tell some of them apart: the file carries the first candidate left (the
 //! most permissive: rotation `any`), experiments run under the last (the sharpest: rotation
 //! `always` for a server that was seen to rotate).
@@ -19,7 +20,7 @@
 
 use crate::policy::{
     CheckOrder, Grace, GraceSuccessor, Narrowing, Policy, RefreshEndsAccess, RefreshTtlAnchor,
-    RevokeCascade, Rotation, Seconds, SuccessorLifetime,
+    ReusePresenter, RevokeCascade, Rotation, Seconds, SuccessorLifetime,
 };
 
 /// The window a grace allowance gets when a policy without one is given one.
@@ -211,6 +212,17 @@ pub const KNOBS: &[Knob] = &[
             }
         },
         clause: "RFC6749-5.2 (does not order the refusals), RFC9700-4.14.2",
+    },
+    Knob {
+        name: "reuse_presenter",
+        values: &["owner", "any-client"],
+        get: |p| usize::from(p.reuse_presenter == ReusePresenter::AnyClient),
+        set: |p, i| match i {
+            0 => p.reuse_presenter = ReusePresenter::Owner,
+            1 => p.reuse_presenter = ReusePresenter::AnyClient,
+            _ => {}
+        },
+        clause: "RFC9700-4.14.2 (any presentation of an invalidated token), RFC6749-10.4",
     },
     Knob {
         name: "revoke_refresh_cascades",

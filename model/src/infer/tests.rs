@@ -87,6 +87,9 @@ fn every_knob_has_a_shortest_experiment_that_tells_two_values_apart() {
         (&bcp, "code_replay_revokes", "false", "true", 3),
         (&bcp, "successor_lifetime", "fresh", "inherited", 5),
         (&bcp, "refresh_ends_access", "none", "presented", 3),
+        // Rotate, the other client presents the consumed token (refused either way), then
+        // what it ended shows.
+        (&bcp, "reuse_presenter", "owner", "any-client", 4),
     ];
     // The anchor only says how `refresh_ttl` is counted: set with the lifetime from issue
     // kept (as measured), its two values are the same tokens.
@@ -467,4 +470,57 @@ fn answers_are_read_against_the_steps_as_run() {
         !lost(false).is_empty(),
         "the designed steps misread nothing"
     );
+}
+
+#[test]
+fn another_clients_replay_is_told_apart_by_the_owners_next_request() {
+    let bcp = Policy::profile("bcp").expect("bcp");
+    let steps = experiment(&bcp, "reuse_presenter", "owner", "any-client");
+    let other = steps.iter().position(|s| {
+        matches!(
+            s,
+            Step::Act {
+                action: crate::action::Action::Refresh {
+                    by: crate::action::Actor::Client(crate::policy::ClientType::Public),
+                    rt: crate::state::RtId(0),
+                    ..
+                }
+            }
+        )
+    });
+    assert_eq!(other, Some(2), "{}", show(&steps));
+    // Without reuse detection the two values are one policy: nothing to tell apart, and the
+    // file carries "owner".
+    let floor = policy("profile = \"bcp\"\nreuse_detection = false");
+    let k = knob("reuse_presenter").expect("in the table");
+    let any = k.with(&floor, 1).expect("valid");
+    let small = Bounds {
+        depth: 5,
+        nodes: 5_000,
+        grants: 2,
+    };
+    assert!(matches!(
+        distinguish(&Spec::new(floor), &Spec::new(any), &small),
+        Verdict::Indistinguishable { .. }
+    ));
+    // Against a server that acts on any client's replay, the loop decides it.
+    let server = Spec::new(policy(
+        "profile = \"bcp\"\nreuse_presenter = \"any-client\"",
+    ));
+    let bounds = Bounds {
+        depth: 6,
+        nodes: 8_000,
+        grants: 2,
+    };
+    let base = Policy::profile("rfc6749").expect("rfc6749");
+    let out = infer(&base, &bounds, &mut Cache::default(), &mut |s, _| {
+        Ok(answer_with(&server, s).into())
+    });
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.knob.name == "reuse_presenter")
+        .expect("in the table");
+    assert_eq!(f.decided(), Some(1), "{:?}", f.experiments);
+    assert!(policy_file(&out).contains("reuse_presenter = \"any-client\""));
 }

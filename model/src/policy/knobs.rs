@@ -1,8 +1,10 @@
 //! The knobs that say how real servers behave beyond the RFCs' floor, each with its TOML form
 //! and its RFC standing: what a revocation ends besides the token it names (RFC 7009 §2.1),
 //! which refusal wins when several apply to a refresh (RFC 6749 §5.2 does not order them;
-//! RFC 9700 §4.14.2 wants replays seen), where a refresh token's lifetime starts, and which
-//! access tokens a refresh ends (RFC 6749 §6 keeps none alive).
+//! RFC 9700 §4.14.2 wants replays seen), where a refresh token's lifetime starts, which
+//! access tokens a refresh ends (RFC 6749 §6 keeps none alive), and whose presentation of a
+//! consumed refresh token counts as reuse (RFC 9700 §4.14.2: any presentation of an
+//! invalidated token tells of a breach).
 //!
 //! Every value an older policy file could hold keeps its meaning: `true` / `false` for the
 //! cascades and the two named check orders.
@@ -352,6 +354,41 @@ impl fmt::Display for RefreshEndsAccess {
     }
 }
 
+/// Whose presentation of a consumed refresh token reuse detection acts on (RFC 9700
+/// §4.14.2: the server "cannot determine which party submitted the invalid refresh token",
+/// so any presentation of an invalidated one tells of a breach; RFC 6749 §10.4 and §5.2
+/// only require that the token is not honoured for another client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReusePresenter {
+    /// The token's own client: another client's presentation is refused as another client's
+    /// token and changes nothing.
+    Owner,
+    /// Any authenticated client: another client presenting a token its owner would have had
+    /// refused as reuse is refused as another client's token, and the owner's family is
+    /// revoked as for the owner's replay (django-oauth-toolkit looks the token up and runs
+    /// its reuse protection before it compares the clients). Without `reuse_detection` it
+    /// has no effect, as `reuse_detection` has none without rotation: a policy may hold it
+    /// (so inference can set either knob in either order), and nothing is revoked.
+    AnyClient,
+}
+
+impl ReusePresenter {
+    /// The name used in policy files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ReusePresenter::Owner => "owner",
+            ReusePresenter::AnyClient => "any-client",
+        }
+    }
+}
+
+impl fmt::Display for ReusePresenter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +399,7 @@ mod tests {
         o: Option<CheckOrder>,
         a: Option<RefreshTtlAnchor>,
         e: Option<RefreshEndsAccess>,
+        r: Option<ReusePresenter>,
     }
 
     fn parse(text: &str) -> Result<K, String> {
@@ -466,5 +504,19 @@ mod tests {
         );
         let err = parse("e = \"previous\"").unwrap_err();
         assert!(err.contains("`previous`"), "{err}");
+    }
+
+    #[test]
+    fn whose_reuse_counts_names_its_values() {
+        assert_eq!(
+            parse("r = \"any-client\"").unwrap().r,
+            Some(ReusePresenter::AnyClient)
+        );
+        assert_eq!(
+            parse("r = \"owner\"").unwrap().r,
+            Some(ReusePresenter::Owner)
+        );
+        let err = parse("r = \"anyone\"").unwrap_err();
+        assert!(err.contains("`anyone`"), "{err}");
     }
 }

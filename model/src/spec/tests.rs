@@ -416,9 +416,10 @@ fn revoking_a_consumed_refresh_token_ends_what_its_cascade_targets() {
     }
     // An expired consumed token is dead: nothing cascades.
     let sp = cascading("revoke_consumed_cascades", "grant");
-    let s = authorize(&sp, ClientType::Confidential);
+    let mut s = authorize(&sp, ClientType::Confidential);
+    advance(&mut s, 299);
     let (_, mut s) = one(&sp, &s, refresh(CONF, 0));
-    advance(&mut s, 600);
+    advance(&mut s, 301);
     assert_eq!(sp.rule(&s, &revoke(rt0)), Ok(Rule::DeadTokenRevoked));
 }
 
@@ -494,4 +495,113 @@ fn a_grace_reuse_ends_nothing_its_first_refresh_left() {
     assert!(!at_live(&s, AtId(0)) && at_live(&s, AtId(1)) && at_live(&s, AtId(2)));
     let (_, s) = one(&sp, &s, refresh(CONF, 1));
     assert!(!at_live(&s, AtId(1)) && !at_live(&s, AtId(2)) && at_live(&s, AtId(3)));
+}
+
+fn presenting(toml: &str) -> Spec {
+    Spec::new(Policy::from_toml(toml).unwrap())
+}
+
+#[test]
+fn another_clients_replay_revokes_the_owners_family_only_under_any_client() {
+    // RT0 rotated to RT1; the public client presents the confidential client's RT0.
+    for (presenter, revoked) in [("owner", false), ("any-client", true)] {
+        let sp = presenting(&format!(
+            "profile = \"bcp\"\nreuse_presenter = \"{presenter}\"\n"
+        ));
+        let s = authorize(&sp, ClientType::Confidential);
+        let (_, s) = one(&sp, &s, refresh(CONF, 0));
+        let replay = refresh(PUBLIC, 0);
+        let expected = if revoked {
+            Rule::ReuseByOtherClient
+        } else {
+            Rule::OtherClientsToken
+        };
+        assert_eq!(sp.rule(&s, &replay).unwrap(), expected, "{presenter}");
+        let (o, s) = one(&sp, &s, replay);
+        assert_eq!(o, Outcome::invalid_grant(), "{presenter}");
+        assert_eq!(s.grants[0].revoked, revoked, "{presenter}");
+        assert_eq!(rt_usable(&s, RtId(1)), !revoked, "{presenter}");
+        assert_eq!(at_live(&s, AtId(1)), !revoked, "{presenter}");
+    }
+}
+
+#[test]
+fn another_clients_presentation_changes_nothing_where_its_owners_is_no_refused_replay() {
+    let any = "reuse_presenter = \"any-client\"\n";
+    let unaffected = |sp: &Spec, s: &State, a: Action, why: &str| {
+        let rule = sp.rule(s, &a).unwrap();
+        let (o, n) = one(sp, s, a);
+        assert!(
+            matches!(rule, Rule::OtherClientsToken | Rule::ClientUnauthenticated),
+            "{why}: {rule:?}"
+        );
+        assert!(matches!(o, Outcome::Error { .. }), "{why}: {o:?}");
+        assert_eq!(&n, s, "{why}: nothing changes");
+    };
+    // An active token.
+    let sp = presenting(&format!("profile = \"bcp\"\n{any}"));
+    let s = authorize(&sp, ClientType::Confidential);
+    unaffected(&sp, &s, refresh(PUBLIC, 0), "active");
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    unaffected(&sp, &s, refresh(PUBLIC, 1), "the active successor");
+    // Unauthenticated: the attacker cannot present a confidential client's token as itself.
+    unaffected(&sp, &s, refresh(Actor::Attacker, 0), "unauthenticated");
+    // A revoked grant: the owner's replay would be refused as revoked, not as reuse.
+    let (_, dead) = one(&sp, &s, refresh(CONF, 0));
+    assert!(dead.grants[0].revoked);
+    unaffected(&sp, &dead, refresh(PUBLIC, 0), "revoked grant");
+    // Inside the grace window: the owner's presentation would be honoured.
+    let sp = presenting(&format!("profile = \"grace-same\"\n{any}"));
+    let s = authorize(&sp, ClientType::Confidential);
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    unaffected(&sp, &s, refresh(PUBLIC, 0), "in grace");
+    // Expired, under a policy that checks expiry first: refused for expiry, not reuse.
+    let sp = presenting(&format!(
+        "profile = \"bcp\"\ncheck_order = \"expiry-before-reuse\"\n{any}"
+    ));
+    let mut s = authorize(&sp, ClientType::Confidential);
+    advance(&mut s, 299);
+    let (_, mut s) = one(&sp, &s, refresh(CONF, 0));
+    advance(&mut s, 301);
+    assert!(rt_usable(&s, RtId(1)) && expiry(&s, RtId(0)).is_some());
+    unaffected(&sp, &s, refresh(PUBLIC, 0), "expired, expiry first");
+    // A widening scope, under a policy that checks the scope first: invalid_scope for the
+    // owner, so nothing is reuse.
+    let sp = presenting(&format!(
+        "profile = \"bcp\"\ncheck_order = [\"scope\", \"reuse\", \"expiry\"]\n{any}"
+    ));
+    let a = Action::Authorize {
+        client: ClientType::Confidential,
+        scope: Scope::READ,
+        offline: true,
+    };
+    let (_, s) = one(&sp, &State::default(), a);
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    let widening = Action::Refresh {
+        by: PUBLIC,
+        rt: RtId(0),
+        scope: Some(Scope::ALL),
+    };
+    unaffected(&sp, &s, widening, "scope first");
+    let (_, s) = one(&sp, &s, refresh(PUBLIC, 0));
+    assert!(
+        s.grants[0].revoked,
+        "the same replay without the scope is reuse"
+    );
+}
+
+#[test]
+fn any_client_without_reuse_detection_changes_nothing() {
+    // Like reuse detection without rotation: a valid policy, and no cascade.
+    let sp = presenting(
+        "profile = \"bcp\"\nreuse_detection = false\nreuse_presenter = \"any-client\"\n",
+    );
+    let s = authorize(&sp, ClientType::Confidential);
+    let (_, s) = one(&sp, &s, refresh(CONF, 0));
+    assert_eq!(
+        sp.rule(&s, &refresh(PUBLIC, 0)).unwrap(),
+        Rule::OtherClientsToken
+    );
+    let (_, n) = one(&sp, &s, refresh(PUBLIC, 0));
+    assert_eq!(n, s);
 }

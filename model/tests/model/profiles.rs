@@ -214,6 +214,19 @@ fn every_new_knob_value_keeps_every_invariant() {
         "profile = \"bcp\"\nrotation = \"never\"\nrefresh_ends_access = \"presented\"\nrevoke_access_cascades = \"refresh-tokens\"\n"
             .into(),
     );
+    // Reuse detection acting on another client's presentation of a consumed token (reached
+    // after a lost response leaves the client holding the consumed one): with rotation,
+    // with each grace successor, with expiry or the scope checked first.
+    for extra in [
+        "profile = \"bcp\"\n",
+        "profile = \"grace-same\"\n",
+        "profile = \"grace-new\"\n",
+        "profile = \"oauth21\"\n",
+        "profile = \"bcp\"\ncheck_order = \"expiry-before-reuse\"\n",
+        "profile = \"bcp\"\nnarrowing = \"refused\"\ncheck_order = [\"scope\", \"reuse\", \"expiry\"]\n",
+    ] {
+        files.push(format!("{extra}reuse_presenter = \"any-client\"\n"));
+    }
     for toml in files {
         let policy = Policy::from_toml(&toml).unwrap();
         let r = check(&policy, Bounds::default(), 1);

@@ -2,14 +2,17 @@
 //! grant and (under a grace policy) its successor's row, whether to refuse, rotate, keep
 //! the token, or honour a grace reuse, and exactly what to write.
 //!
-//! The order of checks: the token exists; it is bound to its client (RFC 6749 §10.4); it
-//! and its grant are not revoked; then reuse (a consumed token outside its grace window,
+//! The order of checks: the token exists; it is bound to its client (RFC 6749 §10.4: under
+//! `reuse_presenter = "any-client"` another client's request is then read as the owner's
+//! only to revoke the family where that would be a refused replay); it and its grant are not
+//! revoked; then reuse (a consumed token outside its grace window,
 //! refused and, under reuse detection, its family revoked: RFC 9700 §4.14.2), expiry (cap,
 //! TTL, idle deadline) and the scope (RFC 6749 §6, `invalid_scope` §5.2) in the order of the
 //! policy's `check_order`; then a grace reuse, or rotation as the policy says.
 
 use tokenlife_model::policy::{
-    GraceSuccessor, Narrowing, OrderedCheck, RefreshEndsAccess, Rotation, SuccessorLifetime,
+    GraceSuccessor, Narrowing, OrderedCheck, RefreshEndsAccess, ReusePresenter, Rotation,
+    SuccessorLifetime,
 };
 use tokenlife_model::{ClientType, Policy};
 
@@ -144,12 +147,44 @@ pub fn decide_refresh(
     };
     let row = &seen.row;
     if row.client_id != *request.client_id && !defects.has(Defect::CrossClient) {
-        // RFC 6749 §10.4: bound to its client; the token itself is left alone.
-        return refuse(dead_rt(
-            defects,
-            "the refresh token was issued to another client",
-        ));
+        // RFC 6749 §10.4: bound to its client, never honoured for another.
+        let other = dead_rt(defects, "the refresh token was issued to another client");
+        if policy.reuse_presenter != ReusePresenter::AnyClient {
+            // The token itself is left alone.
+            return refuse(other);
+        }
+        // RFC 9700 §4.14.2: any presentation of an invalidated token tells of a breach. Read
+        // the request as its owner's: where the owner would be refused a replay, the family
+        // goes as it would then; whatever else the owner would get, nothing changes.
+        let owners = RefreshRequest {
+            client_id: row.client_id.as_str(),
+            ..request
+        };
+        return match decide_owned(policy, defects, rows, seen, owners, tokens, now) {
+            RefreshDecision::Refuse {
+                revoke_family: Some(grant),
+                ..
+            } => RefreshDecision::Refuse {
+                error: other,
+                revoke_family: Some(grant),
+            },
+            _ => refuse(other),
+        };
     }
+    decide_owned(policy, defects, rows, seen, request, tokens, now)
+}
+
+/// Decides a refresh by the token's own client: everything after the binding check.
+fn decide_owned(
+    policy: &Policy,
+    defects: &Defects,
+    rows: &RefreshRows,
+    seen: &SeenRefresh,
+    request: RefreshRequest<'_>,
+    tokens: NewTokens,
+    now: UnixTime,
+) -> RefreshDecision {
+    let row = &seen.row;
     let Some(grant) = &seen.grant else {
         return refuse(Refusal::Internal("a refresh token without its grant"));
     };
@@ -410,6 +445,10 @@ mod tests {
         with(p, |p| p.refresh_ends_access = RefreshEndsAccess::Presented)
     }
 
+    fn any_client(p: Policy) -> Policy {
+        with(p, |p| p.reuse_presenter = ReusePresenter::AnyClient)
+    }
+
     fn grace_new(max_reuse: Option<u8>) -> Policy {
         with(profile("grace-new"), |p| {
             p.grace = Some(Grace {
@@ -594,6 +633,28 @@ mod tests {
             ("cross-client", profile("bcp"), vec![], live(), None, "b", None,
                 "refuse 400 invalid_grant (the refresh token was issued to another client)".into()),
             ("cross-client, defect", profile("bcp"), vec![CrossClient], live(), None, "b", None, rotated.into()),
+            ("another client's replay, reuse_presenter owner: nothing changes", profile("bcp"), vec![],
+                consumed_to(5, "S1"), None, "b", None,
+                "refuse 400 invalid_grant (the refresh token was issued to another client)".into()),
+            ("another client's replay, any-client: the family is revoked", any_client(profile("bcp")), vec![],
+                consumed_to(5, "S1"), None, "b", None,
+                "refuse 400 invalid_grant (the refresh token was issued to another client) +revoke-family".into()),
+            ("another client's live token, any-client: nothing changes", any_client(profile("bcp")), vec![],
+                live(), None, "b", None,
+                "refuse 400 invalid_grant (the refresh token was issued to another client)".into()),
+            ("another client's replay inside the grace window, any-client: nothing changes",
+                any_client(profile("grace-same")), vec![], consumed_to(5, "DERIVED"), succ("DERIVED", |_| {}), "b", None,
+                "refuse 400 invalid_grant (the refresh token was issued to another client)".into()),
+            ("another client's replay, any-client without reuse detection: nothing changes",
+                any_client(profile("rfc6749")), vec![], consumed_to(5, "S1"), None, "b", None,
+                "refuse 400 invalid_grant (the refresh token was issued to another client)".into()),
+            ("another client's replay of an expired token, expiry first, any-client: nothing changes",
+                any_client(with(profile("bcp"), |p| p.check_order = CheckOrder::EXPIRY_BEFORE_REUSE)), vec![],
+                token(|t| { t.row = consumed("t", 5, &TokenHash::of("S1")); t.row.expires_at = Some(NOW); }), None, "b", None,
+                "refuse 400 invalid_grant (the refresh token was issued to another client)".into()),
+            ("another client's replay, any-client, no-family-revocation", any_client(profile("bcp")), vec![NoFamilyRevocation],
+                consumed_to(5, "S1"), None, "b", None,
+                "refuse 400 invalid_grant (the refresh token was issued to another client)".into()),
             ("a token without its grant", profile("bcp"), vec![], token(|t| t.grant = None), None, "a", None,
                 "refuse 500 a refresh token without its grant".into()),
             ("revoked token", profile("bcp"), vec![], token(|t| t.row.status = RtStatus::Revoked), None, "a", None,

@@ -1,7 +1,7 @@
 //! Every knob of the policy, over HTTP: rotation per client type, reuse detection, check
 //! order, grace windows (same / new successor, max reuse), successor lifetime, absolute
-//! cap, idle timeout, narrowing, and refresh-token binding (RFC 6749 §6, §10.4; RFC 9700
-//! §4.14.2).
+//! cap, idle timeout, narrowing, and refresh-token binding, with reuse detected whoever
+//! presents (RFC 6749 §6, §10.4; RFC 9700 §4.14.2).
 
 use axum::http::StatusCode;
 
@@ -252,6 +252,35 @@ async fn refresh_tokens_are_bound_to_their_client() {
     // Unaffected: the owners still refresh.
     assert!(s.refreshes(&A, a.rt()).await);
     assert!(s.refreshes(&SPA, p.rt()).await);
+}
+
+/// A's RT0 rotated to RT1, then B presents the consumed RT0: whether A's family lived
+/// through it (RT1 refreshes, AT1 works).
+async fn owner_survives_another_clients_replay(presenter: &str) -> bool {
+    let s = Srv::new(policy(&format!(
+        "profile = \"bcp\"\nreuse_presenter = \"{presenter}\""
+    )))
+    .await;
+    let t0 = s.login(&A, FULL).await;
+    let t1 = tokens(&s.refresh(&A, t0.rt(), None).await);
+    // B's own live token is no replay: presenting it changes nothing either way.
+    let b = s.login(&B, FULL).await;
+    assert_invalid_grant(&s.refresh(&A, b.rt(), None).await);
+    assert!(s.works(&b.access).await);
+    assert_invalid_grant(&s.refresh(&B, t0.rt(), None).await);
+    let access = s.works(&t1.access).await;
+    let refresh = s.refreshes(&A, t1.rt()).await;
+    assert_eq!(
+        access, refresh,
+        "{presenter}: the family lives or dies whole"
+    );
+    access
+}
+
+#[tokio::test]
+async fn another_clients_replay_revokes_the_owners_family_only_under_any_client() {
+    assert!(owner_survives_another_clients_replay("owner").await);
+    assert!(!owner_survives_another_clients_replay("any-client").await);
 }
 
 #[tokio::test]
