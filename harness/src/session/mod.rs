@@ -17,7 +17,9 @@
 //! - `step`: a scenario file's steps (and [`Harness::replay`], one scenario with the outcome
 //!   each answer was read as); `sequence`: generated and random sequences;
 //! - `experiment`: one inference experiment, its answers read under candidate policies;
-//! - here: [`Harness::run`], which runs them all into one [`Report`].
+//! - here: [`Harness::run`], which runs them all into one [`Report`]: marked partial when
+//!   the run's [`Guard`](crate::guard::Guard) stopped it (nothing more is started), naming
+//!   every origin that received credentials, and redacted as a whole last.
 
 mod exchange;
 mod experiment;
@@ -140,7 +142,7 @@ impl Harness {
         let stop_early = self.options.stop_at_first_failure;
         let mut failed = false;
         for sc in chosen {
-            if failed {
+            if failed || self.stopped().is_some() {
                 break;
             }
             let (mut r, n, truncated) = self.run_scenario(sc).await;
@@ -167,7 +169,7 @@ impl Harness {
             notes[i].push_str(&format!(" (scenarios {})", untestable.join(", ")));
         }
         let mut coverage = None;
-        if self.options.depth > 0 && !failed {
+        if self.options.depth > 0 && !failed && self.stopped().is_none() {
             let generate = if self.options.all_sequences {
                 crate::generate::all_sequences
             } else {
@@ -181,7 +183,7 @@ impl Harness {
             coverage = Some(cov);
         }
         let mut replays = Vec::new();
-        if self.options.cases > 0 && !failed {
+        if self.options.cases > 0 && !failed && self.stopped().is_none() {
             let len = if self.options.random_len == 0 {
                 8
             } else {
@@ -207,6 +209,9 @@ impl Harness {
         );
         report.coverage = coverage;
         report.replays = replays;
+        report.partial = self.http.config().guard.reason();
+        report.credentials_sent_to = self.http.credentials_sent_to();
+        report.redact(&self.target.redactor());
         report
     }
 }
