@@ -486,7 +486,7 @@ mod tests {
                     trace: Vec::new(),
                 });
             }
-            tokenlife_harness::Report::new(
+            Report::new(
                 "t".into(),
                 "bcp".into(),
                 String::new(),

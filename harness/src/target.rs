@@ -556,6 +556,25 @@ refresh_ttl = "600s"
     }
 
     #[test]
+    fn allowed_hosts_load_lower_cased_and_every_secret_is_redacted() {
+        let text = DESIGN.replace(
+            "max_rps = 50",
+            "max_rps = 50\nallowed_hosts = [\"Tokens.Example\", \"10.0.0.2\"]",
+        );
+        let t = parse(&text, |_| None).unwrap();
+        assert_eq!(t.allowed_hosts, vec!["tokens.example", "10.0.0.2"]);
+        let r = t.redactor();
+        // The introspection caller's secret and the client's, raw and in HTTP Basic.
+        assert_eq!(r.apply("x rs y"), "x rs y", "too short to redact safely");
+        let long = DESIGN.replace("client_secret = \"rs\"", "client_secret = \"rs-secret\"");
+        let r = parse(&long, |_| None).unwrap().redactor();
+        assert_eq!(
+            r.apply("rs-secret s3cret"),
+            "<secret of resource-server> <secret of app-a>"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = err(&DESIGN.replace("max_rps = 50", "max_rps = 50\ncolour = 1"));
         assert!(e.to_string().contains("colour"), "{e}");
@@ -588,6 +607,21 @@ refresh_ttl = "600s"
             ("mode = \"endpoint\"", "mode = \"sundial\"", "clock.mode"),
             ("profile = \"bcp\"", "profile = \"nope\"", "policy.profile"),
             ("max_rps = 50", "max_rps = 0", "server.max_rps"),
+            (
+                "max_rps = 50",
+                "max_rps = 50\nallowed_hosts = [\"ok.example\", \"https://as.example/\"]",
+                "server.allowed_hosts[1]",
+            ),
+            (
+                "max_rps = 50",
+                "max_rps = 50\nallowed_hosts = [\"as.example:8443\"]",
+                "server.allowed_hosts[0]",
+            ),
+            (
+                "max_rps = 50",
+                "max_rps = 50\nallowed_hosts = [\"\"]",
+                "server.allowed_hosts[0]",
+            ),
             ("http://127.0.0.1:9000/cb", "/cb", "clients[0].redirect_uri"),
         ];
         for (from, to, want) in cases {
