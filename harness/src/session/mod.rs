@@ -141,9 +141,19 @@ impl Harness {
         crate::progress::phase(&progress, "scenarios", chosen.len() as u64);
         let stop_early = self.options.stop_at_first_failure;
         let mut failed = false;
+        let mut not_run = 0usize;
         for sc in chosen {
-            if failed || self.stopped().is_some() {
+            if failed {
                 break;
+            }
+            // Listed, not dropped: a partial report shows what it did not reach.
+            if let Some(why) = self.stopped() {
+                let mut r = ScenarioResult::new(sc.name.clone(), sc.file.clone());
+                r.status = ScenarioStatus::Interrupted;
+                r.reason = Some(format!("not run: {why}"));
+                results.push(r);
+                not_run += 1;
+                continue;
             }
             let (mut r, n, truncated) = self.run_scenario(sc).await;
             crate::progress::advance(&progress, 1);
@@ -160,6 +170,12 @@ impl Harness {
             results.push(r);
         }
         crate::progress::finish(&progress);
+        if not_run > 0 {
+            notes.push(format!(
+                "{not_run} scenario{} not run: the run stopped before them",
+                if not_run == 1 { "" } else { "s" }
+            ));
+        }
         let untestable: Vec<&str> = results
             .iter()
             .filter(|r| r.status == ScenarioStatus::Untestable)
