@@ -187,20 +187,24 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
                 let profile = args.profile.clone().unwrap_or_default();
                 let seed = args.seed.unwrap_or_default();
                 let report = Report::not_run(target, profile, seed, f.to_string());
-                emit(args, &report, started)?;
+                // For people the error on stderr says it all.
+                emit(args, &report, started, args.format == Format::Json)?;
             }
             return Err(f);
         }
     };
     tokenlife_harness::export::apply_expected(&mut report, &expected);
-    emit(args, &report, started)?;
+    emit(args, &report, started, true)?;
     Ok(exit_of(&report))
 }
 
-/// Prints the report in `--format` and writes `--report-dir`.
-fn emit(args: &RunArgs, report: &Report, started: Instant) -> Result<(), Failure> {
+/// Writes `--report-dir` and (`print`) prints the report in `--format`.
+fn emit(args: &RunArgs, report: &Report, started: Instant, print: bool) -> Result<(), Failure> {
     if let Some(dir) = &args.report_dir {
         tokenlife_harness::export::write_dir(report, dir).map_err(Failure::usage)?;
+    }
+    if !print {
+        return Ok(());
     }
     let elapsed = started.elapsed().as_secs_f64();
     match args.format {

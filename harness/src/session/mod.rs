@@ -147,10 +147,11 @@ impl Harness {
                 break;
             }
             // Listed, not dropped: a partial report shows what it did not reach.
-            if let Some(why) = self.stopped() {
+            // (Why it stopped is the report's `partial`, said once.)
+            if self.stopped().is_some() {
                 let mut r = ScenarioResult::new(sc.name.clone(), sc.file.clone());
                 r.status = ScenarioStatus::Interrupted;
-                r.reason = Some(format!("not run: {why}"));
+                r.reason = Some("not run: the run stopped before it".into());
                 results.push(r);
                 not_run += 1;
                 continue;
