@@ -8,14 +8,21 @@
 //! embedded server it is the server's policy too, as `--profile` is. Exit codes: 0 conformant, 1 failed checks,
 //! 2 usage, 3 a bad target or scenario file (or a scenario the policy contradicts),
 //! 4 target unreachable: at the start, or, with nothing failed, some request got no answer
-//! during the run (an infrastructure problem, listed in its own section of the report).
+//! during the run (an infrastructure problem, listed in its own section of the report), or
+//! the run could not finish: `--max-time` passed, SIGINT or SIGTERM arrived, or the circuit
+//! breaker opened (requests in a row to one endpoint without an answer). Such a run still
+//! ends with its report, marked partial. With `--format json` stdout holds a JSON report
+//! whatever the exit code: a run that could not start gives one with its `error` and no
+//! check (and `--report-dir` gets its files).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use tokenlife_harness::export::ExpectedDivergence;
+use tokenlife_harness::guard::{Guard, DEFAULT_BREAKER};
 use tokenlife_harness::scenario::load_dir;
 use tokenlife_harness::target;
-use tokenlife_harness::RunOptions;
+use tokenlife_harness::{Report, RunOptions};
 use tokenlife_server::Defect;
 
 use crate::embedded::{run_embedded, RANDOM_LEN};
@@ -29,6 +36,14 @@ const DEFAULT_CONCURRENCY: u64 = tokenlife_harness::session::CONCURRENCY as u64;
 
 /// `--in-flight`'s default (README, "Running the suite", says how it was chosen).
 const DEFAULT_IN_FLIGHT: u64 = 8;
+
+/// `--max-time`'s default. The default run against the embedded server takes under a
+/// minute and a real-clock run against a development server a few minutes (README,
+/// "Running the suite": 80–280 s against node-oidc-provider); thirty minutes is several
+/// times the longest healthy run we have seen, so it never cuts one, and still ends a run
+/// against a target that answers nothing (whose circuit breaker did not open, say every
+/// request is answered just after --timeout) in a CI job's time.
+const DEFAULT_MAX_TIME: &str = "30m";
 use crate::policy::load_policy;
 
 /// Arguments of `tokenlife run`.
@@ -75,11 +90,16 @@ pub struct RunArgs {
     /// entry fails the run.
     #[arg(long)]
     pub expect_divergences: Option<PathBuf>,
-    /// Per-request timeout in seconds. A request that gets no answer in time (or whose
-    /// connection is refused or breaks) stops its scenario or sequence as an infrastructure
-    /// problem, never a failed check: exit 4 when nothing else failed.
+    /// Per-request timeout in seconds, 429 retries and their `Retry-After` waits included. A
+    /// request that gets no answer in time (or whose connection is refused or breaks)
+    /// stops its scenario or sequence as an infrastructure problem, never a failed check:
+    /// exit 4 when nothing else failed. Five in a row to one endpoint stop the run.
     #[arg(long, default_value_t = 10)]
     pub timeout: u64,
+    /// The most wall time the whole run takes (`90s`, `30m`, `2h`; at most 24 h): then it
+    /// stops, writes its report marked partial and exits 4 (SIGINT and SIGTERM do the same).
+    #[arg(long, default_value = DEFAULT_MAX_TIME, value_parser = crate::duration::parse_budget)]
+    pub max_time: Duration,
     /// Real-clock sequences in flight at once. They mostly sleep until a token expires:
     /// more finish sooner, fewer keep each on the model's schedule (a step that waits meets
     /// its deadlines late and covers another transition than planned). --in-flight is what
@@ -153,6 +173,60 @@ pub fn run(args: RunArgs) -> u8 {
 }
 
 fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
+    let guard = Guard::new(Some(args.max_time), Some(DEFAULT_BREAKER));
+    let started = Instant::now();
+    let (mut report, expected) = match execute(args, &guard) {
+        Ok(run) => run,
+        Err(f) => {
+            // A run that could not start still gives a report to parse (and to write).
+            if args.format == Format::Json || args.report_dir.is_some() {
+                let target = args
+                    .target
+                    .as_ref()
+                    .map_or_else(|| "embedded".to_string(), |p| p.display().to_string());
+                let profile = args.profile.clone().unwrap_or_default();
+                let seed = args.seed.unwrap_or_default();
+                let report = Report::not_run(target, profile, seed, f.to_string());
+                // For people the error on stderr says it all.
+                emit(args, &report, started, args.format == Format::Json)?;
+            }
+            return Err(f);
+        }
+    };
+    tokenlife_harness::export::apply_expected(&mut report, &expected);
+    emit(args, &report, started, true)?;
+    Ok(exit_of(&report))
+}
+
+/// Writes `--report-dir` and (`print`) prints the report in `--format`.
+fn emit(args: &RunArgs, report: &Report, started: Instant, print: bool) -> Result<(), Failure> {
+    if let Some(dir) = &args.report_dir {
+        tokenlife_harness::export::write_dir(report, dir).map_err(Failure::usage)?;
+    }
+    if !print {
+        return Ok(());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    match args.format {
+        Format::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        ),
+        Format::Human => {
+            out!("{}", report.human());
+            eprintln!(
+                "{} actions in {elapsed:.2} s ({:.0} checked actions/s)",
+                report.actions,
+                report.actions as f64 / elapsed.max(1e-9)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Loads what the run needs and runs it under `guard`, which SIGINT and SIGTERM stop: its
+/// report, and the expected divergences to apply to it.
+fn execute(args: &RunArgs, guard: &Guard) -> Result<(Report, Vec<ExpectedDivergence>), Failure> {
     let set = match &args.scenarios {
         Some(dir) => load_dir(dir),
         None => tokenlife_harness::builtin::scenarios(),
@@ -165,6 +239,7 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
     let options = RunOptions {
         http: tokenlife_harness::http::HttpConfig {
             timeout: Duration::from_secs(args.timeout.max(1)),
+            guard: guard.clone(),
             ..Default::default()
         },
         fail_on_should: args.fail_on_should,
@@ -187,8 +262,8 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
         in_flight: usize::try_from(args.in_flight).unwrap_or(usize::MAX),
     };
     let runtime = runtime()?;
-    let started = Instant::now();
-    let mut report = match &args.target {
+    runtime.spawn(stop_on_signals(guard.clone()));
+    let report = match &args.target {
         Some(path) => {
             let mut target = target::load(path)
                 .map_err(|e| Failure::bad_file(format!("{}: {e}", path.display())))?;
@@ -203,7 +278,7 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
                 tokenlife_harness::run(target, &set, options, None)
                     .await
                     .map_err(|e| Failure::of_target(e.is_unreachable(), e))
-            })?
+            })
         }
         None => {
             let policy = load_policy(args.profile.as_deref(), args.policy.as_ref())?;
@@ -212,35 +287,51 @@ fn run_checked(args: &RunArgs) -> Result<u8, Failure> {
                 .iter()
                 .map(|d| d.parse::<Defect>().map_err(Failure::usage))
                 .collect::<Result<_, _>>()?;
-            runtime.block_on(run_embedded(policy, defects, &set, options))?
+            runtime.block_on(run_embedded(policy, defects, &set, options))
         }
+    }?;
+    Ok((report, expected))
+}
+
+/// Stops the run on the first SIGINT or SIGTERM (it then writes its partial report); a
+/// second one ends the process at once.
+async fn stop_on_signals(guard: Guard) {
+    for n in 0..2 {
+        let name = signal().await;
+        if n == 0 {
+            eprintln!("{name}: stopping; the report so far follows (again to quit at once)");
+            guard.stop(format!("interrupted by {name}"));
+        } else {
+            std::process::exit(130);
+        }
+    }
+}
+
+/// The next SIGINT or SIGTERM, by name.
+#[cfg(unix)]
+async fn signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "SIGINT";
     };
-    tokenlife_harness::export::apply_expected(&mut report, &expected);
-    if let Some(dir) = &args.report_dir {
-        tokenlife_harness::export::write_dir(&report, dir).map_err(Failure::usage)?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    match args.format {
-        Format::Json => outln!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        ),
-        Format::Human => {
-            out!("{}", report.human());
-            eprintln!(
-                "{} actions in {elapsed:.2} s ({:.0} checked actions/s)",
-                report.actions,
-                report.actions as f64 / elapsed.max(1e-9)
-            );
-        }
-    }
-    Ok(exit_of(&report))
+}
+
+/// The next Ctrl-C.
+#[cfg(not(unix))]
+async fn signal() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
 }
 
 /// A finished run's exit code. Findings first: a failure is a verdict even when other
 /// requests went unanswered; unanswered requests alone say only that the target was not
 /// reliably reachable (4).
-fn exit_of(report: &tokenlife_harness::Report) -> u8 {
+fn exit_of(report: &Report) -> u8 {
     if report.has_scenario_errors() {
         EXIT_BAD_FILE
     } else if !report.conformant() {
@@ -282,6 +373,7 @@ mod tests {
             report_dir: None,
             expect_divergences: None,
             timeout: 2,
+            max_time: Duration::from_secs(600),
             concurrency: DEFAULT_CONCURRENCY,
             in_flight: DEFAULT_IN_FLIGHT,
             seed: Some(1),
@@ -398,7 +490,7 @@ mod tests {
                     trace: Vec::new(),
                 });
             }
-            tokenlife_harness::Report::new(
+            Report::new(
                 "t".into(),
                 "bcp".into(),
                 String::new(),

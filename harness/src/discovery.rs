@@ -5,6 +5,11 @@
 //! (`https://h/tenant` → `https://h/.well-known/oauth-authorization-server/tenant`);
 //! OpenID Connect Discovery 1.0 §4 appends `/.well-known/openid-configuration` to the
 //! issuer. RFC 8414 §3.3: the metadata's `issuer` must be the issuer asked about.
+//!
+//! Metadata is trusted only as far as the issuer's host: an endpoint it names on another
+//! host would receive the clients' secrets and tokens, so it is refused unless the target
+//! file names that endpoint itself or allows the host (`allowed_hosts`) (RFC 9700 §4.4,
+//! mix-up and endpoint confusion).
 
 use crate::http::{strip_query, Http, HttpError, Request};
 use crate::target::Target;
@@ -40,6 +45,25 @@ pub enum DiscoveryError {
     NotFound {
         /// The URLs tried.
         tried: Vec<String>,
+    },
+    /// The metadata names an endpoint on a host the target file does not allow.
+    #[error(
+        "refused: the metadata at {url} names {key} `{endpoint}` on host `{host}`, not the \
+         issuer's host `{issuer_host}`; credentials would go there. If that host is the \
+         server's, name the endpoint in [server] ({key} = \"...\") or allow the host with \
+         [server] allowed_hosts = [\"{host}\"]"
+    )]
+    ForeignHost {
+        /// The metadata URL.
+        url: String,
+        /// The metadata member (`token_endpoint`).
+        key: String,
+        /// The endpoint, without its query.
+        endpoint: String,
+        /// Its host.
+        host: String,
+        /// The issuer's host.
+        issuer_host: String,
     },
     /// The metadata is unusable.
     #[error("the metadata at {url} is unusable: {reason}")]
@@ -77,9 +101,25 @@ pub async fn discover(http: &Http, target: &Target) -> Result<Endpoints, Discove
         && given.revocation.is_some()
         && given.introspection.is_some();
     let metadata = match (&target.issuer, all_given) {
-        (Some(issuer), false) => Some(fetch(http, issuer).await?),
+        (Some(issuer), false) => Some(fetch(http, target, issuer).await?),
         _ => None,
     };
+    // Each endpoint the metadata names that the file does not, on an allowed host only.
+    if let (Some((url, m)), Some(issuer)) = (&metadata, &target.issuer) {
+        for (key, given) in [
+            ("authorization_endpoint", &given.authorization),
+            ("token_endpoint", &given.token),
+            ("revocation_endpoint", &given.revocation),
+            ("introspection_endpoint", &given.introspection),
+        ] {
+            if given.is_some() {
+                continue;
+            }
+            if let Some(endpoint) = m.get(key).and_then(|v| v.as_str()) {
+                allowed(target, issuer, url, key, endpoint)?;
+            }
+        }
+    }
     let from_meta = |key: &str| -> Option<String> {
         metadata
             .as_ref()
@@ -120,8 +160,45 @@ pub async fn discover(http: &Http, target: &Target) -> Result<Endpoints, Discove
     })
 }
 
+/// The host of a URL, lower-cased (`None`: not a URL with a host).
+fn host_of(url: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .host_str()
+        .map(str::to_ascii_lowercase)
+}
+
+/// Whether the metadata at `url` may name `endpoint` as `key`: on the issuer's host, or on
+/// one the target file allows.
+fn allowed(
+    target: &Target,
+    issuer: &str,
+    url: &str,
+    key: &str,
+    endpoint: &str,
+) -> Result<(), DiscoveryError> {
+    let issuer_host = host_of(issuer).unwrap_or_default();
+    let Some(host) = host_of(endpoint) else {
+        return Err(DiscoveryError::Invalid {
+            url: url.to_string(),
+            reason: format!("its {key} is not an absolute URL with a host"),
+        });
+    };
+    if host == issuer_host || target.allowed_hosts.contains(&host) {
+        return Ok(());
+    }
+    Err(DiscoveryError::ForeignHost {
+        url: url.to_string(),
+        key: key.to_string(),
+        endpoint: target.redactor().apply(&strip_query(endpoint)),
+        host,
+        issuer_host,
+    })
+}
+
 async fn fetch(
     http: &Http,
+    target: &Target,
     issuer: &str,
 ) -> Result<(String, serde_json::Map<String, serde_json::Value>), DiscoveryError> {
     let mut tried = Vec::new();
@@ -134,16 +211,19 @@ async fn fetch(
         if r.status != 200 {
             continue;
         }
+        // Through the target's redactor: the reason can quote the body.
         let m = r.json_object().map_err(|reason| DiscoveryError::Invalid {
             url: url.clone(),
-            reason,
+            reason: target.redactor().apply(&reason),
         })?;
         match m.get("issuer").and_then(|v| v.as_str()) {
             Some(i) if i.trim_end_matches('/') == issuer.trim_end_matches('/') => {}
             Some(i) => {
                 return Err(DiscoveryError::Invalid {
                     url,
-                    reason: format!("its issuer `{i}` is not `{issuer}` (RFC 8414 §3.3)"),
+                    reason: target.redactor().apply(&format!(
+                        "its issuer `{i}` is not `{issuer}` (RFC 8414 §3.3)"
+                    )),
                 })
             }
             None => {

@@ -178,8 +178,20 @@ pub fn junit(r: &Report) -> String {
             cases.push_str("</testcase>\n");
         }
     }
-    // An infrastructure problem is an error of the run, not a failure of the server.
-    let errors = r.infrastructure.len();
+    // An infrastructure problem is an error of the run, not a failure of the server; so is
+    // a run that could not start or stopped before it finished.
+    let mut errors = r.infrastructure.len();
+    for (name, what) in [("not run", &r.error), ("partial run", &r.partial)] {
+        if let Some(m) = what {
+            tests += 1;
+            errors += 1;
+            let _ = writeln!(
+                cases,
+                "    <testcase classname=\"run\" name=\"{name}\"><error message=\"{}\"/></testcase>",
+                xml(m)
+            );
+        }
+    }
     for i in &r.infrastructure {
         tests += 1;
         let _ = writeln!(
@@ -256,6 +268,22 @@ pub fn markdown(r: &Report) -> String {
         r.expected.len(),
         r.actions
     );
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "**Not run:** {e}\n");
+    }
+    if let Some(p) = &r.partial {
+        let _ = writeln!(
+            out,
+            "**Partial report:** {p}; what the run had not reached is not tested.\n"
+        );
+    }
+    if !r.credentials_sent_to.is_empty() {
+        let _ = writeln!(
+            out,
+            "Credentials (client secrets, tokens) sent to: {}.\n",
+            r.credentials_sent_to.join(", ")
+        );
+    }
     if let Some(c) = &r.coverage {
         let _ = writeln!(out, "Exhaustive to depth {}: {}.\n", c.depth, c.summary());
     }

@@ -1,21 +1,27 @@
 //! The HTTP adapter: every request the harness sends goes through here.
 //!
 //! reqwest with rustls (plus an optional extra trust anchor), a per-request timeout that
-//! covers the body, capped body reads, no automatic redirects, a `max_rps` cap and 429 +
-//! `Retry-After` honoured (RFC 6585 §4, RFC 9110 §10.2.3). A misbehaving server (a
-//! timeout, a dropped connection, a huge body) is an [`HttpError`], never a panic or a hang.
-//! Error messages carry no query string: a Location can hold an authorization code.
+//! covers the body and every retry, capped body reads, no automatic redirects, a `max_rps`
+//! cap and 429 + `Retry-After` honoured (RFC 6585 §4, RFC 9110 §10.2.3) while the timeout
+//! allows it. A misbehaving server (a timeout, a dropped connection, a huge body, a 429
+//! storm) is an [`HttpError`], never a panic or a hang; every request answers to the run's
+//! [`Guard`] (its deadline, a signal, the circuit breaker). Error messages carry no query
+//! string: a Location can hold an authorization code. The adapter also remembers every
+//! origin it sent credentials to, for the report.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::guard::Guard;
+
 /// Adapter settings.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
-    /// The timeout of one request, body included.
+    /// The timeout of one request, body and every 429 retry (and its wait) included.
     pub timeout: Duration,
     /// The largest body read; a longer one is an error.
     pub max_body: usize,
@@ -27,6 +33,8 @@ pub struct HttpConfig {
     pub max_429_retries: u32,
     /// When set, every completed exchange is appended here (benchmarks replay them).
     pub record: Option<Recording>,
+    /// The run's deadline, stop switch and circuit breaker (default: inert).
+    pub guard: Guard,
 }
 
 /// Completed exchanges, in the order they completed.
@@ -41,6 +49,7 @@ impl Default for HttpConfig {
             max_rps: None,
             max_429_retries: 3,
             record: None,
+            guard: Guard::default(),
         }
     }
 }
@@ -83,11 +92,20 @@ pub enum HttpError {
         /// The cap.
         limit: usize,
     },
-    /// Still 429 after the retries.
-    #[error("{url} kept answering 429 Too Many Requests")]
+    /// Still 429 after the retries, or a `Retry-After` the timeout cannot wait for.
+    #[error("{url} kept answering 429 Too Many Requests{why}")]
     RateLimited {
         /// The URL, without its query.
         url: String,
+        /// What ended the retries, from `; ` on (empty: the retries ran out).
+        why: String,
+    },
+    /// The run stopped (its deadline, a signal, the circuit breaker): the request was not
+    /// sent, or its answer no longer awaited.
+    #[error("not sent: {reason}")]
+    Stopped {
+        /// Why the run stopped.
+        reason: String,
     },
     /// Not a URL.
     #[error("`{0}` is not a usable URL")]
@@ -104,8 +122,9 @@ impl HttpError {
     /// could not answer in time: no answer within the timeout, a connection refused or
     /// broken mid-run, 429 after every retry. A run reports these as infrastructure
     /// problems (what it could not finish is not tested), never as a failed check: an
-    /// overloaded development server is not a non-conformant one. A body over the cap and
-    /// a bad URL are answers, judged as such.
+    /// overloaded development server is not a non-conformant one; nor is a request the
+    /// stopped run did not send. A body over the cap and a bad URL are answers, judged as
+    /// such.
     pub fn is_infrastructure(&self) -> bool {
         matches!(
             self,
@@ -113,6 +132,7 @@ impl HttpError {
                 | HttpError::Connect { .. }
                 | HttpError::Dropped { .. }
                 | HttpError::RateLimited { .. }
+                | HttpError::Stopped { .. }
         )
     }
 }
@@ -220,13 +240,12 @@ impl Response {
         match serde_json::from_slice::<serde_json::Value>(&self.body) {
             Ok(serde_json::Value::Object(m)) => Ok(m),
             Ok(_) => Err("the body is JSON but not an object".into()),
-            Err(e) => {
-                let preview: String = String::from_utf8_lossy(&self.body)
-                    .chars()
-                    .take(60)
-                    .collect();
-                Err(format!("the body is not JSON ({e}): {preview:?}"))
-            }
+            // The preview is cut by the redactor, after it has replaced every secret it
+            // knows: cut here, a token's prefix would survive.
+            Err(e) => Err(format!(
+                "the body is not JSON ({e}): {}",
+                crate::secret::preview(&self.body)
+            )),
         }
     }
 }
@@ -237,6 +256,8 @@ pub struct Http {
     client: reqwest::Client,
     config: HttpConfig,
     next_slot: Mutex<Option<Instant>>,
+    /// The origins (`scheme://host:port`) that received a client secret or a token.
+    credentials_sent_to: std::sync::Mutex<BTreeSet<String>>,
 }
 
 impl Http {
@@ -273,6 +294,7 @@ impl Http {
             client,
             config,
             next_slot: Mutex::new(None),
+            credentials_sent_to: std::sync::Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -296,17 +318,84 @@ impl Http {
         tokio::time::sleep_until(wait_until).await;
     }
 
-    /// Sends a request and reads the whole response; a 429 is retried after `Retry-After`.
+    /// The origins that received a client secret or a token so far, sorted.
+    pub fn credentials_sent_to(&self) -> Vec<String> {
+        self.credentials_sent_to
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sends a request and reads the whole response; a 429 is retried after `Retry-After`
+    /// while the timeout allows. A stopped run sends nothing and abandons what is in flight;
+    /// the answer (or its absence) counts for the circuit breaker.
     pub async fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        let guard = &self.config.guard;
+        if let Some(reason) = guard.stopped() {
+            return Err(HttpError::Stopped { reason });
+        }
+        self.note_credentials(req);
+        let result = tokio::select! {
+            r = self.send_bounded(req) => r,
+            reason = guard.wait() => Err(HttpError::Stopped { reason }),
+        };
+        match &result {
+            Err(HttpError::Stopped { .. }) => {}
+            Err(e) if e.is_infrastructure() => {
+                guard.record(&strip_query(&req.url), Some(&e.to_string()));
+            }
+            _ => guard.record(&strip_query(&req.url), None),
+        }
+        result
+    }
+
+    /// Remembers the origin of a request that carries a client secret or a token.
+    fn note_credentials(&self, req: &Request) {
+        const CARRY: [&str; 6] = [
+            "client_secret",
+            "client_assertion",
+            "refresh_token",
+            "code",
+            "code_verifier",
+            "token",
+        ];
+        let carries = req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            || req
+                .form
+                .as_ref()
+                .is_some_and(|f| f.iter().any(|(k, _)| CARRY.contains(&k.as_str())));
+        if !carries {
+            return;
+        }
+        if let Ok(u) = reqwest::Url::parse(&req.url) {
+            if let Ok(mut set) = self.credentials_sent_to.lock() {
+                set.insert(u.origin().ascii_serialization());
+            }
+        }
+    }
+
+    /// [`Http::send`] without the guard: every attempt and every `Retry-After` wait within
+    /// one timeout (the `max_rps` pacing before the first attempt is the harness's own
+    /// queue, outside it). A `Retry-After` longer than what is left ends the retries at once.
+    async fn send_bounded(&self, req: &Request) -> Result<Response, HttpError> {
+        self.pace().await;
+        let timeout = self.config.timeout;
+        let end = Instant::now() + timeout;
+        let url = || strip_query(&req.url);
         let mut attempt = 0;
         loop {
-            let r = self.send_once(req).await?;
-            if r.status != 429 || attempt >= self.config.max_429_retries {
-                if r.status == 429 {
-                    return Err(HttpError::RateLimited {
-                        url: strip_query(&req.url),
-                    });
-                }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(HttpError::Timeout {
+                    url: url(),
+                    seconds: timeout.as_secs(),
+                });
+            }
+            let r = self.send_once(req, left).await?;
+            if r.status != 429 {
                 if let Some(rec) = &self.config.record {
                     if let Ok(mut v) = rec.lock() {
                         v.push((req.clone(), r.clone()));
@@ -314,23 +403,41 @@ impl Http {
                 }
                 return Ok(r);
             }
+            if attempt >= self.config.max_429_retries {
+                return Err(HttpError::RateLimited {
+                    url: url(),
+                    why: String::new(),
+                });
+            }
             attempt += 1;
             let wait = r
                 .header("retry-after")
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .unwrap_or(1)
                 .min(60);
-            tracing::info!(url = %strip_query(&req.url), wait, "429: waiting as Retry-After says");
+            if Instant::now() + Duration::from_secs(wait) >= end {
+                return Err(HttpError::RateLimited {
+                    url: url(),
+                    why: format!(
+                        "; it asked to retry after {wait} s, past the request's timeout of {} s",
+                        timeout.as_secs()
+                    ),
+                });
+            }
+            tracing::info!(url = %url(), wait, "429: waiting as Retry-After says");
             tokio::time::sleep(Duration::from_secs(wait)).await;
+            self.pace().await;
         }
     }
 
-    async fn send_once(&self, req: &Request) -> Result<Response, HttpError> {
-        self.pace().await;
+    async fn send_once(&self, req: &Request, timeout: Duration) -> Result<Response, HttpError> {
         let url =
             reqwest::Url::parse(&req.url).map_err(|_| HttpError::BadUrl(strip_query(&req.url)))?;
         let shown = strip_query(&req.url);
-        let mut b = self.client.request(req.method.clone(), url);
+        let mut b = self
+            .client
+            .request(req.method.clone(), url)
+            .timeout(timeout);
         for (n, v) in &req.headers {
             b = b.header(n.as_str(), v.as_str());
         }

@@ -4,6 +4,8 @@
 //! - [`target`]: the target file (server, clients, authorize mode, clock, policy).
 //! - [`discovery`]: RFC 8414 / OpenID Connect discovery of the endpoints.
 //! - [`http`]: the HTTP adapter (timeouts, capped bodies, no redirects, rate limit, 429).
+//! - [`guard`]: what stops a run that cannot finish (`--max-time`, signals, the circuit
+//!   breaker), so it still ends with a report.
 //! - [`authorize`]: authorization codes with PKCE S256, modes `redirect` and `command`.
 //! - [`request`]: one builder per OAuth request (code exchange, refresh, revocation,
 //!   introspection, resource call), for the runner, the probes and the load driver.
@@ -32,6 +34,7 @@ pub mod counterexample;
 pub mod discovery;
 pub mod export;
 pub mod generate;
+pub mod guard;
 pub mod http;
 pub mod linearize;
 pub mod load;

@@ -268,6 +268,15 @@ pub struct Report {
     /// Transition coverage of the exhaustive sequences, if they ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
+    /// Why the run stopped before it finished (its `--max-time`, a signal, the circuit
+    /// breaker); what it had not reached is not tested. `None`: it finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
+    /// Why the run could not start (a bad or unreachable target): no check ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Every origin (`scheme://host:port`) the run sent a client secret or a token to.
+    pub credentials_sent_to: Vec<String>,
     /// Every scenario.
     pub scenarios: Vec<ScenarioResult>,
 }
@@ -350,7 +359,69 @@ impl Report {
             infrastructure,
             replays: Vec::new(),
             coverage: None,
+            partial: None,
+            error: None,
+            credentials_sent_to: Vec::new(),
             scenarios,
+        }
+    }
+
+    /// The report of a run that could not start: no check, the error (already redacted).
+    pub fn not_run(target: String, profile: String, seed: u64, error: String) -> Report {
+        let mut r = Report::new(
+            target,
+            profile,
+            String::new(),
+            seed,
+            String::new(),
+            Vec::new(),
+            Vec::new(),
+            0,
+        );
+        r.error = Some(error);
+        r
+    }
+
+    /// Every text of the report through `redactor` (each message, transcript line, note and
+    /// replay): the last pass before a report is shown, so that what a session's own
+    /// redactor never saw (a probe's answer, discovery) is covered too.
+    pub fn redact(&mut self, redactor: &crate::secret::Redactor) {
+        let r = |t: &mut String| *t = redactor.apply(t);
+        let lines = |v: &mut Vec<String>| v.iter_mut().for_each(r);
+        r(&mut self.target);
+        for f in self
+            .failures
+            .iter_mut()
+            .chain(self.warning_list.iter_mut())
+            .chain(self.expected.iter_mut())
+        {
+            r(&mut f.message);
+            r(&mut f.scenario);
+            lines(&mut f.trace);
+        }
+        lines(&mut self.stale);
+        lines(&mut self.notes);
+        for i in &mut self.infrastructure {
+            r(&mut i.message);
+            lines(&mut i.trace);
+        }
+        for p in &mut self.replays {
+            r(&mut p.scenario);
+        }
+        for o in [&mut self.partial, &mut self.error].into_iter().flatten() {
+            r(o);
+        }
+        for s in &mut self.scenarios {
+            s.reason.iter_mut().for_each(r);
+            lines(&mut s.transcript);
+            for e in &mut s.evaluations {
+                e.message.iter_mut().for_each(r);
+                e.trace.iter_mut().for_each(lines);
+            }
+            for i in &mut s.infrastructure {
+                r(&mut i.message);
+                lines(&mut i.trace);
+            }
         }
     }
 
@@ -359,10 +430,10 @@ impl Report {
         self.failed == 0 && self.stale.is_empty()
     }
 
-    /// Whether some request got no answer (exit 4 when nothing failed: the target was not
-    /// reliably reachable).
+    /// Whether some request got no answer, or the run stopped before it finished, or could
+    /// not start (exit 4 when nothing failed: the target was not reliably reachable).
     pub fn interrupted(&self) -> bool {
-        !self.infrastructure.is_empty()
+        !self.infrastructure.is_empty() || self.partial.is_some() || self.error.is_some()
     }
 
     /// One line: how many requests in how many scenarios or sequences got no answer, and
@@ -395,6 +466,14 @@ impl Report {
             "{} against {} (policy {}, seed {}, scenarios {})\n\n",
             self.tool, self.target, self.profile, self.seed, self.scenarios_hash
         ));
+        if let Some(e) = &self.error {
+            out.push_str(&format!("NOT RUN: {e}\n\n"));
+        }
+        if let Some(p) = &self.partial {
+            out.push_str(&format!(
+                "PARTIAL REPORT: {p}; what the run had not reached is not tested\n\n"
+            ));
+        }
         for s in &self.scenarios {
             let mark = match s.status {
                 ScenarioStatus::Passed => "ok  ",
@@ -493,6 +572,15 @@ impl Report {
         ));
         if let Some(line) = self.infrastructure_summary() {
             out.push_str(&format!("{line}\n"));
+        }
+        if !self.credentials_sent_to.is_empty() {
+            out.push_str(&format!(
+                "credentials (client secrets, tokens) sent to: {}\n",
+                self.credentials_sent_to.join(", ")
+            ));
+        }
+        if let Some(p) = &self.partial {
+            out.push_str(&format!("PARTIAL REPORT: {p}\n"));
         }
         out
     }

@@ -94,6 +94,9 @@ pub struct Target {
     pub ca_file: Option<PathBuf>,
     /// Requests per second at most.
     pub max_rps: Option<u32>,
+    /// Hosts besides the issuer's that discovered endpoints may name (`allowed_hosts`):
+    /// credentials go to a discovered endpoint only on the issuer's host or one of these.
+    pub allowed_hosts: Vec<String>,
     /// The clients (two or more).
     pub clients: Vec<ClientConfig>,
     /// How to authorize.
@@ -116,6 +119,27 @@ impl Target {
             .clone()
             .or_else(|| self.endpoints.token.clone())
             .unwrap_or_default()
+    }
+
+    /// The redactor every output of a run against this target goes through: every secret
+    /// the file names (each client's, the introspection caller's, read from the file or
+    /// from the environment) with its encoded and HTTP Basic forms. The one place a
+    /// target's secrets are registered.
+    pub fn redactor(&self) -> crate::secret::Redactor {
+        let mut r = crate::secret::Redactor::default();
+        for c in &self.clients {
+            if let Some(secret) = &c.secret {
+                r.add_client(&c.id, secret, format!("<secret of {}>", c.id));
+            }
+        }
+        if let Some(IntrospectionClient {
+            client_id,
+            client_secret: Some(secret),
+        }) = &self.introspection
+        {
+            r.add_client(client_id, secret, format!("<secret of {client_id}>"));
+        }
+        r
     }
 
     /// The first client of a type.
@@ -179,6 +203,8 @@ struct FileServer {
     resource_url: Option<String>,
     ca_file: Option<PathBuf>,
     max_rps: Option<u32>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,6 +285,9 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
             "server.issuer",
             "give `issuer` (for discovery) or both `token_endpoint` and `authorization_endpoint`",
         ));
+    }
+    for (i, host) in s.allowed_hosts.iter().enumerate() {
+        check_host(&format!("server.allowed_hosts[{i}]"), host)?;
     }
     if s.max_rps == Some(0) {
         return Err(TargetError::invalid("server.max_rps", "must be at least 1"));
@@ -384,6 +413,11 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
         resource_url: s.resource_url,
         ca_file: s.ca_file,
         max_rps: s.max_rps,
+        allowed_hosts: s
+            .allowed_hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
         clients,
         authorize,
         introspection,
@@ -406,6 +440,7 @@ pub fn reference_target(url: &str, clients: Vec<ClientConfig>, policy: Policy) -
         resource_url: Some(format!("{url}/api/resource")),
         ca_file: None,
         max_rps: None,
+        allowed_hosts: Vec::new(),
         clients,
         authorize: AuthorizeConfig {
             mode: AuthorizeMode::Redirect,
@@ -425,6 +460,26 @@ pub fn reference_target(url: &str, clients: Vec<ClientConfig>, policy: Policy) -
 fn parses_as_http_url(url: &str) -> bool {
     reqwest::Url::parse(url)
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+/// An `allowed_hosts` entry: a bare host name or IP address (no scheme, port or path),
+/// read by a URL parser as the host it names.
+fn check_host(field: &str, host: &str) -> Result<(), FieldError> {
+    let bare = !host.is_empty()
+        && !host.contains(['/', '?', '#', '@', ' ', ':'])
+        && reqwest::Url::parse(&format!("http://{host}/"))
+            .is_ok_and(|u| u.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host)));
+    if bare {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!(
+                "`{host}` is not a host name: give the host alone, as in \"auth.example.com\" \
+                 (no scheme, port or path)"
+            ),
+        ))
+    }
 }
 
 fn check_url(field: &str, url: &str) -> Result<(), FieldError> {
@@ -501,6 +556,25 @@ refresh_ttl = "600s"
     }
 
     #[test]
+    fn allowed_hosts_load_lower_cased_and_every_secret_is_redacted() {
+        let text = DESIGN.replace(
+            "max_rps = 50",
+            "max_rps = 50\nallowed_hosts = [\"Tokens.Example\", \"10.0.0.2\"]",
+        );
+        let t = parse(&text, |_| None).unwrap();
+        assert_eq!(t.allowed_hosts, vec!["tokens.example", "10.0.0.2"]);
+        let r = t.redactor();
+        // The introspection caller's secret and the client's, raw and in HTTP Basic.
+        assert_eq!(r.apply("x rs y"), "x rs y", "too short to redact safely");
+        let long = DESIGN.replace("client_secret = \"rs\"", "client_secret = \"rs-secret\"");
+        let r = parse(&long, |_| None).unwrap().redactor();
+        assert_eq!(
+            r.apply("rs-secret s3cret"),
+            "<secret of resource-server> <secret of app-a>"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = err(&DESIGN.replace("max_rps = 50", "max_rps = 50\ncolour = 1"));
         assert!(e.to_string().contains("colour"), "{e}");
@@ -533,6 +607,21 @@ refresh_ttl = "600s"
             ("mode = \"endpoint\"", "mode = \"sundial\"", "clock.mode"),
             ("profile = \"bcp\"", "profile = \"nope\"", "policy.profile"),
             ("max_rps = 50", "max_rps = 0", "server.max_rps"),
+            (
+                "max_rps = 50",
+                "max_rps = 50\nallowed_hosts = [\"ok.example\", \"https://as.example/\"]",
+                "server.allowed_hosts[1]",
+            ),
+            (
+                "max_rps = 50",
+                "max_rps = 50\nallowed_hosts = [\"as.example:8443\"]",
+                "server.allowed_hosts[0]",
+            ),
+            (
+                "max_rps = 50",
+                "max_rps = 50\nallowed_hosts = [\"\"]",
+                "server.allowed_hosts[0]",
+            ),
             ("http://127.0.0.1:9000/cb", "/cb", "clients[0].redirect_uri"),
         ];
         for (from, to, want) in cases {

@@ -86,7 +86,8 @@ impl ConnectError {
     pub fn is_unreachable(&self) -> bool {
         match self {
             ConnectError::Http(e) | ConnectError::Discovery(DiscoveryError::Http(e)) => {
-                e.is_unreachable() || matches!(e, HttpError::Dropped { .. })
+                e.is_unreachable()
+                    || matches!(e, HttpError::Dropped { .. } | HttpError::Stopped { .. })
             }
             _ => false,
         }
@@ -158,6 +159,12 @@ impl Harness {
     /// The target.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// Why the run stopped (its deadline, a signal, the circuit breaker), once it has: the
+    /// runner starts nothing more.
+    pub(super) fn stopped(&self) -> Option<String> {
+        self.http.config().guard.stopped()
     }
 
     pub(super) fn selected(&self, name: &str) -> bool {

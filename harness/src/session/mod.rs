@@ -17,7 +17,9 @@
 //! - `step`: a scenario file's steps (and [`Harness::replay`], one scenario with the outcome
 //!   each answer was read as); `sequence`: generated and random sequences;
 //! - `experiment`: one inference experiment, its answers read under candidate policies;
-//! - here: [`Harness::run`], which runs them all into one [`Report`].
+//! - here: [`Harness::run`], which runs them all into one [`Report`]: marked partial when
+//!   the run's [`Guard`](crate::guard::Guard) stopped it (nothing more is started), naming
+//!   every origin that received credentials, and redacted as a whole last.
 
 mod exchange;
 mod experiment;
@@ -139,9 +141,20 @@ impl Harness {
         crate::progress::phase(&progress, "scenarios", chosen.len() as u64);
         let stop_early = self.options.stop_at_first_failure;
         let mut failed = false;
+        let mut not_run = 0usize;
         for sc in chosen {
             if failed {
                 break;
+            }
+            // Listed, not dropped: a partial report shows what it did not reach.
+            // (Why it stopped is the report's `partial`, said once.)
+            if self.stopped().is_some() {
+                let mut r = ScenarioResult::new(sc.name.clone(), sc.file.clone());
+                r.status = ScenarioStatus::Interrupted;
+                r.reason = Some("not run: the run stopped before it".into());
+                results.push(r);
+                not_run += 1;
+                continue;
             }
             let (mut r, n, truncated) = self.run_scenario(sc).await;
             crate::progress::advance(&progress, 1);
@@ -158,6 +171,12 @@ impl Harness {
             results.push(r);
         }
         crate::progress::finish(&progress);
+        if not_run > 0 {
+            notes.push(format!(
+                "{not_run} scenario{} not run: the run stopped before them",
+                if not_run == 1 { "" } else { "s" }
+            ));
+        }
         let untestable: Vec<&str> = results
             .iter()
             .filter(|r| r.status == ScenarioStatus::Untestable)
@@ -167,7 +186,7 @@ impl Harness {
             notes[i].push_str(&format!(" (scenarios {})", untestable.join(", ")));
         }
         let mut coverage = None;
-        if self.options.depth > 0 && !failed {
+        if self.options.depth > 0 && !failed && self.stopped().is_none() {
             let generate = if self.options.all_sequences {
                 crate::generate::all_sequences
             } else {
@@ -181,7 +200,7 @@ impl Harness {
             coverage = Some(cov);
         }
         let mut replays = Vec::new();
-        if self.options.cases > 0 && !failed {
+        if self.options.cases > 0 && !failed && self.stopped().is_none() {
             let len = if self.options.random_len == 0 {
                 8
             } else {
@@ -207,6 +226,9 @@ impl Harness {
         );
         report.coverage = coverage;
         report.replays = replays;
+        report.partial = self.http.config().guard.reason();
+        report.credentials_sent_to = self.http.credentials_sent_to();
+        report.redact(&self.target.redactor());
         report
     }
 }

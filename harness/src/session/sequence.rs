@@ -53,7 +53,7 @@ impl Harness {
         let mut agg = ScenarioResult::new(name.clone(), GENERATED);
         let mut covered: HashSet<Transition> = HashSet::new();
         let (mut actions, mut failed, mut errors) = (0usize, 0usize, 0usize);
-        let mut unanswered = 0usize;
+        let (mut unanswered, mut not_run) = (0usize, 0usize);
         let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
         for (i, mut run) in self
             .run_sequences(&name, &g.sequences)
@@ -61,6 +61,10 @@ impl Harness {
             .into_iter()
             .enumerate()
         {
+            if run.halted {
+                not_run += 1;
+                continue;
+            }
             note_interruptions(&mut agg, &mut run, &format!("{name}, sequence {i}"));
             actions += run.actions;
             covered.extend(run.covered);
@@ -93,12 +97,13 @@ impl Harness {
                 "{failed} of {} sequences diverged",
                 g.sequences.len()
             ));
-        } else if unanswered > 0 {
+        } else if unanswered > 0 || not_run > 0 {
             // Not passed: what the stopped sequences had not reached is not tested.
             agg.status = ScenarioStatus::Interrupted;
             agg.reason = Some(format!(
-                "{unanswered} of {} sequences stopped on a request that got no answer",
-                g.sequences.len()
+                "{unanswered} of {} sequences stopped on a request that got no answer{}",
+                g.sequences.len(),
+                not_run_text(not_run)
             ));
         } else if errors > 0 {
             agg.reason = Some(format!("{errors} sequences could not run"));
@@ -188,8 +193,12 @@ impl Harness {
         let mut agg = ScenarioResult::new(name.clone(), GENERATED);
         let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
         let runs = self.run_sequences(&name, &seqs).await;
-        let mut unanswered = 0usize;
+        let (mut unanswered, mut not_run) = (0usize, 0usize);
         for ((case, seq), mut run) in seqs.iter().enumerate().zip(runs) {
+            if run.halted {
+                not_run += 1;
+                continue;
+            }
             actions += run.actions;
             if matches!(run.stop, Some(Stop::Unanswered(_))) {
                 unanswered += 1;
@@ -224,7 +233,7 @@ impl Harness {
             // A candidate that got no answer did not reproduce the failure (only a failed
             // check of the same id does); and a target that stopped answering ends shrinking,
             // rather than waiting out a timeout per candidate: the failure is shown as it is.
-            let mut stalled = false;
+            let mut stalled = self.stopped().is_some();
             let tree = &mut trees[case];
             let mut more = tree.simplify();
             while more && budget > 0 && !stalled {
@@ -236,7 +245,7 @@ impl Harness {
                     crate::progress::advance(&progress, 1);
                     let mut again = run_sequence(Hold::Alone(self), &name, &candidate).await;
                     actions += again.actions;
-                    stalled |= note_interruptions(&mut agg, &mut again, &shrinking);
+                    stalled |= again.halted || note_interruptions(&mut agg, &mut again, &shrinking);
                     let same = failing(&again) == Some(id);
                     if same {
                         best = (candidate, again);
@@ -265,7 +274,7 @@ impl Harness {
                 shorter.remove(i);
                 let mut again = run_sequence(Hold::Alone(self), &name, &shorter).await;
                 actions += again.actions;
-                stalled |= note_interruptions(&mut agg, &mut again, &shrinking);
+                stalled |= again.halted || note_interruptions(&mut agg, &mut again, &shrinking);
                 if failing(&again) == Some(id) {
                     best = (shorter, again);
                 }
@@ -289,7 +298,7 @@ impl Harness {
                 budget -= 1;
                 let mut again = run_sequence(Hold::Alone(self), &name, &shorter).await;
                 actions += again.actions;
-                stalled |= note_interruptions(&mut agg, &mut again, &shrinking);
+                stalled |= again.halted || note_interruptions(&mut agg, &mut again, &shrinking);
                 let at_last = again.result.steps_run == shorter.len();
                 if at_last && failing(&again) == Some(id) {
                     best = (shorter, again);
@@ -336,10 +345,11 @@ impl Harness {
         agg.transcript.push(format!(
             "{cases} random sequences of up to {len} actions from seed {seed}"
         ));
-        if unanswered > 0 {
+        if unanswered > 0 || not_run > 0 {
             agg.status = ScenarioStatus::Interrupted;
             agg.reason = Some(format!(
-                "{unanswered} of {cases} cases stopped on a request that got no answer"
+                "{unanswered} of {cases} cases stopped on a request that got no answer{}",
+                not_run_text(not_run)
             ));
         }
         (agg, actions, None)
@@ -363,9 +373,24 @@ impl Hold<'_> {
     }
 }
 
-/// Runs one sequence of model actions from a fresh model state.
+/// `; N not run: the run stopped` for a reason, or nothing.
+fn not_run_text(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("; {n} not run: the run stopped before them")
+    }
+}
+
+/// Runs one sequence of model actions from a fresh model state (none once the run has
+/// stopped: it is `halted`, with nothing to report).
 async fn run_sequence(mut hold: Hold<'_>, name: &str, seq: &[Action]) -> SequenceRun {
     let mut r = ScenarioResult::new(name, "");
+    if hold.harness().stopped().is_some() {
+        let mut run = sequence_run(r, 0, HashSet::new(), BTreeMap::new(), None);
+        run.halted = true;
+        return run;
+    }
     let mut s = hold.harness().session(&mut r);
     let mut stop = None;
     for (i, a) in seq.iter().enumerate() {
@@ -475,6 +500,7 @@ fn sequence_run(
         covered,
         outcomes,
         stop,
+        halted: false,
     }
 }
 
@@ -485,4 +511,6 @@ struct SequenceRun {
     covered: HashSet<Transition>,
     outcomes: BTreeMap<usize, Outcome>,
     stop: Option<Stop>,
+    /// Not run: the run had stopped before it began.
+    halted: bool,
 }

@@ -77,20 +77,20 @@ pub(super) struct Session<'r> {
 }
 
 impl<'r> Session<'r> {
-    /// A session from the model's initial state under the target's policy; the clients'
-    /// secrets are redacted from the start.
+    /// A session from the model's initial state under the target's policy; the secrets the
+    /// target file names are redacted from the start ([`Target::redactor`]).
     pub(super) fn new(
         target: &Target,
         fail_on_should: bool,
         result: &'r mut ScenarioResult,
     ) -> Session<'r> {
-        let mut s = Session {
+        Session {
             set: StateSet::new(target.policy.clone()),
             bindings: Bindings::default(),
             history: History::default(),
             names: BTreeMap::new(),
             grants: Vec::new(),
-            redactor: Redactor::default(),
+            redactor: target.redactor(),
             result,
             actions: 0,
             fail_on_should,
@@ -99,13 +99,7 @@ impl<'r> Session<'r> {
             spec: Spec::new(target.policy.clone()),
             started: tokio::time::Instant::now(),
             outcomes: BTreeMap::new(),
-        };
-        for c in &target.clients {
-            if let Some(secret) = &c.secret {
-                s.redactor.add(secret, format!("<secret of {}>", c.id));
-            }
         }
-        s
     }
 }
 

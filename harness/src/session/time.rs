@@ -57,7 +57,10 @@ impl Harness {
                 let wake = s.started
                     + Duration::from_secs(u64::from(at + skew.get() + s.set.slack()))
                     + Duration::from_millis(200);
-                tokio::time::sleep_until(wake).await;
+                // A stopped run (--max-time, a signal, the breaker) does not wait it out.
+                if let Err(why) = self.http.config().guard.sleep_until(wake).await {
+                    return Err(s.unanswered(n, "time passes", 0, &why));
+                }
                 s.set.sync(s.elapsed(), skew.get());
                 total += d;
             } else {
@@ -115,11 +118,14 @@ impl Harness {
                 Ok(())
             }
             ClockConfig::Real { skew } => {
-                tokio::time::sleep(Duration::from_secs(
-                    u64::from(seconds) + u64::from(skew.get()),
-                ))
-                .await;
-                Ok(())
+                let wake = tokio::time::Instant::now()
+                    + Duration::from_secs(u64::from(seconds) + u64::from(skew.get()));
+                self.http
+                    .config()
+                    .guard
+                    .sleep_until(wake)
+                    .await
+                    .map_err(Advance::Unanswered)
             }
         }
     }

@@ -240,3 +240,38 @@ async fn a_429_is_retried_after_retry_after_and_a_persistent_one_reported() {
         .unwrap_err();
     assert!(matches!(e, HttpError::RateLimited { .. }), "{e}");
 }
+
+/// A 429 storm asking for a minute between tries: `--timeout` bounds the request, retries and
+/// their waits included. Before, each of the three retries waited the 60 s (180 s in all).
+#[tokio::test]
+async fn a_429_storm_is_bounded_by_the_timeout() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    async fn storm(State(hits): State<Arc<AtomicUsize>>) -> Response {
+        hits.fetch_add(1, Ordering::SeqCst);
+        (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "60")]).into_response()
+    }
+    let url = serve(
+        Router::new()
+            .route("/token", get(storm))
+            .with_state(hits.clone()),
+    )
+    .await;
+    let h = Http::new(HttpConfig {
+        timeout: std::time::Duration::from_secs(2),
+        ..HttpConfig::default()
+    })
+    .unwrap();
+    // A hang guard only, far above the 2 s timeout: the assertions are on the outcome.
+    let e = tokio::time::timeout(
+        std::time::Duration::from_secs(50),
+        h.send(&Request::get(format!("{url}/token"))),
+    )
+    .await
+    .expect("the request outlived its timeout by far")
+    .unwrap_err();
+    assert!(matches!(e, HttpError::RateLimited { .. }), "{e}");
+    assert!(e.to_string().contains("past the request's timeout"), "{e}");
+    assert!(e.is_infrastructure());
+    // Asked once: a wait the timeout cannot afford is not waited.
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}

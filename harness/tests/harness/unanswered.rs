@@ -1,158 +1,25 @@
 //! A target that does not answer some requests, and one watched for how many requests it
-//! has in flight: the reference server behind a small proxy that stalls the requests a rule
-//! picks and counts the others. An unanswered request is an infrastructure problem of the
-//! run (its own section, never a failed check, never passed), a real failure beside it
-//! still fails, `concurrency` / `in_flight` bound what the server sees at once, and a
-//! refresh held seconds before the server sees it is judged with those seconds counted.
+//! has in flight: the reference server behind the proxy of `proxy`, which stalls the
+//! requests a rule picks and counts the others. An unanswered request is an infrastructure
+//! problem of the run (its own section, never a failed check, never passed), a real failure
+//! beside it still fails, `concurrency` / `in_flight` bound what the server sees at once,
+//! and a refresh held seconds before the server sees it is judged with those seconds
+//! counted.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::http::Method;
 use tokenlife_harness::http::HttpConfig;
 use tokenlife_harness::report::ScenarioStatus;
-use tokenlife_harness::target::{reference_target, ClockConfig};
 use tokenlife_harness::{Report, RunOptions};
 use tokenlife_model::policy::Seconds;
 use tokenlife_model::Policy;
 use tokenlife_server::{Defect, Defects};
-use tokio::net::TcpListener;
 
-use crate::common::{shipped, Embedded};
-
-/// Which requests the proxy never answers.
-type Rule = fn(&Method, &str) -> bool;
-
-struct Proxy {
-    upstream: String,
-    client: reqwest::Client,
-    stall: Rule,
-    delay: Duration,
-    /// Milliseconds a refresh request waits before the server sees it (a lock, a queue).
-    slow_refresh_ms: AtomicU64,
-    /// One request at a time, as a single-process development server hashing a client
-    /// secret on every request serves them.
-    serial: Option<tokio::sync::Mutex<()>>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-    /// Once set, nothing more is answered.
-    stalled: AtomicBool,
-    /// Token requests seen, and how many of them are answered.
-    token_requests: AtomicUsize,
-    token_limit: AtomicUsize,
-}
-
-async fn forward(
-    State(p): State<Arc<Proxy>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_string();
-    let over = method == Method::POST
-        && uri.path().ends_with("/token")
-        && p.token_requests.fetch_add(1, Ordering::SeqCst) >= p.token_limit.load(Ordering::SeqCst);
-    if over || (p.stall)(&method, uri.path()) || p.stalled.load(Ordering::SeqCst) {
-        return std::future::pending().await;
-    }
-    let now = p.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    p.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let _one = match &p.serial {
-        Some(m) => Some(m.lock().await),
-        None => None,
-    };
-    // Long enough that requests sent together overlap at the server.
-    tokio::time::sleep(p.delay).await;
-    if std::str::from_utf8(&body).is_ok_and(|b| b.contains("grant_type=refresh_token")) {
-        let ms = p.slow_refresh_ms.load(Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
-    let mut req = p.client.request(method, format!("{}{path}", p.upstream));
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            req = req.header(name, value);
-        }
-    }
-    let answer = req.body(body).send().await;
-    p.in_flight.fetch_sub(1, Ordering::SeqCst);
-    let Ok(r) = answer else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = r.status();
-    let mut out = HeaderMap::new();
-    for (name, value) in r.headers() {
-        if name != "content-length" && name != "transfer-encoding" {
-            out.append(name, value.clone());
-        }
-    }
-    let body = r.bytes().await.unwrap_or_default();
-    (status, out, body).into_response()
-}
-
-/// The reference server (issuer: the proxy, so discovery and redirects name the proxy)
-/// behind a proxy that stalls what `stall` picks. `real_clock`: the server's wall clock.
-async fn behind_proxy(policy: Policy, defects: Defects, stall: Rule, real_clock: bool) -> Proxied {
-    behind(policy, defects, stall, real_clock, false).await
-}
-
-/// The server, its target (through the proxy) and the proxy.
-type Proxied = (
-    tokenlife_server::RunningServer,
-    tokenlife_harness::Target,
-    Arc<Proxy>,
-);
-
-/// [`behind_proxy`], serving one request at a time when `serial`.
-async fn behind(
-    policy: Policy,
-    defects: Defects,
-    stall: Rule,
-    real_clock: bool,
-    serial: bool,
-) -> Proxied {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = tokenlife_server::ServerConfig::demo("127.0.0.1:0".parse().unwrap());
-    config.clients = tokenlife_server::config::demo_clients("http://127.0.0.1");
-    config.issuer = Some(url.clone());
-    config.policy = policy.clone();
-    config.defects = defects;
-    config.test_clock = !real_clock;
-    config.demo = false;
-    let server = tokenlife_server::start(config).await.unwrap();
-    let proxy = Arc::new(Proxy {
-        upstream: server.url().trim_end_matches('/').to_string(),
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        stall,
-        delay: Duration::from_millis(if real_clock { 100 } else { 0 }),
-        slow_refresh_ms: AtomicU64::new(0),
-        serial: serial.then(|| tokio::sync::Mutex::new(())),
-        in_flight: AtomicUsize::new(0),
-        max_in_flight: AtomicUsize::new(0),
-        stalled: AtomicBool::new(false),
-        token_requests: AtomicUsize::new(0),
-        token_limit: AtomicUsize::new(usize::MAX),
-    });
-    let app = Router::new().fallback(forward).with_state(proxy.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut target = reference_target(&url, Embedded::clients(), policy);
-    if real_clock {
-        target.clock = ClockConfig::Real { skew: Seconds(1) };
-    }
-    (server, target, proxy)
-}
+use crate::common::shipped;
+use crate::proxy::{behind, behind_proxy, Proxy};
 
 fn stall_revocation(m: &Method, path: &str) -> bool {
     m == Method::POST && path.ends_with("/revoke")
