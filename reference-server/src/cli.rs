@@ -356,6 +356,92 @@ mod tests {
         assert_eq!(config_from_args(&a).unwrap_err().code, EXIT_BAD_FILE);
     }
 
+    /// A config file with clients of its own (not the demo).
+    fn own_config() -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            f.path(),
+            "[[clients]]\nid = \"app\"\nsecret = \"s3cret-value\"\nredirect_uri = \"http://127.0.0.1/cb\"\nscope = \"read\"\n",
+        )
+        .unwrap();
+        f
+    }
+
+    #[test]
+    fn off_loopback_only_with_allow_remote_and_never_the_demo_or_the_test_clock() {
+        let file = own_config();
+        let config = file.path().to_str().unwrap();
+        let refused = |args: &[&str], names: &str| {
+            let e = config_from_args(&parse(args).unwrap()).unwrap_err();
+            assert_eq!(e.code, EXIT_USAGE, "{args:?}");
+            assert!(e.message.contains(names), "{args:?}: {}", e.message);
+        };
+        refused(&["--bind", "0.0.0.0:9000"], "--config");
+        refused(&["--bind", "0.0.0.0:9000", "--allow-remote"], "--config");
+        refused(
+            &["--bind", "[::]:9000", "--config", config],
+            "--allow-remote",
+        );
+        refused(
+            &[
+                "--bind",
+                "0.0.0.0:9000",
+                "--config",
+                config,
+                "--allow-remote",
+                "--test-clock",
+            ],
+            "--test-clock",
+        );
+        let ok = parse(&[
+            "--bind",
+            "0.0.0.0:9000",
+            "--config",
+            config,
+            "--allow-remote",
+        ])
+        .unwrap();
+        let cfg = config_from_args(&ok).unwrap();
+        assert!(cfg.allow_remote && !cfg.demo);
+        // Loopback needs nothing.
+        let cfg = config_from_args(&parse(&["--test-clock"]).unwrap()).unwrap();
+        assert!(cfg.demo && cfg.test_clock && !cfg.allow_remote);
+    }
+
+    #[test]
+    fn limits_come_from_their_flags() {
+        let cfg = config_from_args(&parse(&[]).unwrap()).unwrap();
+        assert_eq!(cfg.limits, Limits::DEFAULT);
+        let a = parse(&[
+            "--header-timeout",
+            "3",
+            "--body-timeout",
+            "4",
+            "--idle-timeout",
+            "5",
+            "--max-connections",
+            "7",
+        ])
+        .unwrap();
+        let cfg = config_from_args(&a).unwrap();
+        assert_eq!(
+            cfg.limits,
+            Limits {
+                header_timeout: Duration::from_secs(3),
+                body_timeout: Duration::from_secs(4),
+                idle_timeout: Duration::from_secs(5),
+                max_connections: 7,
+            }
+        );
+        for bad in [
+            ["--max-connections", "0"],
+            ["--header-timeout", "0"],
+            ["--idle-timeout", "x"],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn run_maps_startup_failures_to_exit_codes() {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
