@@ -249,7 +249,9 @@ pub(crate) async fn serve(
     limits: Limits,
     stop: oneshot::Receiver<()>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     let (closing, closing_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     let mut cap = CapWarning::default();
