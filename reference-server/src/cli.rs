@@ -1,20 +1,24 @@
 //! `tokenlife serve`: the command-line face of the reference server.
 //!
 //! Raw arguments become a checked [`ServerConfig`] before anything starts. Exit codes:
-//! 0 stopped cleanly, 2 usage (bad flag, unknown profile or defect, `--test-clock` off
-//! loopback), 3 bad config or policy file (the message names the field), 4 cannot bind the
+//! 0 stopped cleanly, 2 usage (bad flag, unknown profile or defect, an address other than
+//! loopback without `--allow-remote`, or with the demo clients or `--test-clock`: see
+//! [`crate::bind`]), 3 bad config or policy file (the message names the field), 4 cannot bind the
 //! address or reach the database. Results go to stdout, logs (tracing) to stderr.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tokenlife_model::policy::Seconds;
 use tokenlife_model::Policy;
 
+use crate::bind;
 use crate::config::{
     self, ServerConfig, DEMO_CONFIDENTIAL_ID, DEMO_CONFIDENTIAL_SECRET, DEMO_PUBLIC_ID, DEMO_USER,
 };
+use crate::conn::Limits;
 use crate::defects::{Defect, Defects};
 use crate::server::start;
 
@@ -34,9 +38,32 @@ pub struct ServeArgs {
     /// Without one: the demo clients and user, printed at start.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The address to listen on.
+    /// The address to listen on: loopback unless --allow-remote.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
     pub bind: SocketAddr,
+    /// Allow --bind on an address other than loopback (other machines can then reach a
+    /// server that approves every authorization automatically). Refused all the same with
+    /// the demo clients (no --config) or --test-clock.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Seconds a connection has to send a whole request head, from opening it or from the
+    /// first byte of its next request; then it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::DEFAULT.header_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Seconds a request's body has to arrive whole; then 408 and the connection is closed.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::DEFAULT.body_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request; then it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::DEFAULT.idle_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
+    /// Connections open at once; further ones wait until one closes (a warning is logged
+    /// when the cap is reached).
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT.max_connections as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
     /// The store: `sqlite:PATH`, `sqlite::memory:` or `postgres://…`.
     #[arg(long, value_name = "URL", default_value = "sqlite:tokenlife.db")]
     pub database: String,
@@ -146,14 +173,16 @@ pub fn config_from_args(args: &ServeArgs) -> Result<ServerConfig, ArgsError> {
         }
         cfg.issuer = Some(issuer.clone());
     }
-    if args.test_clock && !args.bind.ip().is_loopback() {
-        return Err(usage(format!(
-            "--test-clock is only allowed on a loopback address, not {}",
-            args.bind
-        )));
-    }
     cfg.test_clock = args.test_clock;
+    cfg.allow_remote = args.allow_remote;
+    bind::check(args.bind, cfg.exposure()).map_err(|e| usage(e.to_string()))?;
     cfg.defects = args.defects.iter().copied().collect::<Defects>();
+    cfg.limits = Limits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
     Ok(cfg)
 }
 
@@ -325,6 +354,92 @@ mod tests {
         assert!(parse(&["--profile", "bcp", "--policy", "x.toml"]).is_err());
         let a = parse(&["--config", "/nonexistent/tokenlife.toml"]).unwrap();
         assert_eq!(config_from_args(&a).unwrap_err().code, EXIT_BAD_FILE);
+    }
+
+    /// A config file with clients of its own (not the demo).
+    fn own_config() -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            f.path(),
+            "[[clients]]\nid = \"app\"\nsecret = \"s3cret-value\"\nredirect_uri = \"http://127.0.0.1/cb\"\nscope = \"read\"\n",
+        )
+        .unwrap();
+        f
+    }
+
+    #[test]
+    fn off_loopback_only_with_allow_remote_and_never_the_demo_or_the_test_clock() {
+        let file = own_config();
+        let config = file.path().to_str().unwrap();
+        let refused = |args: &[&str], names: &str| {
+            let e = config_from_args(&parse(args).unwrap()).unwrap_err();
+            assert_eq!(e.code, EXIT_USAGE, "{args:?}");
+            assert!(e.message.contains(names), "{args:?}: {}", e.message);
+        };
+        refused(&["--bind", "0.0.0.0:9000"], "--config");
+        refused(&["--bind", "0.0.0.0:9000", "--allow-remote"], "--config");
+        refused(
+            &["--bind", "[::]:9000", "--config", config],
+            "--allow-remote",
+        );
+        refused(
+            &[
+                "--bind",
+                "0.0.0.0:9000",
+                "--config",
+                config,
+                "--allow-remote",
+                "--test-clock",
+            ],
+            "--test-clock",
+        );
+        let ok = parse(&[
+            "--bind",
+            "0.0.0.0:9000",
+            "--config",
+            config,
+            "--allow-remote",
+        ])
+        .unwrap();
+        let cfg = config_from_args(&ok).unwrap();
+        assert!(cfg.allow_remote && !cfg.demo);
+        // Loopback needs nothing.
+        let cfg = config_from_args(&parse(&["--test-clock"]).unwrap()).unwrap();
+        assert!(cfg.demo && cfg.test_clock && !cfg.allow_remote);
+    }
+
+    #[test]
+    fn limits_come_from_their_flags() {
+        let cfg = config_from_args(&parse(&[]).unwrap()).unwrap();
+        assert_eq!(cfg.limits, Limits::DEFAULT);
+        let a = parse(&[
+            "--header-timeout",
+            "3",
+            "--body-timeout",
+            "4",
+            "--idle-timeout",
+            "5",
+            "--max-connections",
+            "7",
+        ])
+        .unwrap();
+        let cfg = config_from_args(&a).unwrap();
+        assert_eq!(
+            cfg.limits,
+            Limits {
+                header_timeout: Duration::from_secs(3),
+                body_timeout: Duration::from_secs(4),
+                idle_timeout: Duration::from_secs(5),
+                max_connections: 7,
+            }
+        );
+        for bad in [
+            ["--max-connections", "0"],
+            ["--header-timeout", "0"],
+            ["--idle-timeout", "x"],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -18,7 +18,9 @@ use tokenlife_model::{Policy, PolicyTable};
 
 pub use tokenlife_model::config::AuthMethod;
 
+use crate::bind::Exposure;
 use crate::clock::Clock;
+use crate::conn::Limits;
 use crate::defects::Defects;
 use crate::scope::Scope;
 use crate::secret::Secret;
@@ -84,6 +86,11 @@ pub struct ServerConfig {
     pub clock: Option<Arc<dyn Clock>>,
     /// Whether the configuration is the built-in demo (then it is printed at start).
     pub demo: bool,
+    /// Whether an address other than loopback may be bound (`--allow-remote`); never with
+    /// the demo clients or the test clock ([`crate::bind`]).
+    pub allow_remote: bool,
+    /// Connection deadlines and the connection cap.
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -97,6 +104,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("policy", &self.policy.profile)
             .field("test_clock", &self.test_clock)
             .field("defects", &self.defects)
+            .field("allow_remote", &self.allow_remote)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +143,17 @@ impl ServerConfig {
             defects: Defects::none(),
             clock: None,
             demo: true,
+            allow_remote: false,
+            limits: Limits::DEFAULT,
+        }
+    }
+
+    /// What decides whether its address may be other than loopback.
+    pub fn exposure(&self) -> Exposure {
+        Exposure {
+            allow_remote: self.allow_remote,
+            demo: self.demo,
+            test_clock: self.test_clock,
         }
     }
 

@@ -44,6 +44,21 @@ impl AppError {
         })
     }
 
+    /// An OAuth error with another status than 400 (413, 408, 405: what HTTP says went
+    /// wrong, in RFC 6749 §5.2's shape).
+    pub fn with_status(
+        status: StatusCode,
+        code: ErrorCode,
+        description: impl Into<Cow<'static, str>>,
+    ) -> AppError {
+        AppError::OAuth(OAuthError {
+            status,
+            code,
+            description: description.into(),
+            basic_challenge: false,
+        })
+    }
+
     /// 400 `invalid_request`.
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> AppError {
         AppError::bad(ErrorCode::InvalidRequest, description)
@@ -120,8 +135,12 @@ impl IntoResponse for AppError {
             }
             AppError::Internal(what) => {
                 tracing::error!(error = %what, "internal error");
-                let mut response =
-                    (StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n").into_response();
+                // RFC 6749 §5.2's shape, so that a client's error handling reads it too.
+                let body = serde_json::json!({
+                    "error": ErrorCode::ServerError.as_str(),
+                    "error_description": "internal server error",
+                });
+                let mut response = (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
                 no_store(&mut response);
                 response
             }

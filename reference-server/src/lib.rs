@@ -10,6 +10,8 @@
 //!
 //! - [`config`]: clients, users, policy; the config file.
 //! - [`server`]: [`start`] a server, [`RunningServer::shutdown`] it.
+//! - [`conn`]: the accept loop: connection deadlines, the connection cap, half-close.
+//! - [`bind`]: where a server may listen (loopback, or elsewhere only when asked).
 //! - [`embedded`]: the server in process on a temporary SQLite file with the test clock,
 //!   restartable: the suite's own target.
 //! - [`http`]: [`app`], the router (for `tower::ServiceExt::oneshot` in tests).
@@ -19,10 +21,12 @@
 //! - [`defects`]: the injectable real-world bugs.
 //! - [`cli`]: `tokenlife serve`.
 
+pub mod bind;
 pub mod cli;
 pub mod client_auth;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod decide;
 pub mod defects;
 pub mod embedded;
@@ -38,6 +42,7 @@ pub mod store;
 
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{AuthMethod, Client, ServerConfig};
+pub use conn::Limits;
 pub use defects::{Defect, Defects};
 pub use embedded::{Embedded, EmbeddedError};
 pub use error::AppError;

@@ -10,7 +10,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::bind::{self, BindRefused};
 use crate::config::{redact_url, ServerConfig};
+use crate::conn;
 use crate::http::app;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -18,9 +20,9 @@ use crate::store::StoreError;
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// `--test-clock` on an address other than loopback.
-    #[error("refusing --test-clock on {0}: the test clock is only allowed on a loopback address")]
-    TestClockNotLoopback(SocketAddr),
+    /// An address other than loopback that this configuration may not listen on.
+    #[error(transparent)]
+    Exposure(#[from] BindRefused),
     /// The address cannot be bound.
     #[error("failed to bind {addr}: {source}")]
     Bind {
@@ -43,7 +45,7 @@ impl ServerError {
     /// reach the database.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ServerError::TestClockNotLoopback(_) => 2,
+            ServerError::Exposure(_) => 2,
             ServerError::Config(_) | ServerError::Store(StoreError::UnsupportedUrl(_)) => 3,
             ServerError::Bind { .. } | ServerError::Store(_) => 4,
         }
@@ -57,7 +59,7 @@ pub struct RunningServer {
     addr: SocketAddr,
     state: AppState,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -94,8 +96,11 @@ impl RunningServer {
 
 /// Binds `config.bind`, opens the store and serves in the background.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    if config.test_clock && !config.bind.ip().is_loopback() {
-        return Err(ServerError::TestClockNotLoopback(config.bind));
+    bind::check(config.bind, config.exposure())?;
+    if config.limits.max_connections == 0 {
+        return Err(ServerError::Config(
+            "max_connections must be at least 1".into(),
+        ));
     }
     if config.clients.is_empty() {
         return Err(ServerError::Config("no client is registered".into()));
@@ -125,21 +130,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         database = %redact_url(&config.database),
         policy = %state.policy().profile,
         test_clock = config.test_clock,
+        header_timeout_s = config.limits.header_timeout.as_secs_f64(),
+        body_timeout_s = config.limits.body_timeout.as_secs_f64(),
+        idle_timeout_s = config.limits.idle_timeout.as_secs_f64(),
+        max_connections = config.limits.max_connections,
         "tokenlife reference server listening"
     );
     let (stop, stopped) = oneshot::channel::<()>();
     let router = app(state.clone());
-    // Token responses are small and answered at once: no Nagle delay.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(conn::serve(listener, router, config.limits, stopped));
     Ok(RunningServer {
         url,
         addr,

@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     pub(crate) issuer: String,
     pub(crate) defects: Defects,
     pub(crate) key: DerivationKey,
+    /// How long a request's body may take to arrive.
+    pub(crate) body_timeout: std::time::Duration,
     /// `restart-forgets`: which refresh tokens were consumed, kept only in memory.
     pub(crate) forgotten: Mutex<HashSet<TokenHash>>,
 }
@@ -80,6 +82,7 @@ impl AppState {
             issuer: config.issuer.clone().unwrap_or(issuer),
             defects: config.defects.clone(),
             key,
+            body_timeout: config.limits.body_timeout,
             forgotten: Mutex::new(HashSet::new()),
         })))
     }
@@ -126,6 +129,11 @@ impl AppState {
     /// The users approved automatically; the first is the default.
     pub fn users(&self) -> &[String] {
         &self.0.users
+    }
+
+    /// How long a request's body may take to arrive whole.
+    pub fn body_timeout(&self) -> std::time::Duration {
+        self.0.body_timeout
     }
 
     /// Whether `POST /test/clock` exists.

@@ -12,6 +12,7 @@ mod load;
 mod mutants;
 mod profiles;
 mod run;
+mod serve;
 
 /// Runs `tokenlife` with `args` in a clean environment.
 pub fn tokenlife(args: &[&str]) -> Output {

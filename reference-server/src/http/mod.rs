@@ -2,10 +2,14 @@
 //!
 //! Endpoints: RFC 8414 discovery, RFC 6749 §4.1 `/authorize` and §3.2 `/token`, RFC 7009
 //! `/revoke`, RFC 7662 `/introspect`, an RFC 6750 protected resource, and the test clock.
-//! Bodies are limited (413 past 64 KiB); no log line carries a query string or a body.
+//! Bodies are read whole before a handler runs, within the body timeout and 64 KiB
+//! ([`body`]); every answer of `/token`, `/revoke` and `/introspect`, a wrong method, an
+//! oversized or slow body included, is an RFC 6749 §5.2 JSON error. No log line carries a
+//! query string or a body.
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderMap};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
@@ -15,6 +19,7 @@ use crate::form::{FormError, Params};
 use crate::state::AppState;
 
 mod authorize;
+mod body;
 mod discovery;
 mod introspect;
 mod resource;
@@ -38,9 +43,12 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/authorize", get(authorize::authorize))
         .route("/cb", get(authorize::callback))
-        .route("/token", post(token::token))
-        .route("/revoke", post(revoke::revoke))
-        .route("/introspect", post(introspect::introspect))
+        .route("/token", post(token::token).fallback(body::post_only))
+        .route("/revoke", post(revoke::revoke).fallback(body::post_only))
+        .route(
+            "/introspect",
+            post(introspect::introspect).fallback(body::post_only),
+        )
         .route("/api/resource", get(resource::resource));
     if state.test_clock() {
         router = router.route(
@@ -50,6 +58,7 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn_with_state(state.clone(), body::read_whole))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The path only: query strings can carry codes.
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

@@ -87,7 +87,7 @@ async fn the_test_clock_exists_only_when_asked_for() {
     let err = tokenlife_server::start(cfg).await.unwrap_err();
     assert!(matches!(
         err,
-        tokenlife_server::ServerError::TestClockNotLoopback(_)
+        tokenlife_server::ServerError::Exposure(tokenlife_server::bind::BindRefused::TestClock(_))
     ));
     assert_eq!(err.exit_code(), 2);
 }
