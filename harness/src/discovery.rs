@@ -65,6 +65,20 @@ pub enum DiscoveryError {
         /// The issuer's host.
         issuer_host: String,
     },
+    /// The metadata of an `https` issuer names a plain `http` endpoint.
+    #[error(
+        "refused: the metadata at {url} names {key} `{endpoint}` over plain http for an https \
+         issuer; credentials would travel unencrypted. If that is really the server's \
+         endpoint, name it in [server] ({key} = \"...\")"
+    )]
+    Downgrade {
+        /// The metadata URL.
+        url: String,
+        /// The metadata member.
+        key: String,
+        /// The endpoint, without its query.
+        endpoint: String,
+    },
     /// The metadata is unusable.
     #[error("the metadata at {url} is unusable: {reason}")]
     Invalid {
@@ -168,8 +182,14 @@ fn host_of(url: &str) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
+/// Whether `url`'s scheme is `scheme` (case-insensitively, as URLs compare them).
+fn scheme_is(url: &str, scheme: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.scheme().eq_ignore_ascii_case(scheme))
+}
+
 /// Whether the metadata at `url` may name `endpoint` as `key`: on the issuer's host, or on
-/// one the target file allows.
+/// one the target file allows, and never over plain http for an https issuer (the same
+/// host's plain port is no more the issuer than another host is).
 fn allowed(
     target: &Target,
     issuer: &str,
@@ -184,6 +204,13 @@ fn allowed(
             reason: format!("its {key} is not an absolute URL with a host"),
         });
     };
+    if scheme_is(issuer, "https") && !scheme_is(endpoint, "https") {
+        return Err(DiscoveryError::Downgrade {
+            url: url.to_string(),
+            key: key.to_string(),
+            endpoint: target.redactor().apply(&strip_query(endpoint)),
+        });
+    }
     if host == issuer_host || target.allowed_hosts.contains(&host) {
         return Ok(());
     }
@@ -241,6 +268,72 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target(extra: &str) -> Target {
+        crate::target::parse(
+            &format!(
+                "[server]\nissuer = \"https://as.example\"\n{extra}\n{c}\"a\"\n{c}\"b\"\n",
+                c = "[[clients]]\nsecret = \"s\"\nredirect_uri = \"http://127.0.0.1/cb\"\n\
+                     scope = \"read\"\nid = "
+            ),
+            |_| None,
+        )
+        .expect("a target")
+    }
+
+    #[test]
+    fn an_https_issuer_s_metadata_may_not_name_a_plain_http_endpoint() {
+        let t = target("");
+        let issuer = "https://as.example";
+        let url = "https://as.example/.well-known/oauth-authorization-server";
+        assert_eq!(
+            allowed(
+                &t,
+                issuer,
+                url,
+                "token_endpoint",
+                "https://as.example/token"
+            ),
+            Ok(())
+        );
+        let err = allowed(&t, issuer, url, "token_endpoint", "http://as.example/token")
+            .expect_err("a downgrade");
+        assert!(matches!(err, DiscoveryError::Downgrade { .. }), "{err:?}");
+        assert!(err.to_string().contains("plain http"), "{err}");
+        // Allowing the host does not allow plain http to it.
+        let t = target("allowed_hosts = [\"other.example\"]");
+        assert!(matches!(
+            allowed(
+                &t,
+                issuer,
+                url,
+                "token_endpoint",
+                "http://other.example/token"
+            ),
+            Err(DiscoveryError::Downgrade { .. })
+        ));
+        assert_eq!(
+            allowed(
+                &t,
+                issuer,
+                url,
+                "token_endpoint",
+                "https://other.example/token"
+            ),
+            Ok(())
+        );
+        // A plain-http issuer (a local server) may name plain-http endpoints.
+        assert_eq!(
+            allowed(
+                &t,
+                "http://127.0.0.1:9000",
+                "http://127.0.0.1:9000/.well-known/oauth-authorization-server",
+                "token_endpoint",
+                "http://127.0.0.1:9000/token"
+            ),
+            Ok(())
+        );
+    }
 
     #[test]
     fn well_known_goes_before_the_issuer_path() {
