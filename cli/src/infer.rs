@@ -604,6 +604,46 @@ mod lifetime_tests {
         assert_eq!(l.grace_window, None);
     }
 
+    /// An idle timeout where the confidential client rotates and the public one keeps its
+    /// token: the rotating client alone reads it as a lifetime each successor gets afresh
+    /// (which the public client's unrotated token would not outlive), so the renewal is
+    /// read from the public client.
+    #[test]
+    fn an_idle_timeout_is_read_from_the_client_that_keeps_its_token() {
+        let policy = Policy::from_toml(
+            "profile = \"rfc6749\"\nrotation_public = \"never\"\n\
+             rotation_confidential = \"always\"\nrefresh_ttl = \"200s\"\nidle_timeout = \"50s\"",
+        )
+        .expect("a policy");
+        let runtime = runtime().expect("a runtime");
+        let server = runtime
+            .block_on(Embedded::start(policy, Defects::default()))
+            .expect("the embedded server");
+        let harness = runtime
+            .block_on(Harness::connect(
+                server.target(),
+                RunOptions::default(),
+                None,
+            ))
+            .expect("connected");
+        let run = measure(
+            &runtime,
+            &harness,
+            Instant::now() + Duration::from_secs(120),
+        );
+        runtime.block_on(server.stop());
+        let l = &run.lifetimes;
+        let v = |k: &str| l.get(k).map(|m| m.value);
+        assert_eq!(v("idle_timeout"), Some(Some(50)), "{l:#?}");
+        assert_ne!(v("refresh_ttl"), Some(Some(50)), "{l:#?}");
+        assert!(
+            l.knobs
+                .iter()
+                .any(|k| k.how.contains("public client, which kept its token")),
+            "{l:#?}"
+        );
+    }
+
     /// The reference server on its wall clock with lifetimes of 2 and 3 s: the lifetimes
     /// come out within the clock's resolution, and the whole run within its budget.
     #[test]

@@ -497,7 +497,7 @@ impl Harness {
         }
         // Whether a refresh just before that deadline moves it.
         let res = search.resolution();
-        let renewed = match first.seconds() {
+        let renewed_at = match first.seconds() {
             Some(f) if real.is_none() && f >= 2 => Some(f - 1),
             Some(f) if real.is_some() && f / 2 > 2 * res => Some(f / 2),
             _ => None,
@@ -509,8 +509,21 @@ impl Harness {
                         .saturating_duration_since(std::time::Instant::now())
                         .as_secs()
         });
-        let renewed = match (renewed, first.seconds()) {
-            (Some(renew), Some(f)) => {
+        // Under rotation a deadline the refresh moved reads two ways (an idle timeout, or a
+        // lifetime each successor gets afresh); a client that keeps its token tells them
+        // apart, so when the first client rotated and the deadline moved, the other client's
+        // renewal is measured too, and read instead when it kept its token.
+        let mut renewal_by = None;
+        let mut renewed = None;
+        if let (Some(renew), Some(f)) = (renewed_at, first.seconds()) {
+            let other = match client {
+                ClientType::Confidential => ClientType::Public,
+                ClientType::Public => ClientType::Confidential,
+            };
+            for by in [client, other] {
+                if by != client && self.target.client_of(by).is_none() {
+                    break;
+                }
                 // Two hypotheses: the deadline stays (absolute) or moves with the refresh.
                 let mut s2 = Search::new(Some(f), renew + f + res, margin)
                     .also(renew + f)
@@ -520,22 +533,49 @@ impl Harness {
                     .search(
                         &mut s2,
                         |at| Probe::Renewed { renew, at },
-                        client,
+                        by,
                         deadline,
                         &mut out,
                         &mut more,
                     )
                     .await;
                 answers.extend(more);
-                searched
+                let this = searched
                     .rotated
                     .filter(|_| !s2.answers().is_empty())
-                    .map(|rot| (renew, rot, s2.found()))
+                    .map(|rot| (renew, rot, s2.found()));
+                let moved = |found: Found| match found {
+                    Found::Exact { seconds } | Found::Within { seconds, .. } => seconds > f,
+                    Found::Beyond { .. } | Found::Inconsistent => false,
+                };
+                match this {
+                    Some((_, false, _)) if by != client => {
+                        renewed = this;
+                        renewal_by = Some(by);
+                        break;
+                    }
+                    _ if by != client => break,
+                    Some((_, true, found)) if moved(found) => renewed = this,
+                    _ => {
+                        renewed = this;
+                        break;
+                    }
+                }
             }
-            _ => None,
-        };
+        }
         let d = RefreshDeadlines { first, renewed };
         let mut knobs = Lifetimes::interpret(&d, answers);
+        if let (Some(by), Some(k)) = (renewal_by, knobs.first_mut()) {
+            let kind = match by {
+                ClientType::Confidential => "confidential",
+                ClientType::Public => "public",
+            };
+            k.how.push_str(&format!(
+                " (the renewal read from the {kind} client, which kept its token: the other \
+                 client rotated, under which an idle timeout and a lifetime each successor \
+                 gets afresh give the same answers)"
+            ));
+        }
         // `refresh_ttl` counts from its anchor; what was measured counts from the issue.
         let access = out.lifetimes.get("access_ttl").and_then(|m| m.value);
         if let (Some(a), Some(k)) = (access, knobs.iter_mut().find(|k| k.knob == "refresh_ttl")) {
