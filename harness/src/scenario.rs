@@ -230,6 +230,9 @@ pub struct Requires {
     /// A grace window (or reuse count) exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grace: Option<bool>,
+    /// The grace allowance has a time limit (a window, not only a reuse count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_window: Option<bool>,
     /// What a grace reuse returns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grace_successor: Option<GraceSuccessor>,
@@ -304,6 +307,10 @@ impl Requires {
         })
         .or_else(|| eq("rotation_public", self.rotation_public, p.rotation_public))
         .or_else(|| eq("grace", self.grace, p.grace.is_some()))
+        .or_else(|| {
+            let window = p.grace.is_some_and(|g| g.window.is_some());
+            eq("grace_window", self.grace_window, window)
+        })
         .or_else(|| match (self.grace_successor, p.grace) {
             (Some(w), Some(g)) => eq("grace_successor", Some(w), g.successor),
             (Some(w), None) => Some(format!(

@@ -12,18 +12,22 @@ const SEED: u64 = 14;
 /// Draws per built-in profile.
 const DRAWS: usize = 200;
 
-/// `policy` with every lifetime it has drawn anew (small, so deadlines often tie or swap
-/// order); which lifetimes it has stays, so the scenarios' `[requires]` read it the same.
-fn draw(rng: &mut StdRng, mut p: Policy) -> Policy {
-    let mut secs = || Seconds(rng.random_range(1..=90));
-    p.access_ttl = secs();
-    p.refresh_ttl = p.refresh_ttl.map(|_| secs());
-    p.absolute_cap = p.absolute_cap.map(|_| secs());
-    p.idle_timeout = p.idle_timeout.map(|_| secs());
+/// `policy` with every lifetime drawn anew (small, so deadlines often tie or swap order),
+/// each optional one present or not as the draw says; `None` when the draw is no valid
+/// policy (a grace allowance with neither a window nor a reuse count).
+fn draw(rng: &mut StdRng, mut p: Policy) -> Option<Policy> {
+    let maybe = |rng: &mut StdRng| {
+        rng.random_bool(0.8)
+            .then(|| Seconds(rng.random_range(1..=90)))
+    };
+    p.access_ttl = Seconds(rng.random_range(1..=90));
+    p.refresh_ttl = maybe(rng);
+    p.absolute_cap = maybe(rng);
+    p.idle_timeout = maybe(rng);
     if let Some(g) = p.grace.as_mut() {
-        g.window = g.window.map(|_| secs());
+        g.window = maybe(rng);
     }
-    p
+    p.validate().is_ok().then_some(p)
 }
 
 #[test]
@@ -35,7 +39,9 @@ fn no_shipped_scenario_pins_what_the_model_forbids_under_any_lifetimes() {
     for name in Policy::profile_names() {
         let base = Policy::profile(name).expect("a built-in profile");
         for _ in 0..DRAWS {
-            let p = draw(&mut rng, base.clone());
+            let Some(p) = draw(&mut rng, base.clone()) else {
+                continue;
+            };
             for sc in &set.scenarios {
                 if sc.requires.unmet(&p).is_some() {
                     continue;

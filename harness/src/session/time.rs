@@ -142,9 +142,12 @@ impl Harness {
                 s.set.advance(d);
             }
         }
+        // The model's id, as every other transcript line names tokens.
+        let before = if adv.before { "just before " } else { "" };
+        let seconds = at.saturating_sub(now);
         s.line(format!(
-            "{n}. time passes to {adv}: {} s",
-            at.saturating_sub(now)
+            "{n}. time passes to {before}the {} of {token}: {seconds} s",
+            adv.to
         ));
         Ok(())
     }
