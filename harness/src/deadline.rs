@@ -157,9 +157,11 @@ mod tests {
 
     #[test]
     fn a_named_deadline_is_when_every_state_says_and_one_second_less_before_it() {
-        let mut s = State::default();
-        s.n_rts = 1;
-        s.n_ats = 1;
+        let mut s = State {
+            n_rts: 1,
+            n_ats: 1,
+            ..State::default()
+        };
         s.rts[0].grace = 30;
         s.rts[0].exp = NEVER;
         s.ats[0].exp = 20;
