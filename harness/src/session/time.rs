@@ -116,9 +116,9 @@ impl Harness {
             let margin = skew.get() + s.set.slack();
             let wake = if adv.before {
                 // `at` is one second short of the deadline: stay clear of it by the skew.
-                (at + 1).saturating_sub(margin + 1)
+                at.saturating_add(1).saturating_sub(margin + 1)
             } else {
-                at + margin
+                at.saturating_add(margin)
             };
             if wake > now {
                 let wake = s.started
