@@ -115,7 +115,7 @@ fn one_step(spec: &Spec, b: Branch, n: usize, step: &Step) -> Result<Vec<Branch>
                 Some(adv) => {
                     let t = token(&adv.token)?;
                     let times = vec![0; b.states.len()];
-                    deadline::due(&b.states, &times, adv, t).map_err(err)?
+                    deadline::due(&b.states, &times, adv, t, true).map_err(err)?
                 }
                 None => ticks(&b.states, target).map_err(err)?,
             };

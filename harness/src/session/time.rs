@@ -107,7 +107,8 @@ impl Harness {
         if let ClockConfig::Real { skew } = &self.target.clock {
             s.set.sync(s.elapsed(), skew.get());
         }
-        let at = deadline::due(s.set.states(), s.set.times(), adv, token)
+        let real = matches!(self.target.clock, ClockConfig::Real { .. });
+        let at = deadline::due(s.set.states(), s.set.times(), adv, token, !real)
             .map_err(|m| Stop::Error(format!("step {n}: {m}")))?;
         let now = s.set.times().iter().copied().max().unwrap_or(0);
         s.actions += 1;
