@@ -255,6 +255,11 @@ impl StateSet {
         &self.states
     }
 
+    /// The model time of each state, in the order of [`StateSet::states`].
+    pub fn times(&self) -> &[u32] {
+        &self.times
+    }
+
     /// The first state (every state agrees on ids and on what the harness classifies).
     pub fn first(&self) -> &State {
         &self.states[0]

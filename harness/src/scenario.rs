@@ -20,7 +20,10 @@ use tokenlife_model::spec::Hint;
 use tokenlife_model::state::Scope;
 use tokenlife_model::{ClientType, ErrorCode, Outcome, Policy};
 
+pub use crate::deadline::{Advance, Deadline};
 use crate::target::toml_message;
+
+mod tick;
 
 /// Why a scenario file cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,10 +177,12 @@ pub enum StepKind {
         /// The token.
         token: String,
     },
-    /// Time passes to the next deadline, or until a token is dead.
+    /// Time passes to the next deadline, until a token is dead, or to a named deadline.
     Tick {
         /// Tick until this token is past a deadline.
         until: Option<String>,
+        /// Move to this deadline of this token (or one second before it).
+        advance: Option<Advance>,
     },
     /// The server restarts on its store.
     Restart,
@@ -225,6 +230,9 @@ pub struct Requires {
     /// A grace window (or reuse count) exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grace: Option<bool>,
+    /// The grace allowance has a time limit (a window, not only a reuse count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_window: Option<bool>,
     /// What a grace reuse returns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grace_successor: Option<GraceSuccessor>,
@@ -249,6 +257,10 @@ pub struct Requires {
     /// An idle timeout exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<bool>,
+    /// A refresh token is still usable when the access token issued with it expires: its
+    /// lifetime, idle timeout and cap (those the policy has) are all longer than `access_ttl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_outlives_access: Option<bool>,
     /// The narrowing rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub narrowing: Option<Narrowing>,
@@ -295,6 +307,10 @@ impl Requires {
         })
         .or_else(|| eq("rotation_public", self.rotation_public, p.rotation_public))
         .or_else(|| eq("grace", self.grace, p.grace.is_some()))
+        .or_else(|| {
+            let window = p.grace.is_some_and(|g| g.window.is_some());
+            eq("grace_window", self.grace_window, window)
+        })
         .or_else(|| match (self.grace_successor, p.grace) {
             (Some(w), Some(g)) => eq("grace_successor", Some(w), g.successor),
             (Some(w), None) => Some(format!(
@@ -322,6 +338,17 @@ impl Requires {
         .or_else(|| eq("refresh_ttl", self.refresh_ttl, p.refresh_ttl.is_some()))
         .or_else(|| eq("absolute_cap", self.absolute_cap, p.absolute_cap.is_some()))
         .or_else(|| eq("idle_timeout", self.idle_timeout, p.idle_timeout.is_some()))
+        .or_else(|| {
+            let outlives = [p.refresh_lifetime(), p.idle_timeout, p.absolute_cap]
+                .into_iter()
+                .flatten()
+                .all(|d| d.get() > p.access_ttl.get());
+            eq(
+                "refresh_outlives_access",
+                self.refresh_outlives_access,
+                outlives,
+            )
+        })
         .or_else(|| eq("narrowing", self.narrowing, p.narrowing))
         .or_else(|| {
             eq(
@@ -397,7 +424,7 @@ fn fields_of(action: &str) -> &'static [&'static str] {
         "use-access" => &["at"],
         "revoke" => &["token", "by", "hint"],
         "introspect" => &["token"],
-        "tick" => &["until"],
+        "tick" => &["until", "advance", "before", "rt", "at"],
         "race" => &["rt", "count", "revoke"],
         _ => &[],
     }
@@ -619,6 +646,9 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
         }
     };
     let mut names = BTreeMap::new();
+    // The last refresh and access token a step used: a `tick` that names a deadline but no
+    // token means that token's.
+    let mut last: (Option<String>, Option<String>) = (None, None);
     let mut steps = Vec::with_capacity(steps_value.len());
     for (i, v) in steps_value.iter().enumerate() {
         let n = i + 1;
@@ -716,12 +746,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             "introspect" => StepKind::Introspect {
                 token: r.reference("token", &[Kind::Refresh, Kind::Access])?,
             },
-            "tick" => StepKind::Tick {
-                until: match r.str("until")? {
-                    None => None,
-                    Some(_) => Some(r.reference("until", &[Kind::Refresh, Kind::Access])?),
-                },
-            },
+            "tick" => tick::parse(&r, &last)?,
             "race" => {
                 let rt = r.reference("rt", &[Kind::Refresh])?;
                 let count = match t.get("count") {
@@ -736,6 +761,13 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             "introspect-unknown" => StepKind::IntrospectUnknown,
             _ => StepKind::Restart,
         };
+        for name in tick::used_by(&kind) {
+            match names.get(name) {
+                Some(Kind::Refresh) => last.0 = Some(name.to_string()),
+                Some(Kind::Access) => last.1 = Some(name.to_string()),
+                _ => {}
+            }
+        }
         steps.push(Step { kind, expect, note });
     }
     Ok(Scenario {

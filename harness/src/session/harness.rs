@@ -281,7 +281,7 @@ impl Harness {
 }
 
 /// Who acts for a scenario step's `by`, given the token's owner.
-pub(super) fn actor(by: By, owner: ClientType) -> Actor {
+pub(crate) fn actor(by: By, owner: ClientType) -> Actor {
     match by {
         By::Owner => Actor::Client(owner),
         By::Other => Actor::Client(match owner {

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use tokenlife_model::{ClientType, Policy};
 
 pub use experiment::ExperimentRun;
+pub(crate) use harness::actor;
 pub use harness::{BoxFuture, ConnectError, Control, Harness, RunOptions};
 pub use lifetimes::{LifetimesRun, ProbeRun};
 pub use sequence::{CONCURRENCY, SHRINK_RUNS};

@@ -175,6 +175,12 @@ impl Session<'_> {
         }
     }
 
+    /// Time moved other than by the model's `Tick` (to a named deadline): the walk cannot
+    /// follow, so its coverage ends here, as after an answer it did not foresee.
+    pub(super) fn end_walk(&mut self) {
+        self.walk = None;
+    }
+
     /// The attacker copies a refresh token: no exchange, only the model changes.
     pub(super) fn steal(&mut self, n: usize, a: &Action) {
         self.actions += 1;

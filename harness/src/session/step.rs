@@ -307,7 +307,12 @@ impl Harness {
             StepKind::Introspect { token } => Action::Introspect {
                 token: s.token(token)?,
             },
-            StepKind::Tick { until } => {
+            StepKind::Tick {
+                advance: Some(adv), ..
+            } => {
+                return self.tick_to(s, n, adv).await;
+            }
+            StepKind::Tick { until, .. } => {
                 return self.tick(s, n, until.as_deref()).await;
             }
             StepKind::Restart => {

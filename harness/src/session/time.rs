@@ -11,6 +11,7 @@ use tokenlife_model::{Action, Outcome};
 use super::harness::Harness;
 use super::state::{Session, Stop};
 use crate::checks::{self, Verdict};
+use crate::deadline::{self, Advance as Named};
 use crate::http::Request;
 use crate::target::ClockConfig;
 
@@ -86,6 +87,69 @@ impl Harness {
             )));
         }
         s.line(format!("{n}. time passes: {total} s"));
+        Ok(())
+    }
+
+    /// Moves time to the deadline `adv` names (or one second before it): one `POST` of
+    /// exactly the seconds to it on an endpoint clock. A real clock waits until the
+    /// deadline has passed by more than the skew, or (`before`) only while it is still
+    /// ahead by more than the skew, and reads the clock: "one second before" cannot be hit
+    /// closer than the skew, and any moment clear of it on the right side is the same
+    /// experiment. The model's `Tick` goes to the *next* deadline, which this is not, so the
+    /// coverage walk stops here (the set's states still follow exactly).
+    pub(super) async fn tick_to(
+        &self,
+        s: &mut Session<'_>,
+        n: usize,
+        adv: &Named,
+    ) -> Result<(), Stop> {
+        let token = s.token(&adv.token)?;
+        if let ClockConfig::Real { skew } = &self.target.clock {
+            s.set.sync(s.elapsed(), skew.get());
+        }
+        let real = matches!(self.target.clock, ClockConfig::Real { .. });
+        let at = deadline::due(s.set.states(), s.set.times(), adv, token, !real)
+            .map_err(|m| Stop::Error(format!("step {n}: {m}")))?;
+        let now = s.set.times().iter().copied().max().unwrap_or(0);
+        s.actions += 1;
+        s.end_walk();
+        if let ClockConfig::Real { skew } = &self.target.clock {
+            let margin = skew.get() + s.set.slack();
+            let wake = if adv.before {
+                // `at` is one second short of the deadline: stay clear of it by the skew.
+                at.saturating_add(1).saturating_sub(margin + 1)
+            } else {
+                at.saturating_add(margin)
+            };
+            if wake > now {
+                let wake = s.started
+                    + Duration::from_secs(u64::from(wake))
+                    + Duration::from_millis(if adv.before { 0 } else { 200 });
+                if let Err(why) = self.http.config().guard.sleep_until(wake).await {
+                    return Err(s.unanswered(n, "time passes", 0, &why));
+                }
+            }
+            s.set.sync(s.elapsed(), skew.get());
+        } else {
+            let d = at.saturating_sub(now);
+            if d > 0 {
+                self.advance(d).await.map_err(|e| match e {
+                    Advance::Unanswered(m) => s.unanswered(n, "time passes", 1, &m),
+                    Advance::Refused(m) => {
+                        s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
+                        Stop::Failed(format!("step {n}: {m}"))
+                    }
+                })?;
+                s.set.advance(d);
+            }
+        }
+        // The model's id, as every other transcript line names tokens.
+        let before = if adv.before { "just before " } else { "" };
+        let seconds = at.saturating_sub(now);
+        s.line(format!(
+            "{n}. time passes to {before}the {} of {token}: {seconds} s",
+            adv.to
+        ));
         Ok(())
     }
 

@@ -107,3 +107,43 @@ async fn a_real_clock_target_passes() {
     assert!(c.covered > 40, "{}", r.human());
     assert!(c.covered as f64 >= 0.8 * c.transitions as f64, "{c:?}");
 }
+
+/// Named deadlines on the real clock: the grace window outlives the access token (where a
+/// plain tick lands on the access expiry and grace-window would exit 3), and the absolute
+/// cap reached by refreshing just before each token would end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_clock_moves_to_named_deadlines() {
+    for (toml, name) in [
+        (
+            "profile = \"grace-same\"\naccess_ttl = \"2s\"\ngrace_window = \"4s\"\nrefresh_ttl = \"20s\"\n",
+            "grace-window",
+        ),
+        (
+            "profile = \"strict\"\naccess_ttl = \"2s\"\nrefresh_ttl = \"4s\"\nabsolute_cap = \"7s\"\n",
+            "absolute-cap",
+        ),
+    ] {
+        let policy = Policy::from_toml(toml).unwrap();
+        let (server, target) = crate::common::wall_clock_server(policy).await;
+        let all = shipped();
+        let set = tokenlife_harness::scenario::ScenarioSet {
+            scenarios: all
+                .scenarios
+                .into_iter()
+                .filter(|s| s.name == name)
+                .collect(),
+            hash: all.hash,
+        };
+        let options = tokenlife_harness::RunOptions {
+            depth: 0,
+            cases: 0,
+            ..Default::default()
+        };
+        let r = tokenlife_harness::run(target, &set, options, None)
+            .await
+            .unwrap();
+        server.shutdown().await;
+        let s = r.scenarios.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(s.status, ScenarioStatus::Passed, "{}", r.human());
+    }
+}
