@@ -572,12 +572,8 @@ mod lifetime_tests {
         );
     }
 
-    #[test]
-    fn an_idle_timeout_under_an_absolute_cap_is_told_from_a_lifetime() {
-        let policy = Policy::from_toml(
-            "profile = \"rfc6749\"\nrotation = \"never\"\nrefresh_ttl = \"none\"\nidle_timeout = \"50s\"\nabsolute_cap = \"80s\"",
-        )
-        .expect("a policy");
+    /// `policy` served by the embedded server, its lifetimes measured over HTTP.
+    fn measure_served(policy: Policy) -> LifetimesRun {
         let runtime = runtime().expect("a runtime");
         let server = runtime
             .block_on(Embedded::start(policy, Defects::default()))
@@ -595,6 +591,16 @@ mod lifetime_tests {
             Instant::now() + Duration::from_secs(120),
         );
         runtime.block_on(server.stop());
+        run
+    }
+
+    #[test]
+    fn an_idle_timeout_under_an_absolute_cap_is_told_from_a_lifetime() {
+        let policy = Policy::from_toml(
+            "profile = \"rfc6749\"\nrotation = \"never\"\nrefresh_ttl = \"none\"\nidle_timeout = \"50s\"\nabsolute_cap = \"80s\"",
+        )
+        .expect("a policy");
+        let run = measure_served(policy);
         let l = &run.lifetimes;
         let v = |k: &str| l.get(k).map(|m| m.value);
         assert_eq!(v("idle_timeout"), Some(Some(50)), "{l:#?}");
@@ -615,23 +621,7 @@ mod lifetime_tests {
              rotation_confidential = \"always\"\nrefresh_ttl = \"200s\"\nidle_timeout = \"50s\"",
         )
         .expect("a policy");
-        let runtime = runtime().expect("a runtime");
-        let server = runtime
-            .block_on(Embedded::start(policy, Defects::default()))
-            .expect("the embedded server");
-        let harness = runtime
-            .block_on(Harness::connect(
-                server.target(),
-                RunOptions::default(),
-                None,
-            ))
-            .expect("connected");
-        let run = measure(
-            &runtime,
-            &harness,
-            Instant::now() + Duration::from_secs(120),
-        );
-        runtime.block_on(server.stop());
+        let run = measure_served(policy);
         let l = &run.lifetimes;
         let v = |k: &str| l.get(k).map(|m| m.value);
         assert_eq!(v("idle_timeout"), Some(Some(50)), "{l:#?}");

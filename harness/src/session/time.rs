@@ -65,14 +65,7 @@ impl Harness {
                 s.set.sync(s.elapsed(), skew.get());
                 total += d;
             } else {
-                self.advance(d).await.map_err(|e| match e {
-                    Advance::Unanswered(m) => s.unanswered(n, "time passes", 1, &m),
-                    Advance::Refused(m) => {
-                        s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
-                        Stop::Failed(format!("step {n}: {m}"))
-                    }
-                })?;
-                s.set.advance(d);
+                self.advance_step(s, n, d).await?;
                 total += d;
             }
             s.cover(&pre, Action::Tick, Outcome::Nothing);
@@ -133,14 +126,7 @@ impl Harness {
         } else {
             let d = at.saturating_sub(now);
             if d > 0 {
-                self.advance(d).await.map_err(|e| match e {
-                    Advance::Unanswered(m) => s.unanswered(n, "time passes", 1, &m),
-                    Advance::Refused(m) => {
-                        s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
-                        Stop::Failed(format!("step {n}: {m}"))
-                    }
-                })?;
-                s.set.advance(d);
+                self.advance_step(s, n, d).await?;
             }
         }
         // The model's id, as every other transcript line names tokens.
@@ -150,6 +136,20 @@ impl Harness {
             "{n}. time passes to {before}the {} of {token}: {seconds} s",
             adv.to
         ));
+        Ok(())
+    }
+
+    /// Step `n`'s move of the endpoint clock by `d` seconds, judged: the state set follows
+    /// it; a refusal fails the clock check, no answer is an infrastructure stop.
+    async fn advance_step(&self, s: &mut Session<'_>, n: usize, d: u32) -> Result<(), Stop> {
+        self.advance(d).await.map_err(|e| match e {
+            Advance::Unanswered(m) => s.unanswered(n, "time passes", 1, &m),
+            Advance::Refused(m) => {
+                s.eval(checks::CLOCK, Verdict::Failed, n, Some(m.clone()));
+                Stop::Failed(format!("step {n}: {m}"))
+            }
+        })?;
+        s.set.advance(d);
         Ok(())
     }
 
