@@ -91,12 +91,14 @@ pub fn clients() -> Vec<ClientConfig> {
 }
 
 /// The options of the default suite as `mutants` and `bench harness` run it: the seed, the
-/// exhaustive depth and the random cases of `tokenlife run`, sequences of 8 actions.
-pub fn suite_options(seed: u64, depth: u16, cases: u32) -> RunOptions {
+/// exhaustive depth, the random cases and the aimed search's budget of `tokenlife run`,
+/// walks of 8 actions (the search's reachability is not measured: no report shows it).
+pub fn suite_options(seed: u64, depth: u16, cases: u32, budget: u64) -> RunOptions {
     RunOptions {
         seed,
         depth,
         cases,
+        budget,
         random_len: RANDOM_LEN,
         ..Default::default()
     }

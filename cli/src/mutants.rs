@@ -34,8 +34,11 @@ pub struct MutantsArgs {
     #[arg(long, default_value_t = 4)]
     pub depth: u16,
     /// Random sequences, as in `tokenlife run`.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 0)]
     pub cases: u32,
+    /// The aimed search's budget in requests, as in `tokenlife run`.
+    #[arg(long, default_value_t = tokenlife_harness::search::DEFAULT_BUDGET)]
+    pub budget: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -294,7 +297,7 @@ fn run_checked(args: &MutantsArgs) -> Result<u8, Failure> {
         defects = Defect::ALL.to_vec();
     }
     let set = tokenlife_harness::builtin::scenarios().map_err(Failure::usage)?;
-    let options = suite_options(args.seed, args.depth, args.cases);
+    let options = suite_options(args.seed, args.depth, args.cases, args.budget);
     let runtime = runtime()?;
     if args.format == Format::Human {
         eprintln!(

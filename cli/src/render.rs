@@ -31,7 +31,7 @@ pub fn mermaid(steps: &[TraceStep]) -> String {
                 ("Confidential", "Server")
             }
             Action::UseAccess { .. } => ("Confidential", "Resource"),
-            Action::Tick | Action::Restart => {
+            Action::Tick | Action::Advance { .. } | Action::Restart => {
                 let _ = writeln!(m, "    Note over Server: {n}. {}", s.action);
                 continue;
             }

@@ -116,10 +116,17 @@ pub struct RunArgs {
     /// The seed of the random sequences (default: a fresh one, printed in the report).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Random sequences to run (0: none); a failing one is shrunk and written out as a
-    /// scenario file (into --report-dir) that replays it.
-    #[arg(long, default_value_t = 32)]
+    /// Uniform random sequences to run (0: none; the aimed search, --budget, replaced them
+    /// by default); a failing one is shrunk and written out as a scenario file (into
+    /// --report-dir) that replays it.
+    #[arg(long, default_value_t = 0)]
     pub cases: u32,
+    /// The aimed search's budget, in requests (0: no search): walks of the model planned
+    /// for the (state, action) pairs and situations not yet reached, time moved to any
+    /// pending deadline or just before it, best first; the same seed and budget give the
+    /// same walks. A failing walk is shrunk and written out as --cases' are.
+    #[arg(long, default_value_t = tokenlife_harness::search::DEFAULT_BUDGET)]
+    pub budget: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -253,6 +260,8 @@ fn execute(args: &RunArgs, guard: &Guard) -> Result<(Report, Vec<ExpectedDiverge
         }),
         depth: args.depth,
         cases: args.cases,
+        budget: args.budget,
+        reachability: true,
         random_len: RANDOM_LEN,
         all_sequences: args.all_sequences,
         progress: (args.format == Format::Human && !args.quiet)

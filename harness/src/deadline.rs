@@ -9,93 +9,10 @@
 
 use std::fmt;
 
+pub use tokenlife_model::deadline::Deadline;
 use tokenlife_model::spec::TokenRef;
-use tokenlife_model::state::NEVER;
 use tokenlife_model::State;
 
-/// A deadline a `tick` step can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deadline {
-    /// The end of a consumed refresh token's grace window.
-    GraceEnd,
-    /// An access token's expiry (`expires_in`).
-    AccessExpiry,
-    /// A refresh token's lifetime (`refresh_ttl`).
-    RefreshExpiry,
-    /// A refresh token's idle timeout.
-    IdleTimeout,
-    /// The absolute cap of a refresh token's family.
-    AbsoluteCap,
-    /// The first of a refresh token's lifetime, idle timeout and cap: when it stops being
-    /// usable, whichever ends it (a chain of refreshes each just before it stays alive
-    /// under any lifetimes).
-    RefreshEnd,
-}
-
-impl Deadline {
-    /// Every deadline, in the order the format lists them.
-    pub const ALL: [Deadline; 6] = [
-        Deadline::GraceEnd,
-        Deadline::AccessExpiry,
-        Deadline::RefreshExpiry,
-        Deadline::IdleTimeout,
-        Deadline::AbsoluteCap,
-        Deadline::RefreshEnd,
-    ];
-
-    /// Its name in a scenario file.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Deadline::GraceEnd => "grace-end",
-            Deadline::AccessExpiry => "access-expiry",
-            Deadline::RefreshExpiry => "refresh-expiry",
-            Deadline::IdleTimeout => "idle-timeout",
-            Deadline::AbsoluteCap => "absolute-cap",
-            Deadline::RefreshEnd => "refresh-end",
-        }
-    }
-
-    /// The deadline a scenario file names, if it is one.
-    pub fn parse(name: &str) -> Option<Deadline> {
-        Deadline::ALL.into_iter().find(|d| d.name() == name)
-    }
-
-    /// Whether it is an access token's deadline (else a refresh token's).
-    pub const fn of_access(self) -> bool {
-        matches!(self, Deadline::AccessExpiry)
-    }
-
-    /// The seconds from now to this deadline of `token` in `s`, if it is still to come
-    /// (a passed deadline is 0 in the model, an absent one [`NEVER`]).
-    pub fn remaining(self, s: &State, token: TokenRef) -> Option<u32> {
-        let d = match (self, token) {
-            (Deadline::AccessExpiry, TokenRef::Access(a)) if s.has_at(a) => s.ats[a.0 as usize].exp,
-            (_, TokenRef::Refresh(r)) if s.has_rt(r) => {
-                let t = &s.rts[r.0 as usize];
-                match self {
-                    Deadline::GraceEnd => t.grace,
-                    Deadline::RefreshExpiry => t.exp,
-                    Deadline::IdleTimeout => t.idle,
-                    Deadline::AbsoluteCap => s.grants[t.family as usize].cap,
-                    Deadline::RefreshEnd => [t.exp, t.idle, s.grants[t.family as usize].cap]
-                        .into_iter()
-                        .filter(|d| *d > 0)
-                        .min()
-                        .unwrap_or(0),
-                    Deadline::AccessExpiry => return None,
-                }
-            }
-            _ => return None,
-        };
-        (d > 0 && d != NEVER).then_some(d)
-    }
-}
-
-impl fmt::Display for Deadline {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// A `tick` step's target: a named deadline of one token, or one second before it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,7 +72,7 @@ pub fn due(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokenlife_model::state::{AtId, RtId};
+    use tokenlife_model::state::{AtId, RtId, NEVER};
 
     fn adv(to: Deadline, before: bool) -> Advance {
         Advance {

@@ -287,6 +287,9 @@ pub fn markdown(r: &Report) -> String {
     if let Some(c) = &r.coverage {
         let _ = writeln!(out, "Exhaustive to depth {}: {}.\n", c.depth, c.summary());
     }
+    if let Some(c) = &r.search {
+        let _ = writeln!(out, "Aimed search: {}.\n", c.summary());
+    }
     out.push_str("| scenario | status | note |\n|---|---|---|\n");
     for s in &r.scenarios {
         let _ = writeln!(

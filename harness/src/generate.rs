@@ -192,6 +192,59 @@ impl Walker {
         }
         actions
     }
+
+    /// [`Walker::enabled`] with time as the aimed search moves it: instead of `Tick` (to the
+    /// next deadline), a jump to every pending deadline of a live token and to one second
+    /// before it, one action per distinct number of seconds.
+    pub fn enabled_timed(&mut self, s: &State) -> Vec<Action> {
+        let mut actions = self.enabled(s);
+        actions.retain(|a| *a != Action::Tick);
+        actions.extend(advances(s));
+        actions
+    }
+}
+
+/// Every jump of time to a pending deadline of a live token of `s`, or to one second
+/// before it, one per distinct number of seconds (the first deadline found names it).
+pub fn advances(s: &State) -> Vec<Action> {
+    use tokenlife_model::deadline::Deadline;
+    use tokenlife_model::spec::TokenRef;
+    use tokenlife_model::state::{AtId, RtId, RtStatus};
+    let mut seconds: Vec<u32> = Vec::new();
+    let mut out = Vec::new();
+    let mut add = |to: Deadline, token: TokenRef| {
+        let Some(d) = to.remaining(s, token) else {
+            return;
+        };
+        for before in [false, true] {
+            let by = if before { d - 1 } else { d };
+            if by > 0 && !seconds.contains(&by) {
+                seconds.push(by);
+                out.push(Action::Advance { to, token, before });
+            }
+        }
+    };
+    for r in 0..s.n_rts {
+        let t = &s.rts[r as usize];
+        if t.status == RtStatus::Revoked || s.grants[t.family as usize].revoked {
+            continue;
+        }
+        for to in [
+            Deadline::GraceEnd,
+            Deadline::RefreshExpiry,
+            Deadline::IdleTimeout,
+            Deadline::AbsoluteCap,
+        ] {
+            add(to, TokenRef::Refresh(RtId(r)));
+        }
+    }
+    for a in 0..s.n_ats {
+        let t = &s.ats[a as usize];
+        if t.delivered && !t.revoked && !s.grants[t.family as usize].revoked {
+            add(Deadline::AccessExpiry, TokenRef::Access(AtId(a)));
+        }
+    }
+    out
 }
 
 /// Sequences covering every transition within `depth` actions under `policy` that the

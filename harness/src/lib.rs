@@ -17,6 +17,8 @@
 //! - [`scenario`]: scenario files; [`builtin`]: the shipped ones; [`counterexample`]: a
 //!   model checker's counterexample as a scenario file, and where a replay left it.
 //! - [`generate`]: exhaustive sequences from the model, to a depth.
+//! - [`search`]: the aimed search: walks planned on the model for new (state, action)
+//!   pairs and situations, within a budget of requests.
 //! - [`session`]: the runner; [`report`]: what a run found; [`export`]: report files
 //!   (JSON, JUnit, Markdown + mermaid) and expected divergences.
 //! - [`probes`]: single requests an RFC fixes whatever the policy (client authentication).
@@ -47,6 +49,7 @@ pub mod random;
 pub mod report;
 pub mod request;
 pub mod scenario;
+pub mod search;
 pub mod secret;
 pub mod session;
 pub mod target;

@@ -220,6 +220,11 @@ pub fn without_step(seq: &[Action], i: usize, outcomes: &[Option<Outcome>]) -> O
             Action::Introspect { token } => Action::Introspect {
                 token: token_of(token)?,
             },
+            Action::Advance { to, token, before } => Action::Advance {
+                to,
+                token: token_of(token)?,
+                before,
+            },
             other @ (Action::Authorize { .. } | Action::Tick | Action::Restart) => other,
         });
     }
@@ -376,6 +381,20 @@ pub fn write_scenario(
                 token(t)
             )),
             Action::Tick => out.push_str("\n[[steps]]\naction = \"tick\"\n"),
+            Action::Advance {
+                to,
+                token: t,
+                before,
+            } => {
+                let field = if to.of_access() { "at" } else { "rt" };
+                out.push_str(&format!(
+                    "\n[[steps]]\naction = \"tick\"\nadvance = \"{to}\"\n{field} = \"{}\"\n",
+                    token(t)
+                ));
+                if before {
+                    out.push_str("before = true\n");
+                }
+            }
             Action::Restart => out.push_str("\n[[steps]]\naction = \"restart\"\n"),
             Action::Steal { .. } => continue,
         }

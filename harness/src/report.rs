@@ -147,14 +147,14 @@ impl ScenarioResult {
     }
 }
 
-/// A failing random case, as a scenario file that replays it.
+/// A failing random case or search walk, as a scenario file that replays it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Replay {
     /// The scenario's name.
     pub name: String,
     /// The seed.
     pub seed: u64,
-    /// The case number.
+    /// The case (or walk) number.
     pub case: u32,
     /// The scenario file's text.
     pub scenario: String,
@@ -202,6 +202,59 @@ impl Coverage {
             100.0 * self.covered as f64 / (self.transitions.max(1)) as f64,
             self.pairs_covered,
             self.pairs
+        )
+    }
+}
+
+/// What the aimed search covered (`crate::search`) against what its alphabet reaches at its
+/// bounds (one grant, walks of `len` actions), counting the transition cover's walks too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SearchCoverage {
+    /// The budget, in requests.
+    pub budget: u64,
+    /// The requests the planned walks cost (at most the budget; less when planning found
+    /// nothing new to reach).
+    pub requests: u64,
+    /// Walks run.
+    pub walks: usize,
+    /// Actions per walk at most.
+    pub len: u16,
+    /// (state, action) pairs reached, by the cover and the search.
+    pub pairs_covered: usize,
+    /// Pairs the search's alphabet reaches within `len` actions (`None`: not measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairs: Option<usize>,
+    /// Situations (the rule the spec applied × the order of the pending deadlines) reached.
+    pub situations_covered: usize,
+    /// Situations reachable within `len` actions (`None`: not measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub situations: Option<usize>,
+    /// Whether reachability was measured to the end (else it stopped at a cap of states,
+    /// and `pairs` / `situations` are lower bounds).
+    pub complete: bool,
+    /// The situations reachable and not reached, by name (at most 20).
+    pub missed: Vec<String>,
+}
+
+impl SearchCoverage {
+    /// "N walks, R of B requests: P of Q (state, action) pairs, S of T situations".
+    pub fn summary(&self) -> String {
+        let of = |n: usize, total: Option<usize>| match total {
+            Some(t) if self.complete => format!(
+                "{n} of {t} ({:.0}%)",
+                100.0 * n as f64 / t.max(1) as f64
+            ),
+            Some(t) => format!("{n} of at least {t}"),
+            None => n.to_string(),
+        };
+        format!(
+            "{} walks of up to {} actions, {} of {} requests: {} (state, action) pairs, {} situations (rule × pending deadlines)",
+            self.walks,
+            self.len,
+            self.requests,
+            self.budget,
+            of(self.pairs_covered, self.pairs),
+            of(self.situations_covered, self.situations)
         )
     }
 }
@@ -268,6 +321,9 @@ pub struct Report {
     /// Transition coverage of the exhaustive sequences, if they ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
+    /// What the aimed search covered, if it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchCoverage>,
     /// Why the run stopped before it finished (its `--max-time`, a signal, the circuit
     /// breaker); what it had not reached is not tested. `None`: it finished.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -359,6 +415,7 @@ impl Report {
             infrastructure,
             replays: Vec::new(),
             coverage: None,
+            search: None,
             partial: None,
             error: None,
             credentials_sent_to: Vec::new(),
@@ -531,10 +588,13 @@ impl Report {
                 c.summary()
             ));
         }
+        if let Some(c) = &self.search {
+            out.push_str(&format!("\naimed search: {}\n", c.summary()));
+        }
         for r in &self.replays {
             out.push_str(&format!(
-                "\nrandom case {} of seed {} fails; this scenario ({}.toml) replays it:\n{}",
-                r.case, r.seed, r.name, r.scenario
+                "\n{} fails; this scenario ({}.toml) replays it:\n{}",
+                r.name, r.name, r.scenario
             ));
         }
         for f in &self.expected {

@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::deadline::Deadline;
 use crate::error_code::ErrorCode;
 use crate::policy::ClientType;
 use crate::state::{AtId, GrantId, RtId, Scope};
@@ -119,6 +120,18 @@ pub enum Action {
     },
     /// Time passes, to the next deadline.
     Tick,
+    /// Time passes to one named deadline of one token, or to one second before it: a walk
+    /// can land inside a window (just before its end) as well as past any deadline, not only
+    /// the next. Generated walks and scenario `advance` ticks; not in the model checker's
+    /// alphabet (its `Tick` reaches every deadline in turn).
+    Advance {
+        /// Which deadline.
+        to: Deadline,
+        /// Whose.
+        token: TokenRef,
+        /// One second before it rather than on it.
+        before: bool,
+    },
     /// The server restarts on its store: no change allowed.
     Restart,
     /// The attacker copies a refresh token (model checking only).
@@ -165,6 +178,11 @@ impl fmt::Display for Action {
             }
             Action::Introspect { token } => write!(f, "{token} is introspected"),
             Action::Tick => f.write_str("time passes to the next deadline"),
+            Action::Advance { to, token, before } => write!(
+                f,
+                "time passes to {}the {to} of {token}",
+                if *before { "just before " } else { "" }
+            ),
             Action::Restart => f.write_str("the server restarts"),
             Action::Steal { rt } => write!(f, "the attacker steals {rt}"),
         }

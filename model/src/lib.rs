@@ -22,6 +22,7 @@
 pub mod action;
 pub mod check;
 pub mod config;
+pub mod deadline;
 pub mod error_code;
 pub mod explore;
 pub mod infer;

@@ -178,7 +178,7 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
                 }
             }
         }
-        Action::Tick | Action::Restart => {}
+        Action::Tick | Action::Advance { .. } | Action::Restart => {}
         Action::Steal { rt } => {
             let g = &mut post.grants[pre.rts[rt.0 as usize].family as usize];
             g.seen |= seen_grant::STOLEN;

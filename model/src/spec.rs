@@ -157,6 +157,14 @@ impl Spec {
                 advance(s, by);
                 only(Outcome::Nothing)
             }
+            Action::Advance { to, token, before } => {
+                // Not pending (passed, or the policy has none): no step.
+                let Some(d) = to.remaining(s, token) else {
+                    return Ok(None);
+                };
+                advance(s, if before { d - 1 } else { d });
+                only(Outcome::Nothing)
+            }
             Action::UseAccess { .. }
             | Action::Introspect { .. }
             | Action::Restart
@@ -217,7 +225,9 @@ impl Spec {
             | Action::RefreshLost { rt: r }
             | Action::Steal { rt: r } => rt(r),
             Action::UseAccess { at: t } => at(t),
-            Action::Revoke { token, .. } | Action::Introspect { token } => match token {
+            Action::Revoke { token, .. }
+            | Action::Introspect { token }
+            | Action::Advance { token, .. } => match token {
                 TokenRef::Refresh(r) => rt(r),
                 TokenRef::Access(t) => at(t),
             },
@@ -474,7 +484,7 @@ fn decide(p: &Policy, bug: Option<Mutation>, s: &State, a: &Action) -> Rule {
                 Rule::IntrospectedDead
             }
         }
-        Action::Tick => Rule::TimePasses,
+        Action::Tick | Action::Advance { .. } => Rule::TimePasses,
         Action::Restart => Rule::Restarted,
         Action::Steal { .. } => Rule::Stolen,
     }

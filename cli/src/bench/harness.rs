@@ -31,8 +31,11 @@ pub struct BenchHarnessArgs {
     #[arg(long, default_value_t = 4)]
     pub depth: u16,
     /// Random sequences, as in `tokenlife run`.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 0)]
     pub cases: u32,
+    /// The aimed search's budget in requests, as in `tokenlife run`.
+    #[arg(long, default_value_t = tokenlife_harness::search::DEFAULT_BUDGET)]
+    pub budget: u64,
     /// The seed of the random sequences.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -222,7 +225,7 @@ pub fn run(args: BenchHarnessArgs) -> u8 {
 
 fn run_checked(args: &BenchHarnessArgs) -> Result<u8, Failure> {
     let policy = profile_named(&args.profile)?;
-    let options = suite_options(args.seed, args.depth, args.cases);
+    let options = suite_options(args.seed, args.depth, args.cases, args.budget);
     let f = runtime()?.block_on(measure(policy, options))?;
     match args.format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&f).unwrap_or_default()),

@@ -193,7 +193,7 @@ impl Harness {
                     .map_err(|m| Exchange::Broken(checks::INTROSPECT_RESPONSE, m))?;
                 Ok((o, None, Protocol::Introspection(extra)))
             }
-            Action::Tick | Action::Restart | Action::Steal { .. } => {
+            Action::Tick | Action::Advance { .. } | Action::Restart | Action::Steal { .. } => {
                 Ok((Observed::Nothing, None, Protocol::None))
             }
         }

@@ -134,7 +134,10 @@ impl Harness {
                 Step::Act { action } => {
                     if matches!(
                         action,
-                        Action::Tick | Action::Restart | Action::Steal { .. }
+                        Action::Tick
+                            | Action::Advance { .. }
+                            | Action::Restart
+                            | Action::Steal { .. }
                     ) {
                         run.not_run = Some(format!("step {n}: {action} is no request"));
                         break;

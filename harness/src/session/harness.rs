@@ -51,8 +51,13 @@ pub struct RunOptions {
     pub all_sequences: bool,
     /// Random sequences from `seed` (0: none).
     pub cases: u32,
-    /// Actions per random sequence at most.
+    /// Actions per random sequence (and aimed-search walk) at most.
     pub random_len: u16,
+    /// The aimed search's budget in requests (`crate::search`; 0: no search).
+    pub budget: u64,
+    /// Measure what the search's alphabet reaches at its bounds, for the report's coverage
+    /// (a breadth-first walk of the model: up to a few seconds in a release build).
+    pub reachability: bool,
     /// Where progress goes (none: nowhere).
     pub progress: Option<crate::progress::ProgressSink>,
     /// Stop at the first failed check (what `tokenlife mutants` needs: killed or not).

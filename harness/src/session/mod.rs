@@ -27,11 +27,13 @@ mod harness;
 mod lifetimes;
 mod protocol;
 mod race;
+mod search;
 mod sequence;
 mod state;
 mod step;
 mod time;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokenlife_model::{ClientType, Policy};
@@ -187,6 +189,8 @@ impl Harness {
             notes[i].push_str(&format!(" (scenarios {})", untestable.join(", ")));
         }
         let mut coverage = None;
+        let mut planned = HashSet::new();
+        let mut reached = sequence::Reached::default();
         if self.options.depth > 0 && !failed && self.stopped().is_none() {
             let generate = if self.options.all_sequences {
                 crate::generate::all_sequences
@@ -194,13 +198,24 @@ impl Harness {
                 crate::generate::exhaustive
             };
             let g = generate(&self.target.policy, self.options.depth, self.reach());
-            let (r, n, cov) = self.run_generated(&g).await;
+            let (r, n, cov, got) = self.run_generated(&g).await;
             actions += n;
             failed = stop_early && r.status == ScenarioStatus::Failed;
             results.push(r);
             coverage = Some(cov);
+            planned = g.transitions.iter().map(|(f, a, _)| (*f, *a)).collect();
+            reached = got;
         }
         let mut replays = Vec::new();
+        let mut search = None;
+        if self.options.budget > 0 && !failed && self.stopped().is_none() {
+            let (r, n, replay, cov) = self.run_search(&planned, reached).await;
+            actions += n;
+            failed = stop_early && r.status == ScenarioStatus::Failed;
+            results.push(r);
+            replays.extend(replay);
+            search = Some(cov);
+        }
         if self.options.cases > 0 && !failed && self.stopped().is_none() {
             let len = if self.options.random_len == 0 {
                 8
@@ -226,6 +241,7 @@ impl Harness {
             actions,
         );
         report.coverage = coverage;
+        report.search = search;
         report.replays = replays;
         report.partial = self.http.config().guard.reason();
         report.credentials_sent_to = self.http.credentials_sent_to();

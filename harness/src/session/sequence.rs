@@ -16,6 +16,7 @@ use super::state::Stop;
 use crate::checks::Verdict;
 use crate::generate::{Generated, Transition};
 use crate::report::{Coverage, Replay, ScenarioResult, ScenarioStatus};
+use crate::search::Situation;
 use crate::target::ClockConfig;
 
 /// How many candidate sequences proptest's shrinking may run against the target.
@@ -43,7 +44,10 @@ const GENERATED: &str = "(generated from the model)";
 impl Harness {
     /// Runs generated sequences, each from a fresh model state, as one result: the first
     /// evaluation of each check and verdict is kept (with its trace), and the coverage.
-    pub async fn run_generated(&mut self, g: &Generated) -> (ScenarioResult, usize, Coverage) {
+    pub(super) async fn run_generated(
+        &mut self,
+        g: &Generated,
+    ) -> (ScenarioResult, usize, Coverage, Reached) {
         let kind = if self.options.all_sequences {
             "all-sequences"
         } else {
@@ -51,7 +55,7 @@ impl Harness {
         };
         let name = format!("{kind}-depth-{}", g.depth);
         let mut agg = ScenarioResult::new(name.clone(), GENERATED);
-        let mut covered: HashSet<Transition> = HashSet::new();
+        let mut reached = Reached::default();
         let (mut actions, mut failed, mut errors) = (0usize, 0usize, 0usize);
         let (mut unanswered, mut not_run) = (0usize, 0usize);
         let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
@@ -67,7 +71,7 @@ impl Harness {
             }
             note_interruptions(&mut agg, &mut run, &format!("{name}, sequence {i}"));
             actions += run.actions;
-            covered.extend(run.covered);
+            reached.take(&mut run);
             match run.stop {
                 Some(Stop::Failed(_)) => failed += 1,
                 Some(Stop::Error(_)) | Some(Stop::Skipped(_)) => errors += 1,
@@ -81,7 +85,8 @@ impl Harness {
                 }
             }
         }
-        let reached = covered.intersection(&g.transitions).count();
+        let covered = &reached.transitions;
+        let in_depth = covered.intersection(&g.transitions).count();
         let pairs: HashSet<(u64, Action)> =
             g.transitions.iter().map(|(f, a, _)| (*f, *a)).collect();
         let pairs_covered = covered
@@ -113,17 +118,17 @@ impl Harness {
             sequences: g.sequences.len(),
             transitions: g.transitions.len(),
             model_transitions: g.model_transitions,
-            covered: reached,
+            covered: in_depth,
             pairs: pairs.len(),
             pairs_covered,
         };
         agg.transcript.push(format!(
-            "{} sequences, {} actions: {reached} of {} transitions the target can reach covered",
+            "{} sequences, {} actions: {in_depth} of {} transitions the target can reach covered",
             g.sequences.len(),
             actions,
             g.transitions.len()
         ));
-        (agg, actions, cov)
+        (agg, actions, cov, reached)
     }
 
     /// Runs many sequences: one at a time with an endpoint clock (it is global) or when the
@@ -189,10 +194,35 @@ impl Harness {
             .iter()
             .map(|c| crate::random::decode(&policy, &c.current(), reach))
             .collect();
+        let mut w = self.run_walks(&name, seed, "case", &seqs, Some(&mut trees)).await;
+        if w.replay.is_none() {
+            w.result.transcript.push(format!(
+                "{cases} random sequences of up to {len} actions from seed {seed}"
+            ));
+        }
+        (w.result, w.actions, w.replay)
+    }
+
+    /// Runs walks of the model (random cases, the aimed search's walks), each from a fresh
+    /// state: stops at the first failing one and shrinks it (with its proptest value tree
+    /// first, when it has one), returning a scenario file that replays it.
+    pub(super) async fn run_walks(
+        &mut self,
+        name: &str,
+        seed: u64,
+        label: &str,
+        seqs: &[Vec<Action>],
+        mut trees: Option<&mut Vec<crate::random::Case>>,
+    ) -> Walks {
+        let name = name.to_string();
+        let cases = seqs.len();
+        let reach = self.reach();
+        let policy = self.target.policy.clone();
+        let mut reached = Reached::default();
         let mut actions = 0;
         let mut agg = ScenarioResult::new(name.clone(), GENERATED);
         let mut kept: HashSet<(&'static str, Verdict)> = HashSet::new();
-        let runs = self.run_sequences(&name, &seqs).await;
+        let runs = self.run_sequences(&name, seqs).await;
         let (mut unanswered, mut not_run) = (0usize, 0usize);
         for ((case, seq), mut run) in seqs.iter().enumerate().zip(runs) {
             if run.halted {
@@ -200,10 +230,11 @@ impl Harness {
                 continue;
             }
             actions += run.actions;
+            reached.take(&mut run);
             if matches!(run.stop, Some(Stop::Unanswered(_))) {
                 unanswered += 1;
             }
-            note_interruptions(&mut agg, &mut run, &format!("{name}, case {case}"));
+            note_interruptions(&mut agg, &mut run, &format!("{name}, {label} {case}"));
             let failing = |r: &SequenceRun| {
                 matches!(r.stop, Some(Stop::Failed(_)))
                     .then(|| {
@@ -225,7 +256,7 @@ impl Harness {
             };
             // Shrink with proptest's value tree: simpler choices while the same check
             // still fails, back off when it passes.
-            let shrinking = format!("{name}, case {case} (shrinking)");
+            let shrinking = format!("{name}, {label} {case} (shrinking)");
             let progress = self.options.progress.clone();
             crate::progress::phase(&progress, "shrinking", SHRINK_RUNS as u64);
             let mut best = (seq.clone(), run);
@@ -234,9 +265,9 @@ impl Harness {
             // check of the same id does); and a target that stopped answering ends shrinking,
             // rather than waiting out a timeout per candidate: the failure is shown as it is.
             let mut stalled = self.stopped().is_some();
-            let tree = &mut trees[case];
-            let mut more = tree.simplify();
-            while more && budget > 0 && !stalled {
+            let mut tree = trees.as_deref_mut().and_then(|t| t.get_mut(case));
+            let mut more = tree.as_mut().is_some_and(|t| t.simplify());
+            while let (true, Some(tree)) = (more && budget > 0 && !stalled, tree.as_mut()) {
                 let candidate = crate::random::decode(&policy, &tree.current(), reach);
                 let fails = if candidate == best.0 {
                     true
@@ -313,17 +344,17 @@ impl Harness {
                 Action::Authorize { client, .. } => Some(*client),
                 _ => None,
             });
-            let scenario_name = format!("random-seed-{seed}-case-{case}");
+            let scenario_name = format!("{name}-{label}-{case}");
             let text = crate::random::to_scenario(
                 &scenario_name,
-                &format!("{id} failed in case {case} of seed {seed} (shrunk); replays the failure"),
+                &format!("{id} failed in {label} {case} of seed {seed} (shrunk); replays the failure"),
                 seq,
                 &outcomes,
                 |_| owner,
             );
             agg.status = ScenarioStatus::Failed;
             agg.reason = Some(format!(
-                "case {case} of seed {seed} failed {id}; {} steps after shrinking",
+                "{label} {case} of seed {seed} failed {id}; {} steps after shrinking",
                 seq.len()
             ));
             for e in run.result.evaluations {
@@ -331,28 +362,31 @@ impl Harness {
                     agg.evaluations.push(e);
                 }
             }
-            return (
-                agg,
+            return Walks {
+                result: agg,
                 actions,
-                Some(Replay {
+                replay: Some(Replay {
                     name: scenario_name,
                     seed,
                     case: case as u32,
                     scenario: text,
                 }),
-            );
+                reached,
+            };
         }
-        agg.transcript.push(format!(
-            "{cases} random sequences of up to {len} actions from seed {seed}"
-        ));
         if unanswered > 0 || not_run > 0 {
             agg.status = ScenarioStatus::Interrupted;
             agg.reason = Some(format!(
-                "{unanswered} of {cases} cases stopped on a request that got no answer{}",
+                "{unanswered} of {cases} {label}s stopped on a request that got no answer{}",
                 not_run_text(not_run)
             ));
         }
-        (agg, actions, None)
+        Walks {
+            result: agg,
+            actions,
+            replay: None,
+            reached,
+        }
     }
 }
 
@@ -398,6 +432,9 @@ async fn run_sequence(mut hold: Hold<'_>, name: &str, seq: &[Action]) -> Sequenc
         s.result.steps_run = n;
         let res = match (a, &mut hold) {
             (Action::Tick, h) => h.harness().tick(&mut s, n, None).await,
+            (&Action::Advance { to, token, before }, h) => {
+                h.harness().advance_to(&mut s, n, to, token, before).await
+            }
             (Action::Restart, Hold::Alone(h)) => h.restart(&mut s, n).await,
             (Action::Restart, Hold::Shared(_)) => {
                 Err(Stop::Skipped("restarts run one sequence at a time".into()))
@@ -426,8 +463,11 @@ async fn run_sequence(mut hold: Hold<'_>, name: &str, seq: &[Action]) -> Sequenc
         std::mem::take(&mut s.covered),
         std::mem::take(&mut s.outcomes),
     );
+    let situations = std::mem::take(&mut s.situations);
     drop(s);
-    sequence_run(r, actions, covered, outcomes, stop)
+    let mut run = sequence_run(r, actions, covered, outcomes, stop);
+    run.situations = situations;
+    run
 }
 
 /// Runs the futures on the current task (they borrow the harness, so they cannot be
@@ -498,9 +538,33 @@ fn sequence_run(
         result: r,
         actions,
         covered,
+        situations: HashSet::new(),
         outcomes,
         stop,
         halted: false,
+    }
+}
+
+/// What a batch of walks left: the result (the first failing walk shrunk, with its replay),
+/// the actions run, and what they reached.
+pub(super) struct Walks {
+    pub(super) result: ScenarioResult,
+    pub(super) actions: usize,
+    pub(super) replay: Option<Replay>,
+    pub(super) reached: Reached,
+}
+
+/// What generated walks reached: transitions, and situations (`crate::search`).
+#[derive(Debug, Default)]
+pub(super) struct Reached {
+    pub(super) transitions: HashSet<Transition>,
+    pub(super) situations: HashSet<Situation>,
+}
+
+impl Reached {
+    fn take(&mut self, run: &mut SequenceRun) {
+        self.transitions.extend(std::mem::take(&mut run.covered));
+        self.situations.extend(std::mem::take(&mut run.situations));
     }
 }
 
@@ -509,6 +573,7 @@ struct SequenceRun {
     result: ScenarioResult,
     actions: usize,
     covered: HashSet<Transition>,
+    situations: HashSet<Situation>,
     outcomes: BTreeMap<usize, Outcome>,
     stop: Option<Stop>,
     /// Not run: the run had stopped before it began.

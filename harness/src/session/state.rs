@@ -17,6 +17,7 @@ use crate::generate::Transition;
 use crate::oracle::{owner_of, Bindings, History, NewBindings, Observed, StateSet};
 use crate::report::{Evaluation, Interruption, ScenarioResult};
 use crate::scenario::StepKind;
+use crate::search::{situation, Situation};
 use crate::secret::{Redactor, Secret};
 use crate::target::Target;
 
@@ -62,8 +63,10 @@ pub(super) struct Session<'r> {
     pub(super) actions: usize,
     pub(super) fail_on_should: bool,
     pub(super) covered: HashSet<Transition>,
+    /// The situations (`crate::search::Situation`) the walk met.
+    pub(super) situations: HashSet<Situation>,
     /// The walk's reading of the run so far, for coverage: the model state stepped by each
-    /// action with the outcome it was judged as, time moving only on `Tick`, as the
+    /// action with the outcome it was judged as, time moving on `Tick` and `Advance`, as the
     /// generator walked it. On a real clock the set's states have lived through the real
     /// seconds every exchange took, so their deadlines (and fingerprints) are not the walk's;
     /// each transition is counted in both readings. `None` once an answer left the walk's.
@@ -95,6 +98,7 @@ impl<'r> Session<'r> {
             actions: 0,
             fail_on_should,
             covered: HashSet::new(),
+            situations: HashSet::new(),
             walk: Some(State::default()),
             spec: Spec::new(target.policy.clone()),
             started: tokio::time::Instant::now(),
@@ -169,16 +173,12 @@ impl Session<'_> {
             return;
         };
         if let Some((o, mut post)) = outs.into_iter().find(|(o, _)| *o == outcome) {
+            self.situations
+                .insert(situation(&self.spec.policy, &walk, &action));
             observe(&self.spec.policy, &walk, &action, &o, &mut post);
             self.covered.insert((fingerprint(&walk), action, outcome));
             self.walk = Some(post);
         }
-    }
-
-    /// Time moved other than by the model's `Tick` (to a named deadline): the walk cannot
-    /// follow, so its coverage ends here, as after an answer it did not foresee.
-    pub(super) fn end_walk(&mut self) {
-        self.walk = None;
     }
 
     /// The attacker copies a refresh token: no exchange, only the model changes.

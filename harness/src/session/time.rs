@@ -88,8 +88,7 @@ impl Harness {
     /// deadline has passed by more than the skew, or (`before`) only while it is still
     /// ahead by more than the skew, and reads the clock: "one second before" cannot be hit
     /// closer than the skew, and any moment clear of it on the right side is the same
-    /// experiment. The model's `Tick` goes to the *next* deadline, which this is not, so the
-    /// coverage walk stops here (the set's states still follow exactly).
+    /// experiment. It is the model's `Advance` action, covered as such.
     pub(super) async fn tick_to(
         &self,
         s: &mut Session<'_>,
@@ -97,6 +96,33 @@ impl Harness {
         adv: &Named,
     ) -> Result<(), Stop> {
         let token = s.token(&adv.token)?;
+        self.move_to(s, n, adv, token).await
+    }
+
+    /// A generated walk's `Advance`: [`Harness::tick_to`] for a token the model names.
+    pub(super) async fn advance_to(
+        &self,
+        s: &mut Session<'_>,
+        n: usize,
+        to: deadline::Deadline,
+        token: TokenRef,
+        before: bool,
+    ) -> Result<(), Stop> {
+        let adv = Named {
+            to,
+            before,
+            token: token.to_string(),
+        };
+        self.move_to(s, n, &adv, token).await
+    }
+
+    async fn move_to(
+        &self,
+        s: &mut Session<'_>,
+        n: usize,
+        adv: &Named,
+        token: TokenRef,
+    ) -> Result<(), Stop> {
         if let ClockConfig::Real { skew } = &self.target.clock {
             s.set.sync(s.elapsed(), skew.get());
         }
@@ -105,7 +131,7 @@ impl Harness {
             .map_err(|m| Stop::Error(format!("step {n}: {m}")))?;
         let now = s.set.times().iter().copied().max().unwrap_or(0);
         s.actions += 1;
-        s.end_walk();
+        let pre = s.set.first().clone();
         if let ClockConfig::Real { skew } = &self.target.clock {
             let margin = skew.get() + s.set.slack();
             let wake = if adv.before {
@@ -129,6 +155,12 @@ impl Harness {
                 self.advance_step(s, n, d).await?;
             }
         }
+        let action = Action::Advance {
+            to: adv.to,
+            token,
+            before: adv.before,
+        };
+        s.cover(&pre, action, Outcome::Nothing);
         // The model's id, as every other transcript line names tokens.
         let before = if adv.before { "just before " } else { "" };
         let seconds = at.saturating_sub(now);
