@@ -13,7 +13,6 @@ pub use tokenlife_model::deadline::Deadline;
 use tokenlife_model::spec::TokenRef;
 use tokenlife_model::State;
 
-
 /// A `tick` step's target: a named deadline of one token, or one second before it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Advance {

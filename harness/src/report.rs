@@ -240,10 +240,9 @@ impl SearchCoverage {
     /// "N walks, R of B requests: P of Q (state, action) pairs, S of T situations".
     pub fn summary(&self) -> String {
         let of = |n: usize, total: Option<usize>| match total {
-            Some(t) if self.complete => format!(
-                "{n} of {t} ({:.0}%)",
-                100.0 * n as f64 / t.max(1) as f64
-            ),
+            Some(t) if self.complete => {
+                format!("{n} of {t} ({:.0}%)", 100.0 * n as f64 / t.max(1) as f64)
+            }
             Some(t) => format!("{n} of at least {t}"),
             None => n.to_string(),
         };

@@ -7,6 +7,10 @@
 //! search plans walks on the model alone (no request is sent while planning, so a seed and
 //! a budget give the same walks every run):
 //!
+//! - **Deadline probes first** ([`probes`]): for every token a grant's first step or two
+//!   leave and every deadline of it pending, "just before the deadline, present the token
+//!   (each way there is); on the deadline, its owner presents it". Cheap (tens of walks)
+//!   and aimed at exactly what windows and timeouts get wrong.
 //! - **Coverage of (state, action) pairs**, not of sequences: a walk is worth the pairs it
 //!   reaches that no earlier walk (nor the transition cover before it) reached, and the
 //!   [`Situation`]s among them (which rule of the spec applies, with which deadlines
@@ -17,8 +21,10 @@
 //!   next one, so it lands inside a window as well as past it.
 //! - **Aimed steps**: each step draws an enabled action with weights: time moves first,
 //!   then the actions that test what time did (a refresh with a token that is no longer the
-//!   live one, a revocation, an introspection, a resource call), and any action whose pair is
-//!   new four times over.
+//!   live one, a revocation, an introspection, a resource call); an action whose pair is new
+//!   twice over, whose situation is new sixteen times; an action on the token the walk last
+//!   touched (its focus) four times more, so "present it, move to the edge of its window,
+//!   present it again" is a likely walk rather than a rare one.
 //! - **Swarm variety**: each walk leaves out some kinds of action entirely (a third each,
 //!   at random), so some walks spend all their steps on time and reuse.
 //! - **Best first**: of a batch of candidate walks the one with the most new coverage per
@@ -36,7 +42,7 @@ use std::collections::{HashSet, VecDeque};
 
 use tokenlife_model::explore::fingerprint;
 use tokenlife_model::observe::observe;
-use tokenlife_model::spec::rt_usable;
+use tokenlife_model::spec::{rt_usable, TokenRef};
 use tokenlife_model::state::RtStatus;
 use tokenlife_model::{Action, Actor, Policy, Rule, State};
 
@@ -53,18 +59,25 @@ pub const MAX_STATES: usize = 400_000;
 /// Batches in a row that add no coverage before planning stops.
 pub const STALE: u32 = 40;
 
-/// Candidate walks per batch.
-const BATCH: usize = 8;
+/// Candidate walks per batch (planning is on the model alone: cheap beside a request).
+const BATCH: usize = 32;
 
 /// A (state, action) pair: the fingerprint of the state before, the action.
 pub type Pair = (u64, Action);
 
-/// Which situation an action met: the rule the spec applied to it, and the order of the
-/// kinds of deadline then pending.
+/// Which situation an action met: the rule the spec applied to it, the order of the kinds
+/// of deadline then pending, whether the next one is a second away (the edge of a window),
+/// and how many grace reuses the refresh token it presents already had. Two states that
+/// differ only in a count of seconds or in which token is which meet the same situation;
+/// a reuse at a window's edge, or after an earlier reuse, meets another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Situation {
     /// The rule.
     pub rule: Rule,
+    /// The next deadline is one second away.
+    pub edge: bool,
+    /// Grace reuses the presented refresh token had (0, 1, 2 for two or more).
+    pub reuses: u8,
     /// The pending kinds of deadline, soonest first: each entry a kind (index into
     /// [`DEADLINE_KINDS`], plus one) times two, plus one when it comes at the same moment as
     /// the one before; 0 ends the list.
@@ -93,14 +106,29 @@ impl Situation {
 
 impl std::fmt::Display for Situation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.rule, self.deadlines())
+        // The rule's variant with its fields: two situations never print alike.
+        write!(f, "{:?} ({}", self.rule, self.deadlines())?;
+        if self.edge {
+            f.write_str(", the next 1 s away")?;
+        }
+        match self.reuses {
+            0 => f.write_str(")"),
+            1 => f.write_str(", after 1 reuse)"),
+            _ => f.write_str(", after 2+ reuses)"),
+        }
     }
 }
 
 /// The situation `a` meets in `s` under `policy`.
 pub fn situation(policy: &Policy, s: &State, a: &Action) -> Situation {
+    let reuses = match *a {
+        Action::Refresh { rt, .. } | Action::RefreshLost { rt } => s.rts[rt.0 as usize].reuses,
+        _ => 0,
+    };
     Situation {
         rule: tokenlife_model::spec::rule(policy, s, a),
+        edge: tokenlife_model::spec::next_deadline(s) == Some(1),
+        reuses: reuses.min(2),
         order: deadline_order(s),
     }
 }
@@ -220,9 +248,188 @@ pub struct Plan {
     pub budget: u64,
     /// The longest walk.
     pub len: u16,
+    /// How many of the walks (the first ones) are deadline probes ([`probes`]).
+    pub probes: usize,
     /// New pairs the walks reach on the model, as planned (the server's own choices may
     /// take a run elsewhere).
     pub planned_pairs: usize,
+}
+
+/// The deadline probes: for each token a grant's first step or two leave (a live refresh
+/// token, a consumed one, an access token) and each deadline of it then pending, the walk
+/// "time passes to just before the deadline; the token is presented (each way the model
+/// has: by its owner, by another client, asking a scope, introspected); time passes to the
+/// deadline; its owner presents it". A window that restarts at each reuse, an idle timeout
+/// that a refused request renews, an expiry checked only when a token rotates: each shows
+/// in one of these walks and in no shorter one. They are planned before the aimed walks,
+/// shortest prefix first.
+pub fn probes(policy: &Policy, reach: Reach) -> Vec<Vec<Action>> {
+    use tokenlife_model::deadline::Deadline;
+    let mut walker = Walker::new(policy, 8, reach);
+    let spec = tokenlife_model::Spec::new(policy.clone());
+    // Step `a` from `s` with its first outcome, observed; `None` if the model cannot.
+    let step = |s: &State, a: &Action| -> Option<State> {
+        let mut outs = spec.step(s, a).ok()?;
+        if outs.is_empty() {
+            return None;
+        }
+        let (o, mut post) = outs.swap_remove(0);
+        observe(policy, s, a, &o, &mut post);
+        Some(post)
+    };
+    let init = State::default();
+    let mut prefixes: Vec<(Vec<Action>, State)> = Vec::new();
+    for a in walker.enabled(&init) {
+        let Action::Authorize {
+            client,
+            scope,
+            offline: true,
+        } = a
+        else {
+            continue;
+        };
+        // One grant per client, of the narrower scope when there is one (so a scope can
+        // be asked beyond it), and the same after its owner's first refresh.
+        if prefixes.iter().any(|(p, _)| matches!(p[0], Action::Authorize { client: c, .. } if c == client))
+            || (scope == tokenlife_model::state::Scope::ALL
+                && walker.enabled(&init).iter().any(|b| matches!(b, Action::Authorize { client: c, scope: sc, offline: true } if *c == client && *sc != scope)))
+        {
+            continue;
+        }
+        let Some(s1) = step(&init, &a) else { continue };
+        let refresh = Action::Refresh {
+            by: Actor::Client(client),
+            rt: tokenlife_model::state::RtId(0),
+            scope: None,
+        };
+        // The owner's first refresh answered (it holds the successor), and lost (it still
+        // holds the consumed token, the one a grace window is for).
+        let lost = Action::RefreshLost {
+            rt: tokenlife_model::state::RtId(0),
+        };
+        let has_rt = s1.has_rt(tokenlife_model::state::RtId(0));
+        prefixes.push((vec![a], s1.clone()));
+        for second in [refresh, lost] {
+            if let Some(s2) = has_rt.then(|| step(&s1, &second)).flatten() {
+                prefixes.push((vec![a, second], s2));
+            }
+        }
+    }
+    prefixes.sort_by_key(|(p, _)| p.len());
+    let mut out = Vec::new();
+    for (prefix, s) in &prefixes {
+        let tokens: Vec<TokenRef> = (0..s.n_rts)
+            .map(|r| TokenRef::Refresh(tokenlife_model::state::RtId(r)))
+            .chain((0..s.n_ats).map(|a| TokenRef::Access(tokenlife_model::state::AtId(a))))
+            .collect();
+        for token in tokens {
+            for to in Deadline::ALL {
+                if to == Deadline::RefreshEnd || to.remaining(s, token).is_none_or(|d| d < 2) {
+                    continue;
+                }
+                let before = canonical(
+                    s,
+                    Action::Advance {
+                        to,
+                        token,
+                        before: true,
+                    },
+                );
+                let Some(s_before) = step(s, &before) else {
+                    continue;
+                };
+                // The owner's plain presentation ends every probe.
+                let last = match token {
+                    TokenRef::Refresh(rt) => Action::Refresh {
+                        by: Actor::Client(s.rt_grant(rt).client),
+                        rt,
+                        scope: None,
+                    },
+                    TokenRef::Access(at) => Action::UseAccess { at },
+                };
+                let mut presented: Vec<Action> = Vec::new();
+                for a in walker.enabled(&s_before) {
+                    if token_of(&a) != Some(token)
+                        || matches!(
+                            a,
+                            Action::Revoke { .. }
+                                | Action::RefreshLost { .. }
+                                | Action::Advance { .. }
+                        )
+                        || presented.iter().any(|p| same_way(p, &a))
+                    {
+                        continue;
+                    }
+                    presented.push(a);
+                }
+                for a in presented {
+                    // Only walks the model can take to the end (the deadline still pending).
+                    let Some(s_act) = step(&s_before, &a) else {
+                        continue;
+                    };
+                    let on = canonical(
+                        &s_act,
+                        Action::Advance {
+                            to,
+                            token,
+                            before: false,
+                        },
+                    );
+                    let Some(s_on) = step(&s_act, &on) else {
+                        continue;
+                    };
+                    if step(&s_on, &last).is_some() {
+                        out.push(
+                            prefix
+                                .iter()
+                                .copied()
+                                .chain([before, a, on, last])
+                                .collect(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The search's own name for a move of time in `s` (one per distinct number of seconds,
+/// [`crate::generate::advances`]), so every probe's pair is one the reachability walk
+/// counts; `a` itself when it is not one.
+fn canonical(s: &State, a: Action) -> Action {
+    let Action::Advance { to, token, before } = a else {
+        return a;
+    };
+    let Some(d) = to.remaining(s, token) else {
+        return a;
+    };
+    let by = if before { d - 1 } else { d };
+    crate::generate::advances(s)
+        .into_iter()
+        .find(|x| match *x {
+            Action::Advance { to, token, before } => to
+                .remaining(s, token)
+                .is_some_and(|e| (if before { e - 1 } else { e }) == by),
+            _ => false,
+        })
+        .unwrap_or(a)
+}
+
+/// Whether two presentations of a token are the same way of presenting it: by the same
+/// actor, asking a scope or not (which scope is one way).
+fn same_way(a: &Action, b: &Action) -> bool {
+    match (a, b) {
+        (
+            Action::Refresh {
+                by: x, scope: sx, ..
+            },
+            Action::Refresh {
+                by: y, scope: sy, ..
+            },
+        ) => x == y && sx.is_some() == sy.is_some(),
+        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
 }
 
 /// A seeded generator (SplitMix64): the plan is a function of the seed, never of the clock.
@@ -284,27 +491,100 @@ fn kind(s: &State, a: &Action) -> Kind {
         }
         Action::Refresh { .. } => Kind::Odd,
         Action::RefreshLost { .. } => Kind::Lost,
-        Action::UseAccess { .. } | Action::Introspect { .. } | Action::Revoke { .. } => {
-            Kind::Query
-        }
+        Action::UseAccess { .. } | Action::Introspect { .. } | Action::Revoke { .. } => Kind::Query,
         Action::ReplayCode { .. } => Kind::Code,
         Action::Tick | Action::Advance { .. } => Kind::Time,
         Action::Authorize { .. } | Action::Restart | Action::Steal { .. } => Kind::Other,
     }
 }
 
-/// How much more likely than a plain action a walk takes `a`.
-fn weight(k: Kind, new: bool) -> u64 {
+/// What the planner aims at: a [`Situation`], and whether the refresh token it presents
+/// was presented less than the policy's shortest window (grace window, idle timeout) ago.
+/// That is history, not state (the model keeps when a window ends, not when a token was
+/// last shown), so reachability and the report count situations alone; but it is what
+/// tells a reuse at the edge of a window that follows another reuse from one that follows
+/// the rotation, which a window that restarts at each reuse, or an idle timeout that a
+/// refused request renews, needs.
+type Aim = (Situation, bool);
+
+/// A walk's model time and when each refresh token was last presented.
+struct Clock {
+    now: u32,
+    last: [Option<u32>; tokenlife_model::state::MAX_TOKENS],
+    window: Option<u32>,
+}
+
+impl Clock {
+    fn new(policy: &Policy) -> Clock {
+        let grace = policy.grace.and_then(|g| g.window).map(|w| w.get());
+        let idle = policy.idle_timeout.map(|w| w.get());
+        Clock {
+            now: 0,
+            last: [None; tokenlife_model::state::MAX_TOKENS],
+            window: grace.into_iter().chain(idle).min(),
+        }
+    }
+
+    /// What `a` aims at in `s`, at this point of the walk.
+    fn aim(&self, policy: &Policy, s: &State, a: &Action) -> Aim {
+        let recent = match (*a, self.window) {
+            (Action::Refresh { rt, .. } | Action::RefreshLost { rt }, Some(w)) => self
+                .last
+                .get(rt.0 as usize)
+                .copied()
+                .flatten()
+                .is_some_and(|t| self.now - t < w),
+            _ => false,
+        };
+        (situation(policy, s, a), recent)
+    }
+
+    /// `a` taken in `s` (the state before it).
+    fn step(&mut self, s: &State, a: &Action) {
+        match *a {
+            Action::Tick => self.now += tokenlife_model::spec::next_deadline(s).unwrap_or(0),
+            Action::Advance { to, token, before } => {
+                let d = to.remaining(s, token).unwrap_or(0);
+                self.now += if before { d.saturating_sub(1) } else { d };
+            }
+            Action::Refresh { rt, .. } | Action::RefreshLost { rt } => {
+                if let Some(t) = self.last.get_mut(rt.0 as usize) {
+                    *t = Some(self.now);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The token an action presents, names or moves time to a deadline of: the walk's focus,
+/// whose deadlines and presentations the next steps favour (present a token, move to the
+/// edge of one of its windows, present it again: what a window that slides or a count that
+/// resets needs).
+fn token_of(a: &Action) -> Option<TokenRef> {
+    match *a {
+        Action::Refresh { rt, .. } | Action::RefreshLost { rt } => Some(TokenRef::Refresh(rt)),
+        Action::UseAccess { at } => Some(TokenRef::Access(at)),
+        Action::Revoke { token, .. }
+        | Action::Introspect { token }
+        | Action::Advance { token, .. } => Some(token),
+        _ => None,
+    }
+}
+
+/// How much more likely than a plain action a walk takes an action of kind `k` whose pair
+/// is `new`, and whose situation is too.
+fn weight(k: Kind, new: bool, new_situation: bool) -> u64 {
     let base = match k {
         Kind::Time => 4,
         Kind::Reuse => 3,
         Kind::Query => 2,
         _ => 1,
     };
-    if new {
-        base * 4
-    } else {
-        base
+    match (new, new_situation) {
+        (true, true) => base * 16,
+        (true, false) => base * 2,
+        _ => base,
     }
 }
 
@@ -312,14 +592,17 @@ fn weight(k: Kind, new: bool) -> u64 {
 struct Candidate {
     walk: Vec<Action>,
     pairs: Vec<Pair>,
-    situations: Vec<Situation>,
+    situations: Vec<Aim>,
+    /// The length of the walk's prefix that first reached each new situation.
+    firsts: Vec<usize>,
     requests: u64,
 }
 
 impl Candidate {
-    /// New coverage per request (situations count three times a pair), in thousandths.
+    /// New coverage per request, in thousandths: an aim counts twenty pairs (pairs are many
+    /// and mostly new at depth; a new aim is a new kind of experiment).
     fn score(&self) -> u64 {
-        let gain = self.pairs.len() as u64 + 3 * self.situations.len() as u64;
+        let gain = self.pairs.len() as u64 + 20 * self.situations.len() as u64;
         gain * 1000 / self.requests.max(1)
     }
 }
@@ -338,17 +621,55 @@ pub fn plan(
     let mut walker = Walker::new(policy, len, reach);
     let mut rng = Rng(seed ^ 0x5eed_0f_a1_3ed5_ea5c);
     let mut pairs: HashSet<Pair> = already.clone();
-    let mut situations: HashSet<Situation> = HashSet::new();
+    let mut situations: HashSet<Aim> = HashSet::new();
     let mut plan = Plan {
         budget,
         len,
         ..Plan::default()
     };
+    // Prefixes of planned walks that each ended at a situation first reached there: where
+    // later walks start from, to go one situation deeper.
+    let mut corpus: Vec<Vec<Action>> = Vec::new();
+    for walk in probes(policy, reach) {
+        if walk.len() > len as usize {
+            continue;
+        }
+        let cost: u64 = walk.iter().map(requests).sum();
+        if plan.requests + cost > budget {
+            break;
+        }
+        let mut s = State::default();
+        let mut clock = Clock::new(policy);
+        for a in &walk {
+            pairs.insert((fingerprint(&s), *a));
+            situations.insert(clock.aim(policy, &s, a));
+            clock.step(&s, a);
+            let Ok(mut outs) = walker.spec.step(&s, a) else {
+                break;
+            };
+            if outs.is_empty() {
+                break;
+            }
+            let (o, mut post) = outs.swap_remove(0);
+            observe(policy, &s, a, &o, &mut post);
+            s = post;
+        }
+        plan.requests += cost;
+        plan.probes += 1;
+        plan.walks.push(walk);
+    }
     let mut stale = 0;
     while plan.requests < budget && stale < STALE {
         let mut best: Option<Candidate> = None;
         for _ in 0..BATCH {
-            let c = candidate(&mut walker, policy, &mut rng, len, &pairs, &situations);
+            let c = candidate(
+                &mut walker,
+                policy,
+                &mut rng,
+                len,
+                (&pairs, &situations),
+                &corpus,
+            );
             if c.requests > budget - plan.requests {
                 continue;
             }
@@ -363,6 +684,7 @@ pub fn plan(
                 plan.planned_pairs += c.pairs.len();
                 pairs.extend(c.pairs);
                 situations.extend(c.situations);
+                corpus.extend(c.firsts.iter().map(|&k| c.walk[..k].to_vec()));
                 plan.walks.push(c.walk);
             }
             _ => stale += 1,
@@ -371,14 +693,16 @@ pub fn plan(
     plan
 }
 
-/// One swarm walk from the initial state, cut after its last step that reached a new pair.
+/// One swarm walk, cut after its last step that reached a new pair: from the initial
+/// state, or (three times in four, once there are some) on from a prefix in the `corpus`,
+/// so a walk that reached a new situation is where the next ones go deeper.
 fn candidate(
     walker: &mut Walker,
     policy: &Policy,
     rng: &mut Rng,
     len: u16,
-    pairs: &HashSet<Pair>,
-    situations: &HashSet<Situation>,
+    (pairs, situations): (&HashSet<Pair>, &HashSet<Aim>),
+    corpus: &[Vec<Action>],
 ) -> Candidate {
     // Swarm: each kind left out with probability 1/3, except those nothing moves without.
     let mut left_out = [false; KINDS];
@@ -389,9 +713,29 @@ fn candidate(
     let mut s = State::default();
     let mut walk = Vec::new();
     let mut new_pairs: Vec<Pair> = Vec::new();
-    let mut new_situations: Vec<Situation> = Vec::new();
+    let mut new_situations: Vec<Aim> = Vec::new();
+    let mut clock = Clock::new(policy);
+    let mut firsts: Vec<usize> = Vec::new();
     let (mut cut, mut cut_pairs, mut cut_situations) = (0, 0, 0);
-    for _ in 0..len {
+    if !corpus.is_empty() && rng.below(4) != 0 {
+        let from = &corpus[rng.below(corpus.len() as u64) as usize];
+        for a in from {
+            let Ok(mut outs) = walker.spec.step(&s, a) else {
+                break;
+            };
+            if outs.is_empty() {
+                break;
+            }
+            let i = rng.below(outs.len() as u64) as usize;
+            let (o, mut post) = outs.swap_remove(i);
+            observe(policy, &s, a, &o, &mut post);
+            clock.step(&s, a);
+            walk.push(*a);
+            s = post;
+        }
+    }
+    let mut focus = walk.last().and_then(token_of);
+    while walk.len() < len as usize {
         let fp = fingerprint(&s);
         let options: Vec<(Action, u64)> = walker
             .enabled_timed(&s)
@@ -402,7 +746,18 @@ fn candidate(
                     return None;
                 }
                 let new = !pairs.contains(&(fp, a)) && !new_pairs.contains(&(fp, a));
-                Some((a, weight(k, new)))
+                let sit = new.then(|| clock.aim(policy, &s, &a));
+                let new_situation =
+                    sit.is_some_and(|x| !situations.contains(&x) && !new_situations.contains(&x));
+                let w = weight(k, new, new_situation);
+                Some((
+                    a,
+                    if focus.is_some() && token_of(&a) == focus {
+                        w * 4
+                    } else {
+                        w
+                    },
+                ))
             })
             .collect();
         let total: u64 = options.iter().map(|(_, w)| w).sum();
@@ -429,12 +784,15 @@ fn candidate(
         let i = rng.below(outs.len() as u64) as usize;
         let (o, mut post) = outs.swap_remove(i);
         observe(policy, &s, &a, &o, &mut post);
+        let sit = clock.aim(policy, &s, &a);
+        clock.step(&s, &a);
         walk.push(a);
+        focus = token_of(&a).or(focus);
         if !pairs.contains(&(fp, a)) && !new_pairs.contains(&(fp, a)) {
             new_pairs.push((fp, a));
-            let sit = situation(policy, &s, &a);
             if !situations.contains(&sit) && !new_situations.contains(&sit) {
                 new_situations.push(sit);
+                firsts.push(walk.len());
             }
             (cut, cut_pairs, cut_situations) = (walk.len(), new_pairs.len(), new_situations.len());
         }
@@ -448,6 +806,7 @@ fn candidate(
         walk,
         pairs: new_pairs,
         situations: new_situations,
+        firsts,
         requests,
     }
 }

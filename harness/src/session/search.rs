@@ -38,9 +38,7 @@ impl Harness {
             tokio::task::spawn_blocking(move || search::reachable(&policy, reach, len))
         });
         let name = format!("search-seed-{seed}");
-        let mut w = self
-            .run_walks(&name, seed, "walk", &plan.walks, None)
-            .await;
+        let mut w = self.run_walks(&name, seed, "walk", &plan.walks, None).await;
         let reachable: Option<Reachable> = match measuring {
             Some(task) => task.await.ok(),
             None => None,

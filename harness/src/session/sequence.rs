@@ -194,7 +194,9 @@ impl Harness {
             .iter()
             .map(|c| crate::random::decode(&policy, &c.current(), reach))
             .collect();
-        let mut w = self.run_walks(&name, seed, "case", &seqs, Some(&mut trees)).await;
+        let mut w = self
+            .run_walks(&name, seed, "case", &seqs, Some(&mut trees))
+            .await;
         if w.replay.is_none() {
             w.result.transcript.push(format!(
                 "{cases} random sequences of up to {len} actions from seed {seed}"
@@ -347,7 +349,9 @@ impl Harness {
             let scenario_name = format!("{name}-{label}-{case}");
             let text = crate::random::to_scenario(
                 &scenario_name,
-                &format!("{id} failed in {label} {case} of seed {seed} (shrunk); replays the failure"),
+                &format!(
+                    "{id} failed in {label} {case} of seed {seed} (shrunk); replays the failure"
+                ),
                 seq,
                 &outcomes,
                 |_| owner,
