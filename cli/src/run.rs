@@ -387,6 +387,7 @@ mod tests {
             in_flight: DEFAULT_IN_FLIGHT,
             seed: Some(1),
             cases: 0,
+            budget: 0,
             format: Format::Json,
             quiet: true,
         }

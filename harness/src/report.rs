@@ -206,8 +206,9 @@ impl Coverage {
     }
 }
 
-/// What the aimed search covered (`crate::search`) against what its alphabet reaches at its
-/// bounds (one grant, walks of `len` actions), counting the transition cover's walks too.
+/// What every generated walk of a run (the transition cover, the aimed search, random
+/// cases) covered against what the aimed search's alphabet reaches at its bounds (one
+/// grant, walks of `len` actions): the same measure whichever phases ran.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SearchCoverage {
     /// The budget, in requests.
@@ -217,6 +218,8 @@ pub struct SearchCoverage {
     pub requests: u64,
     /// Walks run.
     pub walks: usize,
+    /// Of them, deadline probes.
+    pub probes: usize,
     /// Actions per walk at most.
     pub len: u16,
     /// (state, action) pairs reached, by the cover and the search.
@@ -246,14 +249,19 @@ impl SearchCoverage {
             Some(t) => format!("{n} of at least {t}"),
             None => n.to_string(),
         };
+        let search = if self.budget == 0 {
+            "no aimed search".to_string()
+        } else {
+            format!(
+                "{} walks of up to {} actions ({} deadline probes), {} of {} requests",
+                self.walks, self.len, self.probes, self.requests, self.budget
+            )
+        };
         format!(
-            "{} walks of up to {} actions, {} of {} requests: {} (state, action) pairs, {} situations (rule × pending deadlines)",
-            self.walks,
-            self.len,
-            self.requests,
-            self.budget,
+            "{search}; every generated walk together: {} (state, action) pairs, {} situations (rule × pending deadlines) within {} actions",
             of(self.pairs_covered, self.pairs),
-            of(self.situations_covered, self.situations)
+            of(self.situations_covered, self.situations),
+            self.len
         )
     }
 }

@@ -619,7 +619,7 @@ pub fn plan(
     already: &HashSet<Pair>,
 ) -> Plan {
     let mut walker = Walker::new(policy, len, reach);
-    let mut rng = Rng(seed ^ 0x5eed_0f_a1_3ed5_ea5c);
+    let mut rng = Rng(seed ^ 0x5eed_0fa1_3ed5_ea5c);
     let mut pairs: HashSet<Pair> = already.clone();
     let mut situations: HashSet<Aim> = HashSet::new();
     let mut plan = Plan {

@@ -191,6 +191,14 @@ impl Harness {
         let mut coverage = None;
         let mut planned = HashSet::new();
         let mut reached = sequence::Reached::default();
+        let generating =
+            self.options.depth > 0 || self.options.budget > 0 || self.options.cases > 0;
+        let measuring = search::measure(
+            self.options.reachability && generating && !failed,
+            &self.target.policy,
+            self.reach(),
+            self.walk_len(),
+        );
         if self.options.depth > 0 && !failed && self.stopped().is_none() {
             let generate = if self.options.all_sequences {
                 crate::generate::all_sequences
@@ -207,28 +215,31 @@ impl Harness {
             reached = got;
         }
         let mut replays = Vec::new();
-        let mut search = None;
+        let mut searched = search::Planned::default();
         if self.options.budget > 0 && !failed && self.stopped().is_none() {
-            let (r, n, replay, cov) = self.run_search(&planned, reached).await;
+            let (r, n, replay, p, got) = self.run_search(&planned).await;
             actions += n;
             failed = stop_early && r.status == ScenarioStatus::Failed;
             results.push(r);
             replays.extend(replay);
-            search = Some(cov);
+            searched = p;
+            reached.add(got);
         }
         if self.options.cases > 0 && !failed && self.stopped().is_none() {
-            let len = if self.options.random_len == 0 {
-                8
-            } else {
-                self.options.random_len
-            };
-            let (r, n, replay) = self
+            let len = self.walk_len();
+            let (r, n, replay, got) = self
                 .run_random(self.options.seed, self.options.cases, len)
                 .await;
             actions += n;
             results.push(r);
             replays.extend(replay);
+            reached.add(got);
         }
+        let search = if generating && self.options.reachability {
+            Some(self.walk_coverage(&reached, measuring, &searched).await)
+        } else {
+            None
+        };
         let p = &self.target.policy;
         let mut report = Report::new(
             self.target.name(),

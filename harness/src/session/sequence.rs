@@ -180,12 +180,12 @@ impl Harness {
     /// returns the result with a scenario file that replays it. Shrinking runs the target
     /// at most [`SHRINK_RUNS`] + [`DROP_RUNS`] + [`FINAL_PASS_RUNS`] times: proptest's value
     /// tree, then steps that mint nothing, then a final greedy pass over every step.
-    pub async fn run_random(
+    pub(super) async fn run_random(
         &mut self,
         seed: u64,
         cases: u32,
         len: u16,
-    ) -> (ScenarioResult, usize, Option<Replay>) {
+    ) -> (ScenarioResult, usize, Option<Replay>, Reached) {
         let name = format!("random-seed-{seed}");
         let reach = self.reach();
         let policy = self.target.policy.clone();
@@ -202,7 +202,7 @@ impl Harness {
                 "{cases} random sequences of up to {len} actions from seed {seed}"
             ));
         }
-        (w.result, w.actions, w.replay)
+        (w.result, w.actions, w.replay, w.reached)
     }
 
     /// Runs walks of the model (random cases, the aimed search's walks), each from a fresh
@@ -566,6 +566,12 @@ pub(super) struct Reached {
 }
 
 impl Reached {
+    /// Adds what other walks reached.
+    pub(super) fn add(&mut self, other: Reached) {
+        self.transitions.extend(other.transitions);
+        self.situations.extend(other.situations);
+    }
+
     fn take(&mut self, run: &mut SequenceRun) {
         self.transitions.extend(std::mem::take(&mut run.covered));
         self.situations.extend(std::mem::take(&mut run.situations));
