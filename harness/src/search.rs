@@ -120,16 +120,36 @@ impl std::fmt::Display for Situation {
 }
 
 /// The situation `a` meets in `s` under `policy`.
+/// A move of time meets the moment it lands on: the deadlines then pending and whether the
+/// next is a second away (so landing just inside a window is a situation of its own).
 pub fn situation(policy: &Policy, s: &State, a: &Action) -> Situation {
     let reuses = match *a {
         Action::Refresh { rt, .. } | Action::RefreshLost { rt } => s.rts[rt.0 as usize].reuses,
         _ => 0,
     };
+    let rule = tokenlife_model::spec::rule(policy, s, a);
+    let by = match *a {
+        Action::Tick => tokenlife_model::spec::next_deadline(s),
+        Action::Advance { to, token, before } => to
+            .remaining(s, token)
+            .map(|d| if before { d - 1 } else { d }),
+        _ => None,
+    };
+    let landed;
+    let at = match by {
+        Some(by) => {
+            let mut after = s.clone();
+            tokenlife_model::spec::advance(&mut after, by);
+            landed = after;
+            &landed
+        }
+        None => s,
+    };
     Situation {
-        rule: tokenlife_model::spec::rule(policy, s, a),
-        edge: tokenlife_model::spec::next_deadline(s) == Some(1),
+        rule,
+        edge: tokenlife_model::spec::next_deadline(at) == Some(1),
         reuses: reuses.min(2),
-        order: deadline_order(s),
+        order: deadline_order(at),
     }
 }
 
