@@ -1,10 +1,12 @@
 //! `tokenlife mutants`: the suite's mutation score over the defect catalogue.
 //!
-//! For every defect of the reference server (`../shared/defects.md`), the default suite
-//! runs against the embedded server (a SQLite file, so `restart` steps reach the store)
-//! with that defect injected, under the profile where the defect is observable. A defect
-//! is killed when some check fails. The clean server runs the same suite under every
-//! profile used and must show no failure at all, or a kill would mean nothing.
+//! For every defect of the reference server (`../shared/defects.md`, then the deep ones),
+//! the default suite runs against the embedded server (a SQLite file, so `restart` steps
+//! reach the store) with that defect injected, under the policy where the defect is
+//! observable: a built-in profile, or a profile with knobs changed, shipped as a policy file
+//! in `reference-server/policies/`. A defect is killed when some check fails. The clean
+//! server runs the same suite under every policy used and must show no failure at all, or a
+//! kill would mean nothing.
 //! Exit codes: 0 every defect killed with zero clean failures, 1 otherwise, 2 usage.
 
 use std::sync::Arc;
@@ -44,13 +46,97 @@ pub struct MutantsArgs {
     pub format: Format,
 }
 
-/// The profile under which a defect is observable: `bcp` unless the defect needs a knob
-/// that `bcp` leaves off (an absolute cap, a grace window).
+/// The built-in profile a defect's policy starts from: `bcp` unless the defect needs a
+/// knob that `bcp` leaves off (an absolute cap, a grace window). [`policy_for`] changes
+/// knobs of it where no profile shows the defect.
 pub fn profile_for(d: Defect) -> &'static str {
     match d {
         Defect::CapExtended => "strict",
-        Defect::GraceTooWide => "grace-same",
+        Defect::GraceTooWide | Defect::GraceSlides | Defect::ExpiryOnlyAtRotation => "grace-same",
+        Defect::ReuseCountReset => "grace-new",
         _ => tokenlife_model::policy::DEFAULT_PROFILE,
+    }
+}
+
+/// The policy a defect runs under: a built-in profile, or a policy file of
+/// `reference-server/policies/` (a profile with knobs changed), named by its file stem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DefectPolicy {
+    /// A built-in profile.
+    Profile(&'static str),
+    /// A policy file: its name and its text.
+    File(&'static str, &'static str),
+}
+
+/// [`DefectPolicy::describe`] of a built-in profile.
+const BUILT_IN: &str = "built-in profile";
+
+/// A policy file of `reference-server/policies/`, by its stem.
+macro_rules! policy_file {
+    ($stem:literal) => {
+        DefectPolicy::File(
+            $stem,
+            include_str!(concat!("../../reference-server/policies/", $stem, ".toml")),
+        )
+    };
+}
+
+/// Every policy file a defect runs under.
+pub const POLICY_FILES: [DefectPolicy; 3] = [
+    policy_file!("grace-new-reuse-once"),
+    policy_file!("bcp-idle"),
+    policy_file!("grace-same-short"),
+];
+
+impl DefectPolicy {
+    /// The name shown in the matrix: the profile, or the file's stem.
+    pub fn name(self) -> &'static str {
+        match self {
+            DefectPolicy::Profile(name) | DefectPolicy::File(name, _) => name,
+        }
+    }
+
+    /// What it is: `built-in profile`, or a policy file's settings and where it is.
+    pub fn describe(self) -> String {
+        match self {
+            DefectPolicy::Profile(_) => BUILT_IN.into(),
+            DefectPolicy::File(name, text) => {
+                let knobs: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .collect();
+                format!(
+                    "{} (reference-server/policies/{name}.toml)",
+                    knobs.join("; ")
+                )
+            }
+        }
+    }
+
+    /// The policy.
+    pub fn policy(self) -> Result<Policy, String> {
+        match self {
+            DefectPolicy::Profile(name) => {
+                Policy::profile(name).ok_or_else(|| format!("no built-in profile `{name}`"))
+            }
+            DefectPolicy::File(name, text) => {
+                Policy::from_toml(text).map_err(|e| format!("policy file {name}: {e}"))
+            }
+        }
+    }
+}
+
+/// The policy under which a defect is observable: [`profile_for`]'s profile, or for a
+/// defect that needs a knob no profile sets (a reuse limit, an idle timeout, a refresh
+/// lifetime that ends inside a grace window), a policy file built on it.
+pub fn policy_for(d: Defect) -> DefectPolicy {
+    let [reuse_once, idle, short] = POLICY_FILES;
+    match d {
+        Defect::ReuseCountReset => reuse_once,
+        Defect::IdleRefreshedByRefused => idle,
+        Defect::ExpiryOnlyAtRotation => short,
+        _ => DefectPolicy::Profile(profile_for(d)),
     }
 }
 
@@ -59,8 +145,10 @@ pub fn profile_for(d: Defect) -> &'static str {
 pub struct Row {
     /// The defect's name.
     pub name: String,
-    /// The profile it ran under.
+    /// The policy it ran under: a built-in profile, or a policy file's stem.
     pub profile: String,
+    /// What that policy is ([`DefectPolicy::describe`]).
+    pub policy: String,
     /// Whether some check failed.
     pub killed: bool,
     /// The checks that failed (the run stops at the first failing scenario or sequence).
@@ -75,8 +163,10 @@ pub struct Row {
 /// A clean run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Clean {
-    /// The profile.
+    /// The policy: a built-in profile, or a policy file's stem.
     pub profile: String,
+    /// What that policy is ([`DefectPolicy::describe`]).
+    pub policy: String,
     /// Checks evaluated.
     pub checks: usize,
     /// Failed checks (must be 0).
@@ -118,9 +208,9 @@ impl Matrix {
         let mut out = String::new();
         for c in &self.clean {
             match &c.error {
-                Some(e) => out.push_str(&format!("clean {:<11} error: {e}\n", c.profile)),
+                Some(e) => out.push_str(&format!("clean {:<20} error: {e}\n", c.profile)),
                 None => out.push_str(&format!(
-                    "clean {:<11} {} checks, {} failed{}\n",
+                    "clean {:<20} {} checks, {} failed{}\n",
                     c.profile,
                     c.checks,
                     c.failures,
@@ -132,10 +222,13 @@ impl Matrix {
                 )),
             }
         }
+        for c in self.clean.iter().filter(|c| c.policy != BUILT_IN) {
+            out.push_str(&format!("policy {}: {}\n", c.profile, c.policy));
+        }
         out.push('\n');
         out.push_str(&format!(
-            "{:<24} {:<11} {:<9} by\n",
-            "defect", "profile", "verdict"
+            "{:<25} {:<20} {:<9} by\n",
+            "defect", "policy", "verdict"
         ));
         for d in &self.defects {
             let verdict = match (&d.error, d.killed) {
@@ -148,7 +241,7 @@ impl Matrix {
                 None => d.checks.join(", "),
             };
             out.push_str(&format!(
-                "{:<24} {:<11} {:<9} {by}\n",
+                "{:<25} {:<20} {:<9} {by}\n",
                 d.name, d.profile, verdict
             ));
         }
@@ -181,18 +274,18 @@ pub async fn matrix(
 ) -> Matrix {
     let started = Instant::now();
     let set = Arc::new(set);
-    let mut profiles: Vec<&'static str> = defects.iter().map(|d| profile_for(*d)).collect();
-    profiles.sort_unstable();
-    profiles.dedup();
+    let mut policies: Vec<DefectPolicy> = defects.iter().map(|d| policy_for(*d)).collect();
+    policies.sort_unstable();
+    policies.dedup();
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     // Clean runs are indexed after the defects.
-    let jobs_list: Vec<(Option<Defect>, &'static str)> = defects
+    let jobs_list: Vec<(Option<Defect>, DefectPolicy)> = defects
         .iter()
-        .map(|d| (Some(*d), profile_for(*d)))
-        .chain(profiles.iter().map(|p| (None, *p)))
+        .map(|d| (Some(*d), policy_for(*d)))
+        .chain(policies.iter().map(|p| (None, *p)))
         .collect();
-    for (i, (defect, profile)) in jobs_list.iter().copied().enumerate() {
+    for (i, (defect, policy)) in jobs_list.iter().copied().enumerate() {
         let set = set.clone();
         let permits = permits.clone();
         let options = RunOptions {
@@ -202,9 +295,9 @@ pub async fn matrix(
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let t = Instant::now();
-            let result = match Policy::profile(profile) {
-                None => Err(format!("no built-in profile `{profile}`")),
-                Some(policy) => {
+            let result = match policy.policy() {
+                Err(e) => Err(e),
+                Ok(policy) => {
                     let injected = defect.map_or_else(Defects::none, Defects::from);
                     run_embedded(policy, injected, &set, options)
                         .await
@@ -223,7 +316,8 @@ pub async fn matrix(
     }
     let mut rows = Vec::new();
     let mut clean = Vec::new();
-    for ((defect, profile), result) in jobs_list.iter().zip(results) {
+    for ((defect, policy), result) in jobs_list.iter().zip(results) {
+        let profile = policy.name();
         let (result, took) = result.unwrap_or_else(|| {
             (
                 Err("the run's task ended without a result".into()),
@@ -235,6 +329,7 @@ pub async fn matrix(
                 Ok(r) => Row {
                     name: d.name().to_string(),
                     profile: profile.to_string(),
+                    policy: policy.describe(),
                     killed: r.failed > 0,
                     checks: failed_checks(&r),
                     error: None,
@@ -243,6 +338,7 @@ pub async fn matrix(
                 Err(e) => Row {
                     name: d.name().to_string(),
                     profile: profile.to_string(),
+                    policy: policy.describe(),
                     killed: false,
                     checks: Vec::new(),
                     error: Some(e),
@@ -252,6 +348,7 @@ pub async fn matrix(
             None => clean.push(match result {
                 Ok(r) => Clean {
                     profile: profile.to_string(),
+                    policy: policy.describe(),
                     checks: r.checks,
                     failures: r.failed,
                     failed_checks: failed_checks(&r),
@@ -259,6 +356,7 @@ pub async fn matrix(
                 },
                 Err(e) => Clean {
                     profile: profile.to_string(),
+                    policy: policy.describe(),
                     checks: 0,
                     failures: 0,
                     failed_checks: Vec::new(),
@@ -313,4 +411,50 @@ fn run_checked(args: &MutantsArgs) -> Result<u8, Failure> {
         Format::Human => out!("{}", m.human()),
     }
     Ok(if m.passed() { EXIT_OK } else { EXIT_FINDINGS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_defect_names_a_policy_that_loads_on_its_profile() {
+        for d in Defect::ALL {
+            let p = policy_for(d);
+            let policy = p.policy().unwrap_or_else(|e| panic!("{d}: {e}"));
+            assert!(
+                policy.profile.starts_with(profile_for(d)),
+                "{d}: {}",
+                policy.profile
+            );
+        }
+        for f in POLICY_FILES {
+            assert!(f.policy().is_ok(), "{}", f.name());
+            assert!(f.describe().contains(f.name()), "{}", f.describe());
+        }
+        assert_eq!(
+            policy_for(Defect::GraceSlides),
+            DefectPolicy::Profile("grace-same")
+        );
+        assert_eq!(policy_for(Defect::ReplayAccepted).describe(), BUILT_IN);
+    }
+
+    #[test]
+    fn the_deep_defects_run_with_the_knob_they_need() {
+        let policy = |d| {
+            policy_for(d)
+                .policy()
+                .unwrap_or_else(|e| panic!("{d}: {e}"))
+        };
+        let reuse = policy(Defect::ReuseCountReset);
+        assert!(reuse.grace.is_some_and(|g| g.max_reuse == Some(1)));
+        assert!(policy(Defect::IdleRefreshedByRefused)
+            .idle_timeout
+            .is_some());
+        // The refresh token's lifetime ends inside the window its rotation opens.
+        let short = policy(Defect::ExpiryOnlyAtRotation);
+        let window = short.grace.and_then(|g| g.window).map(|w| w.get());
+        let (access, refresh) = (short.access_ttl.get(), short.refresh_ttl.map(|r| r.get()));
+        assert!(matches!((window, refresh), (Some(w), Some(r)) if access < r && r < access + w));
+    }
 }

@@ -1,8 +1,10 @@
 //! Injectable defects: real-world refresh-token bugs, switched on by `--defect NAME`.
 //!
 //! Each one reproduces the symptom of `shared/defects.md` over HTTP and nothing else, so the
-//! suite can prove it catches it (its mutation score). The clauses they break: RFC 6749 §5.2,
-//! §6, §10.4, §4.1.2; RFC 6750 §3.1; RFC 7009 §2.1, §2.2; RFC 7662 §2.2; RFC 9700 §4.14.2.
+//! suite can prove it catches it (its mutation score); the deep ones ([`Defect::DEEP`]) are
+//! deadline-and-window bugs of deployed servers that only a longer sequence shows. The
+//! clauses they break: RFC 6749 §5.2, §6, §10.4, §4.1.2; RFC 6750 §3.1; RFC 7009 §2.1, §2.2;
+//! RFC 7662 §2.2; RFC 9700 §4.14.2.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -57,11 +59,20 @@ pub enum Defect {
     CodeReplay,
     /// After a restart, a consumed RT works again (reuse state kept only in memory).
     RestartForgets,
+    /// The grace window restarts at each honoured reuse (the successor still checked).
+    GraceSlides,
+    /// Rotating a token of a grant resets the grace reuse count of its other tokens.
+    ReuseCountReset,
+    /// A refresh refused for its scope records the token's use: its idle deadline moves.
+    IdleRefreshedByRefused,
+    /// A consumed RT's own expiry is checked only when rotating, not on a grace reuse.
+    ExpiryOnlyAtRotation,
 }
 
 impl Defect {
-    /// Every defect, in the order of `shared/defects.md`.
-    pub const ALL: [Defect; 23] = [
+    /// Every defect: those of `shared/defects.md` in its order, then the deep ones
+    /// ([`Defect::DEEP`]).
+    pub const ALL: [Defect; 27] = [
         Defect::ReplayAccepted,
         Defect::RaceDoubleSpend,
         Defect::Race500,
@@ -85,6 +96,20 @@ impl Defect {
         Defect::ExpiredAccessAccepted,
         Defect::CodeReplay,
         Defect::RestartForgets,
+        Defect::GraceSlides,
+        Defect::ReuseCountReset,
+        Defect::IdleRefreshedByRefused,
+        Defect::ExpiryOnlyAtRotation,
+    ];
+
+    /// The deep defects: deadline-and-window bugs that no sequence of fewer than five model
+    /// actions shows (each needs time to pass between uses, or a reuse, a rotation and a
+    /// reuse again), so only a search that reaches deep states catches them.
+    pub const DEEP: [Defect; 4] = [
+        Defect::GraceSlides,
+        Defect::ReuseCountReset,
+        Defect::IdleRefreshedByRefused,
+        Defect::ExpiryOnlyAtRotation,
     ];
 
     /// The name used with `--defect`.
@@ -113,6 +138,10 @@ impl Defect {
             Defect::ExpiredAccessAccepted => "expired-access-accepted",
             Defect::CodeReplay => "code-replay",
             Defect::RestartForgets => "restart-forgets",
+            Defect::GraceSlides => "grace-slides",
+            Defect::ReuseCountReset => "reuse-count-reset",
+            Defect::IdleRefreshedByRefused => "idle-refreshed-by-refused",
+            Defect::ExpiryOnlyAtRotation => "expiry-only-at-rotation",
         }
     }
 
@@ -167,6 +196,18 @@ impl Defect {
             Defect::CodeReplay => "a second exchange of the same code succeeds",
             Defect::RestartForgets => {
                 "after a restart, a consumed RT works again (needs a persistent store)"
+            }
+            Defect::GraceSlides => {
+                "the grace window restarts at each honoured reuse, so a consumed RT reused inside each new window outlives the first (needs a grace window)"
+            }
+            Defect::ReuseCountReset => {
+                "rotating one token of a grant resets the grace reuse count of its other tokens, so a consumed RT is reused past grace_max_reuse (needs a reuse limit and a new successor per reuse)"
+            }
+            Defect::IdleRefreshedByRefused => {
+                "a refresh refused for its scope records the RT's use, so its idle deadline moves and it refreshes past the idle timeout (needs an idle timeout)"
+            }
+            Defect::ExpiryOnlyAtRotation => {
+                "a consumed RT past its own lifetime is honoured as a grace reuse: expiry is checked only when rotating (needs a grace window outliving the RT)"
             }
         }
     }
@@ -264,5 +305,15 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), names.len());
+    }
+
+    #[test]
+    fn the_deep_defects_close_the_catalogue() {
+        // The shared list's defects first, in its order; the deep ones after them.
+        let shared = Defect::ALL.len() - Defect::DEEP.len();
+        assert_eq!(Defect::ALL[shared..], Defect::DEEP);
+        assert!(!Defect::ALL[..shared]
+            .iter()
+            .any(|d| Defect::DEEP.contains(d)));
     }
 }

@@ -221,6 +221,16 @@ async fn refresh_once(
             }
             Err(error.into())
         }
+        RefreshDecision::RefuseTouching {
+            error,
+            token,
+            idle_deadline,
+        } => {
+            let mut tx = store.begin().await?;
+            tx::touch_idle(&mut tx, &token, idle_deadline).await?;
+            tx.commit().await?;
+            Err(error.into())
+        }
         RefreshDecision::Reuse(plan) => {
             if plan.widen_race_window {
                 tokio::time::sleep(RACE_WINDOW).await;

@@ -29,8 +29,8 @@ mod sql;
 mod writer;
 
 pub use rows::{
-    AccessRow, ClientId, CodeRow, GrantId, GrantRow, RefreshChange, RefreshRow, RefreshWrite,
-    RtStatus,
+    AccessRow, ClientId, CodeRow, GraceSlide, GrantId, GrantRow, RefreshChange, RefreshRow,
+    RefreshWrite, RtStatus,
 };
 use sql::{Arg, Stmt};
 use sqlx::any::AnyRow;
@@ -472,20 +472,24 @@ pub mod tx {
     }
 
     /// A grace reuse: counts it if the count is still under `limit` (compare-and-set: no
-    /// two concurrent reuses can both take the last one); with `slide`, the window restarts
-    /// from that time (the `grace-too-wide` defect).
+    /// two concurrent reuses can both take the last one); `slide` says whether the window
+    /// restarts (the `grace-slides` and `grace-too-wide` defects).
     pub async fn count_reuse(
         conn: &mut AnyConnection,
         hash: &TokenHash,
         limit: Option<i64>,
-        slide: Option<UnixTime>,
+        slide: GraceSlide,
     ) -> Result<bool, sqlx::Error> {
         // No limit: a bound no count reaches, so both engines see one statement shape.
         let limit = limit.unwrap_or(i64::MAX);
         let mut args = vec![Arg::Text(hash.as_str()), Arg::Int(limit)];
         let sql = match slide {
-            None => sql::COUNT_REUSE,
-            Some(now) => {
+            GraceSlide::Kept => sql::COUNT_REUSE,
+            GraceSlide::Restart(now) => {
+                args.push(Arg::Int(now));
+                sql::COUNT_REUSE_RESTARTING
+            }
+            GraceSlide::RestartAnyStatus(now) => {
                 args.push(Arg::Int(now));
                 sql::COUNT_REUSE_SLIDING
             }
@@ -493,6 +497,20 @@ pub mod tx {
         let s = Stmt {
             sql: sql.into(),
             args,
+        };
+        Ok(exec(conn, &s).await? == 1)
+    }
+
+    /// Moves the idle deadline of an active refresh token, as a use of it does (the
+    /// `idle-refreshed-by-refused` defect records a refused request's use).
+    pub async fn touch_idle(
+        conn: &mut AnyConnection,
+        hash: &TokenHash,
+        idle_deadline: Option<UnixTime>,
+    ) -> Result<bool, sqlx::Error> {
+        let s = Stmt {
+            sql: sql::touch_refresh(&[RtStatus::Active]).into(),
+            args: vec![Arg::Text(hash.as_str()), Arg::OptInt(idle_deadline)],
         };
         Ok(exec(conn, &s).await? == 1)
     }

@@ -24,7 +24,9 @@ use crate::clock::UnixTime;
 use crate::defects::{Defect, Defects};
 use crate::scope::{Scope, OFFLINE_ACCESS};
 use crate::secret::{Secret, SecretExt, TokenHash};
-use crate::store::{AccessRow, GrantId, RefreshChange, RefreshRow, RefreshWrite, RtStatus};
+use crate::store::{
+    AccessRow, GraceSlide, GrantId, RefreshChange, RefreshRow, RefreshWrite, RtStatus,
+};
 
 /// What the flow read for one refresh.
 #[derive(Debug, Clone)]
@@ -71,6 +73,16 @@ pub enum RefreshDecision {
     Grant(Box<GrantPlan>),
     /// A consumed token honoured again inside its grace window.
     Reuse(Box<ReusePlan>),
+    /// Refuse, after recording a use of the presented token: its idle deadline moves
+    /// (`idle-refreshed-by-refused`).
+    RefuseTouching {
+        /// The answer.
+        error: Refusal,
+        /// The presented token.
+        token: TokenHash,
+        /// Its new idle deadline.
+        idle_deadline: Option<UnixTime>,
+    },
 }
 
 /// What a lost compare-and-set means.
@@ -107,8 +119,8 @@ pub struct ReusePlan {
     pub presented: TokenHash,
     /// The most reuses allowed, if limited.
     pub limit: Option<i64>,
-    /// Restart the window at this time (`grace-too-wide`).
-    pub slide: Option<UnixTime>,
+    /// Whether the window restarts (`grace-slides`, `grace-too-wide`).
+    pub slide: GraceSlide,
     /// A new successor to store (`grace_successor = "new"`).
     pub new_successor: Option<RefreshRow>,
     /// The new access token.
@@ -196,8 +208,11 @@ fn decide_owned(
     let expired = rt_expiry(defects, row, grant, now);
     let derived = tokens.derived.as_ref().map(SecretExt::digest);
     let consumed = status == RtStatus::Consumed && !defects.has(Defect::ReplayAccepted);
+    // `expiry-only-at-rotation`: the token's own deadlines are read on the rotation path
+    // only, so a consumed token goes to the grace path unchecked.
+    let own_expiry_skipped = consumed && defects.has(Defect::ExpiryOnlyAtRotation);
     let grace = consumed
-        && expired.is_none()
+        && (expired.is_none() || own_expiry_skipped)
         && in_grace(
             policy,
             defects,
@@ -206,6 +221,11 @@ fn decide_owned(
             rows.successor.as_ref(),
             now,
         );
+    let expired = if grace && own_expiry_skipped {
+        None
+    } else {
+        expired
+    };
     let scope = plan_scope(policy, defects, &row.scope, request.requested);
     // Reuse, expiry and scope in the order the policy says this server checks them.
     for check in policy.check_order.checks() {
@@ -225,6 +245,19 @@ fn decide_owned(
             }
             OrderedCheck::Scope => {
                 if let Err(e) = &scope {
+                    // `idle-refreshed-by-refused`: a live token's use is recorded once its
+                    // own checks passed, before the scope is read.
+                    let touched = defects.has(Defect::IdleRefreshedByRefused)
+                        && status == RtStatus::Active
+                        && expired.is_none()
+                        && policy.idle_timeout.is_some();
+                    if touched {
+                        return RefreshDecision::RefuseTouching {
+                            error: e.clone(),
+                            token: row.hash.clone(),
+                            idle_deadline: plus(now, policy.idle_timeout),
+                        };
+                    }
                     return refuse(e.clone());
                 }
             }
@@ -275,7 +308,13 @@ fn decide_owned(
         return RefreshDecision::Reuse(Box::new(ReusePlan {
             presented: row.hash.clone(),
             limit: g.max_reuse.map(i64::from),
-            slide: defects.has(Defect::GraceTooWide).then_some(now),
+            slide: if defects.has(Defect::GraceTooWide) {
+                GraceSlide::RestartAnyStatus(now)
+            } else if defects.has(Defect::GraceSlides) {
+                GraceSlide::Restart(now)
+            } else {
+                GraceSlide::Kept
+            },
             new_successor,
             // The presented token's own access tokens ended with its first refresh.
             access: access_row(refresh.digest()),
@@ -304,12 +343,18 @@ fn decide_owned(
         };
         let cap = (defects.has(Defect::CapExtended) && policy.absolute_cap.is_some())
             .then(|| (grant.id.clone(), plus(now, policy.absolute_cap)));
+        // `reuse-count-reset`: the count is kept for the grant's last used token, so using
+        // another one starts it again.
+        let reset_reuse_of = (defects.has(Defect::ReuseCountReset)
+            && policy.grace.is_some_and(|g| g.max_reuse.is_some()))
+        .then(|| grant.id.clone());
         let change = RefreshChange::Rotate {
             now,
             successor: Box::new(successor_row(policy, row, &successor, &plan.rt_scope, now)),
             keep_status: defects.has(Defect::RestartForgets),
             ignore_lost_race: defects.has(Defect::RaceDoubleSpend),
             cap,
+            reset_reuse_of,
         };
         (change, Some(successor))
     } else {
@@ -459,6 +504,11 @@ mod tests {
         })
     }
 
+    /// bcp with an idle timeout of 450 s.
+    fn idle() -> Policy {
+        with(profile("bcp"), |p| p.idle_timeout = Some(Seconds(450)))
+    }
+
     fn live() -> Option<SeenRefresh> {
         Some(seen(rt("t")))
     }
@@ -505,6 +555,18 @@ mod tests {
                 };
                 format!("refuse {}{family}", describe(error))
             }
+            RefreshDecision::RefuseTouching {
+                error,
+                token,
+                idle_deadline,
+            } => {
+                let idle = idle_deadline.map_or("none".into(), |d| format!("+{}", d - NOW));
+                format!(
+                    "refuse {} +touch={} idle={idle}",
+                    describe(error),
+                    name_of(token)
+                )
+            }
             RefreshDecision::Grant(p) => {
                 let mut s = match &p.write.change {
                     RefreshChange::Rotate {
@@ -512,6 +574,7 @@ mod tests {
                         keep_status,
                         ignore_lost_race,
                         cap,
+                        reset_reuse_of,
                         ..
                     } => {
                         let which = if successor.hash == TokenHash::of("DERIVED") {
@@ -528,6 +591,7 @@ mod tests {
                             (*keep_status, " +keep-status"),
                             (*ignore_lost_race, " +ignore-lost-race"),
                             (cap.is_some(), " +cap"),
+                            (reset_reuse_of.is_some(), " +reset-reuse"),
                         ] {
                             if on {
                                 s += flag;
@@ -574,8 +638,16 @@ mod tests {
                 if let Some(l) = p.limit {
                     s += &format!(" limit={l}");
                 }
-                if p.slide.is_some() {
-                    s += " +slide";
+                match p.slide {
+                    GraceSlide::Kept => {}
+                    GraceSlide::Restart(at) => {
+                        assert_eq!(at, NOW);
+                        s += " +restart";
+                    }
+                    GraceSlide::RestartAnyStatus(at) => {
+                        assert_eq!(at, NOW);
+                        s += " +slide";
+                    }
                 }
                 if let Some(h) = &p.access.refresh_hash {
                     s += &format!(" at-with={}", name_of(h));
@@ -766,6 +838,53 @@ mod tests {
             ("restart-forgets: a remembered token is consumed", profile("bcp"), vec![RestartForgets],
                 token(|t| t.forgotten = true), None, "a", None, format!("{used} +revoke-family")),
             ("memory is only read under restart-forgets", profile("bcp"), vec![], token(|t| t.forgotten = true), None, "a", None, rotated.into()),
+            // The deep defects: each decisive case beside the clean server's decision.
+            ("grace same, grace-slides: a reuse restarts the window", profile("grace-same"), vec![GraceSlides],
+                consumed_to(5, "DERIVED"), succ("DERIVED", |_| {}), "a", None, format!("reuse same at=[{ALL}] +restart")),
+            ("grace same, grace-slides: the successor is still looked at", profile("grace-same"), vec![GraceSlides],
+                consumed_to(5, "DERIVED"), succ("DERIVED", |s| s.row.status = RtStatus::Consumed), "a", None,
+                format!("{used} +revoke-family")),
+            ("grace same, grace-slides: a closed window stays closed", profile("grace-same"), vec![GraceSlides],
+                consumed_to(30, "DERIVED"), succ("DERIVED", |_| {}), "a", None, format!("{used} +revoke-family")),
+            ("grace new with a reuse count: rotation resets no count", grace_new(Some(1)), vec![], live(), None, "a", None,
+                rotated.into()),
+            ("grace new with a reuse count, reuse-count-reset: rotation resets the grant's other counts",
+                grace_new(Some(1)), vec![ReuseCountReset], live(), None, "a", None,
+                format!("rotate to fresh rt=[{ALL}] exp=+600 +reset-reuse at=[{ALL}]")),
+            ("grace new without a reuse count, reuse-count-reset: there is no count to reset",
+                profile("grace-new"), vec![ReuseCountReset], live(), None, "a", None, rotated.into()),
+            ("grace new, reuse-count-reset: a spent count is still spent", grace_new(Some(1)), vec![ReuseCountReset],
+                token(|t| { t.row = consumed("t", 5, &TokenHash::of("S1")); t.row.reuse_count = 1; }), succ("S1", |_| {}), "a", None,
+                format!("{used} +revoke-family")),
+            ("idle timeout: a widening refresh is refused and changes nothing", idle(), vec![],
+                token(|t| t.row.idle_deadline = Some(NOW + 100)), None, "a", Some("admin read"),
+                "refuse 400 invalid_scope (the requested scope exceeds the scope originally granted)".into()),
+            ("idle timeout, idle-refreshed-by-refused: the refused refresh moves the idle deadline", idle(),
+                vec![IdleRefreshedByRefused], token(|t| t.row.idle_deadline = Some(NOW + 100)), None, "a", Some("admin read"),
+                "refuse 400 invalid_scope (the requested scope exceeds the scope originally granted) +touch=t idle=+450".into()),
+            ("idle-refreshed-by-refused: an idle token stays dead", idle(), vec![IdleRefreshedByRefused],
+                token(|t| t.row.idle_deadline = Some(NOW)), None, "a", Some("admin read"),
+                "refuse 400 invalid_grant (the refresh token expired after inactivity)".into()),
+            ("idle-refreshed-by-refused, scope first: an idle token asking too much is not touched",
+                with(idle(), |p| p.check_order = order([Scope, Reuse, Expiry])), vec![IdleRefreshedByRefused],
+                token(|t| t.row.idle_deadline = Some(NOW)), None, "a", Some("admin read"),
+                "refuse 400 invalid_scope (the requested scope exceeds the scope originally granted)".into()),
+            ("idle-refreshed-by-refused: a replay is refused untouched", idle(), vec![IdleRefreshedByRefused],
+                consumed_to(5, "S1"), None, "a", Some("admin read"), format!("{used} +revoke-family")),
+            ("grace same, expiry-only-at-rotation: an expired consumed token is a grace reuse", profile("grace-same"),
+                vec![ExpiryOnlyAtRotation],
+                token(|t| { t.row = consumed("t", 5, &TokenHash::of("DERIVED")); t.row.expires_at = Some(NOW); }), succ("DERIVED", |_| {}), "a", None,
+                format!("reuse same at=[{ALL}]")),
+            ("expiry-only-at-rotation: rotation reads the expiry", profile("grace-same"), vec![ExpiryOnlyAtRotation],
+                token(|t| t.row.expires_at = Some(NOW)), None, "a", None, "refuse 400 invalid_grant (the refresh token expired)".into()),
+            ("grace same, expiry-only-at-rotation: outside the grace an expired consumed token is reuse", profile("grace-same"),
+                vec![ExpiryOnlyAtRotation],
+                token(|t| { t.row = consumed("t", 30, &TokenHash::of("DERIVED")); t.row.expires_at = Some(NOW); }), succ("DERIVED", |_| {}), "a", None,
+                format!("{used} +revoke-family")),
+            ("grace same, expiry-only-at-rotation: the successor's expiry is still read", profile("grace-same"),
+                vec![ExpiryOnlyAtRotation],
+                token(|t| { t.row = consumed("t", 5, &TokenHash::of("DERIVED")); t.row.expires_at = Some(NOW); }),
+                succ("DERIVED", |s| s.row.expires_at = Some(NOW)), "a", None, format!("{used} +revoke-family")),
         ];
         for (name, policy, d, token, successor, client, requested, expected) in table {
             let rows = RefreshRows {

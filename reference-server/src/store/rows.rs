@@ -185,6 +185,18 @@ pub struct AccessRow {
     pub refresh_hash: Option<TokenHash>,
 }
 
+/// What a counted grace reuse does to the presented token's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraceSlide {
+    /// The window stays where its rotation put it.
+    Kept,
+    /// The window restarts at this time; the count's compare-and-set still asks for a
+    /// consumed token (`grace-slides`).
+    Restart(UnixTime),
+    /// The window restarts at this time, whatever the token's status (`grace-too-wide`).
+    RestartAnyStatus(UnixTime),
+}
+
 /// What a refresh grant writes: one transaction that starts with the compare-and-set on the
 /// presented token's status, then stores the successor (when rotating) and the access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +229,9 @@ pub enum RefreshChange {
         ignore_lost_race: bool,
         /// Move the grant's absolute cap (`cap-extended`): grant id and new cap.
         cap: Option<(GrantId, Option<UnixTime>)>,
+        /// Set the grace reuse count of every other token of this grant back to zero
+        /// (`reuse-count-reset`).
+        reset_reuse_of: Option<GrantId>,
     },
     /// No rotation: the presented token stays, its idle deadline moves.
     Touch {

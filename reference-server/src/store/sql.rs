@@ -133,6 +133,14 @@ pub(super) const SET_CAP: &str = "UPDATE grants SET cap_at = $2 WHERE id = $1";
 /// A grace reuse counted, compare-and-set on the count.
 pub(super) const COUNT_REUSE: &str = "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, version = version + 1 WHERE hash = $1 AND status = 'consumed' AND reuse_count < $2";
 
+/// A grace reuse counted that restarts the window, compare-and-set on the count and the
+/// status (the `grace-slides` defect).
+pub(super) const COUNT_REUSE_RESTARTING: &str = "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, consumed_at = $3, version = version + 1 WHERE hash = $1 AND status = 'consumed' AND reuse_count < $2";
+
+/// Sets the grace reuse count of a grant's tokens but one back to zero (the
+/// `reuse-count-reset` defect). `$1` the grant, `$2` the token left alone.
+pub(super) const RESET_REUSE_COUNTS: &str = "UPDATE refresh_tokens SET reuse_count = 0, version = version + 1 WHERE grant_id = $1 AND hash <> $2 AND reuse_count > 0";
+
 /// A grace reuse counted that restarts the window (the `grace-too-wide` defect).
 pub(super) const COUNT_REUSE_SLIDING: &str = "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, consumed_at = $3, version = version + 1 WHERE hash = $1 AND reuse_count < $2";
 
@@ -304,12 +312,19 @@ pub(super) fn refresh_steps(w: &RefreshWrite) -> RefreshSteps<'_> {
             keep_status,
             ignore_lost_race,
             cap,
+            reset_reuse_of,
         } => {
             let mut then = vec![insert_refresh(successor)];
             if let Some((grant, cap)) = cap {
                 then.push(Stmt::new(
                     SET_CAP,
                     vec![Arg::Text(grant.as_str()), Arg::OptInt(*cap)],
+                ));
+            }
+            if let Some(grant) = reset_reuse_of {
+                then.push(Stmt::new(
+                    RESET_REUSE_COUNTS,
+                    vec![Arg::Text(grant.as_str()), Arg::Text(w.presented.as_str())],
                 ));
             }
             then.extend(access_steps(w));
@@ -394,6 +409,8 @@ mod tests {
             INSERT_ACCESS,
             SET_CAP,
             COUNT_REUSE,
+            COUNT_REUSE_RESTARTING,
+            RESET_REUSE_COUNTS,
             COUNT_REUSE_SLIDING,
             REVOKE_GRANT,
             REVOKE_REFRESH_OF_GRANT,

@@ -469,6 +469,7 @@ mod tests {
                 keep_status: false,
                 ignore_lost_race: presented.is_empty(),
                 cap: None,
+                reset_reuse_of: None,
             },
             access: super::super::AccessRow {
                 hash: hash(&format!("at-{successor}")),

@@ -11,6 +11,12 @@ async fn srv(p: &str, d: Option<Defect>) -> Srv {
     Srv::with(profile(p), defects, "sqlite::memory:").await
 }
 
+/// A server under one of the deep defects' policy files (`reference-server/policies/`).
+async fn srv_policy(toml: &str, d: Option<Defect>) -> Srv {
+    let defects = d.map(Defects::from).unwrap_or_default();
+    Srv::with(policy(toml), defects, "sqlite::memory:").await
+}
+
 async fn replay_accepted(d: Option<Defect>) -> bool {
     let s = srv("bcp", d).await;
     let t0 = s.login(&A, FULL).await;
@@ -119,6 +125,56 @@ async fn grace_keeps_sliding(d: Option<Defect>) -> bool {
     s.advance(20).await;
     tokens(&s.refresh(&A, t0.rt(), None).await);
     s.advance(20).await; // 40s after the rotation, 20s after the last reuse
+    s.refreshes(&A, t0.rt()).await
+}
+
+/// Authorize, refresh, 20 s, reuse (inside the window), 10 s (the window closes 30 s after
+/// the rotation), reuse again.
+async fn grace_slides(d: Option<Defect>) -> bool {
+    let s = srv("grace-same", d).await;
+    let t0 = s.login(&A, FULL).await;
+    tokens(&s.refresh(&A, t0.rt(), None).await);
+    s.advance(20).await;
+    tokens(&s.refresh(&A, t0.rt(), None).await);
+    s.advance(10).await;
+    s.refreshes(&A, t0.rt()).await
+}
+
+/// Authorize, refresh, reuse (the one reuse allowed, a new successor), rotate that
+/// successor, reuse again.
+async fn reuse_count_reset(d: Option<Defect>) -> bool {
+    let s = srv_policy(include_str!("../../policies/grace-new-reuse-once.toml"), d).await;
+    let t0 = s.login(&A, FULL).await;
+    tokens(&s.refresh(&A, t0.rt(), None).await);
+    let t2 = tokens(&s.refresh(&A, t0.rt(), None).await);
+    tokens(&s.refresh(&A, t2.rt(), None).await);
+    s.refreshes(&A, t0.rt()).await
+}
+
+/// Authorize, 300 s, a refresh asking a wider scope (refused), 150 s (the idle timeout of
+/// 450 s since the authorization), refresh.
+async fn idle_refreshed_by_refused(d: Option<Defect>) -> bool {
+    let s = srv_policy(include_str!("../../policies/bcp-idle.toml"), d).await;
+    let t = s.login(&A, "offline_access read").await;
+    s.advance(300).await;
+    assert_invalid_scope(
+        &s.refresh(&A, t.rt(), Some("offline_access read write"))
+            .await,
+    );
+    s.advance(150).await;
+    s.refreshes(&A, t.rt()).await
+}
+
+/// Authorize, 20 s, refresh (the window runs to 50 s), 24 s, reuse (honoured), 1 s (the
+/// presented token's lifetime of 45 s ends; its successor lives to 65 s), reuse again.
+async fn expiry_only_at_rotation(d: Option<Defect>) -> bool {
+    let s = srv_policy(include_str!("../../policies/grace-same-short.toml"), d).await;
+    let t0 = s.login(&A, FULL).await;
+    s.advance(20).await;
+    tokens(&s.refresh(&A, t0.rt(), None).await);
+    s.advance(24).await;
+    tokens(&s.refresh(&A, t0.rt(), None).await);
+    s.advance(1).await;
     s.refreshes(&A, t0.rt()).await
 }
 
@@ -276,6 +332,10 @@ mod symptom {
         expired_access_accepted => Defect::ExpiredAccessAccepted,
         code_replay => Defect::CodeReplay,
         restart_forgets => Defect::RestartForgets,
+        grace_slides => Defect::GraceSlides,
+        reuse_count_reset => Defect::ReuseCountReset,
+        idle_refreshed_by_refused => Defect::IdleRefreshedByRefused,
+        expiry_only_at_rotation => Defect::ExpiryOnlyAtRotation,
     }
 
     #[test]
@@ -297,5 +357,32 @@ async fn a_defect_changes_nothing_else() {
         if d != Defect::OmittedScopeShrinks {
             assert_eq!(t1.scope, FULL, "{d}");
         }
+    }
+}
+
+#[tokio::test]
+async fn each_deep_defect_is_its_own_bug() {
+    // grace-slides keeps the successor check that grace-too-wide drops: an older generation
+    // is refused.
+    assert!(!grace_too_wide(Some(Defect::GraceSlides)).await);
+    // No deep defect shows another deep defect's symptom.
+    for d in Defect::DEEP {
+        let own = |x: Defect| x == d;
+        assert_eq!(grace_slides(Some(d)).await, own(Defect::GraceSlides), "{d}");
+        assert_eq!(
+            reuse_count_reset(Some(d)).await,
+            own(Defect::ReuseCountReset),
+            "{d}"
+        );
+        assert_eq!(
+            idle_refreshed_by_refused(Some(d)).await,
+            own(Defect::IdleRefreshedByRefused),
+            "{d}"
+        );
+        assert_eq!(
+            expiry_only_at_rotation(Some(d)).await,
+            own(Defect::ExpiryOnlyAtRotation),
+            "{d}"
+        );
     }
 }
