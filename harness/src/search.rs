@@ -130,9 +130,10 @@ pub fn situation(policy: &Policy, s: &State, a: &Action) -> Situation {
     let rule = tokenlife_model::spec::rule(policy, s, a);
     let by = match *a {
         Action::Tick => tokenlife_model::spec::next_deadline(s),
-        Action::Advance { to, token, before } => to
-            .remaining(s, token)
-            .map(|d| if before { d - 1 } else { d }),
+        Action::Advance { to, token, before } => {
+            to.remaining(s, token)
+                .map(|d| if before { d - 1 } else { d })
+        }
         _ => None,
     };
     let landed;
@@ -281,8 +282,12 @@ pub struct Plan {
 /// has: by its owner, by another client, asking a scope, introspected); time passes to the
 /// deadline; its owner presents it". A window that restarts at each reuse, an idle timeout
 /// that a refused request renews, an expiry checked only when a token rotates: each shows
-/// in one of these walks and in no shorter one. They are planned before the aimed walks,
-/// shortest prefix first.
+/// in one of these walks and in no shorter one. The last presentation may be of a token its
+/// client no longer holds (a replay the model checker's alphabet leaves to the attacker),
+/// so a probe's pairs can lie outside [`reachable`]'s. And the interleaving: the owner presents a
+/// refresh token, then each other refresh token of the grant it holds, then the first
+/// again (a reuse count kept per grant that another token's rotation resets shows there).
+/// They are planned before the aimed walks, shortest prefix first.
 pub fn probes(policy: &Policy, reach: Reach) -> Vec<Vec<Action>> {
     use tokenlife_model::deadline::Deadline;
     let mut walker = Walker::new(policy, 8, reach);
@@ -407,6 +412,49 @@ pub fn probes(policy: &Policy, reach: Reach) -> Vec<Vec<Action>> {
                                 .collect(),
                         );
                     }
+                }
+            }
+        }
+        // Interleaving: its owner presents a refresh token, then each other refresh token of
+        // the grant it holds, then the first again (a count or a mark kept per grant, that
+        // another token's use resets, shows here).
+        for t in 0..s.n_rts {
+            let rt = tokenlife_model::state::RtId(t);
+            let owner = Actor::Client(s.rt_grant(rt).client);
+            let first = Action::Refresh {
+                by: owner,
+                rt,
+                scope: None,
+            };
+            if !walker.enabled(s).contains(&first) {
+                continue;
+            }
+            let Some(s_first) = step(s, &first) else {
+                continue;
+            };
+            for other in walker.enabled(&s_first) {
+                let Action::Refresh {
+                    by,
+                    rt: sibling,
+                    scope: None,
+                } = other
+                else {
+                    continue;
+                };
+                if by != owner || sibling == rt {
+                    continue;
+                }
+                let Some(s_other) = step(&s_first, &other) else {
+                    continue;
+                };
+                if step(&s_other, &first).is_some() {
+                    out.push(
+                        prefix
+                            .iter()
+                            .copied()
+                            .chain([first, other, first])
+                            .collect(),
+                    );
                 }
             }
         }

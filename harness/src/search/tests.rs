@@ -59,20 +59,25 @@ fn what_the_cover_planned_is_not_planned_again() {
 }
 
 #[test]
-fn every_pair_a_walk_reaches_is_reachable_and_short_bounds_are_complete() {
+fn every_pair_an_aimed_walk_reaches_is_reachable_and_short_bounds_are_complete() {
     let p = profile("strict");
     let reach = Reach::full(false);
     let r = reachable(&p, reach, 4);
     assert!(r.complete);
-    let got = plan(&p, reach, 1, 200, 4, &none());
+    let got = plan(&p, reach, 1, 400, 4, &none());
+    assert!(got.probes > 0 && got.walks.len() > got.probes);
     let walker = Walker::new(&p, 4, reach);
-    for w in &got.walks {
+    for (i, w) in got.walks.iter().enumerate() {
         let mut s = State::default();
         for a in w {
-            assert!(r.pairs.contains(&(fingerprint(&s), *a)), "{a} in {w:?}");
-            assert!(r.situations.contains(&situation(&p, &s, a)));
+            // A probe may present a token its client no longer holds (a replay), which the
+            // alphabet leaves to the attacker; every step is still one the spec takes.
+            if i >= got.probes {
+                assert!(r.pairs.contains(&(fingerprint(&s), *a)), "{a} in {w:?}");
+                assert!(r.situations.contains(&situation(&p, &s, a)));
+            }
             let Ok(mut outs) = walker.spec.step(&s, a) else {
-                break;
+                panic!("{a} in {w:?}");
             };
             let (o, mut post) = outs.swap_remove(0);
             observe(&p, &s, a, &o, &mut post);

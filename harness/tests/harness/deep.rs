@@ -22,9 +22,9 @@ fn policy_of(d: Defect) -> Policy {
         Defect::ReuseCountReset => policy(include_str!(
             "../../../reference-server/policies/grace-new-reuse-once.toml"
         )),
-        Defect::IdleRefreshedByRefused => {
-            policy(include_str!("../../../reference-server/policies/bcp-idle.toml"))
-        }
+        Defect::IdleRefreshedByRefused => policy(include_str!(
+            "../../../reference-server/policies/bcp-idle.toml"
+        )),
         Defect::ExpiryOnlyAtRotation => policy(include_str!(
             "../../../reference-server/policies/grace-same-short.toml"
         )),
@@ -57,7 +57,11 @@ async fn found_by_the_search_only(d: Defect) {
         before.human()
     );
     let after = run(d, Defects::from(d), generated_only(4, 0, DEFAULT_BUDGET)).await;
-    assert!(!after.conformant(), "{d} survived the search:\n{}", after.human());
+    assert!(
+        !after.conformant(),
+        "{d} survived the search:\n{}",
+        after.human()
+    );
     let failing: Vec<&str> = after
         .scenarios
         .iter()
@@ -78,7 +82,12 @@ async fn found_by_the_search_only(d: Defect) {
         again.human()
     );
     let clean = run_with(policy_of(d), Defects::none(), &set).await;
-    assert!(clean.conformant(), "{d}: {}\n{}", replay.scenario, clean.human());
+    assert!(
+        clean.conformant(),
+        "{d}: {}\n{}",
+        replay.scenario,
+        clean.human()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,6 +3,7 @@
 
 mod adapter;
 mod common;
+mod deep;
 mod defects;
 mod files;
 mod hostile;
