@@ -153,6 +153,13 @@ pub struct Row {
     pub killed: bool,
     /// The checks that failed (the run stops at the first failing scenario or sequence).
     pub checks: Vec<String>,
+    /// Where the first failure came: a shipped scenario's name, `exhaustive-depth-N` (the
+    /// transition cover), `search-seed-N` (the aimed search) or `random-seed-N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub killed_in: Option<String>,
+    /// Actions the run took until it stopped (at the first failure, when killed): its cost
+    /// in steps, whatever the machine.
+    pub actions: usize,
     /// Why the run could not happen, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -227,8 +234,8 @@ impl Matrix {
         }
         out.push('\n');
         out.push_str(&format!(
-            "{:<25} {:<20} {:<9} by\n",
-            "defect", "policy", "verdict"
+            "{:<25} {:<20} {:<9} {:<24} {:>7} by\n",
+            "defect", "policy", "verdict", "in", "actions"
         ));
         for d in &self.defects {
             let verdict = match (&d.error, d.killed) {
@@ -241,8 +248,12 @@ impl Matrix {
                 None => d.checks.join(", "),
             };
             out.push_str(&format!(
-                "{:<25} {:<20} {:<9} {by}\n",
-                d.name, d.profile, verdict
+                "{:<25} {:<20} {:<9} {:<24} {:>7} {by}\n",
+                d.name,
+                d.profile,
+                verdict,
+                d.killed_in.as_deref().unwrap_or("-"),
+                d.actions
             ));
         }
         let killed = self.defects.iter().filter(|d| d.killed).count();
@@ -332,6 +343,12 @@ pub async fn matrix(
                     policy: policy.describe(),
                     killed: r.failed > 0,
                     checks: failed_checks(&r),
+                    killed_in: r
+                        .scenarios
+                        .iter()
+                        .find(|s| s.status == tokenlife_harness::report::ScenarioStatus::Failed)
+                        .map(|s| s.name.clone()),
+                    actions: r.actions,
                     error: None,
                     seconds: took.as_secs_f64(),
                 },
@@ -341,6 +358,8 @@ pub async fn matrix(
                     policy: policy.describe(),
                     killed: false,
                     checks: Vec::new(),
+                    killed_in: None,
+                    actions: 0,
                     error: Some(e),
                     seconds: took.as_secs_f64(),
                 },
