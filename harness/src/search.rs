@@ -33,12 +33,12 @@
 //!
 //! The budget counts requests as [`requests`] does, which is what the harness sends for
 //! each action on an endpoint clock. Reachability at the search's bounds (one grant, the
-//! walk length) is a breadth-first walk of the same alphabet ([`reachable`]), cut at
+//! walk length) is a depth-first walk of the same alphabet ([`reachable`]), cut at
 //! [`MAX_STATES`] states, which the report says.
 //!
 //! Clauses: every clause the spec encodes.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 use tokenlife_model::explore::fingerprint;
 use tokenlife_model::observe::observe;
@@ -208,8 +208,9 @@ pub fn requests(a: &Action) -> u64 {
 /// Everything the search's alphabet reaches within `len` actions from the initial state.
 #[derive(Clone, Debug, Default)]
 pub struct Reachable {
-    /// Every (state, action) pair.
-    pub pairs: HashSet<Pair>,
+    /// Every (state, action) pair, by [`Reachable::key`] (8 bytes each: there can be
+    /// millions).
+    pub pairs: HashSet<u64>,
     /// Every situation.
     pub situations: HashSet<Situation>,
     /// Whether the walk saw every state within the bounds (else it stopped at
@@ -217,19 +218,34 @@ pub struct Reachable {
     pub complete: bool,
 }
 
-/// A breadth-first walk of the search's alphabet to `len` actions.
+impl Reachable {
+    /// A pair's key in [`Reachable::pairs`]: a 64-bit hash of it (two pairs of millions
+    /// share one with a chance of about 10⁻⁷).
+    pub fn key(pair: &Pair) -> u64 {
+        ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(pair)
+    }
+
+    /// Whether `pair` is reachable.
+    pub fn has(&self, pair: &Pair) -> bool {
+        self.pairs.contains(&Reachable::key(pair))
+    }
+}
+
+/// A walk of the search's alphabet to `len` actions.
 pub fn reachable(policy: &Policy, reach: Reach, len: u16) -> Reachable {
     let mut walker = Walker::new(policy, len, reach);
     let mut out = Reachable {
         complete: true,
         ..Reachable::default()
     };
-    let mut seen: HashSet<u64> = HashSet::new();
-    let mut queue: VecDeque<(State, u16)> = VecDeque::new();
+    // Depth first, each state kept with the fewest actions it was reached in (a state met
+    // again in fewer is walked again): the stack holds a few hundred states where a
+    // breadth-first queue held a whole level of them.
+    let mut best: HashMap<u64, u16> = HashMap::new();
     let init = State::default();
-    seen.insert(fingerprint(&init));
-    queue.push_back((init, 0));
-    while let Some((s, depth)) = queue.pop_front() {
+    best.insert(fingerprint(&init), 0);
+    let mut stack: Vec<(State, u16)> = vec![(init, 0)];
+    while let Some((s, depth)) = stack.pop() {
         if depth >= len {
             continue;
         }
@@ -242,16 +258,20 @@ pub fn reachable(policy: &Policy, reach: Reach, len: u16) -> Reachable {
                 continue;
             }
             out.situations.insert(situation(policy, &s, &a));
-            out.pairs.insert((fp, a));
+            out.pairs.insert(Reachable::key(&(fp, a)));
             for (o, mut post) in outs {
                 observe(policy, &s, &a, &o, &mut post);
-                if seen.len() >= MAX_STATES {
-                    out.complete = false;
-                    continue;
+                let key = fingerprint(&post);
+                match best.get(&key) {
+                    Some(&d) if d <= depth + 1 => continue,
+                    None if best.len() >= MAX_STATES => {
+                        out.complete = false;
+                        continue;
+                    }
+                    _ => {}
                 }
-                if seen.insert(fingerprint(&post)) {
-                    queue.push_back((post, depth + 1));
-                }
+                best.insert(key, depth + 1);
+                stack.push((post, depth + 1));
             }
         }
     }

@@ -100,7 +100,7 @@ impl Harness {
             .map(|(f, a, _)| (*f, *a))
             .collect();
         let pairs_covered = match &reachable {
-            Some(r) => pairs.iter().filter(|p| r.pairs.contains(p)).count(),
+            Some(r) => pairs.iter().filter(|p| r.has(p)).count(),
             None => pairs.len(),
         };
         let situations_covered = match &reachable {
