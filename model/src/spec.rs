@@ -433,6 +433,25 @@ impl Spec {
                 t.exp = 0;
                 end(s, fam, cascade(&self.policy, rule));
             }
+            // RFC 7009 §2.1: revoking an access token MAY revoke the respective refresh token
+            // as well. A server whose policy cascades from a live access token may do the
+            // same from one that has only expired (django-oauth-toolkit deletes the row
+            // whatever its expiry, and a refresh token without its access token is refused),
+            // or treat it as invalid (§2.2): both are allowed, and the answer is the same.
+            (Rule::DeadTokenRevoked, TokenRef::Access(a))
+                if expired_only(s, a)
+                    && cascade(&self.policy, Rule::AccessRevoked) != Cascade::None =>
+            {
+                match choice {
+                    0 => {}
+                    1 => {
+                        let fam = s.ats[a.0 as usize].family;
+                        end(s, fam, cascade(&self.policy, Rule::AccessRevoked));
+                    }
+                    _ => return None,
+                }
+                return Some(Outcome::Revocation { ok: true });
+            }
             // A dead token is "invalid" and nothing happens (RFC 7009 §2.2).
             _ => {}
         }
@@ -788,6 +807,12 @@ pub fn rt_usable(s: &State, rt: RtId) -> bool {
     t.status == RtStatus::Active
         && !s.grants[t.family as usize].revoked
         && expiry_reason(s, rt).is_none()
+}
+
+/// This access token is dead only because it expired: not revoked, its grant live.
+fn expired_only(s: &State, at: AtId) -> bool {
+    let t = &s.ats[at.0 as usize];
+    !t.revoked && t.exp == 0 && !s.grants[t.family as usize].revoked
 }
 
 /// The server honours this access token.

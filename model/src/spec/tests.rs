@@ -605,3 +605,34 @@ fn any_client_without_reuse_detection_changes_nothing() {
     let (_, n) = one(&sp, &s, refresh(PUBLIC, 0));
     assert_eq!(n, s);
 }
+
+#[test]
+fn revoking_an_expired_access_token_may_cascade_where_a_live_ones_revocation_does() {
+    let revoke = Action::Revoke {
+        by: CONF,
+        token: TokenRef::Access(AtId(0)),
+        hint: Hint::None,
+    };
+    // bcp: revoking an access token ends nothing else, live or expired.
+    let sp = spec("bcp");
+    let s = authorize(&sp, ClientType::Confidential);
+    let (_, expired) = one(&sp, &s, Action::Tick);
+    assert!(!at_live(&expired, AtId(0)) && rt_usable(&expired, RtId(0)));
+    let (_, after) = one(&sp, &expired, revoke);
+    assert!(rt_usable(&after, RtId(0)));
+    // A policy where it ends the refresh tokens: an expired one may end them too, or not.
+    let mut p = Policy::profile("bcp").unwrap();
+    p.revoke_access_cascades = crate::policy::RevokeCascade::RefreshTokens;
+    let sp = Spec::new(p);
+    let outs = sp.step(&expired, &revoke).unwrap();
+    assert_eq!(outs.len(), 2, "{outs:?}");
+    assert!(outs
+        .iter()
+        .all(|(o, _)| *o == Outcome::Revocation { ok: true }));
+    assert!(rt_usable(&outs[0].1, RtId(0)));
+    assert!(!rt_usable(&outs[1].1, RtId(0)));
+    // A live one's revocation has one answer: the cascade.
+    let live = sp.step(&s, &revoke).unwrap();
+    assert_eq!(live.len(), 1);
+    assert!(!rt_usable(&live[0].1, RtId(0)));
+}
