@@ -19,6 +19,7 @@
 //! - [`flow`]: the token lifecycle's I/O: read, decide, write.
 //! - [`store`]: the database and its compare-and-sets.
 //! - [`defects`]: the injectable real-world bugs.
+//! - [`dpop`]: DPoP proofs (RFC 9449 §4.3) and key thumbprints, for sender-constrained tokens.
 //! - [`cli`]: `tokenlife serve`.
 
 pub mod bind;
@@ -29,6 +30,7 @@ pub mod config;
 pub mod conn;
 pub mod decide;
 pub mod defects;
+pub mod dpop;
 pub mod embedded;
 pub mod error;
 pub mod flow;
