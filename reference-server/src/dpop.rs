@@ -83,6 +83,59 @@ pub enum Refusal {
     /// The server asks for a nonce and the proof has another one, or none.
     #[error("the DPoP proof does not carry the server's nonce")]
     Nonce,
+    /// The same key already sent a proof with this `jti` (RFC 9449 §11.1).
+    #[error("the DPoP proof's jti was already used")]
+    Replay,
+}
+
+/// The `jti`s of accepted proofs, per key, kept while a proof with that `iat` could still
+/// pass (RFC 9449 §11.1): a proof seen again in that time is a replay. At most
+/// [`JtiCache::capacity`] are kept; past it the oldest is forgotten first (a bound on
+/// memory that a flood of proofs cannot turn into refusing honest ones).
+#[derive(Debug)]
+pub struct JtiCache {
+    order: std::collections::VecDeque<(i64, (String, String))>,
+    seen: std::collections::HashSet<(String, String)>,
+    capacity: usize,
+}
+
+impl JtiCache {
+    /// A cache of at most `capacity` proofs.
+    pub fn new(capacity: usize) -> JtiCache {
+        JtiCache {
+            order: std::collections::VecDeque::new(),
+            seen: std::collections::HashSet::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// How many proofs it keeps at most.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Records `proof` accepted at `now`, or refuses it as a replay.
+    pub fn record(&mut self, proof: &Proof, now: i64) -> Result<(), Refusal> {
+        while self.order.front().is_some_and(|(until, _)| *until <= now) {
+            if let Some((_, key)) = self.order.pop_front() {
+                self.seen.remove(&key);
+            }
+        }
+        let key = (proof.jkt.clone(), proof.jti.clone());
+        if self.seen.contains(&key) {
+            return Err(Refusal::Replay);
+        }
+        if self.order.len() >= self.capacity {
+            if let Some((_, oldest)) = self.order.pop_front() {
+                self.seen.remove(&oldest);
+            }
+        }
+        // A proof passes while its iat is within the window of the clock, so one accepted
+        // now could pass again until 2 × the window from now.
+        self.order.push_back((now + 2 * IAT_WINDOW, key.clone()));
+        self.seen.insert(key);
+        Ok(())
+    }
 }
 
 /// Checks `proof` (a `DPoP` header's value) for `req` as RFC 9449 §4.3 does, all but the

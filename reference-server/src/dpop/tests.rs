@@ -175,3 +175,34 @@ fn the_thumbprint_is_rfc_7638s_of_the_rfc_9449_example_key() {
     let (_, jkt) = public_key(&jwk).unwrap();
     assert_eq!(jkt, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
 }
+
+#[test]
+fn a_jti_is_accepted_once_per_key_while_its_proof_could_pass() {
+    let proof = |jkt: &str, jti: &str| Proof {
+        jkt: jkt.into(),
+        jti: jti.into(),
+    };
+    let mut cache = JtiCache::new(3);
+    assert_eq!(cache.capacity(), 3);
+    assert!(cache.record(&proof("k1", "j"), 100).is_ok());
+    assert_eq!(
+        cache.record(&proof("k1", "j"), 100 + IAT_WINDOW),
+        Err(Refusal::Replay)
+    );
+    // Another key's proof with the same jti is another proof.
+    assert!(cache.record(&proof("k2", "j"), 101).is_ok());
+    // Once no proof with that iat could pass, the jti is forgotten.
+    assert!(cache
+        .record(&proof("k1", "j"), 100 + 2 * IAT_WINDOW)
+        .is_ok());
+    // Past the capacity the oldest goes first.
+    let mut small = JtiCache::new(2);
+    for j in ["a", "b", "c"] {
+        assert!(small.record(&proof("k", j), 0).is_ok());
+    }
+    assert!(
+        small.record(&proof("k", "a"), 0).is_ok(),
+        "a was the oldest"
+    );
+    assert_eq!(small.record(&proof("k", "c"), 0), Err(Refusal::Replay));
+}
