@@ -35,6 +35,7 @@ pub mod classify;
 pub mod counterexample;
 pub mod deadline;
 pub mod discovery;
+pub mod dpop;
 pub mod export;
 pub mod generate;
 pub mod guard;

@@ -5,6 +5,7 @@
 //! - [`config`]: the configuration vocabulary the server's config file and the harness's
 //!   target file share: clients, their authentication, redacted secrets.
 //! - [`action`]: who acts, what they do, what a client observes of the answer.
+//! - [`dpop`]: DPoP vocabulary the harness and the server share (key thumbprint, `ath`).
 //! - [`rule`]: the closed list of rules the spec applies, each with its clause, and the
 //!   cascades a rule sets off.
 //! - [`spec`]: the abstract server, a pure function (state, action) → allowed
@@ -23,6 +24,7 @@ pub mod action;
 pub mod check;
 pub mod config;
 pub mod deadline;
+pub mod dpop;
 pub mod error_code;
 pub mod explore;
 pub mod infer;

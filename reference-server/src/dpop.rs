@@ -14,7 +14,8 @@ use base64::Engine as _;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+pub use tokenlife_model::dpop::access_hash;
+use tokenlife_model::dpop::p256_thumbprint;
 
 /// How far a proof's `iat` may be from the server's clock, in seconds (RFC 9449 §4.3 item
 /// 11: "within an acceptable window"; §11.1 suggests seconds to minutes).
@@ -215,11 +216,6 @@ pub fn verify(proof: &str, req: &Request<'_>) -> Result<Proof, Refusal> {
     })
 }
 
-/// `ath`: base64url of the SHA-256 of an access token's ASCII (RFC 9449 §4.2).
-pub fn access_hash(access_token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()))
-}
-
 /// The verifying key of a public P-256 JWK and its RFC 7638 thumbprint.
 fn public_key(jwk: &Value) -> Result<(VerifyingKey, String), Refusal> {
     let field = |name: &'static str| {
@@ -245,12 +241,7 @@ fn public_key(jwk: &Value) -> Result<(VerifyingKey, String), Refusal> {
     sec1.extend(coordinate(x)?);
     sec1.extend(coordinate(y)?);
     let key = VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| Refusal::Key("not on the curve"))?;
-    // RFC 7638 §3.2: the required members, lexicographic order, no whitespace.
-    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-    Ok((
-        key,
-        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())),
-    ))
+    Ok((key, p256_thumbprint(x, y)))
 }
 
 /// `htu` against the request's URL (RFC 9449 §4.3 item 9): without query and fragment,

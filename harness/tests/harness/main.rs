@@ -5,6 +5,7 @@ mod adapter;
 mod common;
 mod deep;
 mod defects;
+mod dpop;
 mod files;
 mod hostile;
 mod infer;
