@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-pub use tokenlife_model::deadline::Deadline;
+pub use tokenlife_model::action::Deadline;
 use tokenlife_model::spec::TokenRef;
 use tokenlife_model::State;
 

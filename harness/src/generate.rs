@@ -207,7 +207,7 @@ impl Walker {
 /// Every jump of time to a pending deadline of a live token of `s`, or to one second
 /// before it, one per distinct number of seconds (the first deadline found names it).
 pub fn advances(s: &State) -> Vec<Action> {
-    use tokenlife_model::deadline::Deadline;
+    use tokenlife_model::action::Deadline;
     use tokenlife_model::spec::TokenRef;
     use tokenlife_model::state::{AtId, RtId, RtStatus};
     let mut seconds: Vec<u32> = Vec::new();

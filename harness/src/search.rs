@@ -309,7 +309,7 @@ pub struct Plan {
 /// again (a reuse count kept per grant that another token's rotation resets shows there).
 /// They are planned before the aimed walks, shortest prefix first.
 pub fn probes(policy: &Policy, reach: Reach) -> Vec<Vec<Action>> {
-    use tokenlife_model::deadline::Deadline;
+    use tokenlife_model::action::Deadline;
     let mut walker = Walker::new(policy, 8, reach);
     let spec = tokenlife_model::Spec::new(policy.clone());
     // Step `a` from `s` with its first outcome, observed; `None` if the model cannot.

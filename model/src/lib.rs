@@ -23,7 +23,6 @@
 pub mod action;
 pub mod check;
 pub mod config;
-pub mod deadline;
 pub mod dpop;
 pub mod error_code;
 pub mod explore;
