@@ -128,14 +128,7 @@ pub fn situation(policy: &Policy, s: &State, a: &Action) -> Situation {
         _ => 0,
     };
     let rule = tokenlife_model::spec::rule(policy, s, a);
-    let by = match *a {
-        Action::Tick => tokenlife_model::spec::next_deadline(s),
-        Action::Advance { to, token, before } => {
-            to.remaining(s, token)
-                .map(|d| if before { d - 1 } else { d })
-        }
-        _ => None,
-    };
+    let by = tokenlife_model::spec::time_passing(s, a);
     let landed;
     let at = match by {
         Some(by) => {
@@ -486,21 +479,12 @@ pub fn probes(policy: &Policy, reach: Reach) -> Vec<Vec<Action>> {
 /// [`crate::generate::advances`]), so every probe's pair is one the reachability walk
 /// counts; `a` itself when it is not one.
 fn canonical(s: &State, a: Action) -> Action {
-    let Action::Advance { to, token, before } = a else {
+    let Some(by) = tokenlife_model::spec::time_passing(s, &a).filter(|_| a != Action::Tick) else {
         return a;
     };
-    let Some(d) = to.remaining(s, token) else {
-        return a;
-    };
-    let by = if before { d - 1 } else { d };
     crate::generate::advances(s)
         .into_iter()
-        .find(|x| match *x {
-            Action::Advance { to, token, before } => to
-                .remaining(s, token)
-                .is_some_and(|e| (if before { e - 1 } else { e }) == by),
-            _ => false,
-        })
+        .find(|x| tokenlife_model::spec::time_passing(s, x) == Some(by))
         .unwrap_or(a)
 }
 
@@ -629,12 +613,8 @@ impl Clock {
 
     /// `a` taken in `s` (the state before it).
     fn step(&mut self, s: &State, a: &Action) {
+        self.now += tokenlife_model::spec::time_passing(s, a).unwrap_or(0);
         match *a {
-            Action::Tick => self.now += tokenlife_model::spec::next_deadline(s).unwrap_or(0),
-            Action::Advance { to, token, before } => {
-                let d = to.remaining(s, token).unwrap_or(0);
-                self.now += if before { d.saturating_sub(1) } else { d };
-            }
             Action::Refresh { rt, .. } | Action::RefreshLost { rt } => {
                 if let Some(t) = self.last.get_mut(rt.0 as usize) {
                     *t = Some(self.now);

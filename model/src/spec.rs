@@ -152,17 +152,12 @@ impl Spec {
                 self.refresh(s, Actor::Client(owner), rt, None, choice)?
             }
             Action::Revoke { by, token, hint: _ } => self.revoke(s, by, token, choice),
-            Action::Tick => {
-                let by = next_deadline(s).unwrap_or(0);
-                advance(s, by);
-                only(Outcome::Nothing)
-            }
-            Action::Advance { to, token, before } => {
-                // Not pending (passed, or the policy has none): no step.
-                let Some(d) = to.remaining(s, token) else {
+            Action::Tick | Action::Advance { .. } => {
+                // An `Advance` to a deadline not pending (passed, or none): no step.
+                let Some(by) = time_passing(s, a).or(matches!(a, Action::Tick).then_some(0)) else {
                     return Ok(None);
                 };
-                advance(s, if before { d - 1 } else { d });
+                advance(s, by);
                 only(Outcome::Nothing)
             }
             Action::UseAccess { .. }
@@ -847,6 +842,20 @@ pub fn next_deadline(s: &State) -> Option<u32> {
         }
     }
     (best != NEVER).then_some(best)
+}
+
+/// The seconds a move of time lets pass in `s`: a `Tick` to the next deadline, an
+/// `Advance` to its deadline or one second before it; `None` for any other action, a tick
+/// with no deadline left, or an advance to a deadline not pending.
+pub fn time_passing(s: &State, a: &Action) -> Option<u32> {
+    match *a {
+        Action::Tick => next_deadline(s),
+        Action::Advance { to, token, before } => {
+            to.remaining(s, token)
+                .map(|d| if before { d - 1 } else { d })
+        }
+        _ => None,
+    }
 }
 
 /// Moves every deadline `by` seconds closer; passed ones become 0.
