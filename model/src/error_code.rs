@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// An RFC 6749 §5.2 / RFC 6750 §3.1 / RFC 7009 §2.2.1 error code.
+/// An RFC 6749 §5.2 / RFC 6750 §3.1 / RFC 7009 §2.2.1 / RFC 9449 §5, §8 error code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -47,11 +47,15 @@ pub enum ErrorCode {
     /// RFC 7009 §2.2.1: "The authorization server does not support the revocation of the
     /// presented token type."
     UnsupportedTokenType,
+    /// RFC 9449 §5: "The DPoP proof JWT is invalid."
+    InvalidDpopProof,
+    /// RFC 9449 §8: "Authorization server requires nonce in DPoP proof."
+    UseDpopNonce,
 }
 
 impl ErrorCode {
     /// Every code, for parsing and listing.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidClient,
         ErrorCode::InvalidGrant,
@@ -65,6 +69,8 @@ impl ErrorCode {
         ErrorCode::InvalidToken,
         ErrorCode::InsufficientScope,
         ErrorCode::UnsupportedTokenType,
+        ErrorCode::InvalidDpopProof,
+        ErrorCode::UseDpopNonce,
     ];
 
     /// The code as it appears in an `error` field.
@@ -83,6 +89,8 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

@@ -12,7 +12,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 mod knobs;
+mod sender;
 
+pub use sender::SenderConstraint;
 pub use knobs::{
     CascadeValue, CheckOrder, OrderedCheck, RefreshEndsAccess, RefreshTtlAnchor, ReusePresenter,
     RevokeCascade,
@@ -267,6 +269,17 @@ pub struct Policy {
     pub offline_access_required: bool,
     /// A replayed authorization code revokes the tokens issued from it (RFC 6749 §4.1.2).
     pub code_replay_revokes: bool,
+    /// Whether the server serves public clients at all (FAPI 2.0: confidential clients only).
+    pub public_clients: bool,
+    /// How public clients' tokens are sender-constrained (RFC 9449 §5: a public client's
+    /// DPoP-bound refresh token needs a proof for its key).
+    pub sender_constraint_public: SenderConstraint,
+    /// How confidential clients' tokens are sender-constrained (RFC 9449 §5: their refresh
+    /// tokens are not bound to a key; their access tokens are).
+    pub sender_constraint_confidential: SenderConstraint,
+    /// The token endpoint demands a fresh server nonce in DPoP proofs (RFC 9449 §8): a
+    /// proof without it is answered `use_dpop_nonce` and nothing else happens.
+    pub dpop_nonce: bool,
 }
 
 /// A built-in profile: a name, what it is for, and the clause behind it.
@@ -281,7 +294,7 @@ pub struct Profile {
 }
 
 /// The built-in profiles, in the order they are shown.
-pub const PROFILES: [Profile; 6] = [
+pub const PROFILES: [Profile; 8] = [
     Profile {
         name: "rfc6749",
         summary: "the floor: the server may or may not rotate, no reuse detection, no cascades",
@@ -312,6 +325,16 @@ pub const PROFILES: [Profile; 6] = [
         summary: "bcp with a 30s grace window that mints a new successor per reuse (Ory Hydra)",
         clause: "RFC9700-4.14.2 (rotation), with a lossy-network allowance",
     },
+    Profile {
+        name: "bcp-dpop",
+        summary: "bcp, but public clients' refresh tokens are DPoP-bound and never rotated (RFC 9700 §2.2.2's other branch)",
+        clause: "RFC9700-2.2.2, RFC9449-5",
+    },
+    Profile {
+        name: "fapi2",
+        summary: "FAPI 2.0: confidential clients only, DPoP-bound access tokens, no refresh token rotation",
+        clause: "FAPI2-5.3.2.1, RFC9449-5",
+    },
 ];
 
 /// The default profile everywhere.
@@ -341,6 +364,10 @@ impl Policy {
             narrowing: Narrowing::Allowed,
             offline_access_required: false,
             code_replay_revokes: true,
+            public_clients: true,
+            sender_constraint_public: SenderConstraint::None,
+            sender_constraint_confidential: SenderConstraint::None,
+            dpop_nonce: false,
         };
         let p = match name {
             "bcp" => bcp,
@@ -384,6 +411,23 @@ impl Policy {
                 }),
                 ..bcp
             },
+            "bcp-dpop" => Policy {
+                profile: name.into(),
+                rotation_public: Rotation::Never,
+                sender_constraint_public: SenderConstraint::Dpop,
+                ..bcp
+            },
+            // FAPI 2.0 Security Profile §5.3.2.1: confidential clients only, sender-constrained
+            // access tokens, and no refresh token rotation "except in extraordinary
+            // circumstances".
+            "fapi2" => Policy {
+                profile: name.into(),
+                rotation_public: Rotation::Never,
+                rotation_confidential: Rotation::Never,
+                public_clients: false,
+                sender_constraint_confidential: SenderConstraint::Dpop,
+                ..bcp
+            },
             _ => return None,
         };
         Some(p)
@@ -402,9 +446,40 @@ impl Policy {
         }
     }
 
-    /// Whether some client type may rotate.
+    /// Whether some client type may rotate (of those the server serves).
     pub fn may_rotate(&self) -> bool {
-        self.rotation_public != Rotation::Never || self.rotation_confidential != Rotation::Never
+        self.client_types().any(|c| self.rotation(c) != Rotation::Never)
+    }
+
+    /// The client types the server serves.
+    pub fn client_types(&self) -> impl Iterator<Item = ClientType> + '_ {
+        [ClientType::Confidential, ClientType::Public]
+            .into_iter()
+            .filter(|c| *c == ClientType::Confidential || self.public_clients)
+    }
+
+    /// How a client type's tokens are sender-constrained.
+    pub const fn sender_constraint(&self, client: ClientType) -> SenderConstraint {
+        match client {
+            ClientType::Public => self.sender_constraint_public,
+            ClientType::Confidential => self.sender_constraint_confidential,
+        }
+    }
+
+    /// Whether a client type proves possession of a DPoP key on each request.
+    pub fn uses_dpop(&self, client: ClientType) -> bool {
+        self.sender_constraint(client) == SenderConstraint::Dpop
+    }
+
+    /// Whether a client type's refresh tokens are bound to its DPoP key (RFC 9449 §5:
+    /// public clients' only).
+    pub fn binds_refresh_token(&self, client: ClientType) -> bool {
+        client == ClientType::Public && self.uses_dpop(client)
+    }
+
+    /// Whether some client type the server serves uses DPoP.
+    pub fn any_dpop(&self) -> bool {
+        self.client_types().any(|c| self.uses_dpop(c))
     }
 
     /// How long a refresh token lives from its issue, if limited: `refresh_ttl`, plus the
@@ -418,9 +493,9 @@ impl Policy {
         })
     }
 
-    /// Whether some client type may refresh without rotating.
+    /// Whether some client type may refresh without rotating (of those the server serves).
     pub fn may_keep(&self) -> bool {
-        self.rotation_public != Rotation::Always || self.rotation_confidential != Rotation::Always
+        self.client_types().any(|c| self.rotation(c) != Rotation::Always)
     }
 
     /// Parses a policy from TOML text: a `profile` plus overriding knobs, either at the top
@@ -491,6 +566,18 @@ impl Policy {
                 "\"access-expiry\" has no effect without a refresh_ttl",
             );
         }
+        if self.dpop_nonce && !self.any_dpop() {
+            return bad(
+                "dpop_nonce",
+                "a DPoP nonce needs a client type with sender_constraint = \"dpop\"",
+            );
+        }
+        if !self.public_clients && self.sender_constraint_public != SenderConstraint::None {
+            return bad(
+                "sender_constraint_public",
+                "has no effect when public_clients = false",
+            );
+        }
         if self.successor_lifetime == SuccessorLifetime::Inherited && self.refresh_ttl.is_none() {
             return bad(
                 "successor_lifetime",
@@ -503,8 +590,11 @@ impl Policy {
     /// Remarks on a valid policy that departs from an RFC MUST or SHOULD.
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        if self.rotation_public == Rotation::Never {
-            notes.push("RFC9700-2.2.2: public clients' refresh tokens must be rotated or sender-constrained; rotation_public = \"never\" is conformant only for sender-constrained tokens".into());
+        if self.public_clients
+            && self.rotation_public == Rotation::Never
+            && !self.binds_refresh_token(ClientType::Public)
+        {
+            notes.push("RFC9700-2.2.2: public clients' refresh tokens must be rotated or sender-constrained; rotation_public = \"never\" without sender_constraint_public = \"dpop\"".into());
         }
         if self.may_rotate() && !self.reuse_detection {
             notes.push("RFC9700-4.14.2: a rotating server should revoke the family when an invalidated refresh token is replayed (reuse_detection = false)".into());
@@ -697,6 +787,21 @@ pub struct PolicyFile {
     /// Code replay revokes the code's tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_replay_revokes: Option<bool>,
+    /// The server serves public clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_clients: Option<bool>,
+    /// Sets the sender constraint for both client types (`"none"` or `"dpop"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_constraint: Option<SenderConstraint>,
+    /// Public clients' sender constraint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_constraint_public: Option<SenderConstraint>,
+    /// Confidential clients' sender constraint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_constraint_confidential: Option<SenderConstraint>,
+    /// DPoP proofs at the token endpoint need a server nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_nonce: Option<bool>,
 }
 
 /// A reuse count: a number, or `"none"` for unlimited.
@@ -766,6 +871,18 @@ impl PolicyFile {
         if let Some(r) = self.rotation_confidential {
             p.rotation_confidential = r;
         }
+        if let Some(c) = self.sender_constraint {
+            if self.sender_constraint_public.is_some()
+                || self.sender_constraint_confidential.is_some()
+            {
+                return Err(PolicyError::Invalid {
+                    field: "sender_constraint".into(),
+                    reason: "give either `sender_constraint` or `sender_constraint_public`/`sender_constraint_confidential`, not both".into(),
+                });
+            }
+            p.sender_constraint_public = c;
+            p.sender_constraint_confidential = c;
+        }
         let grace_given = self.grace_window.is_some()
             || self.grace_successor.is_some()
             || self.grace_max_reuse.is_some();
@@ -805,8 +922,16 @@ impl PolicyFile {
             successor_lifetime,
             narrowing,
             offline_access_required,
-            code_replay_revokes
+            code_replay_revokes,
+            public_clients,
+            sender_constraint_public,
+            sender_constraint_confidential,
+            dpop_nonce
         );
+        if !p.public_clients && self.sender_constraint.is_some() {
+            // `sender_constraint` names both types; the public one does not exist here.
+            p.sender_constraint_public = SenderConstraint::None;
+        }
         // A boolean keeps the meaning it had before the targets: `true` was the grant for a
         // refresh token's revocation, its refresh tokens for an access token's.
         if let Some(v) = self.revoke_refresh_cascades {
@@ -873,6 +998,11 @@ impl PolicyFile {
             narrowing: Some(p.narrowing),
             offline_access_required: Some(p.offline_access_required),
             code_replay_revokes: Some(p.code_replay_revokes),
+            public_clients: Some(p.public_clients),
+            sender_constraint: None,
+            sender_constraint_public: Some(p.sender_constraint_public),
+            sender_constraint_confidential: Some(p.sender_constraint_confidential),
+            dpop_nonce: Some(p.dpop_nonce),
         }
     }
 }
