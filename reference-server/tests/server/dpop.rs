@@ -283,7 +283,7 @@ async fn a_nonce_challenge_changes_nothing_and_the_retry_succeeds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nonces_survive_a_restart() {
+async fn nonces_and_bindings_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("tokens.db").display());
     let cfg = || config(policy(BCP_DPOP_NONCE), Defects::none(), &db);
@@ -297,6 +297,10 @@ async fn nonces_survive_a_restart() {
     let s = Srv::remote(&server);
     // The URL (its port) changed with the restart; the key and the nonce did not.
     dpop_tokens(&refresh_with(&s, &SPA, t.rt(), &[&token_proof(&s, &k, Some(&n))]).await);
+    // Nor did the binding, read back from the file.
+    let thief = DpopKey::generate();
+    let r = refresh_with(&s, &SPA, t.rt(), &[&token_proof(&s, &thief, Some(&n))]).await;
+    assert_invalid_grant(&r);
     server.shutdown().await;
 }
 
