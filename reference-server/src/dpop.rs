@@ -49,6 +49,16 @@ pub struct Proof {
     pub jti: String,
     /// The proof's `nonce` claim, if it has one.
     pub nonce: Option<String>,
+    /// The proof's `ath` claim, if it has one (checked here only when the request names
+    /// its access token; see [`Proof::ath_of`]).
+    pub ath: Option<String>,
+}
+
+impl Proof {
+    /// Whether the proof's `ath` is the hash of `access_token` (RFC 9449 §4.2).
+    pub fn ath_of(&self, access_token: &str) -> bool {
+        self.ath.as_deref() == Some(access_hash(access_token).as_str())
+    }
 }
 
 /// Why a proof is refused (`invalid_dpop_proof`, or `use_dpop_nonce` for [`Refusal::Nonce`]).
@@ -218,6 +228,10 @@ pub fn verify(proof: &str, req: &Request<'_>) -> Result<Proof, Refusal> {
         jti: jti.to_string(),
         nonce: claims
             .get("nonce")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        ath: claims
+            .get("ath")
             .and_then(Value::as_str)
             .map(str::to_string),
     })

@@ -182,6 +182,7 @@ fn a_jti_is_accepted_once_per_key_while_its_proof_could_pass() {
         jkt: jkt.into(),
         jti: jti.into(),
         nonce: None,
+        ath: None,
     };
     let mut cache = JtiCache::new(3);
     assert_eq!(cache.capacity(), 3);
@@ -248,4 +249,10 @@ fn a_proof_hands_back_the_nonce_it_carried() {
     assert_eq!(p.nonce.as_deref(), Some("n-1"));
     let p = verify(&sign(&k, &header(&k), &claims()), &req()).unwrap();
     assert_eq!(p.nonce, None);
+    assert!(!p.ath_of("AT"));
+    let mut c = claims();
+    c["ath"] = json!(access_hash("AT"));
+    let p = verify(&sign(&k, &header(&k), &c), &req()).unwrap();
+    assert!(p.ath_of("AT"));
+    assert!(!p.ath_of("another"));
 }

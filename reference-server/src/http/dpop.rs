@@ -12,38 +12,32 @@
 //! At the resource (§7.1) a DPoP-bound access token needs the `DPoP` scheme and a proof
 //! for `GET` on the resource's URL with `ath` = the token's hash, signed with the token's
 //! key; the challenges are `DPoP` ones with `algs="ES256"`.
+//!
+//! This module reads the header and the server's state (clock, `jti` cache, nonces); what
+//! that comes to, defects included, is decided in `decide::dpop`.
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokenlife_model::ErrorCode;
 
 use crate::config::Client;
-use crate::defects::Defect;
+use crate::decide::dpop::{resource_proof, token_proof, ProofRead, ResourceRefusal, TokenProof};
 use crate::dpop::{verify, Proof, Refusal, Request};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// The `DPoP` request header (a proof) and the `DPoP-Nonce` response header.
+/// The `DPoP` request header: a proof.
 pub(super) const DPOP: HeaderName = HeaderName::from_static("dpop");
 /// The `DPoP-Nonce` response header (RFC 9449 §8).
 pub(super) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
-/// The path of the token endpoint and of the resource, for `htu`.
+/// The token endpoint's path, for `htu`.
 pub(super) const TOKEN_PATH: &str = "/token";
-/// The protected resource's path.
+/// The protected resource's path, for `htu`.
 pub(super) const RESOURCE_PATH: &str = "/api/resource";
 
-/// Why a token request's proof is not accepted.
-#[derive(Debug)]
-pub(super) enum TokenProofError {
-    /// 400 `invalid_dpop_proof` (or another refusal) as it stands.
-    Refused(AppError),
-    /// The proof is valid but lacks a nonce the server accepts: 400 `use_dpop_nonce`.
-    Nonce,
-}
-
 /// 400 `invalid_dpop_proof` (RFC 9449 §5).
-fn invalid_proof(why: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
+pub(super) fn invalid_proof(why: impl Into<std::borrow::Cow<'static, str>>) -> AppError {
     AppError::bad(ErrorCode::InvalidDpopProof, why)
 }
 
@@ -68,48 +62,47 @@ fn header_value(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
     }
 }
 
-/// The proof of a token request by `client` (authenticated already): `Ok(None)` for a
-/// client that does not use DPoP (and, under `dpop-refresh-without-proof`, for a refresh
-/// sent without one), the checked proof otherwise, its `jti` recorded.
+/// Reads a request's `DPoP` header: checks its proof for `method` on the issuer's `path` at
+/// the server's clock, records its `jti` (seen before: a replay) and reads its nonce.
+fn read(state: &AppState, headers: &HeaderMap, method: &str, path: &str) -> ProofRead {
+    let text = match header_value(headers) {
+        Ok(Some(t)) => t,
+        Ok(None) => return ProofRead::Missing,
+        Err(r) => return ProofRead::Invalid(r),
+    };
+    let url = format!("{}{path}", state.issuer());
+    let request = Request {
+        method,
+        url: &url,
+        now: state.now(),
+        // `ath` and the nonce are read below, for the decisions to judge.
+        access_token: None,
+        nonce: None,
+    };
+    match verify(text, &request) {
+        Err(r) => ProofRead::Invalid(r),
+        Ok(proof) => ProofRead::Valid {
+            replayed: state.record_jti(&proof).is_err(),
+            nonce_accepted: state.dpop_nonce_accepted(proof.nonce.as_deref()),
+            proof,
+        },
+    }
+}
+
+/// What the proof of a token request by `client` (authenticated already) comes to;
+/// `None` for a client that does not use DPoP (its requests are read as before).
 pub(super) fn at_token(
     state: &AppState,
     client: &Client,
     headers: &HeaderMap,
     grant_type: Option<&str>,
-) -> Result<Option<Proof>, TokenProofError> {
+) -> Option<TokenProof> {
     if !state.policy().uses_dpop(client.client_type()) {
-        return Ok(None);
+        return None;
     }
-    let refused = |r: Refusal| TokenProofError::Refused(invalid_proof(r.to_string()));
-    let Some(text) = header_value(headers).map_err(refused)? else {
-        if state.defects().has(Defect::DpopRefreshWithoutProof)
-            && grant_type == Some("refresh_token")
-        {
-            return Ok(None);
-        }
-        return Err(TokenProofError::Refused(invalid_proof(
-            "this client's token requests need a DPoP proof (RFC 9449 §5)",
-        )));
-    };
-    let url = format!("{}{TOKEN_PATH}", state.issuer());
-    let proof = verify(
-        text,
-        &Request {
-            method: "POST",
-            url: &url,
-            now: state.now(),
-            access_token: None,
-            nonce: None,
-        },
-    )
-    .map_err(refused)?;
-    if !state.defects().has(Defect::DpopJtiReplay) {
-        state.record_jti(&proof).map_err(refused)?;
-    }
-    if state.policy().dpop_nonce && !state.dpop_nonce_accepted(proof.nonce.as_deref()) {
-        return Err(TokenProofError::Nonce);
-    }
-    Ok(Some(proof))
+    let proof = read(state, headers, "POST", TOKEN_PATH);
+    let refresh = grant_type == Some("refresh_token");
+    Some(token_proof(state.policy(), state.defects(), refresh, proof))
 }
 
 /// Adds the current `DPoP-Nonce` to a token endpoint's answer, when the policy asks for
@@ -135,37 +128,16 @@ pub(super) fn challenge(error: &'static str, why: &'static str) -> Response {
     r
 }
 
-/// Why a resource call's proof is refused: the `error` of the `DPoP` challenge and why.
-pub(super) type ResourceRefusal = (&'static str, &'static str);
-
 /// The proof of a resource call with the `DPoP` scheme for `access_token`: the checked
-/// proof, its `jti` recorded, or the challenge to answer with. `dpop-ath-unchecked` leaves
-/// `ath` out.
+/// proof (its key still to be matched against the token's), or the challenge's error and
+/// why.
 pub(super) fn at_resource(
     state: &AppState,
     headers: &HeaderMap,
     access_token: &str,
 ) -> Result<Proof, ResourceRefusal> {
-    let bad = |_: Refusal| ("invalid_dpop_proof", "the DPoP proof is invalid");
-    let Some(text) = header_value(headers).map_err(bad)? else {
-        return Err((
-            "invalid_token",
-            "a DPoP-bound access token needs a DPoP proof",
-        ));
-    };
-    let url = format!("{}{RESOURCE_PATH}", state.issuer());
-    let ath_checked = !state.defects().has(Defect::DpopAthUnchecked);
-    let proof = verify(
-        text,
-        &Request {
-            method: "GET",
-            url: &url,
-            now: state.now(),
-            access_token: ath_checked.then_some(access_token),
-            nonce: None,
-        },
-    )
-    .map_err(bad)?;
-    state.record_jti(&proof).map_err(bad)?;
-    Ok(proof)
+    let proof = read(state, headers, "GET", RESOURCE_PATH);
+    let ath_matches =
+        matches!(&proof, ProofRead::Valid { proof, .. } if proof.ath_of(access_token));
+    resource_proof(state.defects(), proof, ath_matches)
 }

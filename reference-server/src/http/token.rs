@@ -13,9 +13,9 @@ use axum::Json;
 use serde_json::json;
 use tokenlife_model::ErrorCode;
 
-use super::dpop::{self, TokenProofError};
+use super::dpop;
 use crate::client_auth::authenticate;
-use crate::defects::Defect;
+use crate::decide::dpop::TokenProof;
 use crate::error::{no_store, AppError};
 use crate::flow::{self, Issued};
 use crate::scope::Scope;
@@ -42,20 +42,17 @@ async fn answer(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
     let grant_type = params.get("grant_type");
     // The proof after client authentication, before any grant is looked at (RFC 9449 §5).
     let proof = match dpop::at_token(state, client, headers, grant_type) {
-        Ok(p) => p,
-        Err(TokenProofError::Refused(e)) => return Err(e),
-        Err(TokenProofError::Nonce) => {
-            if state.defects().has(Defect::DpopNonceConsumesToken)
-                && grant_type == Some("refresh_token")
-            {
-                if let Some(rt) = params.get("refresh_token") {
-                    flow::consume_unrotated(state, client, &Secret::new(rt)).await?;
-                }
+        None | Some(TokenProof::Unbound) => None,
+        Some(TokenProof::Bound(jkt)) => Some(jkt),
+        Some(TokenProof::Invalid(why)) => return Err(dpop::invalid_proof(why)),
+        Some(TokenProof::UseNonce { consume_presented }) => {
+            if let Some(rt) = params.get("refresh_token").filter(|_| consume_presented) {
+                flow::consume_unrotated(state, client, &Secret::new(rt)).await?;
             }
             return Err(dpop::use_nonce());
         }
     };
-    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    let jkt = proof.as_deref();
     let issued = match grant_type {
         None => return Err(AppError::invalid_request("grant_type is missing")),
         Some("authorization_code") => {
