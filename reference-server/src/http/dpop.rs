@@ -16,7 +16,9 @@
 //! This module reads the header and the server's state (clock, `jti` cache, nonces); what
 //! that comes to, defects included, is decided in `decide::dpop`.
 
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokenlife_model::ErrorCode;
 
@@ -105,15 +107,23 @@ pub(super) fn at_token(
     Some(token_proof(state.policy(), state.defects(), refresh, proof))
 }
 
-/// Adds the current `DPoP-Nonce` to a token endpoint's answer, when the policy asks for
-/// nonces (every answer carries one, so a client always has the current one).
-pub(super) fn add_nonce(state: &AppState, response: &mut Response) {
-    if !state.policy().dpop_nonce {
-        return;
+/// Adds the current `DPoP-Nonce` to every answer of the token endpoint when the policy asks
+/// for nonces (RFC 9449 §8), so a client always holds the current one: a middleware, so that
+/// the answers made before the handler (a wrong method, a body too large or too slow) carry
+/// it too.
+pub(super) async fn nonce_header(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let token = state.policy().dpop_nonce && req.uri().path() == TOKEN_PATH;
+    let mut response = next.run(req).await;
+    if token {
+        if let Ok(v) = HeaderValue::from_str(&state.dpop_nonce()) {
+            response.headers_mut().insert(DPOP_NONCE, v);
+        }
     }
-    if let Ok(v) = HeaderValue::from_str(&state.dpop_nonce()) {
-        response.headers_mut().insert(DPOP_NONCE, v);
-    }
+    response
 }
 
 /// A 401 with a `DPoP` challenge (RFC 9449 §7.1): `error` and why, and the algorithms.

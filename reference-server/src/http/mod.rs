@@ -61,6 +61,7 @@ pub fn app(state: AppState) -> Router {
     router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn_with_state(state.clone(), body::read_whole))
+        .layer(from_fn_with_state(state.clone(), dpop::nonce_header))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The path only: query strings can carry codes.
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

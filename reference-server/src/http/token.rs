@@ -26,18 +26,10 @@ pub(super) async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let mut response = match answer(&state, &headers, &body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    // RFC 9449 §8: under `dpop_nonce` every answer carries the current nonce.
-    dpop::add_nonce(&state, &mut response);
-    response
-}
-
-async fn answer(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, AppError> {
-    let params = super::form_body(headers, body)?;
+) -> Result<Response, AppError> {
+    // Under `dpop_nonce` every answer carries the current nonce: `dpop::nonce_header`.
+    let (state, headers) = (&state, &headers);
+    let params = super::form_body(headers, &body)?;
     let client = authenticate(state, headers, &params)?;
     let grant_type = params.get("grant_type");
     // The proof after client authentication, before any grant is looked at (RFC 9449 §5).

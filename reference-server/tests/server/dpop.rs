@@ -269,7 +269,18 @@ async fn a_nonce_challenge_changes_nothing_and_the_retry_succeeds() {
     // One period later the previous nonce is still accepted.
     s.advance(u32::try_from(NONCE_PERIOD).unwrap()).await;
     dpop_tokens(&refresh_with(&s, &SPA, t1.rt(), &[&token_proof(&s, &k, Some(&fresh))]).await);
-    // Every token endpoint answer carries a nonce, an unrelated error too.
+    // Every token endpoint answer carries a nonce: an unrelated error, a wrong method, a
+    // body too large, all made before the grant is read.
+    let nonce_of = |r: &Resp| {
+        r.header(header::HeaderName::from_static("dpop-nonce"))
+            .map(String::from)
+    };
+    assert!(nonce_of(&s.get("/token").await).is_some());
+    let big = s.post_raw("/token", vec![b'a'; 70 * 1024], &[]).await;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(nonce_of(&big).is_some());
+    // Not the other endpoints.
+    assert!(nonce_of(&s.introspect(&SPA, &t1.access).await).is_none());
     let r = token_with(
         &s,
         &SPA,

@@ -83,3 +83,36 @@ async fn a_dpop_defect_changes_nothing_else() {
         }
     }
 }
+
+#[tokio::test]
+async fn each_dpop_defect_is_its_own_bug() {
+    // No DPoP defect shows another DPoP defect's symptom.
+    for d in Defect::DPOP {
+        let own = |x: Defect| x == d;
+        assert_eq!(
+            dpop_refresh_without_proof(Some(d)).await,
+            own(Defect::DpopRefreshWithoutProof),
+            "{d}"
+        );
+        assert_eq!(
+            dpop_refresh_other_key(Some(d)).await,
+            own(Defect::DpopRefreshOtherKey),
+            "{d}"
+        );
+        assert_eq!(
+            dpop_nonce_consumes_token(Some(d)).await,
+            own(Defect::DpopNonceConsumesToken),
+            "{d}"
+        );
+        assert_eq!(
+            dpop_jti_replay(Some(d)).await,
+            own(Defect::DpopJtiReplay),
+            "{d}"
+        );
+        assert_eq!(
+            dpop_ath_unchecked(Some(d)).await,
+            own(Defect::DpopAthUnchecked),
+            "{d}"
+        );
+    }
+}
