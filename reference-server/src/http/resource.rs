@@ -102,6 +102,7 @@ async fn dpop_call(
     }
 }
 
+/// 200: what the resource shows a live token's holder.
 fn honoured(b: flow::Bearer) -> Response {
     Json(json!({
         "resource": "tokenlife protected resource",
@@ -112,6 +113,7 @@ fn honoured(b: flow::Bearer) -> Response {
     .into_response()
 }
 
+/// 401 `invalid_token` for a dead token sent as a Bearer token (RFC 6750 §3.1), as before.
 fn dead() -> Response {
     challenge(
         StatusCode::UNAUTHORIZED,
