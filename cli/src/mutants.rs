@@ -411,7 +411,11 @@ fn run_checked(args: &MutantsArgs) -> Result<u8, Failure> {
         .map(|d| d.parse::<Defect>().map_err(Failure::usage))
         .collect::<Result<Vec<_>, _>>()?;
     if defects.is_empty() {
-        defects = Defect::ALL.to_vec();
+        // The DPoP defects join once the harness sends DPoP proofs in its runs.
+        defects = Defect::ALL
+            .into_iter()
+            .filter(|d| !d.needs_dpop_harness())
+            .collect();
     }
     let set = tokenlife_harness::builtin::scenarios().map_err(Failure::usage)?;
     let options = suite_options(args.seed, args.depth, args.cases, args.budget);

@@ -110,6 +110,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "access tokens by refresh token",
         include_str!("../migrations/0003_access_tokens_by_refresh_token.sql"),
     ),
+    (
+        4,
+        "dpop key thumbprints",
+        include_str!("../migrations/0004_dpop_key_thumbprints.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -511,6 +516,22 @@ pub mod tx {
         let s = Stmt {
             sql: sql::touch_refresh(&[RtStatus::Active]).into(),
             args: vec![Arg::Text(hash.as_str()), Arg::OptInt(idle_deadline)],
+        };
+        Ok(exec(conn, &s).await? == 1)
+    }
+
+    /// Marks an active refresh token of `client` consumed without a successor (the
+    /// `dpop-nonce-consumes-token` defect: a refresh refused for its DPoP nonce after the
+    /// token was used).
+    pub async fn consume_unrotated(
+        conn: &mut AnyConnection,
+        hash: &TokenHash,
+        client: &str,
+        now: UnixTime,
+    ) -> Result<bool, sqlx::Error> {
+        let s = Stmt {
+            sql: sql::CONSUME_UNROTATED.into(),
+            args: vec![Arg::Text(hash.as_str()), Arg::Int(now), Arg::Text(client)],
         };
         Ok(exec(conn, &s).await? == 1)
     }
