@@ -139,12 +139,6 @@ impl Defect {
         Defect::DpopAthUnchecked,
     ];
 
-    /// Whether `tokenlife mutants` must leave this defect out of its default run for now:
-    /// the DPoP defects, until the harness sends DPoP proofs in its runs and so can kill them.
-    pub fn needs_dpop_harness(self) -> bool {
-        Defect::DPOP.contains(&self)
-    }
-
     /// The name used with `--defect`.
     pub const fn name(self) -> &'static str {
         match self {
@@ -370,7 +364,6 @@ mod tests {
         assert_eq!(Defect::ALL[dpop..], Defect::DPOP);
         assert!(!Defect::ALL[..shared]
             .iter()
-            .any(|d| Defect::DEEP.contains(d) || d.needs_dpop_harness()));
-        assert!(Defect::DPOP.iter().all(|d| d.needs_dpop_harness()));
+            .any(|d| Defect::DEEP.contains(d) || Defect::DPOP.contains(d)));
     }
 }

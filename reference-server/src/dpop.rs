@@ -47,6 +47,8 @@ pub struct Proof {
     pub jkt: String,
     /// The proof's `jti`.
     pub jti: String,
+    /// The proof's `iat` (Unix seconds).
+    pub iat: i64,
     /// The proof's `nonce` claim, if it has one.
     pub nonce: Option<String>,
     /// The proof's `ath` claim, if it has one (checked here only when the request names
@@ -226,6 +228,7 @@ pub fn verify(proof: &str, req: &Request<'_>) -> Result<Proof, Refusal> {
     Ok(Proof {
         jkt,
         jti: jti.to_string(),
+        iat,
         nonce: claims
             .get("nonce")
             .and_then(Value::as_str)

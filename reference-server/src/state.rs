@@ -11,7 +11,7 @@ use tokenlife_model::Policy;
 use crate::clock::{wall_time, Clock, SystemClock, TestClock, UnixTime};
 use crate::config::{Client, ServerConfig};
 use crate::defects::Defects;
-use crate::dpop::{JtiCache, Nonces, Proof, Refusal};
+use crate::dpop::{JtiCache, Nonces, Proof, IAT_WINDOW};
 use crate::secret::{DerivationKey, TokenHash};
 use crate::store::{Store, StoreError};
 
@@ -169,19 +169,39 @@ impl AppState {
         self.0.nonces.current(self.now())
     }
 
+    /// The time a DPoP proof's `iat` and the `jti` window are judged on: the wall clock,
+    /// even under a test clock. A proof's freshness is about the exchange that carries it,
+    /// not about the token lifetimes a test clock moves (a client signs with its own clock,
+    /// which a test clock's jumps never reach).
+    pub fn proof_time() -> UnixTime {
+        wall_time()
+    }
+
     /// Whether a DPoP proof's nonce is one the server accepts now.
     pub fn dpop_nonce_accepted(&self, nonce: Option<&str>) -> bool {
         self.0.nonces.accepts(nonce, self.now())
     }
 
-    /// Records an accepted DPoP proof's `jti`, or refuses it as a replay (RFC 9449 §11.1).
-    pub fn record_jti(&self, proof: &Proof) -> Result<(), Refusal> {
-        let now = self.now();
-        self.0
+    /// Records an accepted DPoP proof's `jti`: `false` for a replay (RFC 9449 §11.1). The
+    /// in-memory cache answers first; the store keeps every `jti` for its window too, so a
+    /// replay is refused after a restart and by another instance of the same store.
+    pub async fn record_jti(&self, proof: &Proof) -> Result<bool, sqlx::Error> {
+        let now = Self::proof_time();
+        let new_here = self
+            .0
             .jtis
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(proof, now)
+            .is_ok();
+        if !new_here {
+            return Ok(false);
+        }
+        let until = now + 2 * IAT_WINDOW;
+        self.0
+            .store
+            .record_proof(&proof.jkt, &proof.jti, until, now)
+            .await
     }
 
     /// Closes the store (before a restart on the same file).

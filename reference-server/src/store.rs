@@ -115,6 +115,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dpop key thumbprints",
         include_str!("../migrations/0004_dpop_key_thumbprints.sql"),
     ),
+    (
+        5,
+        "dpop proofs",
+        include_str!("../migrations/0005_dpop_proofs.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -339,6 +344,28 @@ impl Store {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    /// Records a DPoP proof's `jti` for key `jkt` until `until` (forgetting those past
+    /// `now`): `false` when it was recorded already, a replay (RFC 9449 §11.1).
+    pub async fn record_proof(
+        &self,
+        jkt: &str,
+        jti: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        sqlx::query(sql::FORGET_PROOFS)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        let done = sqlx::query(sql::RECORD_PROOF)
+            .bind(jkt)
+            .bind(jti)
+            .bind(until)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Stores a new authorization code.

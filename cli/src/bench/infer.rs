@@ -426,20 +426,6 @@ fn why_missed(
     out
 }
 
-/// `policy` with no client type using DPoP. Until the harness sends DPoP proofs in its
-/// runs (issue 15's harness part), a drawn DPoP profile is served this way, as the server
-/// served it before it checked proofs: with DPoP its clients' token requests would all be
-/// refused for want of a proof. No inferable knob reads these.
-fn without_dpop(policy: &Policy) -> Policy {
-    use tokenlife_model::policy::SenderConstraint;
-    Policy {
-        sender_constraint_public: SenderConstraint::None,
-        sender_constraint_confidential: SenderConstraint::None,
-        dpop_nonce: false,
-        ..policy.clone()
-    }
-}
-
 /// Serves `policy` with the embedded server, infers it over HTTP and judges the result.
 fn run_combo(
     runtime: &tokio::runtime::Runtime,
@@ -466,7 +452,7 @@ fn run_combo(
     combo.base.clone_from(&policy.profile);
     combo.policy = policy.to_toml();
     let started = Instant::now();
-    let server = match runtime.block_on(Embedded::start(without_dpop(&policy), Defects::none())) {
+    let server = match runtime.block_on(Embedded::start(policy.clone(), Defects::none())) {
         Ok(s) => s,
         Err(e) => {
             combo.failed = Some(format!("failed to start the embedded server: {e}"));

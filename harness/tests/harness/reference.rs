@@ -7,16 +7,9 @@ use tokenlife_server::Defects;
 
 use crate::common::{run_with, shipped};
 
-/// Every built-in profile but those where a client type uses DPoP: the reference server
-/// refuses those clients' token requests without a proof, and the harness does not send
-/// proofs in its runs yet (issue 15's harness part lifts this).
-fn profiles_without_dpop() -> impl Iterator<Item = &'static str> {
-    Policy::profile_names().filter(|n| Policy::profile(n).is_some_and(|p| !p.any_dpop()))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_shipped_scenario_passes_under_every_profile() {
-    for name in profiles_without_dpop() {
+    for name in Policy::profile_names() {
         let r = run_with(Policy::profile(name).unwrap(), Defects::none(), &shipped()).await;
         assert!(r.conformant(), "{name}:\n{}", r.human());
         assert!(!r.has_scenario_errors(), "{name}:\n{}", r.human());
@@ -33,7 +26,7 @@ async fn every_shipped_scenario_passes_under_every_profile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exhaustive_sequences_pass_under_every_profile() {
     let none = tokenlife_harness::scenario::from_texts([]).unwrap();
-    for name in profiles_without_dpop() {
+    for name in Policy::profile_names() {
         let r = crate::common::run_opts(
             Policy::profile(name).unwrap(),
             Defects::none(),

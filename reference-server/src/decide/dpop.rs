@@ -186,6 +186,7 @@ mod tests {
             proof: Proof {
                 jkt: "k1".into(),
                 jti: "j".into(),
+                iat: 0,
                 nonce: None,
                 ath: None,
             },

@@ -181,6 +181,7 @@ fn a_jti_is_accepted_once_per_key_while_its_proof_could_pass() {
     let proof = |jkt: &str, jti: &str| Proof {
         jkt: jkt.into(),
         jti: jti.into(),
+        iat: 100,
         nonce: None,
         ath: None,
     };

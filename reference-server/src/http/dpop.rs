@@ -65,46 +65,56 @@ fn header_value(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
 }
 
 /// Reads a request's `DPoP` header: checks its proof for `method` on the issuer's `path` at
-/// the server's clock, records its `jti` (seen before: a replay) and reads its nonce.
-fn read(state: &AppState, headers: &HeaderMap, method: &str, path: &str) -> ProofRead {
+/// the wall clock ([`AppState::proof_time`]), records its `jti` (seen before: a replay) and reads its nonce.
+async fn read(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+) -> Result<ProofRead, AppError> {
     let text = match header_value(headers) {
         Ok(Some(t)) => t,
-        Ok(None) => return ProofRead::Missing,
-        Err(r) => return ProofRead::Invalid(r),
+        Ok(None) => return Ok(ProofRead::Missing),
+        Err(r) => return Ok(ProofRead::Invalid(r)),
     };
     let url = format!("{}{path}", state.issuer());
     let request = Request {
         method,
         url: &url,
-        now: state.now(),
+        now: AppState::proof_time(),
         // `ath` and the nonce are read below, for the decisions to judge.
         access_token: None,
         nonce: None,
     };
-    match verify(text, &request) {
+    Ok(match verify(text, &request) {
         Err(r) => ProofRead::Invalid(r),
         Ok(proof) => ProofRead::Valid {
-            replayed: state.record_jti(&proof).is_err(),
+            replayed: !state.record_jti(&proof).await?,
             nonce_accepted: state.dpop_nonce_accepted(proof.nonce.as_deref()),
             proof,
         },
-    }
+    })
 }
 
 /// What the proof of a token request by `client` (authenticated already) comes to;
 /// `None` for a client that does not use DPoP (its requests are read as before).
-pub(super) fn at_token(
+pub(super) async fn at_token(
     state: &AppState,
     client: &Client,
     headers: &HeaderMap,
     grant_type: Option<&str>,
-) -> Option<TokenProof> {
+) -> Result<Option<TokenProof>, AppError> {
     if !state.policy().uses_dpop(client.client_type()) {
-        return None;
+        return Ok(None);
     }
-    let proof = read(state, headers, "POST", TOKEN_PATH);
+    let proof = read(state, headers, "POST", TOKEN_PATH).await?;
     let refresh = grant_type == Some("refresh_token");
-    Some(token_proof(state.policy(), state.defects(), refresh, proof))
+    Ok(Some(token_proof(
+        state.policy(),
+        state.defects(),
+        refresh,
+        proof,
+    )))
 }
 
 /// Adds the current `DPoP-Nonce` to every answer of the token endpoint when the policy asks
@@ -141,13 +151,13 @@ pub(super) fn challenge(error: &'static str, why: &'static str) -> Response {
 /// The proof of a resource call with the `DPoP` scheme for `access_token`: the checked
 /// proof (its key still to be matched against the token's), or the challenge's error and
 /// why.
-pub(super) fn at_resource(
+pub(super) async fn at_resource(
     state: &AppState,
     headers: &HeaderMap,
     access_token: &str,
-) -> Result<Proof, ResourceRefusal> {
-    let proof = read(state, headers, "GET", RESOURCE_PATH);
+) -> Result<Result<Proof, ResourceRefusal>, AppError> {
+    let proof = read(state, headers, "GET", RESOURCE_PATH).await?;
     let ath_matches =
         matches!(&proof, ProofRead::Valid { proof, .. } if proof.ath_of(access_token));
-    resource_proof(state.defects(), proof, ath_matches)
+    Ok(resource_proof(state.defects(), proof, ath_matches))
 }

@@ -79,7 +79,7 @@ async fn dpop_call(
     headers: &HeaderMap,
     token: &str,
 ) -> Result<Response, AppError> {
-    let proof = match dpop::at_resource(state, headers, token) {
+    let proof = match dpop::at_resource(state, headers, token).await? {
         Ok(p) => p,
         Err((error, why)) => return Ok(dpop::challenge(error, why)),
     };

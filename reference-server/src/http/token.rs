@@ -33,7 +33,7 @@ pub(super) async fn token(
     let client = authenticate(state, headers, &params)?;
     let grant_type = params.get("grant_type");
     // The proof after client authentication, before any grant is looked at (RFC 9449 §5).
-    let proof = match dpop::at_token(state, client, headers, grant_type) {
+    let proof = match dpop::at_token(state, client, headers, grant_type).await? {
         None | Some(TokenProof::Unbound) => None,
         Some(TokenProof::Bound(jkt)) => Some(jkt),
         Some(TokenProof::Invalid(why)) => return Err(dpop::invalid_proof(why)),

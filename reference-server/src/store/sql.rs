@@ -105,6 +105,13 @@ pub(super) const INSERT_STATE_ONCE: &str = "INSERT INTO server_state (name, valu
 /// Sets a value of the `server_state` table.
 pub(super) const UPSERT_STATE: &str = "INSERT INTO server_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 
+/// A DPoP proof's `jti` seen for its key, until its window ends; nothing when it was
+/// seen already (a replay).
+pub(super) const RECORD_PROOF: &str = "INSERT INTO dpop_proofs (jkt, jti, until) VALUES ($1, $2, $3) ON CONFLICT (jkt, jti) DO NOTHING";
+
+/// Forgets the DPoP proofs whose window has ended.
+pub(super) const FORGET_PROOFS: &str = "DELETE FROM dpop_proofs WHERE until <= $1";
+
 /// A new authorization code.
 pub(super) const INSERT_CODE: &str = "INSERT INTO authorization_codes (hash, client_id, subject, redirect_uri, scope, code_challenge, expires_at, used, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL)";
 
@@ -409,6 +416,8 @@ mod tests {
             READ_STATE,
             INSERT_STATE_ONCE,
             UPSERT_STATE,
+            RECORD_PROOF,
+            FORGET_PROOFS,
             INSERT_CODE,
             USE_CODE_ONCE,
             USE_CODE_AGAIN,
