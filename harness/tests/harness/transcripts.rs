@@ -33,16 +33,25 @@ fn canonical(transcript: String) -> String {
 
 /// Every shipped scenario's transcript, under the first of these profiles whose policy
 /// it fits (strict covers most; the grace scenarios need a grace window, idle-timeout an
-/// idle timeout, which no built-in profile sets).
+/// idle timeout, which no built-in profile sets, the DPoP ones a DPoP client type).
 #[tokio::test]
 async fn every_shipped_transcript() {
     let set = shipped();
     let mut done: Vec<String> = Vec::new();
     let idle = Policy::from_toml("profile = \"bcp\"\nidle_timeout = \"2m\"\n").unwrap();
-    let policies = ["strict", "bcp", "grace-same", "grace-new", "rfc6749"]
-        .map(|p| (p, Policy::profile(p).unwrap()))
-        .into_iter()
-        .chain([("bcp-idle", idle)]);
+    // The DPoP scenarios: public clients bound with nonces, confidential ones moving keys.
+    let nonce = Policy::from_toml("profile = \"bcp-dpop\"\ndpop_nonce = true\n").unwrap();
+    let policies = [
+        "strict",
+        "bcp",
+        "grace-same",
+        "grace-new",
+        "rfc6749",
+        "fapi2",
+    ]
+    .map(|p| (p, Policy::profile(p).unwrap()))
+    .into_iter()
+    .chain([("bcp-idle", idle), ("bcp-dpop-nonce", nonce)]);
     for (profile, policy) in policies {
         let r = run_with(policy, Defects::none(), &set).await;
         for s in &r.scenarios {

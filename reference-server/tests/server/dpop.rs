@@ -7,6 +7,7 @@ use axum::http::{header, Request, StatusCode};
 use tokenlife_harness::dpop::DpopKey;
 use tokenlife_model::ErrorCode;
 use tokenlife_server::dpop::{IAT_WINDOW, NONCE_PERIOD};
+use tokenlife_server::state::AppState;
 use tokenlife_server::{Defect, Defects};
 
 use crate::common::*;
@@ -40,7 +41,7 @@ pub fn nonce(s: &Srv) -> Option<String> {
 
 /// A proof by `k` for the token endpoint, now, with `nonce`.
 pub fn token_proof(s: &Srv, k: &DpopKey, nonce: Option<&str>) -> String {
-    k.proof("POST", &token_url(s), s.state.now(), nonce, None)
+    k.proof("POST", &token_url(s), AppState::proof_time(), nonce, None)
 }
 
 pub async fn token_with(s: &Srv, c: &C, params: &[(&str, &str)], proofs: &[&str]) -> Resp {
@@ -90,7 +91,13 @@ pub async fn call(s: &Srv, scheme: &str, at: &str, proof: Option<&str>) -> Resp 
 /// A resource call as a DPoP client makes it: the `DPoP` scheme, a proof by `k` for the
 /// resource with `ath` of `at`.
 pub async fn call_with(s: &Srv, at: &str, k: &DpopKey) -> Resp {
-    let proof = k.proof("GET", &resource_url(s), s.state.now(), None, Some(at));
+    let proof = k.proof(
+        "GET",
+        &resource_url(s),
+        AppState::proof_time(),
+        None,
+        Some(at),
+    );
     call(s, "DPoP", at, Some(&proof)).await
 }
 
@@ -156,7 +163,7 @@ async fn an_invalid_proof_is_refused_and_changes_nothing() {
     let s = dpop_srv("bcp-dpop", None).await;
     let k = DpopKey::generate();
     let t = login_with(&s, &SPA, &k).await;
-    let now = s.state.now();
+    let now = AppState::proof_time();
     let url = token_url(&s);
     let bad = [
         // Another endpoint, another method, outside the iat window either way.
@@ -183,10 +190,12 @@ async fn an_invalid_proof_is_refused_and_changes_nothing() {
     let once = token_proof(&s, &k, None);
     dpop_tokens(&refresh_with(&s, &SPA, t.rt(), &[&once]).await);
     assert_invalid_dpop_proof(&refresh_with(&s, &SPA, t.rt(), &[&once]).await);
-    // The iat window is the server's clock: a proof made now is stale once it moves.
+    // The iat window is the wall clock's: moving the test clock (token lifetimes) does not
+    // make a proof stale (its freshness is about the exchange; the client signs with its
+    // own clock).
     let early = token_proof(&s, &k, None);
     s.advance(u32::try_from(IAT_WINDOW).unwrap() + 1).await;
-    assert_invalid_dpop_proof(&refresh_with(&s, &SPA, t.rt(), &[&early]).await);
+    dpop_tokens(&refresh_with(&s, &SPA, t.rt(), &[&early]).await);
     // Nothing changed: the token refreshes with a good proof.
     dpop_tokens(&refresh_as(&s, &SPA, t.rt(), &k).await);
 }
@@ -321,7 +330,7 @@ async fn the_resource_wants_the_dpop_scheme_a_proof_its_key_and_its_ath() {
     let (k, other) = (DpopKey::generate(), DpopKey::generate());
     let t = login_with(&s, &SPA, &k).await;
     let url = resource_url(&s);
-    let now = s.state.now();
+    let now = AppState::proof_time();
     let ok = call_with(&s, &t.access, &k).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.json()["client_id"], SPA.id);
@@ -382,4 +391,36 @@ async fn introspection_shows_a_bound_tokens_key() {
     let v = assert_active(&s.introspect(&A, &bearer.access).await);
     assert_eq!(v["token_type"], "Bearer");
     assert!(v.get("cnf").is_none(), "{v}");
+}
+
+#[tokio::test]
+async fn a_proof_seen_before_a_restart_is_still_a_replay() {
+    // RFC 9449 §11.1: the jtis seen are kept in the store for their window, so neither a
+    // restart nor another instance of the same store takes a replay for a new proof.
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("tokens.db").display());
+    let cfg = config(policy(BCP_DPOP_NONCE), Defects::none(), &db);
+    let issuer = "http://127.0.0.1:9".to_string();
+    let url = format!("{issuer}/token");
+    let k = DpopKey::generate();
+    let now = AppState::proof_time();
+    let text = k.proof("POST", &url, now, None, None);
+    let req = tokenlife_server::dpop::Request {
+        method: "POST",
+        url: &url,
+        now,
+        access_token: None,
+        nonce: None,
+    };
+    let proof = tokenlife_server::dpop::verify(&text, &req).unwrap();
+    let first = AppState::new(&cfg, issuer.clone()).await.unwrap();
+    assert!(first.record_jti(&proof).await.unwrap(), "a new proof");
+    assert!(!first.record_jti(&proof).await.unwrap(), "its replay");
+    first.close().await;
+    let second = AppState::new(&cfg, issuer).await.unwrap();
+    assert!(
+        !second.record_jti(&proof).await.unwrap(),
+        "a replay after the restart"
+    );
+    second.close().await;
 }

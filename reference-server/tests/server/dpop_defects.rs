@@ -3,6 +3,7 @@
 
 use axum::http::{header, StatusCode};
 use tokenlife_harness::dpop::DpopKey;
+use tokenlife_server::state::AppState;
 use tokenlife_server::Defect;
 
 use crate::common::*;
@@ -58,7 +59,7 @@ pub async fn dpop_ath_unchecked(d: Option<Defect>) -> bool {
     let proof = k.proof(
         "GET",
         &resource_url(&s),
-        s.state.now(),
+        AppState::proof_time(),
         None,
         Some("another-token"),
     );
