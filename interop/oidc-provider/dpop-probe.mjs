@@ -238,7 +238,15 @@ async function bound(srv) {
   fact('discovery dpop_signing_alg_values_supported', JSON.stringify(disco.dpop_signing_alg_values_supported));
   fact('target [policy]', srv.policy.split('\n').slice(1).filter(Boolean).join('; '));
 
-  fact('public: code exchange without a proof', await said(await codeFlow(srv, pub, undefined)));
+  const g0 = await authorization(srv, pub);
+  fact('public: code exchange without a proof', await said(await exchange(srv, pub, g0, undefined)));
+  const g0retry = await exchange(srv, pub, g0, k1);
+  fact('public: the same code with a proof after that', await said(g0retry));
+  // A replayed proof at the code exchange: the replay is checked after the code is consumed
+  // (helpers/grant_common.js issueTokens -> applyDpopBinding -> checkDpopReplay).
+  const g1 = await authorization(srv, pub);
+  fact('public: code exchange with a replayed proof', await said(await exchange(srv, pub, g1, g0retry.proof)));
+  fact('public: the same code with a fresh proof after that', await said(await exchange(srv, pub, g1, k1)));
   const first = await codeFlow(srv, pub, k1);
   fact('public: code exchange with a proof', await said(first));
   let rt = first.body.refresh_token;
