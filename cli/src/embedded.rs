@@ -79,6 +79,7 @@ pub fn clients() -> Vec<ClientConfig> {
             auth: AuthMethod::ClientSecretBasic,
             redirect_uri: redirect_uri.clone(),
             scope: scope.clone(),
+            dpop: false,
         },
         ClientConfig {
             id: DEMO_PUBLIC_ID.into(),
@@ -86,6 +87,7 @@ pub fn clients() -> Vec<ClientConfig> {
             auth: AuthMethod::None,
             redirect_uri,
             scope,
+            dpop: false,
         },
     ]
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use tokenlife_model::check::{CheckReport, PropertyReport, Status};
 use tokenlife_model::explore::TraceStep;
 use tokenlife_model::model::{Group, Kind};
-use tokenlife_model::spec::{Action, Actor, Outcome};
+use tokenlife_model::spec::{Action, Actor, Outcome, TokenRef};
 use tokenlife_model::ClientType;
 
 fn who(actor: Actor) -> &'static str {
@@ -27,10 +27,18 @@ pub fn mermaid(steps: &[TraceStep]) -> String {
         let (from, to) = match s.action {
             Action::Authorize { client, .. } => (who(Actor::Client(client)), "Server"),
             Action::Refresh { by, .. } | Action::Revoke { by, .. } => (who(by), "Server"),
-            Action::RefreshLost { .. } | Action::ReplayCode { .. } | Action::Introspect { .. } => {
-                ("Confidential", "Server")
-            }
-            Action::UseAccess { .. } => ("Confidential", "Resource"),
+            Action::RefreshLost { .. }
+            | Action::ReplayCode { .. }
+            | Action::Introspect { .. }
+            | Action::Unproven {
+                token: TokenRef::Refresh(_),
+                ..
+            } => ("Confidential", "Server"),
+            Action::UseAccess { .. }
+            | Action::Unproven {
+                token: TokenRef::Access(_),
+                ..
+            } => ("Confidential", "Resource"),
             Action::Tick | Action::Advance { .. } | Action::Restart => {
                 let _ = writeln!(m, "    Note over Server: {n}. {}", s.action);
                 continue;

@@ -5,7 +5,8 @@
 //! RFC SHOULD the policy does not pin is a warning (`--fail-on-should` promotes it). The
 //! model-judged checks are all pinned by the declared policy, so they fail whatever their
 //! clause's level. Clauses: RFC 6749 §3.3, §4.1.2, §5.1, §5.2, §6, §10.4; RFC 6750 §3.1;
-//! RFC 7009 §2, §2.1, §2.2; RFC 7662 §2.2; RFC 9700 §4.14.2; OIDC Core §11; the
+//! RFC 7009 §2, §2.1, §2.2; RFC 7662 §2.2; RFC 9449 §5, §7.1, §8, §11.1; RFC 9700 §4.14.2;
+//! OIDC Core §11; the
 //! browser-apps draft's absolute cap.
 
 use std::fmt;
@@ -169,6 +170,18 @@ checks! {
         "The metadata's `grant_types_supported`, when present, lists `refresh_token`.";
     CLOCK = "clock.advance", "-", Must, false,
         "The target's test clock moves when asked.";
+    DPOP_BOUND_KEY = "dpop.refresh-bound-to-key", "RFC9449-5", Must, true,
+        "A public client's DPoP-bound refresh token is refused with a proof for another key (or the attacker's), and nothing changes.";
+    DPOP_PROOF_REQUIRED = "dpop.proof-required", "RFC9449-5", Must, true,
+        "A DPoP client's refresh without a DPoP proof is refused, and nothing changes.";
+    DPOP_REPLAY = "dpop.proof-replay-rejected", "RFC9449-11.1", Should, true,
+        "A DPoP proof sent again (the same `jti`) is refused at the token endpoint, and nothing changes.";
+    DPOP_NONCE = "dpop.nonce-challenge", "RFC9449-8", Must, true,
+        "A proof without the server's nonce is answered 400 `use_dpop_nonce` with a `DPoP-Nonce` header, and the refresh token stays usable.";
+    DPOP_RESOURCE = "dpop.resource-needs-proof", "RFC9449-7.1", Must, true,
+        "A DPoP-bound access token is refused at the resource without a valid proof for its key (as a bearer token, with another key, with another token's `ath`).";
+    DPOP_TOKEN_TYPE = "dpop.token-type", "RFC9449-5", Must, false,
+        "A token response to a DPoP client's request has `token_type` DPoP.";
 }
 
 /// The check with this id.

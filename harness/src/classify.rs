@@ -7,6 +7,7 @@
 //! Clauses: those of `spec` (RFC 6749 §4.1.2, §5.2, §6, §10.4; RFC 6750 §3.1; RFC 7009 §2.1,
 //! §2.2; RFC 7662 §2.2; RFC 9700 §4.14.2).
 
+use tokenlife_model::dpop::ProofFault;
 use tokenlife_model::spec::{self, Expiry, Rule, TokenRef};
 use tokenlife_model::state::{seen_grant, seen_rt, RtId};
 use tokenlife_model::{Action, ErrorCode, Outcome, Policy, State};
@@ -50,6 +51,14 @@ pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> C
         | Rule::ScopeRefused { in_grace: true, .. }
         | Rule::GraceReuse { .. } => durable(checks::REFRESH_GRACE),
         Rule::ReuseRefused { .. } => durable(checks::REFRESH_REPLAY),
+        Rule::ProofRefused { fault, .. } => match fault {
+            ProofFault::OtherKey => checks::DPOP_BOUND_KEY,
+            ProofFault::NoProof => checks::DPOP_PROOF_REQUIRED,
+            ProofFault::Replayed => checks::DPOP_REPLAY,
+            ProofFault::NoNonce => checks::DPOP_NONCE,
+            ProofFault::WrongAth => checks::DPOP_RESOURCE,
+        },
+        Rule::AccessProofRefused { .. } => checks::DPOP_RESOURCE,
         Rule::ScopeRefused { widening: true, .. } => checks::REFRESH_WIDENING,
         Rule::ScopeRefused { .. } => checks::REFRESH_NARROWER,
         Rule::Refreshed { narrower_asked } => {
@@ -106,7 +115,12 @@ pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> C
 /// The refresh token a refresh presents.
 fn presented(a: &Action) -> Option<RtId> {
     match *a {
-        Action::Refresh { rt, .. } | Action::RefreshLost { rt } => Some(rt),
+        Action::Refresh { rt, .. }
+        | Action::RefreshLost { rt }
+        | Action::Unproven {
+            token: TokenRef::Refresh(rt),
+            ..
+        } => Some(rt),
         _ => None,
     }
 }

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use tokenlife_model::dpop::{access_hash, p256_thumbprint};
 
 /// A client's DPoP key (ES256).
+#[derive(Clone)]
 pub struct DpopKey {
     key: SigningKey,
     x: String,

@@ -18,9 +18,11 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use tokenlife_model::dpop::ProofFault;
 use tokenlife_model::explore::fingerprint;
 use tokenlife_model::model::{Bounds, LifecycleModel, Step};
 use tokenlife_model::observe::observe;
+use tokenlife_model::spec::TokenRef;
 use tokenlife_model::state::Scope;
 use tokenlife_model::{Action, ClientType, Outcome, Policy, Spec, State};
 
@@ -143,7 +145,11 @@ impl Reach {
             }
             Action::Revoke { .. } => self.revocation,
             Action::Introspect { .. } => self.introspection,
-            Action::UseAccess { .. } => self.resource,
+            Action::UseAccess { .. }
+            | Action::Unproven {
+                token: TokenRef::Access(_),
+                ..
+            } => self.resource,
             _ => true,
         }
     }
@@ -183,8 +189,32 @@ impl Walker {
         self.model.steps(s, &mut self.steps);
         let mut actions: Vec<Action> = Vec::new();
         for st in &self.steps {
-            if !actions.contains(&st.action) && self.reach.allows(s, &st.action) {
-                actions.push(st.action);
+            // The model checks a proof's faults by their kinds of answer; over the wire
+            // each fault is its own request: a replayed proof beside a missing one, a wrong
+            // `ath` and a bearer call beside another key at the resource.
+            let wire_faults: &[ProofFault] = match st.action {
+                Action::Unproven {
+                    token: TokenRef::Refresh(_),
+                    fault: ProofFault::NoProof,
+                } => &[ProofFault::NoProof, ProofFault::Replayed],
+                Action::Unproven {
+                    token: TokenRef::Access(_),
+                    ..
+                } => &[ProofFault::OtherKey, ProofFault::NoProof, ProofFault::WrongAth],
+                _ => &[],
+            };
+            let mut add = |a: Action| {
+                if !actions.contains(&a) && self.reach.allows(s, &a) {
+                    actions.push(a);
+                }
+            };
+            match st.action {
+                Action::Unproven { token, .. } if !wire_faults.is_empty() => {
+                    for &fault in wire_faults {
+                        add(Action::Unproven { token, fault });
+                    }
+                }
+                a => add(a),
             }
         }
         if self.reach.restarts && s.n_grants > 0 {

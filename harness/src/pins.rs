@@ -86,6 +86,14 @@ fn one_step(spec: &Spec, b: Branch, n: usize, step: &Step) -> Result<Vec<Branch>
             _ => return Err(err(format!("`{grant}` was never issued"))),
         },
         StepKind::Refresh {
+            rt: r,
+            proof: Some(fault),
+            ..
+        } => Action::Unproven {
+            token: TokenRef::Refresh(rt(r)?),
+            fault: *fault,
+        },
+        StepKind::Refresh {
             rt: r, by, scope, ..
         } => {
             let r = rt(r)?;
@@ -96,8 +104,14 @@ fn one_step(spec: &Spec, b: Branch, n: usize, step: &Step) -> Result<Vec<Branch>
             }
         }
         StepKind::RefreshLost { rt: r, .. } => Action::RefreshLost { rt: rt(r)? },
-        StepKind::UseAccess { at } => match token(at)? {
-            TokenRef::Access(a) => Action::UseAccess { at: a },
+        StepKind::UseAccess { at, proof } => match token(at)? {
+            TokenRef::Access(a) => match proof {
+                Some(fault) => Action::Unproven {
+                    token: TokenRef::Access(a),
+                    fault: *fault,
+                },
+                None => Action::UseAccess { at: a },
+            },
             TokenRef::Refresh(_) => return Err(err(format!("`{at}` is not an access token"))),
         },
         StepKind::Revoke { token: t, by, hint } => {

@@ -212,6 +212,10 @@ pub fn without_step(seq: &[Action], i: usize, outcomes: &[Option<Outcome>]) -> O
             Action::RefreshLost { rt: r } => Action::RefreshLost { rt: rt_of(r)? },
             Action::Steal { rt: r } => Action::Steal { rt: rt_of(r)? },
             Action::UseAccess { at: t } => Action::UseAccess { at: at_of(t)? },
+            Action::Unproven { token, fault } => Action::Unproven {
+                token: token_of(token)?,
+                fault,
+            },
             Action::Revoke { by, token, hint } => Action::Revoke {
                 by,
                 token: token_of(token)?,
@@ -362,6 +366,25 @@ pub fn write_scenario(
                 "\n[[steps]]\naction = \"use-access\"\nat = \"at{}\"\n",
                 at.0
             )),
+            Action::Unproven {
+                token: TokenRef::Access(at),
+                fault,
+            } => out.push_str(&format!(
+                "\n[[steps]]\naction = \"use-access\"\nat = \"at{}\"\nproof = \"{}\"\n",
+                at.0,
+                fault.name()
+            )),
+            Action::Unproven {
+                token: TokenRef::Refresh(rt),
+                fault,
+            } => {
+                out.push_str(&format!(
+                    "\n[[steps]]\naction = \"refresh\"\nrt = \"rt{}\"\nby = \"owner\"\nproof = \"{}\"\n",
+                    rt.0,
+                    fault.name()
+                ));
+                names(&mut out);
+            }
             Action::Revoke {
                 by: b,
                 token: t,

@@ -16,6 +16,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokenlife_model::policy::{CheckOrder, GraceSuccessor, Narrowing, RevokeCascade, Rotation};
+use tokenlife_model::dpop::ProofFault;
 use tokenlife_model::spec::Hint;
 use tokenlife_model::state::Scope;
 use tokenlife_model::{ClientType, ErrorCode, Outcome, Policy};
@@ -148,6 +149,8 @@ pub enum StepKind {
         access: Option<String>,
         /// A name for the refresh token the client holds afterwards (new, or the same).
         refresh: Option<String>,
+        /// A faulty DPoP proof (its owner's refresh, scope omitted): `Action::Unproven`.
+        proof: Option<ProofFault>,
     },
     /// A refresh whose response the client loses.
     RefreshLost {
@@ -162,6 +165,8 @@ pub enum StepKind {
     UseAccess {
         /// The access token.
         at: String,
+        /// A faulty DPoP proof: `Action::Unproven`.
+        proof: Option<ProofFault>,
     },
     /// RFC 7009 revocation.
     Revoke {
@@ -419,9 +424,9 @@ fn fields_of(action: &str) -> &'static [&'static str] {
     match action {
         "authorize" => &["client", "scope", "offline", "grant", "access", "refresh"],
         "replay-code" => &["grant"],
-        "refresh" => &["rt", "by", "scope", "access", "refresh"],
+        "refresh" => &["rt", "by", "scope", "access", "refresh", "proof"],
         "refresh-lost" => &["rt", "access", "refresh"],
-        "use-access" => &["at"],
+        "use-access" => &["at", "proof"],
         "revoke" => &["token", "by", "hint"],
         "introspect" => &["token"],
         "tick" => &["until", "advance", "before", "rt", "at"],
@@ -577,6 +582,34 @@ impl StepReader<'_> {
             )),
         }
     }
+
+    /// A faulty DPoP proof, for a refresh (`at_token_endpoint`) or a resource call.
+    fn proof(&self, at_token_endpoint: bool) -> Result<Option<ProofFault>, ScenarioError> {
+        let Some(name) = self.str("proof")? else {
+            return Ok(None);
+        };
+        let fits = |f: &ProofFault| {
+            if at_token_endpoint {
+                f.at_token_endpoint()
+            } else {
+                f.at_resource()
+            }
+        };
+        match ProofFault::parse(&name).filter(fits) {
+            Some(f) => Ok(Some(f)),
+            None => {
+                let names: Vec<String> = ProofFault::ALL
+                    .iter()
+                    .filter(|f| fits(f))
+                    .map(|f| format!("\"{}\"", f.name()))
+                    .collect();
+                Err(self.err(
+                    "proof",
+                    format!("`{name}` is no proof fault here: use {}", names.join(", ")),
+                ))
+            }
+        }
+    }
 }
 
 /// Parses one scenario file's text; `file` names it in errors.
@@ -722,12 +755,20 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
                 let rt = r.reference("rt", &[Kind::Refresh])?;
                 let by = r.by()?;
                 let scope = r.scope("scope")?;
+                let proof = r.proof(true)?;
+                if proof.is_some() && (by != By::Owner || scope.is_some()) {
+                    return Err(r.err(
+                        "proof",
+                        "a faulty proof goes with the owner's refresh (by = \"owner\"), scope omitted",
+                    ));
+                }
                 StepKind::Refresh {
                     rt,
                     by,
                     scope,
                     access: r.define("access", Kind::Access)?,
                     refresh: r.define("refresh", Kind::Refresh)?,
+                    proof,
                 }
             }
             "refresh-lost" => StepKind::RefreshLost {
@@ -737,6 +778,7 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
             },
             "use-access" => StepKind::UseAccess {
                 at: r.reference("at", &[Kind::Access])?,
+                proof: r.proof(false)?,
             },
             "revoke" => StepKind::Revoke {
                 token: r.reference("token", &[Kind::Refresh, Kind::Access])?,

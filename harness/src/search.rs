@@ -561,7 +561,7 @@ fn kind(s: &State, a: &Action) -> Kind {
                 Kind::Reuse
             }
         }
-        Action::Refresh { .. } => Kind::Odd,
+        Action::Refresh { .. } | Action::Unproven { .. } => Kind::Odd,
         Action::RefreshLost { .. } => Kind::Lost,
         Action::UseAccess { .. } | Action::Introspect { .. } | Action::Revoke { .. } => Kind::Query,
         Action::ReplayCode { .. } => Kind::Code,

@@ -173,6 +173,46 @@ impl Target {
                 ));
             }
         }
+        self.check_sender_constraints()
+    }
+
+    /// A target's clients must hold DPoP keys exactly where its policy's `sender_constraint`
+    /// says their type uses DPoP, and be of a type the policy serves.
+    fn check_sender_constraints(&self) -> Result<(), TargetError> {
+        let p = &self.policy;
+        for (i, c) in self.clients.iter().enumerate() {
+            let t = c.client_type();
+            let kind = match t {
+                ClientType::Public => "public",
+                ClientType::Confidential => "confidential",
+            };
+            if !p.client_types().any(|x| x == t) {
+                return Err(TargetError::invalid(
+                    "policy.public_clients",
+                    format!(
+                        "the policy (profile `{}`) serves no public clients, but client `{}`                          (clients[{i}]) is public: remove it, or declare `public_clients = true`",
+                        p.profile, c.id
+                    ),
+                ));
+            }
+            let wanted = p.uses_dpop(t);
+            if wanted != c.dpop {
+                let (field, fix) = if wanted {
+                    ("dpop = true", "holds no DPoP key")
+                } else {
+                    ("dpop = false", "holds a DPoP key")
+                };
+                return Err(TargetError::invalid(
+                    format!("clients[{i}].dpop"),
+                    format!(
+                        "the policy (profile `{}`) has sender_constraint_{kind} = \"{}\", but                          client `{}` {fix}: set `{field}` on it, or change the policy's                          sender_constraint_{kind}",
+                        p.profile,
+                        p.sender_constraint(t),
+                        c.id
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -434,6 +474,15 @@ pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Target,
 /// The CLI's embedded default and the tests use it.
 pub fn reference_target(url: &str, clients: Vec<ClientConfig>, policy: Policy) -> Target {
     let url = url.trim_end_matches('/');
+    // The reference server's clients hold DPoP keys exactly where its policy says so.
+    let clients = clients
+        .into_iter()
+        .map(|c| ClientConfig {
+            dpop: policy.uses_dpop(c.client_type()),
+            ..c
+        })
+        .filter(|c| policy.client_types().any(|t| t == c.client_type()))
+        .collect();
     Target {
         issuer: Some(url.to_string()),
         endpoints: EndpointOverrides::default(),

@@ -133,6 +133,9 @@ pub fn scope_bits(client: &ClientConfig, grant: Scope, text: &str) -> Scope {
 pub struct TokenExtras {
     /// `token_type`.
     pub token_type: Option<String>,
+    /// The request carried a DPoP proof (set by the exchange, not read from the response):
+    /// the token type must then be `DPoP` (RFC 9449 §5).
+    pub dpop_sent: bool,
     /// `expires_in`.
     pub expires_in: Option<i64>,
     /// Whether `Cache-Control` has `no-store`.
@@ -209,6 +212,7 @@ pub fn read_token(
                     .get("id_token")
                     .and_then(|v| v.as_str())
                     .map(id_token_claims),
+                dpop_sent: false,
             };
             Ok((
                 Observed::Tokens {
@@ -301,9 +305,11 @@ pub fn read_resource(r: &Response) -> Result<(Observed, bool), String> {
             let challenge_ok = r.status == 401
                 && r.headers_named("www-authenticate").any(|v| {
                     let l = v.to_ascii_lowercase();
-                    l.trim_start().starts_with("bearer")
+                    let l = l.trim_start();
+                    (l.starts_with("bearer") || l.starts_with("dpop"))
                         && (l.contains("error=\"invalid_token\"")
-                            || l.contains("error=invalid_token"))
+                            || l.contains("error=invalid_token")
+                            || (l.starts_with("dpop") && l.contains("invalid_dpop_proof")))
                 });
             Ok((Observed::Resource { ok: false }, challenge_ok))
         }
@@ -348,6 +354,7 @@ pub(crate) mod tests {
                 "read".into(),
                 "write".into(),
             ],
+            dpop: false,
         }
     }
 

@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dpop::ProofFault;
 use crate::error_code::ErrorCode;
 use crate::policy::ClientType;
 use crate::state::{AtId, GrantId, RtId, Scope, State, NEVER};
@@ -136,6 +137,15 @@ pub enum Action {
         /// One second before it rather than on it.
         before: bool,
     },
+    /// The token's owner presents it with a faulty DPoP proof (RFC 9449): a refresh, or a
+    /// call to the resource. Only for a client type the policy has use DPoP.
+    Unproven {
+        /// The token: a refresh token (a refresh, scope omitted) or an access token (the
+        /// resource).
+        token: TokenRef,
+        /// What is wrong with the proof.
+        fault: ProofFault,
+    },
     /// The server restarts on its store: no change allowed.
     Restart,
     /// The attacker copies a refresh token (model checking only).
@@ -187,6 +197,14 @@ impl fmt::Display for Action {
                 "time passes to {}the {to} of {token}",
                 if *before { "just before " } else { "" }
             ),
+            Action::Unproven {
+                token: TokenRef::Refresh(rt),
+                fault,
+            } => write!(f, "owner refreshes with {rt} and {fault}"),
+            Action::Unproven {
+                token: TokenRef::Access(at),
+                fault,
+            } => write!(f, "{at} is used at the resource with {fault}"),
             Action::Restart => f.write_str("the server restarts"),
             Action::Steal { rt } => write!(f, "the attacker steals {rt}"),
         }

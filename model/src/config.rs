@@ -89,6 +89,10 @@ pub struct Client<S = Vec<String>> {
     pub redirect_uri: String,
     /// The scopes it is registered for.
     pub scope: S,
+    /// It holds a DPoP key and proves possession of it on every token request and
+    /// resource call (RFC 9449); the policy's `sender_constraint` says what the server
+    /// must then do.
+    pub dpop: bool,
 }
 
 impl<S> Client<S> {
@@ -110,6 +114,7 @@ impl<S> Client<S> {
             auth: self.auth,
             redirect_uri: self.redirect_uri,
             scope,
+            dpop: self.dpop,
         }
     }
 }
@@ -151,6 +156,9 @@ pub struct ClientEntry {
     pub redirect_uri: String,
     /// The registered scopes, space-separated.
     pub scope: String,
+    /// The client holds a DPoP key (RFC 9449).
+    #[serde(default)]
+    pub dpop: bool,
 }
 
 /// A value of a configuration file that cannot be used: the field, as a path
@@ -383,6 +391,7 @@ impl ClientEntry {
             auth,
             redirect_uri: self.redirect_uri,
             scope,
+            dpop: self.dpop,
         })
     }
 }
@@ -419,6 +428,7 @@ mod tests {
             auth,
             redirect_uri: "http://127.0.0.1:9000/cb".into(),
             scope: "openid offline_access read write".into(),
+            dpop: false,
         }
     }
 

@@ -11,6 +11,7 @@
 use serde::Serialize;
 use stateright::{Model, Property};
 
+use crate::dpop::ProofFault;
 use crate::observe::{flag, observe, pending_observations, query_flags, rt_live_unconsumed};
 use crate::policy::{ClientType, Narrowing, Policy, Rotation};
 use crate::spec::{Action, Actor, Hint, Outcome, Spec, TokenRef};
@@ -145,6 +146,8 @@ flag_prop!(no_other_client, flag::OTHER_CLIENT);
 flag_prop!(replay_revokes, flag::REPLAY_SURVIVED);
 flag_prop!(theft_bound, flag::THEFT);
 flag_prop!(lost_liveness, flag::LOST);
+flag_prop!(proof_binding, flag::UNPROVEN);
+flag_prop!(nonce_keeps_token, flag::NONCE_LOST);
 
 fn one_live_rt(m: &LifecycleModel, s: &State) -> bool {
     (0..s.n_grants).all(|g| {
@@ -182,6 +185,9 @@ event_prop!(ev_code_replay, Event::CodeReplayRevoked);
 event_prop!(ev_attacker, Event::AttackerHonoured);
 event_prop!(ev_no_offline, Event::NoRefreshWithoutOffline);
 event_prop!(ev_lost_kept, Event::LostRetryKeptAccess);
+event_prop!(ev_bound_key_refused, Event::BoundKeyRefused);
+event_prop!(ev_key_moved, Event::KeyMoved);
+event_prop!(ev_nonce_retry, Event::NonceRetryHonoured);
 
 /// Every property of the model, in report order.
 pub const PROPERTIES: &[PropertyInfo] = &[
@@ -256,6 +262,24 @@ pub const PROPERTIES: &[PropertyInfo] = &[
         clause: "RFC9700-4.14.2",
         applies: any,
         condition: lost_liveness,
+    },
+    PropertyInfo {
+        name: "no DPoP-bound token is honoured without a valid proof for its key",
+        id: "dpop-binding",
+        kind: Kind::Always,
+        group: Group::Invariant,
+        clause: "RFC9449-5",
+        applies: Policy::any_dpop,
+        condition: proof_binding,
+    },
+    PropertyInfo {
+        name: "a refresh token challenged for a DPoP nonce is honoured when its client retries at once",
+        id: "nonce-keeps-token",
+        kind: Kind::Always,
+        group: Group::Invariant,
+        clause: "RFC9449-8",
+        applies: |p| p.dpop_nonce,
+        condition: nonce_keeps_token,
     },
     PropertyInfo {
         name: "a family has at most one live unconsumed refresh token",
@@ -407,7 +431,7 @@ pub const PROPERTIES: &[PropertyInfo] = &[
         kind: Kind::Sometimes,
         group: Group::Invariant,
         clause: "RFC9700-4.14.2",
-        applies: any,
+        applies: |p| p.public_clients && !p.binds_refresh_token(ClientType::Public),
         condition: ev_attacker,
     },
     PropertyInfo {
@@ -427,6 +451,33 @@ pub const PROPERTIES: &[PropertyInfo] = &[
         clause: "RFC9700-4.14.2",
         applies: |p| p.grace.is_some() || p.may_keep() || !p.reuse_detection,
         condition: ev_lost_kept,
+    },
+    PropertyInfo {
+        name: "a DPoP-bound refresh token is refused with another key",
+        id: "bound-key-refused",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC9449-5",
+        applies: |p| p.public_clients && p.binds_refresh_token(ClientType::Public),
+        condition: ev_bound_key_refused,
+    },
+    PropertyInfo {
+        name: "a confidential client's refresh with a new DPoP key is honoured",
+        id: "dpop-key-moved",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC9449-5",
+        applies: |p| p.uses_dpop(ClientType::Confidential),
+        condition: ev_key_moved,
+    },
+    PropertyInfo {
+        name: "a refresh retried after a DPoP nonce challenge is honoured",
+        id: "nonce-retry",
+        kind: Kind::Sometimes,
+        group: Group::Invariant,
+        clause: "RFC9449-8",
+        applies: |p| p.dpop_nonce,
+        condition: ev_nonce_retry,
     },
 ];
 
@@ -456,7 +507,7 @@ impl LifecycleModel {
         let p = self.policy();
         let one = |out: &mut Vec<Step>, action: Action| out.push(Step { action, choice: 0 });
         if s.n_grants < self.bounds.grants {
-            for client in [ClientType::Confidential, ClientType::Public] {
+            for client in p.client_types() {
                 for scope in [Scope::ALL, Scope::READ] {
                     one(
                         out,
@@ -525,15 +576,34 @@ impl LifecycleModel {
                         });
                     }
                 }
-                one(
-                    out,
-                    Action::Refresh {
-                        by: Actor::Client(other),
-                        rt,
-                        scope: None,
-                    },
-                );
+                let other_served = p.client_types().any(|c| c == other);
+                if other_served {
+                    one(
+                        out,
+                        Action::Refresh {
+                            by: Actor::Client(other),
+                            rt,
+                            scope: None,
+                        },
+                    );
+                }
                 let token = TokenRef::Refresh(rt);
+                if p.uses_dpop(owner) {
+                    // Every outcome the spec allows: the refusal codes, the owner's own
+                    // refusal, or (another key for an unbound token) the owner's refresh.
+                    for fault in [ProofFault::OtherKey, ProofFault::NoProof, ProofFault::NoNonce]
+                    {
+                        if fault == ProofFault::NoNonce && !p.dpop_nonce {
+                            continue;
+                        }
+                        for choice in 0..4 {
+                            out.push(Step {
+                                action: Action::Unproven { token, fault },
+                                choice,
+                            });
+                        }
+                    }
+                }
                 one(
                     out,
                     Action::Revoke {
@@ -542,14 +612,16 @@ impl LifecycleModel {
                         hint: Hint::None,
                     },
                 );
-                one(
-                    out,
-                    Action::Revoke {
-                        by: Actor::Client(other),
-                        token,
-                        hint: Hint::None,
-                    },
-                );
+                if other_served {
+                    one(
+                        out,
+                        Action::Revoke {
+                            by: Actor::Client(other),
+                            token,
+                            hint: Hint::None,
+                        },
+                    );
+                }
                 one(out, Action::Introspect { token });
                 if owner == ClientType::Public && grant.seen & seen_grant::STOLEN == 0 {
                     one(out, Action::Steal { rt });
@@ -583,6 +655,15 @@ impl LifecycleModel {
         for a in 0..s.n_ats {
             if s.ats[a as usize].delivered {
                 one(out, Action::UseAccess { at: AtId(a) });
+                if p.uses_dpop(s.at_grant(AtId(a)).client) {
+                    one(
+                        out,
+                        Action::Unproven {
+                            token: TokenRef::Access(AtId(a)),
+                            fault: ProofFault::OtherKey,
+                        },
+                    );
+                }
             }
         }
         if crate::spec::next_deadline(s).is_some() {
@@ -611,7 +692,12 @@ impl LifecycleModel {
         let outcome = self.spec.apply(&mut n, &step.action, step.choice).ok()??;
         let is_refresh = matches!(
             step.action,
-            Action::Refresh { .. } | Action::RefreshLost { .. }
+            Action::Refresh { .. }
+                | Action::RefreshLost { .. }
+                | Action::Unproven {
+                    token: TokenRef::Refresh(_),
+                    ..
+                }
         );
         if is_refresh
             && matches!(outcome, Outcome::Tokens { .. })

@@ -8,10 +8,12 @@
 //! and raises a flag when a response honours one. It also records the step's [`Event`] for
 //! `sometimes` properties and keeps who holds which token.
 
+use crate::dpop::ProofFault;
 use crate::policy::{
     ClientType, OrderedCheck, Policy, RefreshEndsAccess, ReusePresenter, RevokeCascade,
 };
-use crate::spec::{expiry_reason, Action, Actor, Outcome, TokenRef};
+use crate::spec::{expiry_reason, refresh_fault_applies, Action, Actor, Outcome, TokenRef};
+use crate::ErrorCode;
 use crate::state::{seen_grant, seen_rt, AtId, Event, RtId, Scope, State, NONE};
 
 /// Violation flags (`State::violations`), one per always-property.
@@ -28,6 +30,12 @@ pub mod flag {
     pub const OTHER_CLIENT: u16 = 1 << 4;
     /// A token of a family revoked for reuse was honoured.
     pub const REPLAY_SURVIVED: u16 = 1 << 5;
+    /// A DPoP-bound token was honoured without a valid proof for its key, or a DPoP
+    /// client's refresh without a valid proof (RFC 9449 §5, §7.1).
+    pub const UNPROVEN: u16 = 1 << 6;
+    /// A refresh token challenged for a DPoP nonce was refused when its owner retried at
+    /// once (RFC 9449 §8: the challenge must leave it as it was).
+    pub const NONCE_LOST: u16 = 1 << 7;
     /// Characteristic: the attacker was honoured after the legitimate client's refresh.
     pub const THEFT: u16 = 1 << 8;
     /// Characteristic: a retried lost refresh left the client without access.
@@ -99,7 +107,8 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
     post.events = 0;
     // A lost response is retried "at once" only by the very next action.
     for g in post.grants[..post.n_grants as usize].iter_mut() {
-        g.seen &= !(seen_grant::LOST_PENDING | seen_grant::LOST_ENDED_ACCESS);
+        g.seen &=
+            !(seen_grant::LOST_PENDING | seen_grant::LOST_ENDED_ACCESS | seen_grant::NONCE_PENDING);
     }
     match *action {
         Action::Authorize { scope, offline, .. } => {
@@ -141,9 +150,18 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
             let owner = pre.rt_grant(rt).client;
             refresh(p, pre, Actor::Client(owner), rt, None, true, outcome, post)
         }
-        Action::UseAccess { .. } | Action::Introspect { .. } => {
+        Action::UseAccess { .. }
+        | Action::Introspect { .. }
+        | Action::Unproven {
+            token: TokenRef::Access(_),
+            ..
+        } => {
             post.violations |= query_flags(p, pre, action, outcome);
         }
+        Action::Unproven {
+            token: TokenRef::Refresh(rt),
+            fault,
+        } => unproven_refresh(p, pre, rt, fault, outcome, post),
         Action::Revoke { by, token, .. } => {
             let fam = match token {
                 TokenRef::Refresh(r) => pre.rts[r.0 as usize].family,
@@ -184,6 +202,47 @@ pub fn observe(p: &Policy, pre: &State, action: &Action, outcome: &Outcome, post
             g.seen |= seen_grant::STOLEN;
             g.atk_rt = rt.0;
         }
+    }
+}
+
+/// The owner's refresh of `rt` with a faulty proof: honoured only where the fault is none
+/// under the policy (another key for a confidential client's unbound token); a nonce
+/// challenge of the client's current token is to be retried at once.
+fn unproven_refresh(
+    p: &Policy,
+    pre: &State,
+    rt: RtId,
+    fault: ProofFault,
+    outcome: &Outcome,
+    post: &mut State,
+) {
+    let fam = pre.rts[rt.0 as usize].family as usize;
+    let owner = pre.grants[fam].client;
+    let by = Actor::Client(owner);
+    if !refresh_fault_applies(p, owner, fault) {
+        refresh(p, pre, by, rt, None, false, outcome, post);
+        if fault == ProofFault::OtherKey && matches!(outcome, Outcome::Tokens { .. }) {
+            post.events |= Event::KeyMoved.bit();
+        }
+        return;
+    }
+    match *outcome {
+        Outcome::Tokens { .. } => {
+            post.violations |= flag::UNPROVEN;
+            refresh(p, pre, by, rt, None, false, outcome, post);
+        }
+        Outcome::Error {
+            error: ErrorCode::UseDpopNonce,
+            ..
+        } => {
+            if pre.grants[fam].legit_rt == rt.0 && rt_live_unconsumed(p, pre, rt) {
+                post.grants[fam].seen |= seen_grant::NONCE_PENDING;
+            }
+        }
+        Outcome::Error { .. } if fault == ProofFault::OtherKey && !rt_known_dead(p, pre, rt) => {
+            post.events |= Event::BoundKeyRefused.bit();
+        }
+        _ => {}
     }
 }
 
@@ -258,6 +317,19 @@ fn cascade_seen(
 pub fn query_flags(p: &Policy, pre: &State, action: &Action, outcome: &Outcome) -> u16 {
     let mut flags = 0;
     let (dead, grant) = match (*action, *outcome) {
+        (
+            Action::Unproven {
+                token: TokenRef::Access(at),
+                ..
+            },
+            Outcome::Resource { ok: true },
+        ) => {
+            flags |= flag::UNPROVEN;
+            if at_known_dead(pre, at) {
+                flags |= flag::AT_DEAD;
+            }
+            (flags, pre.at_grant(at))
+        }
         (Action::UseAccess { at }, Outcome::Resource { ok: true })
         | (
             Action::Introspect {
@@ -295,7 +367,7 @@ pub fn pending_observations(s: &State) -> bool {
     s.events != 0
         || s.grants()
             .iter()
-            .any(|g| g.seen & seen_grant::LOST_PENDING != 0)
+            .any(|g| g.seen & (seen_grant::LOST_PENDING | seen_grant::NONCE_PENDING) != 0)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -314,6 +386,9 @@ fn refresh(
     let owner = grant.client;
     let legit = by == Actor::Client(owner);
     let processed = speaks_for(by, owner);
+    // The attacker has no key for a DPoP-bound token: its refusal may be the proof's, so
+    // nothing is read from it about reuse.
+    let unproven = by == Actor::Attacker && p.binds_refresh_token(owner);
     // Another authenticated client's refused presentation is read for reuse only, and only
     // where the declared policy acts on reuse whoever presents (`reuse_presenter`).
     let reuse_from_any = p.reuse_presenter == ReusePresenter::AnyClient
@@ -326,7 +401,7 @@ fn refresh(
         outcome,
         Outcome::Tokens { .. }
             | Outcome::Error {
-                error: crate::ErrorCode::InvalidGrant,
+                error: ErrorCode::InvalidGrant,
                 ..
             }
     );
@@ -338,6 +413,16 @@ fn refresh(
         && req.is_none()
         && grant.seen & seen_grant::LOST_PENDING != 0
         && grant.legit_rt == rt.0;
+    if legit && !lost && req.is_none() && grant.seen & seen_grant::NONCE_PENDING != 0 {
+        match outcome {
+            Outcome::Tokens { .. } => post.events |= Event::NonceRetryHonoured.bit(),
+            Outcome::Error {
+                error: ErrorCode::InvalidGrant,
+                ..
+            } if !dead_before => post.violations |= flag::NONCE_LOST,
+            _ => {}
+        }
+    }
     match *outcome {
         Outcome::Tokens {
             access,
@@ -347,6 +432,9 @@ fn refresh(
         } => {
             if !processed {
                 post.violations |= flag::OTHER_CLIENT;
+            }
+            if unproven {
+                post.violations |= flag::UNPROVEN;
             }
             if dead_before {
                 post.violations |= flag::RT_DEAD;
@@ -418,6 +506,11 @@ fn refresh(
                 {
                     post.grants[fam].seen |= seen_grant::LOST_ENDED_ACCESS;
                 }
+            }
+        }
+        Outcome::Error { .. } if unproven => {
+            if !dead_before {
+                post.events |= Event::BoundKeyRefused.bit();
             }
         }
         Outcome::Error { .. } if processed || reuse_from_any => {

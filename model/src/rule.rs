@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::dpop::ProofFault;
 use crate::policy::Policy;
 
 /// Which deadline of a refresh token has passed.
@@ -80,6 +81,18 @@ pub enum Rule {
         /// The token presented is consumed and inside its grace.
         in_grace: bool,
     },
+    /// A DPoP client's refresh whose proof is faulty (RFC 9449 §5, §8, §11.1): a bound
+    /// refresh token without a proof for its key, no proof at all, a replayed proof, a proof
+    /// without the server's nonce. Refused (`invalid_dpop_proof` or `invalid_grant`;
+    /// `invalid_request` for a missing proof; `use_dpop_nonce` for a missing nonce) and
+    /// nothing changes; where the owner's own request would be refused too, that refusal
+    /// may come first, with what it does.
+    ProofRefused {
+        /// What is wrong with the proof.
+        fault: ProofFault,
+        /// The owner's request with a good proof would be refused too.
+        token_refused: bool,
+    },
     /// A consumed refresh token honoured inside its grace window (same or new successor).
     GraceReuse {
         /// A scope narrower than the token's was asked for.
@@ -92,6 +105,12 @@ pub enum Rule {
     },
     /// A live access token honoured (at the resource).
     AccessHonoured,
+    /// A DPoP-bound access token at the resource without a valid proof for its key: 401
+    /// (RFC 9449 §7.1), whatever the token.
+    AccessProofRefused {
+        /// What is wrong with the proof.
+        fault: ProofFault,
+    },
     /// A dead access token refused (at the resource).
     AccessRefused {
         /// Its grant is revoked.
@@ -147,6 +166,16 @@ impl Rule {
             Rule::RefreshRevoked | Rule::AccessRevoked => "RFC7009-2",
             Rule::DeadTokenRevoked => "RFC7009-2.2",
             Rule::IntrospectedLive | Rule::IntrospectedDead => "RFC7662-2.2",
+            Rule::ProofRefused {
+                fault: ProofFault::NoNonce,
+                ..
+            } => "RFC9449-8",
+            Rule::ProofRefused {
+                fault: ProofFault::Replayed,
+                ..
+            } => "RFC9449-11.1",
+            Rule::ProofRefused { .. } => "RFC9449-5",
+            Rule::AccessProofRefused { .. } => "RFC9449-7.1",
             Rule::TimePasses | Rule::Restarted | Rule::Stolen => "-",
         }
     }
@@ -175,6 +204,10 @@ impl fmt::Display for Rule {
             Rule::ReuseRefused { .. } => f.write_str("refused as consumed (reuse)"),
             Rule::ScopeRefused { widening: true, .. } => f.write_str("refused: scope widening"),
             Rule::ScopeRefused { .. } => f.write_str("refused: narrowing"),
+            Rule::ProofRefused { fault, .. } => write!(f, "refused: {fault}"),
+            Rule::AccessProofRefused { fault } => {
+                write!(f, "the access token is refused: {fault}")
+            }
             Rule::GraceReuse { .. } => f.write_str("honoured inside the grace window"),
             Rule::Refreshed { .. } => f.write_str("refreshed"),
             Rule::AccessHonoured => f.write_str("the access token is honoured"),

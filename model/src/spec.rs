@@ -34,16 +34,22 @@ pub enum Mutation {
     NarrowRotatedToken,
     /// Revoking an access token answers 200 but stores nothing.
     ForgetAccessRevocation,
+    /// A refresh with a faulty DPoP proof is taken as its owner's good one.
+    IgnoreProof,
+    /// A `use_dpop_nonce` challenge consumes the refresh token it refuses.
+    NonceConsumes,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 5] = [
+    pub const ALL: [Mutation; 7] = [
         Mutation::ForgetConsume,
         Mutation::IgnoreBinding,
         Mutation::ReplayKeepsAccess,
         Mutation::NarrowRotatedToken,
         Mutation::ForgetAccessRevocation,
+        Mutation::IgnoreProof,
+        Mutation::NonceConsumes,
     ];
 }
 
@@ -56,6 +62,13 @@ pub enum SpecError {
     /// The state has no room for another token or grant.
     #[error("failed to issue: the model holds at most {0} tokens or grants per run")]
     Capacity(usize),
+    /// A proof fault for a token whose client type does not use DPoP under the policy.
+    #[error("the {}'s tokens are not DPoP-bound under this policy (sender_constraint)", Actor::Client(*.0))]
+    NoDpop(ClientType),
+    /// A proof fault that does not go with that kind of token (`wrong-ath` at the token
+    /// endpoint, a replayed or nonce-less proof at the resource).
+    #[error("{0} does not go with {1}")]
+    FaultMisplaced(crate::dpop::ProofFault, TokenRef),
 }
 
 /// The abstract server: a policy (and, in tests, a deliberate bug).
@@ -147,6 +160,19 @@ impl Spec {
                 only(Outcome::invalid_grant())
             }
             Action::Refresh { by, rt, scope } => self.refresh(s, by, rt, scope, choice)?,
+            Action::Unproven {
+                token: TokenRef::Refresh(rt),
+                fault,
+            } => match proof::unproven_refresh_rule(&self.policy, self.mutation, s, rt, fault) {
+                Rule::ProofRefused {
+                    fault,
+                    token_refused,
+                } => self.proof_refusal(s, rt, fault, token_refused, choice)?,
+                _ => {
+                    let owner = s.rt_grant(rt).client;
+                    self.refresh(s, Actor::Client(owner), rt, None, choice)?
+                }
+            },
             Action::RefreshLost { rt } => {
                 let owner = s.rt_grant(rt).client;
                 self.refresh(s, Actor::Client(owner), rt, None, choice)?
@@ -161,6 +187,10 @@ impl Spec {
                 only(Outcome::Nothing)
             }
             Action::UseAccess { .. }
+            | Action::Unproven {
+                token: TokenRef::Access(_),
+                ..
+            }
             | Action::Introspect { .. }
             | Action::Restart
             | Action::Steal { .. } => only(Outcome::Nothing),
@@ -173,6 +203,16 @@ impl Spec {
     pub fn query(&self, s: &State, a: &Action) -> Option<(Outcome, Option<Outcome>)> {
         match *a {
             Action::UseAccess { at } => Some((Outcome::Resource { ok: at_live(s, at) }, None)),
+            // RFC 9449 §7.1: a DPoP-bound access token needs a proof for its key.
+            Action::Unproven {
+                token: TokenRef::Access(at),
+                ..
+            } => Some((
+                Outcome::Resource {
+                    ok: self.bug(Mutation::IgnoreProof) && at_live(s, at),
+                },
+                None,
+            )),
             Action::Introspect {
                 token: TokenRef::Access(at),
             } => Some((
@@ -226,6 +266,13 @@ impl Spec {
                 TokenRef::Refresh(r) => rt(r),
                 TokenRef::Access(t) => at(t),
             },
+            Action::Unproven { token, .. } => {
+                match token {
+                    TokenRef::Refresh(r) => rt(r)?,
+                    TokenRef::Access(t) => at(t)?,
+                }
+                proof::check(&self.policy, s, a)
+            }
             _ => Ok(()),
         }
     }
@@ -299,6 +346,10 @@ impl Spec {
                 return refuse(Outcome::invalid_grant());
             }
             Rule::ScopeRefused { .. } => return refuse(Outcome::invalid_scope()),
+            Rule::ProofRefused {
+                fault,
+                token_refused,
+            } => return self.proof_refusal(s, rt, fault, token_refused, choice),
             Rule::GraceReuse { .. } => true,
             Rule::Refreshed { .. } => false,
             // Binding, revocation, expiry: refused, the token unaffected.
@@ -478,6 +529,19 @@ fn decide(p: &Policy, bug: Option<Mutation>, s: &State, a: &Action) -> Rule {
             let owner = s.rt_grant(rt).client;
             refresh_rule(p, bug, s, Actor::Client(owner), rt, None)
         }
+        Action::Unproven {
+            token: TokenRef::Refresh(rt),
+            fault,
+        } => proof::unproven_refresh_rule(p, bug, s, rt, fault),
+        Action::Unproven {
+            token: TokenRef::Access(at),
+            fault,
+        } => {
+            if bug == Some(Mutation::IgnoreProof) {
+                return decide(p, bug, s, &Action::UseAccess { at });
+            }
+            Rule::AccessProofRefused { fault }
+        }
         Action::UseAccess { at } if at_live(s, at) => Rule::AccessHonoured,
         Action::UseAccess { at } => {
             let t = &s.ats[at.0 as usize];
@@ -561,6 +625,16 @@ fn refresh_rule(
             return Rule::ReuseByOtherClient;
         }
         return Rule::OtherClientsToken;
+    }
+    // RFC 9449 §5: the attacker holds the token, not the key its owner's proofs are signed
+    // with; it proves possession of a key of its own.
+    if by == Actor::Attacker && p.binds_refresh_token(owner) && bug != Some(Mutation::IgnoreProof)
+    {
+        let owners = refresh_rule(p, bug, s, Actor::Client(owner), rt, req);
+        return Rule::ProofRefused {
+            fault: crate::dpop::ProofFault::OtherKey,
+            token_refused: !matches!(owners, Rule::Refreshed { .. } | Rule::GraceReuse { .. }),
+        };
     }
     let grant_revoked = s.grants[token.family as usize].revoked;
     if grant_revoked || token.status == RtStatus::Revoked {
@@ -877,6 +951,9 @@ pub fn advance(s: &mut State, by: u32) {
         dec(&mut t.exp);
     }
 }
+
+mod proof;
+pub use proof::{refresh_fault_applies, refusal_codes};
 
 #[cfg(test)]
 mod tests;

@@ -130,6 +130,9 @@ pub mod seen_grant {
     /// That lost refresh ended the access token the client held (`refresh_ends_access`):
     /// the client had access before it lost the response.
     pub const LOST_ENDED_ACCESS: u8 = 64;
+    /// The legitimate client's refresh of its current token was just answered
+    /// `use_dpop_nonce`, and not yet retried.
+    pub const NONCE_PENDING: u8 = 128;
     /// Any of the `DEAD_*` bits.
     pub const DEAD: u8 = DEAD_REPLAY | DEAD_REVOKE | DEAD_CODE;
 }
@@ -297,11 +300,17 @@ pub enum Event {
     NoRefreshWithoutOffline,
     /// A legitimate client retried a refresh whose response was lost, and kept access.
     LostRetryKeptAccess,
+    /// A DPoP-bound refresh token was refused with a proof for another key (or the attacker's).
+    BoundKeyRefused,
+    /// A confidential client's refresh with a new DPoP key was honoured.
+    KeyMoved,
+    /// A refresh retried after a `use_dpop_nonce` challenge was honoured.
+    NonceRetryHonoured,
 }
 
 impl Event {
     /// Every event, in order.
-    pub const ALL: [Event; 19] = [
+    pub const ALL: [Event; 22] = [
         Event::None,
         Event::RefreshAfterAccessExpired,
         Event::Rotated,
@@ -321,6 +330,9 @@ impl Event {
         Event::AttackerHonoured,
         Event::NoRefreshWithoutOffline,
         Event::LostRetryKeptAccess,
+        Event::BoundKeyRefused,
+        Event::KeyMoved,
+        Event::NonceRetryHonoured,
     ];
 
     /// The event's bit in `State::events` (`None` has none).

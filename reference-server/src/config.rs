@@ -51,6 +51,7 @@ pub fn demo_clients(base: &str) -> Vec<Client> {
             auth: AuthMethod::ClientSecretBasic,
             redirect_uri: format!("{base}/cb"),
             scope: scope.clone(),
+            dpop: false,
         },
         Client {
             id: DEMO_PUBLIC_ID.into(),
@@ -58,6 +59,7 @@ pub fn demo_clients(base: &str) -> Vec<Client> {
             auth: AuthMethod::None,
             redirect_uri: format!("{base}/cb"),
             scope,
+            dpop: false,
         },
     ]
 }

@@ -96,7 +96,7 @@ pub(super) fn used_by(kind: &StepKind) -> Vec<&str> {
             .map(String::as_str)
             .collect(),
         StepKind::Race { rt: t, .. }
-        | StepKind::UseAccess { at: t }
+        | StepKind::UseAccess { at: t, .. }
         | StepKind::Revoke { token: t, .. }
         | StepKind::Introspect { token: t } => vec![t.as_str()],
         StepKind::Tick {

@@ -9,6 +9,8 @@ use tokenlife_model::state::{RtId, Scope};
 use tokenlife_model::{Action, Actor, ClientType, State};
 
 use super::harness::Harness;
+use super::proof::Proving;
+use tokenlife_model::dpop::ProofFault;
 use super::protocol::{Protocol, Reference};
 use super::state::{GrantWire, Session, Stop};
 use crate::authorize;
@@ -18,6 +20,7 @@ use crate::oracle::{owner_of, Observed};
 use crate::request::{self, Credentials};
 use crate::scenario::StepKind;
 use crate::secret::Secret;
+use crate::dpop::DpopKey;
 use crate::target::ClientConfig;
 use crate::wire::{self, TokenExtras};
 
@@ -58,6 +61,26 @@ impl Harness {
             .send(req)
             .await
             .map_err(|e| broken_or_unanswered(well_formed, "", &e))
+    }
+
+    /// Sends the token request `req` of `client`, with the DPoP proof `how` says, and once
+    /// more with a fresh proof when the server answers with a nonce challenge (RFC 9449 §8);
+    /// the key a new access token is bound to when it is not the client's own.
+    async fn send_token(
+        &self,
+        req: &Request,
+        client: ClientType,
+        how: Proving,
+    ) -> Result<(Response, Option<DpopKey>), Exchange> {
+        let (signed, fresh) = self.proofs.token_request(req.clone(), client, how);
+        let r = self.send(&signed, checks::TOKEN_RESPONSE).await?;
+        if !self.proofs.uses(client) || !self.proofs.challenged(&r, how) {
+            return Ok((r, fresh));
+        }
+        let (signed, fresh) = self.proofs.token_request(req.clone(), client, how);
+        let r = self.send(&signed, checks::TOKEN_RESPONSE).await?;
+        self.proofs.learn(&r);
+        Ok((r, fresh))
     }
 
     /// Performs the HTTP exchange(s) of an action.
@@ -132,22 +155,45 @@ impl Harness {
             }
             Action::Refresh { by, rt, scope } => {
                 let owner = state.rt_grant(rt).client;
-                self.refresh(s, state, by, owner, rt, scope).await
+                // The attacker holds no client's key: it proves possession of its own.
+                let how = if by == Actor::Attacker {
+                    Proving::Fresh
+                } else {
+                    Proving::Own
+                };
+                self.refresh(s, state, by, owner, rt, scope, how).await
+            }
+            Action::Unproven {
+                token: TokenRef::Refresh(rt),
+                fault,
+            } => {
+                let owner = state.rt_grant(rt).client;
+                let by = Actor::Client(owner);
+                self.refresh(s, state, by, owner, rt, None, Proving::Fault(fault))
+                    .await
             }
             Action::RefreshLost { rt } => {
                 let owner = state.rt_grant(rt).client;
-                self.refresh(s, state, Actor::Client(owner), owner, rt, None)
+                self.refresh(s, state, Actor::Client(owner), owner, rt, None, Proving::Own)
                     .await
             }
-            Action::UseAccess { at } => {
+            Action::UseAccess { at }
+            | Action::Unproven {
+                token: TokenRef::Access(at),
+                ..
+            } => {
                 let url = ep
                     .resource
                     .as_ref()
                     .ok_or_else(|| Stop::Skipped("no resource_url".into()))?;
                 let v = s.value(TokenRef::Access(at))?;
-                let r = self
-                    .send(&request::resource(url, &v), checks::RESOURCE_RESPONSE)
-                    .await?;
+                let fault = match *action {
+                    Action::Unproven { fault, .. } => Some(fault),
+                    _ => None,
+                };
+                let client = state.at_grant(at).client;
+                let req = self.proofs.resource(url, &v, client, fault);
+                let r = self.send(&req, checks::RESOURCE_RESPONSE).await?;
                 let (o, challenge) = wire::read_resource(&r)
                     .map_err(|m| Exchange::Broken(checks::RESOURCE_RESPONSE, m))?;
                 Ok((o, None, Protocol::Resource(challenge)))
@@ -207,10 +253,16 @@ impl Harness {
         verifier: &Secret,
     ) -> Result<(Observed, TokenExtras), Exchange> {
         let req = request::code_exchange(&self.endpoints.token, c, code, verifier);
-        let r = self.send(&req, checks::TOKEN_RESPONSE).await?;
-        wire::read_token(&r, c, grant).map_err(|m| Exchange::Broken(checks::TOKEN_RESPONSE, m))
+        let (r, _) = self
+            .send_token(&req, c.client_type(), Proving::Own)
+            .await?;
+        let (o, mut x) = wire::read_token(&r, c, grant)
+            .map_err(|m| Exchange::Broken(checks::TOKEN_RESPONSE, m))?;
+        x.dpop_sent = self.proofs.uses(c.client_type());
+        Ok((o, x))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn refresh(
         &self,
         s: &mut Session<'_>,
@@ -219,6 +271,7 @@ impl Harness {
         owner: ClientType,
         rt: RtId,
         scope: Option<Scope>,
+        how: Proving,
     ) -> Result<Exchanged, Exchange> {
         let creds = self.credentials(by, owner)?;
         let owner_client = self.client(owner)?;
@@ -235,9 +288,19 @@ impl Harness {
             names.as_deref(),
             creds,
         );
-        let r = self.send(&req, checks::TOKEN_RESPONSE).await?;
-        let (o, x) = wire::read_token(&r, owner_client, grant)
+        // The presenter proves possession: the owner, another client with its own key, or
+        // the attacker with a key of its own where the owner's type uses DPoP.
+        let prover = match by {
+            Actor::Client(c) => c,
+            Actor::Attacker => owner,
+        };
+        let (r, fresh) = self.send_token(&req, prover, how).await?;
+        if let (Some(k), 200) = (fresh, r.status) {
+            self.proofs.moved_to(&r, k);
+        }
+        let (o, mut x) = wire::read_token(&r, owner_client, grant)
             .map_err(|m| Exchange::Broken(checks::TOKEN_RESPONSE, m))?;
+        x.dpop_sent = self.proofs.uses(prover) && how != Proving::Fault(ProofFault::NoProof);
         let requested = Some(scope.unwrap_or(state.rts[rt.0 as usize].scope));
         Ok((o, Some(value), Protocol::Token(x, requested)))
     }

@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use tokenlife_model::{Action, Actor, ClientType, Outcome};
 
+use super::proof::Proofs;
 use super::state::{Session, Stop};
 use crate::checks::{self, Verdict};
 use crate::discovery::{discover, DiscoveryError, Endpoints};
@@ -107,6 +108,8 @@ pub struct Harness {
     pub(super) clock_url: Option<String>,
     pub(super) control: Option<Arc<dyn Control>>,
     pub(super) options: RunOptions,
+    /// The DPoP clients' keys, the server's nonce and the proofs sent.
+    pub(super) proofs: Proofs,
     /// [`RunOptions::in_flight`] slots, when bounded.
     slots: Option<Semaphore>,
 }
@@ -139,6 +142,7 @@ impl Harness {
         };
         Ok(Harness {
             http,
+            proofs: Proofs::for_target(&target),
             target,
             endpoints,
             clock_url,

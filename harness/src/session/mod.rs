@@ -25,6 +25,7 @@ mod exchange;
 mod experiment;
 mod harness;
 mod lifetimes;
+mod proof;
 mod protocol;
 mod race;
 mod search;

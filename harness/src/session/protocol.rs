@@ -122,13 +122,17 @@ pub(super) fn after(
             found.push(Found::judged(c, x.no_store, should(c), || {
                 format!("{action}: the 200 token response has no `Cache-Control: no-store`")
             }));
-            let bearer = x
+            let (c, wanted) = if x.dpop_sent {
+                (checks::DPOP_TOKEN_TYPE, "DPoP")
+            } else {
+                (checks::TOKEN_TYPE, "Bearer")
+            };
+            let right = x
                 .token_type
                 .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("bearer"));
-            let c = checks::TOKEN_TYPE;
-            found.push(Found::judged(c, bearer, should(c), || {
-                format!("{action}: token_type is {:?}, not Bearer", x.token_type)
+                .is_some_and(|t| t.eq_ignore_ascii_case(wanted));
+            found.push(Found::judged(c, right, should(c), || {
+                format!("{action}: token_type is {:?}, not {wanted}", x.token_type)
             }));
             let c = checks::TOKEN_EXPIRES_IN;
             match x.expires_in {
@@ -327,6 +331,7 @@ mod tests {
             scope_present: true,
             scope_text: Some("openid read write".into()),
             id_claims: None,
+            dpop_sent: false,
         }
     }
 

@@ -286,6 +286,14 @@ impl Harness {
             StepKind::ReplayCode { grant } => Action::ReplayCode {
                 grant: s.grant(grant)?,
             },
+            StepKind::Refresh {
+                rt,
+                proof: Some(fault),
+                ..
+            } => Action::Unproven {
+                token: TokenRef::Refresh(s.rt(rt)?),
+                fault: *fault,
+            },
             StepKind::Refresh { rt, by, scope, .. } => {
                 let rt = s.rt(rt)?;
                 Action::Refresh {
@@ -295,7 +303,14 @@ impl Harness {
                 }
             }
             StepKind::RefreshLost { rt, .. } => Action::RefreshLost { rt: s.rt(rt)? },
-            StepKind::UseAccess { at } => Action::UseAccess { at: s.at(at)? },
+            StepKind::UseAccess {
+                at,
+                proof: Some(fault),
+            } => Action::Unproven {
+                token: TokenRef::Access(s.at(at)?),
+                fault: *fault,
+            },
+            StepKind::UseAccess { at, .. } => Action::UseAccess { at: s.at(at)? },
             StepKind::Revoke { token, by, hint } => {
                 let t = s.token(token)?;
                 Action::Revoke {

@@ -99,6 +99,7 @@ fn client() -> ClientConfig {
         auth: AuthMethod::None,
         redirect_uri: "http://127.0.0.1/cb".into(),
         scope: vec!["read".into()],
+        dpop: false,
     }
 }
 

@@ -35,6 +35,7 @@ impl Embedded {
                 auth: AuthMethod::ClientSecretBasic,
                 redirect_uri: format!("{REDIRECT}/cb").replace("/cb/cb", "/cb"),
                 scope: scope.clone(),
+                dpop: false,
             },
             ClientConfig {
                 id: "demo-public".into(),
@@ -42,6 +43,7 @@ impl Embedded {
                 auth: AuthMethod::None,
                 redirect_uri: REDIRECT.into(),
                 scope,
+                dpop: false,
             },
         ]
     }

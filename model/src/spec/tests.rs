@@ -636,3 +636,85 @@ fn revoking_an_expired_access_token_may_cascade_where_a_live_ones_revocation_doe
     assert_eq!(live.len(), 1);
     assert!(!rt_usable(&live[0].1, RtId(0)));
 }
+
+fn unproven(rt: u8, fault: crate::dpop::ProofFault) -> Action {
+    Action::Unproven {
+        token: TokenRef::Refresh(RtId(rt)),
+        fault,
+    }
+}
+
+#[test]
+fn a_bound_refresh_token_without_a_proof_for_its_key_is_refused_and_nothing_changes() {
+    use crate::dpop::ProofFault;
+    let sp = spec("bcp-dpop");
+    let s = authorize(&sp, ClientType::Public);
+    for fault in [ProofFault::OtherKey, ProofFault::NoProof, ProofFault::Replayed] {
+        let outs = sp.step(&s, &unproven(0, fault)).unwrap();
+        let codes: Vec<_> = outs.iter().map(|(o, _)| o.to_string()).collect();
+        assert!(!outs.is_empty(), "{fault}");
+        for (o, next) in &outs {
+            assert!(matches!(o, Outcome::Error { status: 400, .. }), "{fault}: {o}");
+            assert_eq!(*next, s, "{fault}: {o} changed the state");
+        }
+        assert!(codes.contains(&"400 invalid_dpop_proof".to_string()), "{codes:?}");
+    }
+    // The attacker has the token, never the key.
+    for (o, next) in sp.step(&s, &refresh(Actor::Attacker, 0)).unwrap() {
+        assert!(matches!(o, Outcome::Error { status: 400, .. }), "{o}");
+        assert_eq!(next, s);
+    }
+    // Its owner, with its key, refreshes; the token is kept (rotation never).
+    let (o, _) = one(&sp, &s, refresh(PUBLIC, 0));
+    assert!(matches!(o, Outcome::Tokens { refresh: None, .. }), "{o}");
+}
+
+#[test]
+fn a_confidential_clients_refresh_token_moves_to_a_new_key() {
+    use crate::dpop::ProofFault;
+    let sp = spec("fapi2");
+    let s = authorize(&sp, ClientType::Confidential);
+    let (o, _) = one(&sp, &s, unproven(0, ProofFault::OtherKey));
+    assert!(matches!(o, Outcome::Tokens { .. }), "{o}");
+    // Without any proof it is refused: the client is registered for DPoP.
+    for (o, next) in sp.step(&s, &unproven(0, ProofFault::NoProof)).unwrap() {
+        assert!(matches!(o, Outcome::Error { status: 400, .. }), "{o}");
+        assert_eq!(next, s);
+    }
+    // A bearer client has no DPoP faults to present.
+    let bcp = spec("bcp");
+    let b = authorize(&bcp, ClientType::Confidential);
+    assert!(matches!(
+        bcp.step(&b, &unproven(0, ProofFault::OtherKey)),
+        Err(SpecError::NoDpop(ClientType::Confidential))
+    ));
+}
+
+#[test]
+fn a_nonce_challenge_leaves_the_token_and_a_dead_token_may_be_refused_as_such() {
+    use crate::dpop::ProofFault;
+    let mut p = Policy::profile("bcp-dpop").unwrap();
+    p.dpop_nonce = true;
+    let sp = Spec::new(p);
+    let s = authorize(&sp, ClientType::Public);
+    let (o, next) = one(&sp, &s, unproven(0, ProofFault::NoNonce));
+    assert_eq!(o.to_string(), "400 use_dpop_nonce");
+    assert_eq!(next, s);
+    // Revoked: the server may answer for the nonce or for the token.
+    let (_, s) = one(
+        &sp,
+        &s,
+        Action::Revoke {
+            by: PUBLIC,
+            token: TokenRef::Refresh(RtId(0)),
+            hint: Hint::None,
+        },
+    );
+    let outs: Vec<String> = sp
+        .step(&s, &unproven(0, ProofFault::NoNonce))
+        .unwrap()
+        .iter()
+        .map(|(o, _)| o.to_string())
+        .collect();
+    assert_eq!(outs, ["400 use_dpop_nonce", "400 invalid_grant"]);
+}

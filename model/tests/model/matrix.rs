@@ -38,7 +38,9 @@ bcp         ✓  ✗3  ✓
 oauth21     ✓  ✗3  ✓
 strict      ✓  ✗3  ✓
 grace-same  ✗4  ✓  ✓
-grace-new   ✗4  ✓  ✗3";
+grace-new   ✗4  ✓  ✗3
+bcp-dpop    ✓  ✗3  ✓
+fapi2       ✓  ✓  ✓";
     assert_eq!(rows.join("\n"), expected);
     // The order of the characteristic columns above.
     let order: Vec<&str> = PROPERTIES

@@ -33,7 +33,12 @@ fn invisible(policy: &Policy, m: Mutation) -> bool {
     r.properties
         .iter()
         .filter(|p| p.kind == Kind::Always && p.group == Group::Invariant)
-        .all(|p| p.status == tokenlife_model::check::Status::Holds)
+        .all(|p| {
+            matches!(
+                p.status,
+                tokenlife_model::check::Status::Holds | tokenlife_model::check::Status::NotApplicable
+            )
+        })
 }
 
 fn profiles() -> Vec<Policy> {
@@ -49,8 +54,9 @@ fn custom(toml: &str) -> Policy {
 #[test]
 fn forgetting_to_consume_is_caught_wherever_tokens_rotate() {
     for p in profiles() {
-        assert!(
+        assert_eq!(
             caught(&p, Mutation::ForgetConsume, DEAD_RT),
+            p.may_rotate(),
             "{}",
             p.profile
         );
@@ -60,16 +66,21 @@ fn forgetting_to_consume_is_caught_wherever_tokens_rotate() {
 }
 
 #[test]
-fn ignoring_client_binding_is_caught_everywhere() {
+fn ignoring_client_binding_is_caught_wherever_there_are_two_clients() {
     for p in profiles() {
-        assert!(caught(&p, Mutation::IgnoreBinding, OTHER), "{}", p.profile);
+        assert_eq!(
+            caught(&p, Mutation::IgnoreBinding, OTHER),
+            p.public_clients,
+            "{}",
+            p.profile
+        );
     }
 }
 
 #[test]
 fn replay_keeping_access_tokens_alive_is_caught_where_reuse_is_detected() {
     for p in profiles() {
-        let expected = p.reuse_detection;
+        let expected = p.reuse_detection && p.may_rotate();
         assert_eq!(
             caught(&p, Mutation::ReplayKeepsAccess, DEAD_AT),
             expected,
@@ -91,8 +102,9 @@ fn replay_keeping_access_tokens_alive_is_caught_where_reuse_is_detected() {
 #[test]
 fn a_rotated_token_taking_the_narrowed_scope_is_caught_where_narrowing_is_allowed() {
     for p in profiles() {
-        assert!(
+        assert_eq!(
             caught(&p, Mutation::NarrowRotatedToken, SCOPE),
+            p.may_rotate(),
             "{}",
             p.profile
         );
@@ -120,13 +132,43 @@ fn an_unstored_access_token_revocation_is_caught_everywhere() {
     }
 }
 
+const PROOF: &str = "no DPoP-bound token is honoured without a valid proof for its key";
+const NONCE: &str =
+    "a refresh token challenged for a DPoP nonce is honoured when its client retries at once";
+
+#[test]
+fn ignoring_dpop_proofs_is_caught_wherever_a_client_type_uses_dpop() {
+    for p in profiles() {
+        assert_eq!(
+            caught(&p, Mutation::IgnoreProof, PROOF),
+            p.any_dpop(),
+            "{}",
+            p.profile
+        );
+        if !p.any_dpop() {
+            assert!(invisible(&p, Mutation::IgnoreProof), "{}", p.profile);
+        }
+    }
+}
+
+#[test]
+fn a_nonce_challenge_that_consumes_the_token_is_caught_where_nonces_are_demanded() {
+    let nonce = custom("profile = \"bcp-dpop\"\ndpop_nonce = true\n");
+    assert!(caught(&nonce, Mutation::NonceConsumes, NONCE));
+    let fapi = custom("profile = \"fapi2\"\ndpop_nonce = true\n");
+    assert!(caught(&fapi, Mutation::NonceConsumes, NONCE));
+    for p in profiles() {
+        assert!(invisible(&p, Mutation::NonceConsumes), "{}", p.profile);
+    }
+}
+
 #[test]
 fn the_correct_spec_is_invisible_to_these_checks() {
     // The same checks on the unmutated spec find nothing: the counterexamples above are
     // the mutations' doing.
     for p in profiles() {
         let m = LifecycleModel::new(p.clone(), Bounds::default());
-        let props: Vec<_> = [DEAD_RT, DEAD_AT, OTHER, REPLAY, SCOPE]
+        let props: Vec<_> = [DEAD_RT, DEAD_AT, OTHER, REPLAY, SCOPE, PROOF, NONCE]
             .iter()
             .map(|n| property(n).unwrap())
             .collect();

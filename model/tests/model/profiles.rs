@@ -9,13 +9,15 @@ use tokenlife_model::Policy;
 
 /// Unique states per profile at grants=1, refreshes=4. A change here is a change of the
 /// model: explain it in the commit.
-const PINNED: [(&str, usize); 6] = [
+const PINNED: [(&str, usize); 8] = [
     ("rfc6749", 199_900),
     ("bcp", 14_908),
     ("oauth21", 40_191),
     ("strict", 20_979),
     ("grace-same", 253_463),
     ("grace-new", 260_261),
+    ("bcp-dpop", 24_130),
+    ("fapi2", 6_305),
 ];
 
 #[test]
@@ -45,9 +47,8 @@ fn every_invariant_holds_and_every_applicable_situation_is_reachable() {
         for p in &r.properties {
             match (p.kind, p.group) {
                 (Kind::Always, Group::Invariant) => {
-                    assert_eq!(
-                        p.status,
-                        Status::Holds,
+                    assert!(
+                        matches!(p.status, Status::Holds | Status::NotApplicable),
                         "{name}: {}: {:?}",
                         p.name,
                         p.counterexample

@@ -72,6 +72,7 @@ pub fn clients() -> Vec<Client> {
             auth: c.auth,
             redirect_uri: redirect_uri(c),
             scope: Scope::parse(FULL).unwrap(),
+            dpop: false,
         })
         .collect()
 }
