@@ -122,12 +122,23 @@ impl Proofs {
         let Some(proof) = proof else {
             return (req, None);
         };
-        if how == Proving::Own {
-            if let Ok(mut last) = self.last.lock() {
-                last.insert(client, proof.clone());
-            }
-        }
         (req.header("dpop", proof), fresh)
+    }
+
+    /// Remembers the proof of `req`, a token request of `client` proving possession as
+    /// `how`, as the one a replay sends again, when the server accepted it (`r` is a 200).
+    /// Only then is its `jti` surely seen: a server may record a `jti` only once the request
+    /// passed its token checks (node-oidc-provider does), and a proof remembered when it is
+    /// signed could be "replayed" by a concurrent sequence before its own request went out,
+    /// which then looks like the replay.
+    pub(crate) fn accepted(&self, client: ClientType, req: &Request, r: &Response, how: Proving) {
+        if how != Proving::Own || r.status != 200 {
+            return;
+        }
+        let proof = req.headers.iter().find(|(n, _)| n == "dpop").map(|(_, v)| v);
+        if let (Some(proof), Ok(mut last)) = (proof, self.last.lock()) {
+            last.insert(client, proof.clone());
+        }
     }
 
     /// Whether `r` is a nonce challenge the request should be sent again for (once, with the

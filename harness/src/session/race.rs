@@ -7,6 +7,7 @@ use tokenlife_model::state::RtId;
 use tokenlife_model::{Action, Actor};
 
 use super::harness::Harness;
+use super::proof::Proving;
 use super::state::{Session, Stop};
 use super::time::whole_seconds;
 use crate::checks::{self, Verdict};
@@ -69,10 +70,15 @@ impl Harness {
         let mut tasks = tokio::task::JoinSet::new();
         for k in 0..count {
             let is_revoke = k == 0 && revoke_req.is_some();
+            // Each refresh with a proof of its own (RFC 9449 §5: a DPoP client's token
+            // request without one is refused; one proof sent twice is a replay).
             let req = if is_revoke {
                 revoke_req.clone()
             } else {
-                Some(refresh_req.clone())
+                let (signed, _) =
+                    self.proofs
+                        .token_request(refresh_req.clone(), owner, Proving::Own);
+                Some(signed)
             };
             let http = self.http.clone();
             tasks.spawn(async move {
