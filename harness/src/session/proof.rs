@@ -202,3 +202,57 @@ impl Proofs {
             .header("dpop", proof)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proofs() -> Proofs {
+        Proofs {
+            keys: HashMap::from([(ClientType::Public, DpopKey::generate())]),
+            ..Proofs::default()
+        }
+    }
+
+    fn proof_of(req: &Request) -> Option<String> {
+        req.headers
+            .iter()
+            .find(|(n, _)| n == "dpop")
+            .map(|(_, v)| v.clone())
+    }
+
+    fn answer(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    // A replay sends again only a proof whose request the server accepted: one merely
+    // signed (its request maybe not sent yet, by another sequence) or refused is not it.
+    #[test]
+    fn a_replay_sends_the_proof_of_an_accepted_request_only() {
+        let p = proofs();
+        let req = Request::post_form("http://as.test/token", Vec::new());
+        let replay = |p: &Proofs| {
+            let (r, _) = p.token_request(
+                req.clone(),
+                ClientType::Public,
+                Proving::Fault(ProofFault::Replayed),
+            );
+            proof_of(&r)
+        };
+        let (signed, _) = p.token_request(req.clone(), ClientType::Public, Proving::Own);
+        let own = proof_of(&signed);
+        assert!(own.is_some());
+        assert_ne!(replay(&p), own, "a proof only signed is not replayed");
+        p.accepted(ClientType::Public, &signed, &answer(400), Proving::Own);
+        assert_ne!(replay(&p), own, "a refused request's proof is not replayed");
+        let (other, _) = p.token_request(req.clone(), ClientType::Public, Proving::Fresh);
+        p.accepted(ClientType::Public, &other, &answer(200), Proving::Fresh);
+        assert_ne!(replay(&p), proof_of(&other), "another key's proof is not the client's");
+        p.accepted(ClientType::Public, &signed, &answer(200), Proving::Own);
+        assert_eq!(replay(&p), own);
+    }
+}
