@@ -135,7 +135,11 @@ impl Proofs {
         if how != Proving::Own || r.status != 200 {
             return;
         }
-        let proof = req.headers.iter().find(|(n, _)| n == "dpop").map(|(_, v)| v);
+        let proof = req
+            .headers
+            .iter()
+            .find(|(n, _)| n == "dpop")
+            .map(|(_, v)| v);
         if let (Some(proof), Ok(mut last)) = (proof, self.last.lock()) {
             last.insert(client, proof.clone());
         }
@@ -251,7 +255,11 @@ mod tests {
         assert_ne!(replay(&p), own, "a refused request's proof is not replayed");
         let (other, _) = p.token_request(req.clone(), ClientType::Public, Proving::Fresh);
         p.accepted(ClientType::Public, &other, &answer(200), Proving::Fresh);
-        assert_ne!(replay(&p), proof_of(&other), "another key's proof is not the client's");
+        assert_ne!(
+            replay(&p),
+            proof_of(&other),
+            "another key's proof is not the client's"
+        );
         p.accepted(ClientType::Public, &signed, &answer(200), Proving::Own);
         assert_eq!(replay(&p), own);
     }
