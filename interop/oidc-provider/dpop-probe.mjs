@@ -271,6 +271,11 @@ async function bound(srv) {
   const ok = await refresh(srv, pub, rt, k1);
   const replay = await refresh(srv, pub, rt, ok.proof);
   fact('public: refresh with a replayed proof (same jti, accepted once before)', await said(replay));
+  // A proof whose request was refused before the replay check (an unknown token), sent
+  // again with the real token: is its jti remembered?
+  const early = await refresh(srv, pub, 'not-a-token', k1);
+  fact('public: a proof first sent with an unknown token', await said(early));
+  fact('public: the same proof then with the real token', await said(await refresh(srv, pub, rt, early.proof)));
   fact('public: refresh with a wrong htu', await said(await refresh(srv, pub, rt, k1, { htu: `${srv.issuer}/other` })));
   fact('public: refresh with htu carrying a query', await said(await refresh(srv, pub, rt, k1, { htu: `${srv.issuer}/token?x=1` })));
   fact('public: refresh with htm GET', await said(await refresh(srv, pub, rt, k1, { htm: 'GET' })));
