@@ -1,7 +1,7 @@
 // What node-oidc-provider does with DPoP (RFC 9449) in start.js's DPoP configuration, as
 // facts: a standalone probe, independent of tokenlife's harness.
 //
-//   node dpop-probe.mjs            (after npm ci; about 15 s)
+//   node dpop-probe.mjs            (after npm ci; about 10 s)
 //
 // It starts start.js itself three times (DPOP=1; DPOP=1 with short lifetimes for the
 // expired cases; DPOP=1 DPOP_NONCE=1), runs authorization code flows with PKCE and
