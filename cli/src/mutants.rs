@@ -54,6 +54,12 @@ pub fn profile_for(d: Defect) -> &'static str {
         Defect::CapExtended => "strict",
         Defect::GraceTooWide | Defect::GraceSlides | Defect::ExpiryOnlyAtRotation => "grace-same",
         Defect::ReuseCountReset => "grace-new",
+        // Public clients' tokens DPoP-bound: every DPoP defect is observable there.
+        Defect::DpopRefreshWithoutProof
+        | Defect::DpopRefreshOtherKey
+        | Defect::DpopJtiReplay
+        | Defect::DpopAthUnchecked
+        | Defect::DpopNonceConsumesToken => "bcp-dpop",
         _ => tokenlife_model::policy::DEFAULT_PROFILE,
     }
 }
@@ -82,10 +88,11 @@ macro_rules! policy_file {
 }
 
 /// Every policy file a defect runs under.
-pub const POLICY_FILES: [DefectPolicy; 3] = [
+pub const POLICY_FILES: [DefectPolicy; 4] = [
     policy_file!("grace-new-reuse-once"),
     policy_file!("bcp-idle"),
     policy_file!("grace-same-short"),
+    policy_file!("bcp-dpop-nonce"),
 ];
 
 impl DefectPolicy {
@@ -131,9 +138,10 @@ impl DefectPolicy {
 /// defect that needs a knob no profile sets (a reuse limit, an idle timeout, a refresh
 /// lifetime that ends inside a grace window), a policy file built on it.
 pub fn policy_for(d: Defect) -> DefectPolicy {
-    let [reuse_once, idle, short] = POLICY_FILES;
+    let [reuse_once, idle, short, dpop_nonce] = POLICY_FILES;
     match d {
         Defect::ReuseCountReset => reuse_once,
+        Defect::DpopNonceConsumesToken => dpop_nonce,
         Defect::IdleRefreshedByRefused => idle,
         Defect::ExpiryOnlyAtRotation => short,
         _ => DefectPolicy::Profile(profile_for(d)),

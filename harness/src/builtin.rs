@@ -19,6 +19,18 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/cross-client-refusal.toml"),
     ),
     (
+        "dpop-bound-refresh-token.toml",
+        include_str!("../../scenarios/dpop-bound-refresh-token.toml"),
+    ),
+    (
+        "dpop-key-moves.toml",
+        include_str!("../../scenarios/dpop-key-moves.toml"),
+    ),
+    (
+        "dpop-nonce.toml",
+        include_str!("../../scenarios/dpop-nonce.toml"),
+    ),
+    (
         "family-revocation.toml",
         include_str!("../../scenarios/family-revocation.toml"),
     ),

@@ -200,7 +200,11 @@ impl Walker {
                 Action::Unproven {
                     token: TokenRef::Access(_),
                     ..
-                } => &[ProofFault::OtherKey, ProofFault::NoProof, ProofFault::WrongAth],
+                } => &[
+                    ProofFault::OtherKey,
+                    ProofFault::NoProof,
+                    ProofFault::WrongAth,
+                ],
                 _ => &[],
             };
             let mut add = |a: Action| {

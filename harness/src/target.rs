@@ -581,6 +581,33 @@ refresh_ttl = "600s"
     }
 
     #[test]
+    fn clients_must_hold_dpop_keys_exactly_where_the_policy_says() {
+        let bcp_dpop = DESIGN.replace("profile = \"bcp\"", "profile = \"bcp-dpop\"");
+        // The public client's type uses DPoP under bcp-dpop: it must declare its key.
+        let e = err(&bcp_dpop).to_string();
+        assert!(e.contains("clients[1].dpop"), "{e}");
+        assert!(e.contains("sender_constraint_public = \"dpop\""), "{e}");
+        let keyed = bcp_dpop.replace(
+            "id = \"spa\"\nauth = \"none\"",
+            "id = \"spa\"\nauth = \"none\"\ndpop = true",
+        );
+        let t = parse(&keyed, |_| None).unwrap();
+        assert!(t.clients[1].dpop && !t.clients[0].dpop);
+        // A key where the policy has none.
+        let stray = DESIGN.replace("id = \"app-a\"\n", "id = \"app-a\"\ndpop = true\n");
+        let e = err(&stray).to_string();
+        assert!(e.contains("clients[0].dpop"), "{e}");
+        assert!(e.contains("holds a DPoP key"), "{e}");
+        // fapi2 serves no public client.
+        let fapi = DESIGN
+            .replace("profile = \"bcp\"", "profile = \"fapi2\"")
+            .replace("id = \"app-a\"\n", "id = \"app-a\"\ndpop = true\n");
+        let e = err(&fapi).to_string();
+        assert!(e.contains("public_clients"), "{e}");
+        assert!(e.contains("`spa`"), "{e}");
+    }
+
+    #[test]
     fn the_design_example_loads() {
         let t = parse(DESIGN, |_| None).unwrap();
         assert_eq!(t.clients.len(), 2);

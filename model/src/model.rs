@@ -591,8 +591,11 @@ impl LifecycleModel {
                 if p.uses_dpop(owner) {
                     // Every outcome the spec allows: the refusal codes, the owner's own
                     // refusal, or (another key for an unbound token) the owner's refresh.
-                    for fault in [ProofFault::OtherKey, ProofFault::NoProof, ProofFault::NoNonce]
-                    {
+                    for fault in [
+                        ProofFault::OtherKey,
+                        ProofFault::NoProof,
+                        ProofFault::NoNonce,
+                    ] {
                         if fault == ProofFault::NoNonce && !p.dpop_nonce {
                             continue;
                         }

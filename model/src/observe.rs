@@ -13,8 +13,8 @@ use crate::policy::{
     ClientType, OrderedCheck, Policy, RefreshEndsAccess, ReusePresenter, RevokeCascade,
 };
 use crate::spec::{expiry_reason, refresh_fault_applies, Action, Actor, Outcome, TokenRef};
-use crate::ErrorCode;
 use crate::state::{seen_grant, seen_rt, AtId, Event, RtId, Scope, State, NONE};
+use crate::ErrorCode;
 
 /// Violation flags (`State::violations`), one per always-property.
 pub mod flag {

@@ -14,11 +14,11 @@ use serde::{Deserialize, Serialize};
 mod knobs;
 mod sender;
 
-pub use sender::SenderConstraint;
 pub use knobs::{
     CascadeValue, CheckOrder, OrderedCheck, RefreshEndsAccess, RefreshTtlAnchor, ReusePresenter,
     RevokeCascade,
 };
+pub use sender::SenderConstraint;
 
 /// A duration in whole seconds. In files it is a string: `"90s"`, `"15m"`, `"2h"`, `"1d"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -448,7 +448,8 @@ impl Policy {
 
     /// Whether some client type may rotate (of those the server serves).
     pub fn may_rotate(&self) -> bool {
-        self.client_types().any(|c| self.rotation(c) != Rotation::Never)
+        self.client_types()
+            .any(|c| self.rotation(c) != Rotation::Never)
     }
 
     /// The client types the server serves.
@@ -495,7 +496,8 @@ impl Policy {
 
     /// Whether some client type may refresh without rotating (of those the server serves).
     pub fn may_keep(&self) -> bool {
-        self.client_types().any(|c| self.rotation(c) != Rotation::Always)
+        self.client_types()
+            .any(|c| self.rotation(c) != Rotation::Always)
     }
 
     /// Parses a policy from TOML text: a `profile` plus overriding knobs, either at the top

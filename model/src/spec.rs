@@ -628,8 +628,7 @@ fn refresh_rule(
     }
     // RFC 9449 §5: the attacker holds the token, not the key its owner's proofs are signed
     // with; it proves possession of a key of its own.
-    if by == Actor::Attacker && p.binds_refresh_token(owner) && bug != Some(Mutation::IgnoreProof)
-    {
+    if by == Actor::Attacker && p.binds_refresh_token(owner) && bug != Some(Mutation::IgnoreProof) {
         let owners = refresh_rule(p, bug, s, Actor::Client(owner), rt, req);
         return Rule::ProofRefused {
             fault: crate::dpop::ProofFault::OtherKey,

@@ -7,6 +7,7 @@
 //! - [`refresh`]: the refresh-token grant (RFC 6749 §6, RFC 9700 §4.14.2);
 //! - [`revoke`]: revocation (RFC 7009 §2.1, §2.2);
 //! - [`code`]: the authorization-code exchange (RFC 6749 §4.1.3, RFC 7636 §4.6);
+//! - [`dpop`]: a refresh token's DPoP key binding (RFC 9449 §5);
 //! - here: what they share, and the small decisions of introspection (RFC 7662 §2.2) and
 //!   the protected resource (RFC 6750 §3.1).
 //!
@@ -27,6 +28,7 @@ use crate::secret::{Secret, TokenHash};
 use crate::store::{AccessRow, GrantRow, RefreshRow, RtStatus};
 
 pub mod code;
+pub mod dpop;
 pub mod refresh;
 pub mod revoke;
 
@@ -320,6 +322,7 @@ pub(crate) mod fixtures {
             created_at: NOW - 100,
             cap_at: None,
             revoked: false,
+            dpop_jkt: None,
         }
     }
 
@@ -449,6 +452,7 @@ mod tests {
             expires_at: NOW,
             revoked: false,
             refresh_hash: None,
+            dpop_jkt: None,
         };
         let none = Defects::none();
         // At its deadline it is dead, unless a defect ignores the TTL.

@@ -4,7 +4,8 @@
 //! suite can prove it catches it (its mutation score); the deep ones ([`Defect::DEEP`]) are
 //! deadline-and-window bugs of deployed servers that only a longer sequence shows. The
 //! clauses they break: RFC 6749 §5.2, §6, §10.4, §4.1.2; RFC 6750 §3.1; RFC 7009 §2.1, §2.2;
-//! RFC 7662 §2.2; RFC 9700 §4.14.2.
+//! RFC 7662 §2.2; RFC 9700 §4.14.2; RFC 9449 §5, §7.1, §8, §11.1 (the DPoP ones,
+//! [`Defect::DPOP`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -67,12 +68,22 @@ pub enum Defect {
     IdleRefreshedByRefused,
     /// A consumed RT's own expiry is checked only when rotating, not on a grace reuse.
     ExpiryOnlyAtRotation,
+    /// A DPoP-bound RT refreshes without any DPoP proof.
+    DpopRefreshWithoutProof,
+    /// A DPoP-bound RT refreshes with a proof for another key.
+    DpopRefreshOtherKey,
+    /// A refresh answered `use_dpop_nonce` consumes the presented RT.
+    DpopNonceConsumesToken,
+    /// A replayed DPoP proof (same `jti`) is accepted at the token endpoint.
+    DpopJtiReplay,
+    /// The resource does not check a DPoP proof's `ath`.
+    DpopAthUnchecked,
 }
 
 impl Defect {
     /// Every defect: those of `shared/defects.md` in its order, then the deep ones
-    /// ([`Defect::DEEP`]).
-    pub const ALL: [Defect; 27] = [
+    /// ([`Defect::DEEP`]), then the DPoP ones ([`Defect::DPOP`]).
+    pub const ALL: [Defect; 32] = [
         Defect::ReplayAccepted,
         Defect::RaceDoubleSpend,
         Defect::Race500,
@@ -100,6 +111,11 @@ impl Defect {
         Defect::ReuseCountReset,
         Defect::IdleRefreshedByRefused,
         Defect::ExpiryOnlyAtRotation,
+        Defect::DpopRefreshWithoutProof,
+        Defect::DpopRefreshOtherKey,
+        Defect::DpopNonceConsumesToken,
+        Defect::DpopJtiReplay,
+        Defect::DpopAthUnchecked,
     ];
 
     /// The deep defects: deadline-and-window bugs that no sequence of fewer than five model
@@ -110,6 +126,17 @@ impl Defect {
         Defect::ReuseCountReset,
         Defect::IdleRefreshedByRefused,
         Defect::ExpiryOnlyAtRotation,
+    ];
+
+    /// The DPoP defects (RFC 9449): bugs of sender-constrained tokens, observable only under
+    /// a policy where some client type uses DPoP (`bcp-dpop`; `dpop-nonce-consumes-token`
+    /// with `dpop_nonce` on too).
+    pub const DPOP: [Defect; 5] = [
+        Defect::DpopRefreshWithoutProof,
+        Defect::DpopRefreshOtherKey,
+        Defect::DpopNonceConsumesToken,
+        Defect::DpopJtiReplay,
+        Defect::DpopAthUnchecked,
     ];
 
     /// The name used with `--defect`.
@@ -142,6 +169,11 @@ impl Defect {
             Defect::ReuseCountReset => "reuse-count-reset",
             Defect::IdleRefreshedByRefused => "idle-refreshed-by-refused",
             Defect::ExpiryOnlyAtRotation => "expiry-only-at-rotation",
+            Defect::DpopRefreshWithoutProof => "dpop-refresh-without-proof",
+            Defect::DpopRefreshOtherKey => "dpop-refresh-other-key",
+            Defect::DpopNonceConsumesToken => "dpop-nonce-consumes-token",
+            Defect::DpopJtiReplay => "dpop-jti-replay",
+            Defect::DpopAthUnchecked => "dpop-ath-unchecked",
         }
     }
 
@@ -208,6 +240,21 @@ impl Defect {
             }
             Defect::ExpiryOnlyAtRotation => {
                 "a consumed RT past its own lifetime is honoured as a grace reuse: expiry is checked only when rotating (needs a grace window outliving the RT)"
+            }
+            Defect::DpopRefreshWithoutProof => {
+                "a public client's DPoP-bound RT refreshes without any DPoP proof (needs sender_constraint_public = \"dpop\")"
+            }
+            Defect::DpopRefreshOtherKey => {
+                "a public client's DPoP-bound RT refreshes with a proof for another key (needs sender_constraint_public = \"dpop\")"
+            }
+            Defect::DpopNonceConsumesToken => {
+                "a refresh answered `use_dpop_nonce` consumes the presented RT, so the retry with the nonce is refused (needs dpop_nonce)"
+            }
+            Defect::DpopJtiReplay => {
+                "a DPoP proof sent again (same jti) is accepted at the token endpoint (needs a DPoP client)"
+            }
+            Defect::DpopAthUnchecked => {
+                "the resource accepts a DPoP proof whose ath is not the hash of the access token (needs a DPoP client)"
             }
         }
     }
@@ -308,12 +355,15 @@ mod tests {
     }
 
     #[test]
-    fn the_deep_defects_close_the_catalogue() {
-        // The shared list's defects first, in its order; the deep ones after them.
-        let shared = Defect::ALL.len() - Defect::DEEP.len();
-        assert_eq!(Defect::ALL[shared..], Defect::DEEP);
+    fn the_deep_then_the_dpop_defects_close_the_catalogue() {
+        // The shared list's defects first, in its order; the deep ones after them, then the
+        // DPoP ones.
+        let dpop = Defect::ALL.len() - Defect::DPOP.len();
+        let shared = dpop - Defect::DEEP.len();
+        assert_eq!(Defect::ALL[shared..dpop], Defect::DEEP);
+        assert_eq!(Defect::ALL[dpop..], Defect::DPOP);
         assert!(!Defect::ALL[..shared]
             .iter()
-            .any(|d| Defect::DEEP.contains(d)));
+            .any(|d| Defect::DEEP.contains(d) || Defect::DPOP.contains(d)));
     }
 }

@@ -39,13 +39,28 @@ pub struct Request<'a> {
     pub nonce: Option<&'a str>,
 }
 
-/// A valid proof: the key's thumbprint and the `jti` (for the replay cache).
+/// A valid proof: the key's thumbprint, the `jti` (for the replay cache) and the `nonce`
+/// it carried (for a server that keeps more than one nonce valid).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proof {
     /// RFC 7638 SHA-256 thumbprint of the public key, base64url.
     pub jkt: String,
     /// The proof's `jti`.
     pub jti: String,
+    /// The proof's `iat` (Unix seconds).
+    pub iat: i64,
+    /// The proof's `nonce` claim, if it has one.
+    pub nonce: Option<String>,
+    /// The proof's `ath` claim, if it has one (checked here only when the request names
+    /// its access token; see [`Proof::ath_of`]).
+    pub ath: Option<String>,
+}
+
+impl Proof {
+    /// Whether the proof's `ath` is the hash of `access_token` (RFC 9449 §4.2).
+    pub fn ath_of(&self, access_token: &str) -> bool {
+        self.ath.as_deref() == Some(access_hash(access_token).as_str())
+    }
 }
 
 /// Why a proof is refused (`invalid_dpop_proof`, or `use_dpop_nonce` for [`Refusal::Nonce`]).
@@ -213,6 +228,15 @@ pub fn verify(proof: &str, req: &Request<'_>) -> Result<Proof, Refusal> {
     Ok(Proof {
         jkt,
         jti: jti.to_string(),
+        iat,
+        nonce: claims
+            .get("nonce")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        ath: claims
+            .get("ath")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
 }
 
@@ -264,6 +288,46 @@ fn same_url(htu: &str, url: &str) -> bool {
         }
     };
     cut(htu) == cut(url)
+}
+
+/// How long one server nonce is current, in seconds (RFC 9449 §8: the server decides). A
+/// nonce is accepted while it is current and for one period after (see [`Nonces`]).
+pub const NONCE_PERIOD: i64 = 120;
+
+/// The server's DPoP nonces (RFC 9449 §8): derived from a server key and the period of the
+/// server's clock, so they are unguessable without the key, rotate every [`NONCE_PERIOD`],
+/// need no storage of their own, and stay the same across restarts and between instances
+/// that share the key (it is kept in the store).
+#[derive(Clone, Debug)]
+pub struct Nonces {
+    key: crate::secret::DerivationKey,
+}
+
+impl Nonces {
+    /// The nonces derived from `key`.
+    pub fn new(key: crate::secret::DerivationKey) -> Nonces {
+        Nonces { key }
+    }
+
+    fn of_period(&self, period: i64) -> String {
+        self.key
+            .derive("tokenlife dpop nonce", period.to_string().as_bytes())
+    }
+
+    /// The nonce a response at `now` hands out.
+    pub fn current(&self, now: i64) -> String {
+        self.of_period(now.div_euclid(NONCE_PERIOD))
+    }
+
+    /// Whether a proof's `nonce` is accepted at `now`: the current one, or the one before
+    /// (a client that got it just before it rotated is not refused for that).
+    pub fn accepts(&self, nonce: Option<&str>, now: i64) -> bool {
+        let Some(n) = nonce else {
+            return false;
+        };
+        let period = now.div_euclid(NONCE_PERIOD);
+        n == self.of_period(period) || n == self.of_period(period - 1)
+    }
 }
 
 #[cfg(test)]

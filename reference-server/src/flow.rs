@@ -89,13 +89,15 @@ async fn revoke_grant(state: &AppState, grant_id: &GrantId) -> Result<(), AppErr
     Ok(())
 }
 
-/// The authorization-code grant (RFC 6749 §4.1.3), for an authenticated `client`.
+/// The authorization-code grant (RFC 6749 §4.1.3), for an authenticated `client`; its
+/// tokens bound to the DPoP key `dpop_jkt` when the request proved one (RFC 9449 §5).
 pub async fn exchange_code(
     state: &AppState,
     client: &Client,
     code: &str,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
+    dpop_jkt: Option<&str>,
 ) -> Result<Issued, AppError> {
     let now = state.now();
     let hash = TokenHash::of(code);
@@ -105,6 +107,7 @@ pub async fn exchange_code(
         registered_redirect_uri: &client.redirect_uri,
         redirect_uri,
         verifier,
+        dpop_jkt,
     };
     let new = NewGrant {
         grant_id: new_id(),
@@ -146,17 +149,26 @@ async fn replay(state: &AppState, hash: &TokenHash, r: Replay) -> Result<Issued,
 }
 
 /// The refresh-token grant (RFC 6749 §6), for an authenticated (or identified public)
-/// `client`.
+/// `client`, with the key `dpop_jkt` of the request's DPoP proof if it came with one
+/// (RFC 9449 §5).
 pub async fn refresh(
     state: &AppState,
     client: &Client,
     presented: &Secret,
     requested: Option<Scope>,
+    dpop_jkt: Option<&str>,
 ) -> Result<Issued, AppError> {
     let hash = presented.digest();
     for _ in 0..MAX_ATTEMPTS {
-        if let Some(issued) =
-            refresh_once(state, client, presented, &hash, requested.as_ref()).await?
+        if let Some(issued) = refresh_once(
+            state,
+            client,
+            presented,
+            &hash,
+            requested.as_ref(),
+            dpop_jkt,
+        )
+        .await?
         {
             return Ok(issued);
         }
@@ -174,6 +186,7 @@ async fn refresh_once(
     presented: &Secret,
     hash: &TokenHash,
     requested: Option<&Scope>,
+    dpop_jkt: Option<&str>,
 ) -> Result<Option<Issued>, AppError> {
     let store = state.store();
     let now = state.now();
@@ -199,6 +212,7 @@ async fn refresh_once(
     let request = RefreshRequest {
         client_id: &client.id,
         requested,
+        dpop_jkt,
     };
     let tokens = NewTokens {
         access: Secret::generate(),
@@ -281,6 +295,23 @@ async fn refresh_once(
             Ok(Some(plan.issued))
         }
     }
+}
+
+/// `dpop-nonce-consumes-token`: a refresh refused for its DPoP nonce consumes the presented
+/// token all the same (as a server that checks the nonce after using the token does).
+pub async fn consume_unrotated(
+    state: &AppState,
+    client: &Client,
+    presented: &Secret,
+) -> Result<(), AppError> {
+    let mut tx = state.store().begin().await?;
+    let consumed =
+        tx::consume_unrotated(&mut tx, &presented.digest(), &client.id, state.now()).await?;
+    tx.commit().await?;
+    if consumed {
+        tracing::info!(client = %client.id, "refresh token consumed by a refresh refused for its DPoP nonce");
+    }
+    Ok(())
 }
 
 /// Looks `token` up where the decision says to, in order.
@@ -426,8 +457,11 @@ pub struct Introspection {
     pub client_id: String,
     /// When it dies (the earliest of its deadlines), if ever.
     pub exp: Option<crate::clock::UnixTime>,
-    /// `Bearer` or `refresh_token`.
+    /// `Bearer`, `DPoP` or `refresh_token`.
     pub token_type: &'static str,
+    /// The thumbprint of the DPoP key an access token is bound to (RFC 9449 §6.2: its
+    /// `cnf.jkt`).
+    pub jkt: Option<String>,
 }
 
 /// RFC 7662 introspection by `caller`: `None` for a dead or unknown token, or one a public
@@ -450,7 +484,12 @@ pub async fn introspect(
                 scope: t.scope.to_string(),
                 client_id: t.client_id.to_string(),
                 exp: Some(t.expires_at),
-                token_type: "Bearer",
+                token_type: if t.dpop_jkt.is_some() {
+                    "DPoP"
+                } else {
+                    "Bearer"
+                },
+                jkt: t.dpop_jkt.clone(),
             })
         }
         FoundToken::Refresh { token: t, .. } => {
@@ -466,6 +505,7 @@ pub async fn introspect(
                 client_id: t.row.client_id.to_string(),
                 exp,
                 token_type: "refresh_token",
+                jkt: None,
             })
         }
     };
@@ -481,6 +521,8 @@ pub struct Bearer {
     pub client_id: String,
     /// The token's scope.
     pub scope: String,
+    /// The thumbprint of the DPoP key the token is bound to, if it is (RFC 9449 §6).
+    pub dpop_jkt: Option<String>,
 }
 
 /// RFC 6750 §3.1: the access token's grant, if the token is honoured now.
@@ -497,6 +539,7 @@ pub async fn validate_access(state: &AppState, token: &str) -> Result<Option<Bea
             subject: g.subject,
             client_id: t.client_id.to_string(),
             scope: t.scope.to_string(),
+            dpop_jkt: t.dpop_jkt.clone(),
         }),
     )
 }

@@ -19,7 +19,8 @@
 //! - [`flow`]: the token lifecycle's I/O: read, decide, write.
 //! - [`store`]: the database and its compare-and-sets.
 //! - [`defects`]: the injectable real-world bugs.
-//! - [`dpop`]: DPoP proofs (RFC 9449 §4.3) and key thumbprints, for sender-constrained tokens.
+//! - [`dpop`]: DPoP proofs (RFC 9449 §4.3), key thumbprints, the `jti` cache and the server
+//!   nonces, for sender-constrained tokens (wired in [`http`], bound in [`decide`]).
 //! - [`cli`]: `tokenlife serve`.
 
 pub mod bind;

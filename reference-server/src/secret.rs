@@ -117,6 +117,21 @@ impl DerivationKey {
     }
 }
 
+impl DerivationKey {
+    /// HMAC-SHA-256 under this key of `input`, for the purpose named by `label` (so that
+    /// one key serves several purposes without one value standing for another), base64url.
+    pub fn derive(&self, label: &str, input: &[u8]) -> String {
+        // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.0) else {
+            return Secret::generate().expose().to_string();
+        };
+        mac.update(label.as_bytes());
+        mac.update(b"\0");
+        mac.update(input);
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
 impl fmt::Debug for DerivationKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")

@@ -11,8 +11,12 @@ use tokenlife_model::Policy;
 use crate::clock::{wall_time, Clock, SystemClock, TestClock, UnixTime};
 use crate::config::{Client, ServerConfig};
 use crate::defects::Defects;
+use crate::dpop::{JtiCache, Nonces, Proof, IAT_WINDOW};
 use crate::secret::{DerivationKey, TokenHash};
 use crate::store::{Store, StoreError};
+
+/// The most DPoP proofs whose `jti` the server remembers at once.
+const JTI_CAPACITY: usize = 65_536;
 
 /// The name under which a test clock's time is kept, so that a restart does not move it back.
 pub(crate) const TEST_CLOCK_STATE: &str = "test_clock";
@@ -35,6 +39,11 @@ pub(crate) struct Inner {
     pub(crate) body_timeout: std::time::Duration,
     /// `restart-forgets`: which refresh tokens were consumed, kept only in memory.
     pub(crate) forgotten: Mutex<HashSet<TokenHash>>,
+    /// The `jti`s of accepted DPoP proofs (RFC 9449 §11.1). In memory: a restart forgets
+    /// them, and a proof's `iat` window (a minute) is all they need to outlive.
+    pub(crate) jtis: Mutex<JtiCache>,
+    /// The DPoP nonces (RFC 9449 §8), derived from the store's key.
+    pub(crate) nonces: Nonces,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,7 +90,9 @@ impl AppState {
             users: config.effective_users(),
             issuer: config.issuer.clone().unwrap_or(issuer),
             defects: config.defects.clone(),
+            nonces: Nonces::new(key.clone()),
             key,
+            jtis: Mutex::new(JtiCache::new(JTI_CAPACITY)),
             body_timeout: config.limits.body_timeout,
             forgotten: Mutex::new(HashSet::new()),
         })))
@@ -151,6 +162,46 @@ impl AppState {
             .set_state_value(TEST_CLOCK_STATE, &now.to_string())
             .await?;
         Ok(Some(now))
+    }
+
+    /// The DPoP nonce a response hands out now (RFC 9449 §8).
+    pub fn dpop_nonce(&self) -> String {
+        self.0.nonces.current(self.now())
+    }
+
+    /// The time a DPoP proof's `iat` and the `jti` window are judged on: the wall clock,
+    /// even under a test clock. A proof's freshness is about the exchange that carries it,
+    /// not about the token lifetimes a test clock moves (a client signs with its own clock,
+    /// which a test clock's jumps never reach).
+    pub fn proof_time() -> UnixTime {
+        wall_time()
+    }
+
+    /// Whether a DPoP proof's nonce is one the server accepts now.
+    pub fn dpop_nonce_accepted(&self, nonce: Option<&str>) -> bool {
+        self.0.nonces.accepts(nonce, self.now())
+    }
+
+    /// Records an accepted DPoP proof's `jti`: `false` for a replay (RFC 9449 §11.1). The
+    /// in-memory cache answers first; the store keeps every `jti` for its window too, so a
+    /// replay is refused after a restart and by another instance of the same store.
+    pub async fn record_jti(&self, proof: &Proof) -> Result<bool, sqlx::Error> {
+        let now = Self::proof_time();
+        let new_here = self
+            .0
+            .jtis
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(proof, now)
+            .is_ok();
+        if !new_here {
+            return Ok(false);
+        }
+        let until = now + 2 * IAT_WINDOW;
+        self.0
+            .store
+            .record_proof(&proof.jkt, &proof.jti, until, now)
+            .await
     }
 
     /// Closes the store (before a restart on the same file).

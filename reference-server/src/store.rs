@@ -110,6 +110,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "access tokens by refresh token",
         include_str!("../migrations/0003_access_tokens_by_refresh_token.sql"),
     ),
+    (
+        4,
+        "dpop key thumbprints",
+        include_str!("../migrations/0004_dpop_key_thumbprints.sql"),
+    ),
+    (
+        5,
+        "dpop proofs",
+        include_str!("../migrations/0005_dpop_proofs.sql"),
+    ),
 ];
 
 impl<'s> MigrationSource<'s> for Embedded {
@@ -336,6 +346,28 @@ impl Store {
         Ok(())
     }
 
+    /// Records a DPoP proof's `jti` for key `jkt` until `until` (forgetting those past
+    /// `now`): `false` when it was recorded already, a replay (RFC 9449 §11.1).
+    pub async fn record_proof(
+        &self,
+        jkt: &str,
+        jti: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        sqlx::query(sql::FORGET_PROOFS)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        let done = sqlx::query(sql::RECORD_PROOF)
+            .bind(jkt)
+            .bind(jti)
+            .bind(until)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Stores a new authorization code.
     pub async fn insert_code(&self, c: &CodeRow) -> Result<(), sqlx::Error> {
         sqlx::query(sql::INSERT_CODE)
@@ -511,6 +543,22 @@ pub mod tx {
         let s = Stmt {
             sql: sql::touch_refresh(&[RtStatus::Active]).into(),
             args: vec![Arg::Text(hash.as_str()), Arg::OptInt(idle_deadline)],
+        };
+        Ok(exec(conn, &s).await? == 1)
+    }
+
+    /// Marks an active refresh token of `client` consumed without a successor (the
+    /// `dpop-nonce-consumes-token` defect: a refresh refused for its DPoP nonce after the
+    /// token was used).
+    pub async fn consume_unrotated(
+        conn: &mut AnyConnection,
+        hash: &TokenHash,
+        client: &str,
+        now: UnixTime,
+    ) -> Result<bool, sqlx::Error> {
+        let s = Stmt {
+            sql: sql::CONSUME_UNROTATED.into(),
+            args: vec![Arg::Text(hash.as_str()), Arg::Int(now), Arg::Text(client)],
         };
         Ok(exec(conn, &s).await? == 1)
     }

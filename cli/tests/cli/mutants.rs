@@ -17,7 +17,8 @@ fn every_catalogued_defect_is_killed_with_zero_clean_failures() {
     assert_eq!(v["clean_failures"], 0, "{:#}", v["clean"]);
     assert_eq!(v["score"], 1.0);
     let defects = v["defects"].as_array().unwrap();
-    assert_eq!(defects.len(), tokenlife_server::Defect::ALL.len());
+    let catalogued = tokenlife_server::Defect::ALL.len();
+    assert_eq!(defects.len(), catalogued);
     for d in defects {
         for key in ["name", "profile", "killed", "checks"] {
             assert!(d.get(key).is_some(), "{key} missing in {d}");

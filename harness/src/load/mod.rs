@@ -90,6 +90,15 @@ pub async fn run(
     let Some(first) = instances.first() else {
         return Err(LoadError::Setup("no target".into()));
     };
+    if let Some(c) = first.clients.iter().find(|c| c.dpop) {
+        // The load driver sends bearer requests only: against a DPoP client every request
+        // would be refused, and the check would judge the refusals.
+        return Err(LoadError::Setup(format!(
+            "client `{}` holds a DPoP key (dpop = true): `load` does not sign DPoP proofs; \
+             use `run` for DPoP targets",
+            c.id
+        )));
+    }
     let http = Http::new(HttpConfig {
         timeout: options.timeout,
         ca_file: first.ca_file.clone(),

@@ -10,19 +10,19 @@ use tokenlife_model::{Action, Actor, ClientType, State};
 
 use super::harness::Harness;
 use super::proof::Proving;
-use tokenlife_model::dpop::ProofFault;
 use super::protocol::{Protocol, Reference};
 use super::state::{GrantWire, Session, Stop};
 use crate::authorize;
 use crate::checks::{self, Check, Verdict};
+use crate::dpop::DpopKey;
 use crate::http::{HttpError, Request, Response};
 use crate::oracle::{owner_of, Observed};
 use crate::request::{self, Credentials};
 use crate::scenario::StepKind;
 use crate::secret::Secret;
-use crate::dpop::DpopKey;
 use crate::target::ClientConfig;
 use crate::wire::{self, TokenExtras};
+use tokenlife_model::dpop::ProofFault;
 
 /// Why an exchange gave no response to judge.
 pub(super) enum Exchange {
@@ -176,8 +176,16 @@ impl Harness {
             }
             Action::RefreshLost { rt } => {
                 let owner = state.rt_grant(rt).client;
-                self.refresh(s, state, Actor::Client(owner), owner, rt, None, Proving::Own)
-                    .await
+                self.refresh(
+                    s,
+                    state,
+                    Actor::Client(owner),
+                    owner,
+                    rt,
+                    None,
+                    Proving::Own,
+                )
+                .await
             }
             Action::UseAccess { at }
             | Action::Unproven {
@@ -255,9 +263,7 @@ impl Harness {
         verifier: &Secret,
     ) -> Result<(Observed, TokenExtras), Exchange> {
         let req = request::code_exchange(&self.endpoints.token, c, code, verifier);
-        let (r, _) = self
-            .send_token(&req, c.client_type(), Proving::Own)
-            .await?;
+        let (r, _) = self.send_token(&req, c.client_type(), Proving::Own).await?;
         let (o, mut x) = wire::read_token(&r, c, grant)
             .map_err(|m| Exchange::Broken(checks::TOKEN_RESPONSE, m))?;
         x.dpop_sent = self.proofs.uses(c.client_type());

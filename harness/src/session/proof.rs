@@ -103,7 +103,8 @@ impl Proofs {
             return (req, None);
         };
         let method = req.method.as_str().to_string();
-        let sign = |k: &DpopKey, nonce: Option<&str>| k.proof(&method, &req.url, now(), nonce, None);
+        let sign =
+            |k: &DpopKey, nonce: Option<&str>| k.proof(&method, &req.url, now(), nonce, None);
         let nonce = self.nonce();
         let (proof, fresh) = match how {
             Proving::Own => (Some(sign(own, nonce.as_deref())), None),
@@ -115,7 +116,10 @@ impl Proofs {
             Proving::Fault(ProofFault::NoNonce) => (Some(sign(own, None)), None),
             Proving::Fault(ProofFault::Replayed) => {
                 let last = self.last.lock().ok().and_then(|l| l.get(&client).cloned());
-                (Some(last.unwrap_or_else(|| sign(own, nonce.as_deref()))), None)
+                (
+                    Some(last.unwrap_or_else(|| sign(own, nonce.as_deref()))),
+                    None,
+                )
             }
             Proving::Fault(ProofFault::WrongAth) => (Some(sign(own, nonce.as_deref())), None),
         };

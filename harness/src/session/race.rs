@@ -70,15 +70,15 @@ impl Harness {
         let mut tasks = tokio::task::JoinSet::new();
         for k in 0..count {
             let is_revoke = k == 0 && revoke_req.is_some();
-            // Each refresh with a proof of its own (RFC 9449 §5: a DPoP client's token
-            // request without one is refused; one proof sent twice is a replay).
+            // Each refresh proves possession with a proof of its own (a `jti` used once).
             let req = if is_revoke {
                 revoke_req.clone()
             } else {
-                let (signed, _) =
+                Some(
                     self.proofs
-                        .token_request(refresh_req.clone(), owner, Proving::Own);
-                Some(signed)
+                        .token_request(refresh_req.clone(), owner, Proving::Own)
+                        .0,
+                )
             };
             let http = self.http.clone();
             tasks.spawn(async move {

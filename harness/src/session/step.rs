@@ -40,6 +40,19 @@ impl Harness {
         if let Some(r) = sc.requires.unmet(&self.target.policy) {
             return Some(r);
         }
+        let faulty_proof = sc.steps.iter().any(|st| {
+            matches!(
+                st.kind,
+                StepKind::Refresh { proof: Some(_), .. }
+                    | StepKind::UseAccess { proof: Some(_), .. }
+            )
+        });
+        if faulty_proof && !self.target.policy.any_dpop() {
+            return Some(
+                "its faulty DPoP proofs need a client type with sender_constraint = \"dpop\""
+                    .into(),
+            );
+        }
         let mut types = Vec::new();
         for step in &sc.steps {
             match &step.kind {

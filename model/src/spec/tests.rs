@@ -649,15 +649,25 @@ fn a_bound_refresh_token_without_a_proof_for_its_key_is_refused_and_nothing_chan
     use crate::dpop::ProofFault;
     let sp = spec("bcp-dpop");
     let s = authorize(&sp, ClientType::Public);
-    for fault in [ProofFault::OtherKey, ProofFault::NoProof, ProofFault::Replayed] {
+    for fault in [
+        ProofFault::OtherKey,
+        ProofFault::NoProof,
+        ProofFault::Replayed,
+    ] {
         let outs = sp.step(&s, &unproven(0, fault)).unwrap();
         let codes: Vec<_> = outs.iter().map(|(o, _)| o.to_string()).collect();
         assert!(!outs.is_empty(), "{fault}");
         for (o, next) in &outs {
-            assert!(matches!(o, Outcome::Error { status: 400, .. }), "{fault}: {o}");
+            assert!(
+                matches!(o, Outcome::Error { status: 400, .. }),
+                "{fault}: {o}"
+            );
             assert_eq!(*next, s, "{fault}: {o} changed the state");
         }
-        assert!(codes.contains(&"400 invalid_dpop_proof".to_string()), "{codes:?}");
+        assert!(
+            codes.contains(&"400 invalid_dpop_proof".to_string()),
+            "{codes:?}"
+        );
     }
     // The attacker has the token, never the key.
     for (o, next) in sp.step(&s, &refresh(Actor::Attacker, 0)).unwrap() {

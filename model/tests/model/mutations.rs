@@ -36,7 +36,8 @@ fn invisible(policy: &Policy, m: Mutation) -> bool {
         .all(|p| {
             matches!(
                 p.status,
-                tokenlife_model::check::Status::Holds | tokenlife_model::check::Status::NotApplicable
+                tokenlife_model::check::Status::Holds
+                    | tokenlife_model::check::Status::NotApplicable
             )
         })
 }

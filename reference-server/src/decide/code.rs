@@ -27,6 +27,9 @@ pub struct CodeRequest<'a> {
     pub redirect_uri: Option<&'a str>,
     /// The `code_verifier` parameter, if sent.
     pub verifier: Option<&'a str>,
+    /// The thumbprint of the key of the request's DPoP proof, for a client that uses DPoP
+    /// (RFC 9449 §5): the grant and its tokens are bound to it.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// New values an exchange may hand out, made by the caller.
@@ -166,6 +169,7 @@ pub fn decide_code_exchange(
         created_at: now,
         cap_at: plus(now, policy.absolute_cap),
         revoked: false,
+        dpop_jkt: request.dpop_jkt.map(str::to_string),
     };
     let access = AccessRow {
         hash: new.access.digest(),
@@ -175,6 +179,8 @@ pub fn decide_code_exchange(
         expires_at: now + i64::from(policy.access_ttl.get()),
         revoked: false,
         refresh_hash: None,
+        // Bound to the key the exchange proved, if it proved one (RFC 9449 §5).
+        dpop_jkt: request.dpop_jkt.map(str::to_string),
     };
     let issue_refresh = scope.contains(OFFLINE_ACCESS) || !policy.offline_access_required;
     // Under `refresh_ends_access = "presented"` the first refresh ends this access token.
@@ -327,6 +333,7 @@ mod tests {
                 registered_redirect_uri: "https://registered.example/cb",
                 redirect_uri,
                 verifier,
+                dpop_jkt: None,
             };
             let new = NewGrant {
                 grant_id: GrantId::from("g-new"),

@@ -46,6 +46,9 @@ pub struct RefreshRequest<'a> {
     pub client_id: &'a str,
     /// The `scope` parameter, if sent.
     pub requested: Option<&'a Scope>,
+    /// The thumbprint of the key of the request's DPoP proof, if it came with a valid one
+    /// (RFC 9449): checked against a bound token's key, and the new access token's key.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// New token values the decision may hand out, made by the caller.
@@ -200,6 +203,13 @@ fn decide_owned(
     let Some(grant) = &seen.grant else {
         return refuse(Refusal::Internal("a refresh token without its grant"));
     };
+    // RFC 9449 §5: a bound token with another key's proof changes nothing, before any
+    // reuse or rotation is looked at.
+    if let Err(e) =
+        super::dpop::refresh_key(policy, defects, rows.owner_type, grant, request.dpop_jkt)
+    {
+        return refuse(e);
+    }
     let status = effective_status(defects, seen);
     let revocation_ignored = defects.has(Defect::RevokedStillRefreshes);
     if (grant.revoked || status == RtStatus::Revoked) && !revocation_ignored {
@@ -281,6 +291,9 @@ fn decide_owned(
         expires_at: now + i64::from(policy.access_ttl.get()),
         revoked: false,
         refresh_hash: ends_access.then_some(issued_with),
+        // Bound to the key this request proved (a confidential client may move to a new
+        // one, RFC 9449 §5), or a Bearer token.
+        dpop_jkt: request.dpop_jkt.map(str::to_string),
     };
     let issued = |refresh: Option<Secret>| Issued {
         access: tokens.access.clone(),
@@ -896,6 +909,7 @@ mod tests {
             let request = RefreshRequest {
                 client_id: client,
                 requested: requested.as_ref(),
+                dpop_jkt: None,
             };
             let tokens = NewTokens {
                 access: Secret::new("AT"),
@@ -926,6 +940,7 @@ mod tests {
             let request = RefreshRequest {
                 client_id: "a",
                 requested: None,
+                dpop_jkt: None,
             };
             let tokens = NewTokens {
                 access: Secret::new("AT"),

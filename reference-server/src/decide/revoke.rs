@@ -246,6 +246,7 @@ mod tests {
             expires_at: NOW + 10,
             revoked: false,
             refresh_hash: None,
+            dpop_jkt: None,
         };
         f(&mut t, &mut g);
         Some(FoundToken::Access(t, Some(g)))

@@ -181,6 +181,9 @@ fn a_jti_is_accepted_once_per_key_while_its_proof_could_pass() {
     let proof = |jkt: &str, jti: &str| Proof {
         jkt: jkt.into(),
         jti: jti.into(),
+        iat: 100,
+        nonce: None,
+        ath: None,
     };
     let mut cache = JtiCache::new(3);
     assert_eq!(cache.capacity(), 3);
@@ -205,4 +208,52 @@ fn a_jti_is_accepted_once_per_key_while_its_proof_could_pass() {
         "a was the oldest"
     );
     assert_eq!(small.record(&proof("k", "c"), 0), Err(Refusal::Replay));
+}
+
+#[test]
+fn nonces_rotate_with_the_clock_and_the_previous_one_still_passes() {
+    let key = crate::secret::DerivationKey::generate();
+    let n = Nonces::new(key.clone());
+    let t = 10 * NONCE_PERIOD;
+    let first = n.current(t);
+    assert_eq!(
+        n.current(t + NONCE_PERIOD - 1),
+        first,
+        "one period, one nonce"
+    );
+    assert_eq!(first.len(), 43, "256 bits, base64url");
+    let next = n.current(t + NONCE_PERIOD);
+    assert_ne!(next, first);
+    assert!(
+        n.accepts(Some(&first), t + NONCE_PERIOD),
+        "the previous one"
+    );
+    assert!(
+        !n.accepts(Some(&first), t + 2 * NONCE_PERIOD),
+        "older ones are not"
+    );
+    assert!(!n.accepts(None, t));
+    assert!(!n.accepts(Some("guess"), t));
+    // The same key (a restart reads it from the store) gives the same nonces; another key
+    // other ones.
+    assert_eq!(Nonces::new(key).current(t), first);
+    let other = Nonces::new(crate::secret::DerivationKey::generate());
+    assert_ne!(other.current(t), first);
+}
+
+#[test]
+fn a_proof_hands_back_the_nonce_it_carried() {
+    let k = key(1);
+    let mut c = claims();
+    c["nonce"] = json!("n-1");
+    let p = verify(&sign(&k, &header(&k), &c), &req()).unwrap();
+    assert_eq!(p.nonce.as_deref(), Some("n-1"));
+    let p = verify(&sign(&k, &header(&k), &claims()), &req()).unwrap();
+    assert_eq!(p.nonce, None);
+    assert!(!p.ath_of("AT"));
+    let mut c = claims();
+    c["ath"] = json!(access_hash("AT"));
+    let p = verify(&sign(&k, &header(&k), &c), &req()).unwrap();
+    assert!(p.ath_of("AT"));
+    assert!(!p.ath_of("another"));
 }

@@ -1,6 +1,7 @@
 //! `GET /.well-known/oauth-authorization-server`: RFC 8414 §2 / §3 metadata.
 //!
 //! OpenID Connect discovery is deliberately absent until the server speaks OpenID Connect.
+//! RFC 9449 §5.1's `dpop_signing_alg_values_supported` is there when a client type uses DPoP.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +17,7 @@ pub(super) async fn metadata(State(state): State<AppState>) -> Json<Value> {
     let mut scopes: BTreeSet<&str> = state.clients().flat_map(|c| c.scope.iter()).collect();
     scopes.insert(OFFLINE_ACCESS);
     let auth = ["client_secret_basic", "client_secret_post", "none"];
-    Json(json!({
+    let mut metadata = json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}/authorize"),
         "token_endpoint": format!("{base}/token"),
@@ -30,5 +31,10 @@ pub(super) async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "revocation_endpoint_auth_methods_supported": auth,
         "introspection_endpoint_auth_methods_supported": auth,
         "scopes_supported": scopes,
-    }))
+    });
+    // RFC 9449 §5.1: the proof algorithms, when some client type uses DPoP.
+    if state.policy().any_dpop() {
+        metadata["dpop_signing_alg_values_supported"] = json!(["ES256"]);
+    }
+    Json(metadata)
 }

@@ -2,7 +2,8 @@
 //!
 //! §2.1: the caller authenticates (a public client learns only about its own tokens);
 //! §2.2: `{"active": false}` and nothing else for an expired, revoked, consumed or unknown
-//! token; for a live one `active`, `scope`, `client_id`, `exp`, `token_type`.
+//! token; for a live one `active`, `scope`, `client_id`, `exp`, `token_type` (`DPoP` for a
+//! DPoP-bound access token, with its key's thumbprint as `cnf.jkt`: RFC 9449 §6.2).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -37,6 +38,10 @@ pub(super) async fn introspect(
             });
             if let Some(exp) = i.exp {
                 b["exp"] = json!(exp);
+            }
+            // RFC 9449 §6.2: a DPoP-bound token's key.
+            if let Some(jkt) = i.jkt {
+                b["cnf"] = json!({ "jkt": jkt });
             }
             b
         }

@@ -1,7 +1,8 @@
 //! HTTP wiring: the router and one module per endpoint.
 //!
 //! Endpoints: RFC 8414 discovery, RFC 6749 §4.1 `/authorize` and §3.2 `/token`, RFC 7009
-//! `/revoke`, RFC 7662 `/introspect`, an RFC 6750 protected resource, and the test clock.
+//! `/revoke`, RFC 7662 `/introspect`, an RFC 6750 protected resource, and the test clock;
+//! RFC 9449 DPoP proofs at the token endpoint and the resource ([`dpop`]).
 //! Bodies are read whole before a handler runs, within the body timeout and 64 KiB
 //! ([`body`]); every answer of `/token`, `/revoke` and `/introspect`, a wrong method, an
 //! oversized or slow body included, is an RFC 6749 §5.2 JSON error. No log line carries a
@@ -21,6 +22,7 @@ use crate::state::AppState;
 mod authorize;
 mod body;
 mod discovery;
+mod dpop;
 mod introspect;
 mod resource;
 mod revoke;
@@ -59,6 +61,7 @@ pub fn app(state: AppState) -> Router {
     router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn_with_state(state.clone(), body::read_whole))
+        .layer(from_fn_with_state(state.clone(), dpop::nonce_header))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The path only: query strings can carry codes.
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

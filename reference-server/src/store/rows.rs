@@ -113,6 +113,9 @@ pub struct GrantRow {
     pub cap_at: Option<UnixTime>,
     /// The whole grant is revoked, every token of it included.
     pub revoked: bool,
+    /// The RFC 7638 thumbprint of the DPoP key its code exchange proved (RFC 9449): a
+    /// public client's refresh tokens of this grant are bound to it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// An authorization code (RFC 6749 §4.1.2).
@@ -183,6 +186,9 @@ pub struct AccessRow {
     /// The refresh token it was issued with, kept only under `refresh_ends_access =
     /// "presented"` (a refresh with that token ends it).
     pub refresh_hash: Option<TokenHash>,
+    /// The thumbprint of the DPoP key it is bound to (RFC 9449 §6: its `cnf.jkt`); `None`
+    /// for a Bearer token.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a counted grace reuse does to the presented token's window.
@@ -328,6 +334,7 @@ pub(super) fn grant_row(r: &impl Columns, at: usize) -> Result<Option<GrantRow>,
         created_at: r.int(at + 4)?,
         cap_at: r.opt_int(at + 5)?,
         revoked: r.int(at + 6)? != 0,
+        dpop_jkt: r.opt_text(at + 7)?,
     }))
 }
 
@@ -341,6 +348,7 @@ pub(super) fn access_row(r: &impl Columns) -> Result<AccessRow, sqlx::Error> {
         expires_at: r.int(4)?,
         revoked: r.int(5)? != 0,
         refresh_hash: r.opt_text(6)?.map(TokenHash::from_stored),
+        dpop_jkt: r.opt_text(7)?,
     })
 }
 

@@ -59,7 +59,9 @@ macro_rules! grant_columns {
             $p,
             "cap_at, ",
             $p,
-            "revoked"
+            "revoked, ",
+            $p,
+            "dpop_jkt"
         )
     };
 }
@@ -85,7 +87,7 @@ pub(super) const READ_GRANT: &str =
     concat!("SELECT ", grant_columns!(""), " FROM grants WHERE id = $1");
 
 /// An access token by digest, in `rows::access_row`'s order.
-pub(super) const READ_ACCESS: &str = "SELECT hash, grant_id, client_id, scope, expires_at, revoked, refresh_hash FROM access_tokens WHERE hash = $1";
+pub(super) const READ_ACCESS: &str = "SELECT hash, grant_id, client_id, scope, expires_at, revoked, refresh_hash, dpop_jkt FROM access_tokens WHERE hash = $1";
 
 /// An authorization code by digest, in `rows::code_row`'s order.
 pub(super) const READ_CODE: &str = "SELECT hash, client_id, subject, redirect_uri, scope, code_challenge, expires_at, used, grant_id FROM authorization_codes WHERE hash = $1";
@@ -103,6 +105,13 @@ pub(super) const INSERT_STATE_ONCE: &str = "INSERT INTO server_state (name, valu
 /// Sets a value of the `server_state` table.
 pub(super) const UPSERT_STATE: &str = "INSERT INTO server_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 
+/// A DPoP proof's `jti` seen for its key, until its window ends; nothing when it was
+/// seen already (a replay).
+pub(super) const RECORD_PROOF: &str = "INSERT INTO dpop_proofs (jkt, jti, until) VALUES ($1, $2, $3) ON CONFLICT (jkt, jti) DO NOTHING";
+
+/// Forgets the DPoP proofs whose window has ended.
+pub(super) const FORGET_PROOFS: &str = "DELETE FROM dpop_proofs WHERE until <= $1";
+
 /// A new authorization code.
 pub(super) const INSERT_CODE: &str = "INSERT INTO authorization_codes (hash, client_id, subject, redirect_uri, scope, code_challenge, expires_at, used, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, NULL)";
 
@@ -115,13 +124,13 @@ pub(super) const USE_CODE_AGAIN: &str =
     "UPDATE authorization_codes SET used = 1, grant_id = $2 WHERE hash = $1";
 
 /// A new grant.
-pub(super) const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, subject, scope, created_at, cap_at, revoked) VALUES ($1, $2, $3, $4, $5, $6, 0)";
+pub(super) const INSERT_GRANT: &str = "INSERT INTO grants (id, client_id, subject, scope, created_at, cap_at, revoked, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)";
 
 /// A new refresh token.
 pub(super) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, grant_id, client_id, scope, issued_at, expires_at, idle_deadline, status, consumed_at, reuse_count, successor_hash, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, NULL, 0)";
 
 /// A new access token.
-pub(super) const INSERT_ACCESS: &str = "INSERT INTO access_tokens (hash, grant_id, client_id, scope, expires_at, revoked, refresh_hash) VALUES ($1, $2, $3, $4, $5, 0, $6)";
+pub(super) const INSERT_ACCESS: &str = "INSERT INTO access_tokens (hash, grant_id, client_id, scope, expires_at, revoked, refresh_hash, dpop_jkt) VALUES ($1, $2, $3, $4, $5, 0, $6, $7)";
 
 /// Ends the access tokens issued with a refresh token (`refresh_ends_access = "presented"`).
 pub(super) const END_ACCESS_OF_REFRESH: &str =
@@ -143,6 +152,10 @@ pub(super) const RESET_REUSE_COUNTS: &str = "UPDATE refresh_tokens SET reuse_cou
 
 /// A grace reuse counted that restarts the window (the `grace-too-wide` defect).
 pub(super) const COUNT_REUSE_SLIDING: &str = "UPDATE refresh_tokens SET reuse_count = reuse_count + 1, consumed_at = $3, version = version + 1 WHERE hash = $1 AND reuse_count < $2";
+
+/// Consumes an active refresh token of a client without a successor (the
+/// `dpop-nonce-consumes-token` defect). `$1` digest, `$2` now, `$3` the client.
+pub(super) const CONSUME_UNROTATED: &str = "UPDATE refresh_tokens SET status = 'consumed', consumed_at = $2, version = version + 1 WHERE hash = $1 AND status = 'active' AND client_id = $3";
 
 /// Revokes a grant.
 pub(super) const REVOKE_GRANT: &str = "UPDATE grants SET revoked = 1 WHERE id = $1";
@@ -257,6 +270,7 @@ pub(super) fn insert_access(t: &AccessRow) -> Stmt<'_> {
             Arg::Scope(&t.scope),
             Arg::Int(t.expires_at),
             Arg::OptText(t.refresh_hash.as_ref().map(TokenHash::as_str)),
+            Arg::OptText(t.dpop_jkt.as_deref()),
         ],
     )
 }
@@ -287,6 +301,7 @@ pub(super) fn insert_grant(g: &GrantRow) -> Stmt<'_> {
             Arg::Scope(&g.scope),
             Arg::Int(g.created_at),
             Arg::OptInt(g.cap_at),
+            Arg::OptText(g.dpop_jkt.as_deref()),
         ],
     )
 }
@@ -381,7 +396,7 @@ mod tests {
     fn the_reads_list_the_columns_their_decoders_expect() {
         assert_eq!(
             READ_REFRESH_WITH_GRANT,
-            "SELECT r.hash, r.grant_id, r.client_id, r.scope, r.issued_at, r.expires_at, r.idle_deadline, r.status, r.consumed_at, r.reuse_count, r.successor_hash, g.id, g.client_id, g.subject, g.scope, g.created_at, g.cap_at, g.revoked FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
+            "SELECT r.hash, r.grant_id, r.client_id, r.scope, r.issued_at, r.expires_at, r.idle_deadline, r.status, r.consumed_at, r.reuse_count, r.successor_hash, g.id, g.client_id, g.subject, g.scope, g.created_at, g.cap_at, g.revoked, g.dpop_jkt FROM refresh_tokens r LEFT JOIN grants g ON g.id = r.grant_id WHERE r.hash = $1"
         );
         assert_eq!(
             READ_REFRESH.matches(", ").count() + 1,
@@ -401,6 +416,8 @@ mod tests {
             READ_STATE,
             INSERT_STATE_ONCE,
             UPSERT_STATE,
+            RECORD_PROOF,
+            FORGET_PROOFS,
             INSERT_CODE,
             USE_CODE_ONCE,
             USE_CODE_AGAIN,
@@ -412,6 +429,7 @@ mod tests {
             COUNT_REUSE_RESTARTING,
             RESET_REUSE_COUNTS,
             COUNT_REUSE_SLIDING,
+            CONSUME_UNROTATED,
             REVOKE_GRANT,
             REVOKE_REFRESH_OF_GRANT,
             REVOKE_CONSUMED_REFRESH,

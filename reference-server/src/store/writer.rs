@@ -479,6 +479,7 @@ mod tests {
                 expires_at: 100,
                 revoked: false,
                 refresh_hash: None,
+                dpop_jkt: None,
             },
             end_access_of: None,
         }

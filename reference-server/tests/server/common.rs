@@ -508,3 +508,37 @@ pub fn capture_logs() -> Captured {
     })
     .clone()
 }
+
+/// A policy file of `reference-server/policies/` with a server nonce: `bcp-dpop` and
+/// `dpop_nonce = true`.
+pub const BCP_DPOP_NONCE: &str = include_str!("../../policies/bcp-dpop-nonce.toml");
+
+/// A token request with one `DPoP` header per proof given (RFC 9449 §4.1).
+pub fn with_proofs(mut req: Request<Body>, proofs: &[&str]) -> Request<Body> {
+    for p in proofs {
+        req.headers_mut().append(
+            header::HeaderName::from_static("dpop"),
+            header::HeaderValue::from_str(p).unwrap(),
+        );
+    }
+    req
+}
+
+/// A successful token response whose access token is DPoP-bound (RFC 9449 §5).
+pub fn dpop_tokens(r: &Resp) -> Tokens {
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "expected tokens, got {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.header(header::CACHE_CONTROL), Some("no-store"));
+    let v = r.json();
+    assert_eq!(v["token_type"], "DPoP", "{v}");
+    Tokens {
+        access: v["access_token"].as_str().unwrap().to_string(),
+        refresh: v["refresh_token"].as_str().map(String::from),
+        scope: v["scope"].as_str().unwrap_or_default().to_string(),
+        expires_in: v["expires_in"].as_i64().unwrap(),
+    }
+}

@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use tokenlife_server::{Defect, Defects};
 
 use crate::common::*;
+#[allow(unused_imports)] // Each is called by name in `defect_tests!` below.
+use crate::dpop_defects::*;
 
 async fn srv(p: &str, d: Option<Defect>) -> Srv {
     let defects = d.map(Defects::from).unwrap_or_default();
@@ -336,6 +338,11 @@ mod symptom {
         reuse_count_reset => Defect::ReuseCountReset,
         idle_refreshed_by_refused => Defect::IdleRefreshedByRefused,
         expiry_only_at_rotation => Defect::ExpiryOnlyAtRotation,
+        dpop_refresh_without_proof => Defect::DpopRefreshWithoutProof,
+        dpop_refresh_other_key => Defect::DpopRefreshOtherKey,
+        dpop_nonce_consumes_token => Defect::DpopNonceConsumesToken,
+        dpop_jti_replay => Defect::DpopJtiReplay,
+        dpop_ath_unchecked => Defect::DpopAthUnchecked,
     }
 
     #[test]

@@ -17,6 +17,8 @@ mod authorize;
 mod concurrency;
 mod defects;
 mod discovery;
+mod dpop;
+mod dpop_defects;
 mod durability;
 mod hostile;
 mod introspect;
