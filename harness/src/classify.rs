@@ -61,6 +61,14 @@ pub fn check_of(p: &Policy, s: &State, a: &Action, rule: Rule, h: &History) -> C
         Rule::AccessProofRefused { .. } => checks::DPOP_RESOURCE,
         Rule::ScopeRefused { widening: true, .. } => checks::REFRESH_WIDENING,
         Rule::ScopeRefused { .. } => checks::REFRESH_NARROWER,
+        // The retry of a refresh just answered `use_dpop_nonce`: a refusal now is that
+        // challenge having consumed the token (RFC 9449 §8).
+        Rule::Refreshed { .. }
+            if presented(a)
+                .is_some_and(|rt| s.rt_grant(rt).seen & seen_grant::NONCE_PENDING != 0) =>
+        {
+            checks::DPOP_NONCE
+        }
         Rule::Refreshed { narrower_asked } => {
             match presented(a).and_then(|rt| survived_revocation_check(p, s, rt, h)) {
                 Some(c) => c,

@@ -46,6 +46,8 @@ fn all_profiles_prints_the_matrix() {
         "strict",
         "grace-same",
         "grace-new",
+        "bcp-dpop",
+        "fapi2",
     ] {
         assert!(out.lines().nth(3).unwrap().contains(name), "{out}");
     }

@@ -26,9 +26,13 @@ fn profiles_as_json() {
             "oauth21",
             "strict",
             "grace-same",
-            "grace-new"
+            "grace-new",
+            "bcp-dpop",
+            "fapi2"
         ]
     );
+    assert_eq!(v[6]["policy"]["sender_constraint_public"], "dpop");
+    assert_eq!(v[7]["policy"]["public_clients"], false);
     assert_eq!(v[1]["policy"]["rotation_public"], "always");
     assert_eq!(v[3]["policy"]["absolute_cap"], "15m");
 }
