@@ -15,6 +15,14 @@
 # second target, one resource scope), INFER (a file: first `tokenlife infer` writes the
 # policy it infers there, then the run judges the provider by that file instead of
 # policy.toml, through `run --policy`).
+#
+#   DPOP=1 interop/oidc-provider/ci.sh            # the DPoP configuration (RFC 9449)
+#   DPOP=1 DPOP_NONCE=1 interop/oidc-provider/ci.sh   # ... with the server nonce
+#
+# DPOP=1 (passed to start.js) starts the provider's DPoP configuration (dpop.js: both clients
+# DPoP-bound, the public client's refresh token bound and never rotated), judged by
+# policy-dpop.toml and expected-divergences-dpop.toml instead; DPOP_NONCE=1 on top makes the
+# token endpoint demand its nonce (the target's policy then says dpop_nonce = true).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -49,7 +57,18 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "== starting node-oidc-provider${SCOPES:+ (scopes: $SCOPES)}"
+# The configuration: plain, or DPoP (start.js reads DPOP and DPOP_NONCE itself).
+expected="$here/expected-divergences.toml"
+mode=""
+if [ "${DPOP:-0}" = 1 ]; then
+  expected="$here/expected-divergences-dpop.toml"
+  mode=" (DPoP)"
+  if [ "${DPOP_NONCE:-0}" = 1 ]; then
+    mode=" (DPoP, nonce)"
+  fi
+fi
+
+echo "== starting node-oidc-provider${mode}${SCOPES:+ (scopes: $SCOPES)}"
 target="$work/target.toml"
 log="$work/provider.log"
 (cd "$here" && TARGET_FILE="$target" exec node start.js) >"$log" 2>&1 &
@@ -95,7 +114,7 @@ if [ -n "${INFER:-}" ]; then
   policy_args=(--policy "$INFER")
 fi
 
-echo "== tokenlife run against node-oidc-provider"
+echo "== tokenlife run against node-oidc-provider${mode}"
 report_args=()
 if [ -n "${REPORT_DIR:-}" ]; then
   report_args=(--report-dir "$REPORT_DIR")
@@ -103,10 +122,10 @@ fi
 started=$(date +%s)
 set +e
 "$bin" run --target "$target" --seed "${SEED:-1}" \
-  --scenarios "$scenarios" --expect-divergences "$here/expected-divergences.toml" "${report_args[@]}" "${policy_args[@]}" "$@"
+  --scenarios "$scenarios" --expect-divergences "$expected" "${report_args[@]}" "${policy_args[@]}" "$@"
 code=$?
 set -e
-echo "tokenlife run against node-oidc-provider: exit $code after $(($(date +%s) - started)) s"
+echo "tokenlife run against node-oidc-provider${mode}: exit $code after $(($(date +%s) - started)) s"
 if [ "$code" -ne 0 ]; then
   echo "-- provider log (errors only)" >&2
   grep -v 'WARNING\|NOTICE' "$log" >&2 || true

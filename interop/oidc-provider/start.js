@@ -19,7 +19,10 @@
 // - /api/resource: a protected resource that looks the access token up in the provider and
 //   answers 401 with `WWW-Authenticate: Bearer error="invalid_token"` when it is dead; with
 //   $SCOPES, 403 `insufficient_scope` (RFC 6750 §3.1) for a live token without its resource
-//   scopes.
+//   scopes;
+// - with $DPOP=1, DPoP (RFC 9449) as a second configuration: see dpop.js for what it changes
+//   (both clients DPoP-bound, rotation only of refresh tokens that are not sender-constrained,
+//   the resource checking proofs, policy-dpop.toml); $DPOP_NONCE=1 adds the server nonce.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -28,6 +31,7 @@ import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
 import MapAdapter from './adapter.js';
+import * as dpop from './dpop.js';
 
 const HOST = '127.0.0.1';
 const PORT = Number(process.env.PORT ?? 0);
@@ -50,6 +54,21 @@ const SCOPE = scopes(process.env.SCOPES);
 const RESOURCE_SCOPES = process.env.SCOPES
   ? SCOPE.split(' ').filter((s) => s !== 'openid' && s !== 'offline_access')
   : [];
+// $DPOP=1: the DPoP configuration (dpop.js); $DPOP_NONCE=1 on top: the server nonce.
+const DPOP = flag('DPOP');
+const DPOP_NONCE = flag('DPOP_NONCE');
+if (DPOP_NONCE && !DPOP) {
+  console.error('DPOP_NONCE=1 needs DPOP=1');
+  process.exit(2);
+}
+
+function flag(name) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  console.error(`${name} must be 1 or 0, not ${JSON.stringify(raw)}`);
+  process.exit(2);
+}
 
 function seconds(name, fallback) {
   const raw = process.env[name];
@@ -91,6 +110,7 @@ function configuration(redirectUri, confidentialSecret) {
         response_types: ['code'],
         redirect_uris: [redirectUri],
         scope: SCOPE,
+        ...(DPOP ? dpop.CLIENT_METADATA : {}),
       },
       {
         client_id: 'app-public',
@@ -99,6 +119,7 @@ function configuration(redirectUri, confidentialSecret) {
         response_types: ['code'],
         redirect_uris: [redirectUri],
         scope: SCOPE,
+        ...(DPOP ? dpop.CLIENT_METADATA : {}),
       },
     ],
     scopes: SCOPE.split(' '),
@@ -112,13 +133,14 @@ function configuration(redirectUri, confidentialSecret) {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
       introspection: { enabled: true },
+      ...(DPOP ? { dPoP: dpop.feature(DPOP_NONCE) } : {}),
     },
     interactions: {
       url(ctx, interaction) {
         return `/interaction/${interaction.uid}`;
       },
     },
-    rotateRefreshToken: true,
+    rotateRefreshToken: DPOP ? dpop.rotateRefreshToken : true,
     ttl: {
       AccessToken: ACCESS_TTL,
       RefreshToken: REFRESH_TTL,
@@ -161,27 +183,29 @@ async function interaction(provider, req, res) {
   res.end(`unexpected prompt ${prompt.name}`);
 }
 
-// RFC 6750 §3.1: a missing, expired or revoked access token is 401 invalid_token.
-async function resource(provider, req, res) {
-  const header = req.headers.authorization ?? '';
-  const value = header.match(/^Bearer\s+(\S+)$/i)?.[1];
-  const token = value ? await provider.AccessToken.find(value) : undefined;
-  const grant = token?.isValid && token.grantId ? await provider.Grant.find(token.grantId) : undefined;
-  if (!token?.isValid || (token.grantId && !grant)) {
+// RFC 6750 §3.1: a missing, expired or revoked access token is 401 invalid_token. With
+// $DPOP, dpop.js reads the request (RFC 9449 §7.1: the `DPoP` scheme and a proof for the
+// token's key) and the challenges use the DPoP scheme.
+async function resource(provider, req, res, url) {
+  const found = DPOP ? await dpop.accessToken(provider, req, url) : await bearerToken(provider, req);
+  const scheme = DPOP ? 'DPoP' : 'Bearer';
+  if (found.refusal) {
     res.statusCode = 401;
-    res.setHeader('WWW-Authenticate', value
-      ? 'Bearer realm="tokenlife", error="invalid_token"'
-      : 'Bearer realm="tokenlife"');
+    const params = ['realm="tokenlife"'];
+    if (found.refusal.error) params.push(`error="${found.refusal.error}"`);
+    if (DPOP) params.push(`algs="${dpop.ALGS.join(' ')}"`);
+    res.setHeader('WWW-Authenticate', `${scheme} ${params.join(', ')}`);
     res.setHeader('Content-Type', 'application/json');
-    res.end(JSON.stringify({ error: 'invalid_token' }));
+    res.end(JSON.stringify({ error: found.refusal.error ?? 'invalid_token' }));
     return;
   }
+  const { token } = found;
   const granted = new Set((token.scope ?? '').split(' '));
   const missing = RESOURCE_SCOPES.filter((s) => !granted.has(s));
   if (missing.length > 0) {
     res.statusCode = 403;
     res.setHeader('WWW-Authenticate',
-      `Bearer realm="tokenlife", error="insufficient_scope", scope="${RESOURCE_SCOPES.join(' ')}"`);
+      `${scheme} realm="tokenlife", error="insufficient_scope", scope="${RESOURCE_SCOPES.join(' ')}"`);
     res.setHeader('Content-Type', 'application/json');
     res.end(JSON.stringify({ error: 'insufficient_scope' }));
     return;
@@ -191,15 +215,29 @@ async function resource(provider, req, res) {
   res.end(JSON.stringify({ sub: token.accountId, scope: token.scope ?? '' }));
 }
 
-// The knobs of policy.toml (flat `key = value` lines), comments dropped.
+// A bearer token looked up in the provider: live, and of a grant that still exists.
+async function bearerToken(provider, req) {
+  const header = req.headers.authorization ?? '';
+  const value = header.match(/^Bearer\s+(\S+)$/i)?.[1];
+  const token = value ? await provider.AccessToken.find(value) : undefined;
+  const grant = token?.isValid && token.grantId ? await provider.Grant.find(token.grantId) : undefined;
+  if (!token?.isValid || (token.grantId && !grant)) {
+    return { refusal: { error: value ? 'invalid_token' : undefined } };
+  }
+  return { token };
+}
+
+// The knobs of policy.toml, or policy-dpop.toml with $DPOP (flat `key = value` lines),
+// comments dropped; with $DPOP_NONCE, the nonce knob after them.
 function policyKnobs() {
-  if (PROFILE) return `profile = "${PROFILE}"`;
-  const file = new URL('./policy.toml', import.meta.url);
+  const nonce = DPOP_NONCE ? '\ndpop_nonce = true' : '';
+  if (PROFILE) return `profile = "${PROFILE}"${nonce}`;
+  const file = new URL(DPOP ? './policy-dpop.toml' : './policy.toml', import.meta.url);
   return readFileSync(file, 'utf8')
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line && !line.startsWith('#'))
-    .join('\n');
+    .join('\n') + nonce;
 }
 
 function targetToml(issuer, redirectUri, confidentialSecret) {
@@ -213,13 +251,13 @@ id = "app-confidential"
 secret = "${confidentialSecret}"
 auth = "client_secret_basic"
 redirect_uri = "${redirectUri}"
-scope = "${SCOPE}"
+scope = "${SCOPE}"${DPOP ? '\ndpop = true' : ''}
 
 [[clients]]
 id = "app-public"
 auth = "none"
 redirect_uri = "${redirectUri}"
-scope = "${SCOPE}"
+scope = "${SCOPE}"${DPOP ? '\ndpop = true' : ''}
 
 [authorize]
 mode = "redirect"
@@ -254,6 +292,13 @@ server.listen(PORT, HOST, () => {
   provider.on('authorization.error', (ctx, err) => {
     console.error(`authorization.error ${ctx.path}: ${err.error ?? err.name}: ${err.error_description ?? err.message}`);
   });
+  // $GRANT_ERRORS=1 (dpop-probe.mjs): each token endpoint refusal's internal reason, which
+  // the provider keeps out of the response (error_detail: a fixed text, never a token).
+  if (flag('GRANT_ERRORS')) {
+    provider.on('grant.error', (ctx, err) => {
+      console.error(`grant.error ${err.error}: ${err.error_detail ?? err.error_description}`);
+    });
+  }
   provider.on('server_error', (ctx, err) => {
     console.error(`server_error ${ctx.path}:`, err);
   });
@@ -264,7 +309,7 @@ server.listen(PORT, HOST, () => {
     if (req.method === 'GET' && path.startsWith('/interaction/')) {
       handled = interaction(provider, req, res);
     } else if (req.method === 'GET' && path === '/api/resource') {
-      handled = resource(provider, req, res);
+      handled = resource(provider, req, res, `${issuer}/api/resource`);
     } else if (req.method === 'GET' && path === '/cb') {
       res.setHeader('Content-Type', 'text/plain');
       res.end('authorization response received\n');

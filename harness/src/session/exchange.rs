@@ -75,11 +75,13 @@ impl Harness {
         let (signed, fresh) = self.proofs.token_request(req.clone(), client, how);
         let r = self.send(&signed, checks::TOKEN_RESPONSE).await?;
         if !self.proofs.uses(client) || !self.proofs.challenged(&r, how) {
+            self.proofs.accepted(client, &signed, &r, how);
             return Ok((r, fresh));
         }
         let (signed, fresh) = self.proofs.token_request(req.clone(), client, how);
         let r = self.send(&signed, checks::TOKEN_RESPONSE).await?;
         self.proofs.learn(&r);
+        self.proofs.accepted(client, &signed, &r, how);
         Ok((r, fresh))
     }
 

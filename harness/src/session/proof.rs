@@ -126,12 +126,27 @@ impl Proofs {
         let Some(proof) = proof else {
             return (req, None);
         };
-        if how == Proving::Own {
-            if let Ok(mut last) = self.last.lock() {
-                last.insert(client, proof.clone());
-            }
-        }
         (req.header("dpop", proof), fresh)
+    }
+
+    /// Remembers the proof of `req`, a token request of `client` proving possession as
+    /// `how`, as the one a replay sends again, when the server accepted it (`r` is a 200).
+    /// Only then is its `jti` surely seen: a server may record a `jti` only once the request
+    /// passed its token checks (node-oidc-provider does), and a proof remembered when it is
+    /// signed could be "replayed" by a concurrent sequence before its own request went out,
+    /// which then looks like the replay.
+    pub(crate) fn accepted(&self, client: ClientType, req: &Request, r: &Response, how: Proving) {
+        if how != Proving::Own || r.status != 200 {
+            return;
+        }
+        let proof = req
+            .headers
+            .iter()
+            .find(|(n, _)| n == "dpop")
+            .map(|(_, v)| v);
+        if let (Some(proof), Ok(mut last)) = (proof, self.last.lock()) {
+            last.insert(client, proof.clone());
+        }
     }
 
     /// Whether `r` is a nonce challenge the request should be sent again for (once, with the
@@ -193,5 +208,63 @@ impl Proofs {
         Request::get(url)
             .header("authorization", format!("DPoP {}", at.expose()))
             .header("dpop", proof)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proofs() -> Proofs {
+        Proofs {
+            keys: HashMap::from([(ClientType::Public, DpopKey::generate())]),
+            ..Proofs::default()
+        }
+    }
+
+    fn proof_of(req: &Request) -> Option<String> {
+        req.headers
+            .iter()
+            .find(|(n, _)| n == "dpop")
+            .map(|(_, v)| v.clone())
+    }
+
+    fn answer(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    // A replay sends again only a proof whose request the server accepted: one merely
+    // signed (its request maybe not sent yet, by another sequence) or refused is not it.
+    #[test]
+    fn a_replay_sends_the_proof_of_an_accepted_request_only() {
+        let p = proofs();
+        let req = Request::post_form("http://as.test/token", Vec::new());
+        let replay = |p: &Proofs| {
+            let (r, _) = p.token_request(
+                req.clone(),
+                ClientType::Public,
+                Proving::Fault(ProofFault::Replayed),
+            );
+            proof_of(&r)
+        };
+        let (signed, _) = p.token_request(req.clone(), ClientType::Public, Proving::Own);
+        let own = proof_of(&signed);
+        assert!(own.is_some());
+        assert_ne!(replay(&p), own, "a proof only signed is not replayed");
+        p.accepted(ClientType::Public, &signed, &answer(400), Proving::Own);
+        assert_ne!(replay(&p), own, "a refused request's proof is not replayed");
+        let (other, _) = p.token_request(req.clone(), ClientType::Public, Proving::Fresh);
+        p.accepted(ClientType::Public, &other, &answer(200), Proving::Fresh);
+        assert_ne!(
+            replay(&p),
+            proof_of(&other),
+            "another key's proof is not the client's"
+        );
+        p.accepted(ClientType::Public, &signed, &answer(200), Proving::Own);
+        assert_eq!(replay(&p), own);
     }
 }
