@@ -231,13 +231,12 @@ fn unproven_refresh(
             post.violations |= flag::UNPROVEN;
             refresh(p, pre, by, rt, None, false, outcome, post);
         }
+        // A challenge of the token the client holds: its retry must be honoured.
         Outcome::Error {
             error: ErrorCode::UseDpopNonce,
             ..
-        } => {
-            if pre.grants[fam].legit_rt == rt.0 && rt_live_unconsumed(p, pre, rt) {
-                post.grants[fam].seen |= seen_grant::NONCE_PENDING;
-            }
+        } if pre.grants[fam].legit_rt == rt.0 && rt_live_unconsumed(p, pre, rt) => {
+            post.grants[fam].seen |= seen_grant::NONCE_PENDING;
         }
         Outcome::Error { .. } if fault == ProofFault::OtherKey && !rt_known_dead(p, pre, rt) => {
             post.events |= Event::BoundKeyRefused.bit();
@@ -508,10 +507,13 @@ fn refresh(
                 }
             }
         }
+        // Nothing is read about reuse from a refusal that may be the proof's.
         Outcome::Error { .. } if unproven => {
-            if !dead_before {
-                post.events |= Event::BoundKeyRefused.bit();
-            }
+            post.events |= if dead_before {
+                0
+            } else {
+                Event::BoundKeyRefused.bit()
+            };
         }
         Outcome::Error { .. } if processed || reuse_from_any => {
             // A refused replay of a consumed token is reuse; where the declared policy detects
