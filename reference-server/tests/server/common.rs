@@ -398,6 +398,12 @@ pub fn location_query(r: &Resp) -> std::collections::HashMap<String, String> {
 
 /// A successful token response, checked for RFC 6749 §5.1's headers and fields.
 pub fn tokens(r: &Resp) -> Tokens {
+    assert_eq!(r.header(header::PRAGMA), Some("no-cache"));
+    token_response(r, "Bearer")
+}
+
+/// A 200 token response with `Cache-Control: no-store` and this `token_type`: its tokens.
+pub fn token_response(r: &Resp, token_type: &str) -> Tokens {
     assert_eq!(
         r.status,
         StatusCode::OK,
@@ -405,9 +411,8 @@ pub fn tokens(r: &Resp) -> Tokens {
         String::from_utf8_lossy(&r.body)
     );
     assert_eq!(r.header(header::CACHE_CONTROL), Some("no-store"));
-    assert_eq!(r.header(header::PRAGMA), Some("no-cache"));
     let v = r.json();
-    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["token_type"], token_type, "{v}");
     Tokens {
         access: v["access_token"].as_str().unwrap().to_string(),
         refresh: v["refresh_token"].as_str().map(String::from),
@@ -526,19 +531,5 @@ pub fn with_proofs(mut req: Request<Body>, proofs: &[&str]) -> Request<Body> {
 
 /// A successful token response whose access token is DPoP-bound (RFC 9449 §5).
 pub fn dpop_tokens(r: &Resp) -> Tokens {
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "expected tokens, got {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_eq!(r.header(header::CACHE_CONTROL), Some("no-store"));
-    let v = r.json();
-    assert_eq!(v["token_type"], "DPoP", "{v}");
-    Tokens {
-        access: v["access_token"].as_str().unwrap().to_string(),
-        refresh: v["refresh_token"].as_str().map(String::from),
-        scope: v["scope"].as_str().unwrap_or_default().to_string(),
-        expires_in: v["expires_in"].as_i64().unwrap(),
-    }
+    token_response(r, "DPoP")
 }
